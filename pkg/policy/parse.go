@@ -1,0 +1,298 @@
+package policy
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net/mail"
+	"os"
+	"path"
+	"regexp"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+	"k8s.io/apimachinery/pkg/util/validation"
+)
+
+// MaxSize bounds a policy file. A ConfigMap holds at most 1 MiB; anything larger is a mistake
+// or an attack, and is refused before parsing.
+const MaxSize = 4 << 20
+
+// Load reads and parses a policy file.
+func Load(file string) (*Policy, error) {
+	data, err := readLimited(file)
+	if err != nil {
+		return nil, err
+	}
+	p, err := Parse(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", file, err)
+	}
+	return p, nil
+}
+
+func readLimited(file string) ([]byte, error) {
+	f, err := os.Open(file)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, MaxSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", file, err)
+	}
+	if len(data) > MaxSize {
+		return nil, fmt.Errorf("%s: policy file is larger than %d bytes", file, MaxSize)
+	}
+	return data, nil
+}
+
+// Parse parses and validates one policy document. Errors name the line (YAML errors, unknown
+// fields) or the entry and its line (validation errors).
+func Parse(data []byte) (*Policy, error) {
+	if len(data) > MaxSize {
+		return nil, fmt.Errorf("policy is larger than %d bytes", MaxSize)
+	}
+	if len(bytes.TrimSpace(data)) == 0 {
+		// An empty policy would deny everything; far more often it is a truncated write.
+		return nil, errors.New("policy is empty")
+	}
+	// The node tree is kept for line numbers in validation errors.
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err != nil {
+		return nil, fmt.Errorf("invalid YAML: %w", err)
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	var p Policy
+	if err := dec.Decode(&p); err != nil {
+		return nil, fmt.Errorf("invalid policy: %w", err)
+	}
+	var extra yaml.Node
+	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
+		return nil, errors.New("policy must be a single YAML document (found a second '---' document)")
+	}
+	if err := p.build(&root); err != nil {
+		return nil, err
+	}
+	return &p, nil
+}
+
+var (
+	datasetIDRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
+	userRe      = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._@+-]{0,254}$`)
+	orgRe       = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
+	projectRe   = regexp.MustCompile(`^[a-z][a-z0-9-]{4,28}[a-z0-9]$`)
+)
+
+func validUserName(s string) error {
+	if !userRe.MatchString(s) {
+		return fmt.Errorf("name %q has characters other than letters, digits and . _ @ + -", s)
+	}
+	return nil
+}
+
+// ValidServiceAccount checks "namespace/name" with Kubernetes' own name rules.
+func ValidServiceAccount(s string) error {
+	ns, name, ok := strings.Cut(s, "/")
+	if !ok {
+		return fmt.Errorf("service account %q must be NAMESPACE/NAME", s)
+	}
+	if errs := validation.IsDNS1123Label(ns); len(errs) > 0 {
+		return fmt.Errorf("service account %q: namespace: %s", s, strings.Join(errs, "; "))
+	}
+	if errs := validation.IsDNS1123Subdomain(name); len(errs) > 0 {
+		return fmt.Errorf("service account %q: name: %s", s, strings.Join(errs, "; "))
+	}
+	return nil
+}
+
+// validSnapshotDir accepts a clean relative path that stays under the snapshot root.
+func validSnapshotDir(s string) error {
+	switch {
+	case s == "":
+		return errors.New("snapshot directory is empty")
+	case strings.ContainsRune(s, 0):
+		return errors.New("snapshot directory contains a NUL byte")
+	case path.IsAbs(s) || strings.HasPrefix(s, `\`):
+		return fmt.Errorf("snapshot directory %q must be relative to the snapshot root", s)
+	case path.Clean(s) != strings.TrimSuffix(s, "/") || s == "." || strings.HasPrefix(path.Clean(s), ".."):
+		return fmt.Errorf("snapshot directory %q must be a clean path without . or .. elements", s)
+	}
+	return nil
+}
+
+// build validates the decoded policy and builds its indexes.
+func (p *Policy) build(root *yaml.Node) error {
+	var errs []error
+	fail := func(line int, format string, args ...any) {
+		msg := fmt.Sprintf(format, args...)
+		if line > 0 {
+			msg = fmt.Sprintf("line %d: %s", line, msg)
+		}
+		errs = append(errs, errors.New(msg))
+	}
+
+	p.memberOf = map[string][]string{}
+	for g, users := range p.Groups {
+		line := keyLine(root, "groups", g)
+		if err := validUserName(g); err != nil {
+			fail(line, "groups.%s: %v", g, err)
+		}
+		for _, u := range users {
+			if err := validUserName(u); err != nil {
+				fail(line, "groups.%s: member: %v", g, err)
+				continue
+			}
+			p.memberOf[u] = append(p.memberOf[u], g)
+		}
+	}
+
+	parseMembers := func(where string, line int, in []string) []Member {
+		out := make([]Member, 0, len(in))
+		for _, s := range in {
+			m, err := ParseMember(s)
+			if err != nil {
+				fail(line, "%s: %v", where, err)
+				continue
+			}
+			if m.Kind == KindGroup {
+				if _, ok := p.Groups[m.Name]; !ok {
+					fail(line, "%s: group %q is not defined under groups", where, m.Name)
+					continue
+				}
+			}
+			out = append(out, m)
+		}
+		return out
+	}
+
+	p.owners = make(map[string]*Owner, len(p.Owners))
+	for i := range p.Owners {
+		o := &p.Owners[i]
+		line := itemLine(root, "owners", i)
+		where := fmt.Sprintf("owners[%d] (%s)", i, o.ServiceAccount)
+		if err := ValidServiceAccount(o.ServiceAccount); err != nil {
+			fail(line, "%s: %v", where, err)
+		}
+		if !o.Environment.Valid() {
+			fail(line, "%s: environment %q is not one of dev, test, prod", where, o.Environment)
+		}
+		if o.User != "" {
+			if err := validUserName(o.User); err != nil {
+				fail(line, "%s: user: %v", where, err)
+			}
+		}
+		if _, dup := p.owners[o.ServiceAccount]; dup {
+			fail(line, "%s: duplicate owner (each service account is listed once, in exactly one environment)", where)
+		}
+		p.owners[o.ServiceAccount] = o
+	}
+
+	p.datasets = make(map[string]*Dataset, len(p.Datasets))
+	for i := range p.Datasets {
+		d := &p.Datasets[i]
+		line := itemLine(root, "datasets", i)
+		where := fmt.Sprintf("datasets[%d] (%s)", i, d.ID)
+		if !datasetIDRe.MatchString(d.ID) {
+			fail(line, "%s: id must be 1-128 letters, digits, '.', '_' or '-', starting with a letter or digit", where)
+		}
+		if err := validSnapshotDir(d.Snapshot); err != nil {
+			fail(line, "%s: %v", where, err)
+		}
+		for name, dir := range d.Snapshots {
+			if !datasetIDRe.MatchString(name) {
+				fail(line, "%s: snapshot name %q must be letters, digits, '.', '_' or '-'", where, name)
+			}
+			if err := validSnapshotDir(dir); err != nil {
+				fail(line, "%s: snapshots.%s: %v", where, name, err)
+			}
+		}
+		for _, e := range d.Environments {
+			if !e.Valid() {
+				fail(line, "%s: environment %q is not one of dev, test, prod", where, e)
+			}
+		}
+		d.readers = parseMembers(where+": readers", line, d.Readers)
+		if _, dup := p.datasets[d.ID]; dup {
+			fail(line, "%s: duplicate dataset id", where)
+		}
+		p.datasets[d.ID] = d
+	}
+
+	seenOrg := map[string]bool{}
+	for i := range p.Orgs {
+		o := &p.Orgs[i]
+		line := itemLine(root, "orgs", i)
+		where := fmt.Sprintf("orgs[%d] (%s)", i, o.Name)
+		if !orgRe.MatchString(o.Name) {
+			fail(line, "%s: name must be lower-case letters, digits and '-'", where)
+		}
+		if seenOrg[o.Name] {
+			fail(line, "%s: duplicate org", where)
+		}
+		seenOrg[o.Name] = true
+		if err := validGSA(o.GCPServiceAccount); err != nil {
+			fail(line, "%s: %v", where, err)
+		}
+		o.members = parseMembers(where+": members", line, o.Members)
+	}
+	if p.GCP.Project != "" && !projectRe.MatchString(p.GCP.Project) {
+		fail(keyLine(root, "gcp", "project"), "gcp.project %q is not a valid GCP project id", p.GCP.Project)
+	}
+	if len(p.Orgs) > 0 && p.GCP.Project == "" {
+		fail(keyLine(root, "orgs", ""), "orgs need gcp.project (the workload identity pool is PROJECT.svc.id.goog)")
+	}
+	return errors.Join(errs...)
+}
+
+func validGSA(s string) error {
+	a, err := mail.ParseAddress(s)
+	if err != nil || a.Address != s || a.Name != "" || !strings.HasSuffix(s, ".gserviceaccount.com") {
+		return fmt.Errorf("gcpServiceAccount %q must be a GCP service account email (NAME@PROJECT.iam.gserviceaccount.com)", s)
+	}
+	return nil
+}
+
+// topValue returns the value node of a top-level key.
+func topValue(root *yaml.Node, key string) *yaml.Node {
+	if root == nil || len(root.Content) == 0 {
+		return nil
+	}
+	return mapValue(root.Content[0], key)
+}
+
+func mapValue(m *yaml.Node, key string) *yaml.Node {
+	if m == nil || m.Kind != yaml.MappingNode {
+		return nil
+	}
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if m.Content[i].Value == key {
+			return m.Content[i+1]
+		}
+	}
+	return nil
+}
+
+// itemLine is the line of the i-th item of a top-level sequence, 0 when unknown.
+func itemLine(root *yaml.Node, key string, i int) int {
+	if n := topValue(root, key); n != nil && n.Kind == yaml.SequenceNode && i < len(n.Content) {
+		return n.Content[i].Line
+	}
+	return 0
+}
+
+// keyLine is the line of a second-level key (or of the top-level key when sub is empty).
+func keyLine(root *yaml.Node, key, sub string) int {
+	n := topValue(root, key)
+	if n == nil {
+		return 0
+	}
+	if sub != "" {
+		if m := mapValue(n, sub); m != nil {
+			return m.Line
+		}
+	}
+	return n.Line
+}
