@@ -93,7 +93,7 @@ func checkIsolation(spec *corev1.PodSpec) *denial {
 		}
 		if sc.Capabilities != nil {
 			for _, cp := range sc.Capabilities.Add {
-				if slices.Contains(dangerousCaps, corev1.Capability(strings.ToUpper(strings.TrimPrefix(string(cp), "CAP_")))) {
+				if slices.Contains(dangerousCaps, corev1.Capability(strings.TrimPrefix(strings.ToUpper(string(cp)), "CAP_"))) {
 					return deny(ReasonCapability, "%s (%q) adds capability %s, which can cross into the Warden sidecar; remove it from securityContext.capabilities.add", nc.field, nc.c.Name, cp)
 				}
 			}

@@ -159,6 +159,9 @@ func (h *Handler) handle(ctx context.Context, req admission.Request) (admission.
 	if err := sigsjson.UnmarshalCaseSensitivePreserveInts(req.Object.Raw, &pod); err != nil {
 		return admission.Errored(http.StatusBadRequest, fmt.Errorf("warden: cannot decode pod: %w", err)), OutcomeError, ""
 	}
+	if err := checkShape(req.Object.Raw, &pod); err != nil {
+		return admission.Errored(http.StatusBadRequest, fmt.Errorf("warden: %w", err)), OutcomeError, ""
+	}
 	switch {
 	case req.Operation == admissionv1.Update && req.SubResource == "ephemeralcontainers":
 		return h.admitEphemeral(&pod)
@@ -250,4 +253,25 @@ func (h *Handler) admitEphemeral(pod *corev1.Pod) (admission.Response, string, s
 		return denied(d)
 	}
 	return admission.Allowed(""), OutcomeUnchanged, ""
+}
+
+// checkShape refuses objects the API server would never send as a valid pod: the patch addresses
+// /metadata and /spec, so both must be JSON objects, and a pod needs a container.
+func checkShape(raw []byte, pod *corev1.Pod) error {
+	var top struct {
+		Metadata json.RawMessage `json:"metadata"`
+		Spec     json.RawMessage `json:"spec"`
+	}
+	if err := sigsjson.UnmarshalCaseSensitivePreserveInts(raw, &top); err != nil {
+		return fmt.Errorf("cannot decode pod: %w", err)
+	}
+	for name, v := range map[string]json.RawMessage{"metadata": top.Metadata, "spec": top.Spec} {
+		if len(v) == 0 || v[0] != '{' {
+			return fmt.Errorf("pod has no %s object", name)
+		}
+	}
+	if len(pod.Spec.Containers) == 0 {
+		return errors.New("pod has no containers")
+	}
+	return nil
 }

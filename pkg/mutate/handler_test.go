@@ -1,0 +1,463 @@
+package mutate
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	admissionv1 "k8s.io/api/admission/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+
+	"github.com/warden-dev/warden/pkg/api"
+)
+
+func basePod(sa string) *corev1.Pod {
+	return &corev1.Pod{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"},
+		ObjectMeta: metav1.ObjectMeta{Name: "p", Labels: map[string]string{"app": "x"}},
+		Spec: corev1.PodSpec{
+			ServiceAccountName: sa,
+			Containers: []corev1.Container{{
+				Name:         "app",
+				Image:        "python:3.12",
+				Env:          []corev1.EnvVar{{Name: "A", Value: "1"}},
+				VolumeMounts: []corev1.VolumeMount{{Name: "scratch", MountPath: "/scratch"}},
+			}},
+			Volumes: []corev1.Volume{{Name: "scratch", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}},
+		},
+	}
+}
+
+func decodePod(t *testing.T, raw []byte) *corev1.Pod {
+	t.Helper()
+	var p corev1.Pod
+	require.NoError(t, json.Unmarshal(raw, &p))
+	return &p
+}
+
+func TestInjectAppPod(t *testing.T) {
+	h := newTestHandler(t)
+	raw := mustJSON(t, basePod("svc-prod-app-1"))
+	resp := admit(t, h, request("apps", raw))
+	require.True(t, resp.Allowed, "%v", resp.Result)
+	out := decodePod(t, applyPatch(t, raw, resp))
+
+	// The sidecar is the first init container and a native sidecar.
+	require.Len(t, out.Spec.InitContainers, 1)
+	sc := out.Spec.InitContainers[0]
+	assert.Equal(t, api.SidecarName, sc.Name)
+	assert.Equal(t, "example.com/warden-sidecar:test", sc.Image)
+	assert.Equal(t, corev1.ContainerRestartPolicyAlways, *sc.RestartPolicy)
+	assert.Contains(t, sc.Args, "--owner=apps/svc-prod-app-1")
+	assert.Contains(t, sc.Args, "--environment=prod")
+	assert.NotNil(t, sc.StartupProbe)
+	assert.Equal(t, []string{"/warden-sidecar", "probe", "http://127.0.0.1:8787/readyz"}, sc.StartupProbe.Exec.Command)
+	// Hardened.
+	s := sc.SecurityContext
+	assert.True(t, *s.RunAsNonRoot)
+	assert.True(t, *s.ReadOnlyRootFilesystem)
+	assert.False(t, *s.AllowPrivilegeEscalation)
+	assert.Equal(t, []corev1.Capability{"ALL"}, s.Capabilities.Drop)
+	assert.False(t, sc.Resources.Limits.Memory().IsZero())
+	assert.False(t, sc.Resources.Requests.Cpu().IsZero())
+
+	// Volumes: the user's first, then Warden's four.
+	var names []string
+	for _, v := range out.Spec.Volumes {
+		names = append(names, v.Name)
+	}
+	assert.Equal(t, []string{"scratch", api.VolumeStaging, api.VolumeSnapshots, api.VolumeState, api.VolumeToken}, names)
+	tok := out.Spec.Volumes[4].Projected.Sources[0].ServiceAccountToken
+	assert.Equal(t, "warden", tok.Audience)
+	assert.EqualValues(t, 600, *tok.ExpirationSeconds)
+
+	// The app gets a read-only mount of its owner's folder and the env, keeping its own.
+	app := out.Spec.Containers[0]
+	assert.Equal(t, []corev1.VolumeMount{
+		{Name: "scratch", MountPath: "/scratch"},
+		{Name: api.VolumeStaging, MountPath: api.DataDir, SubPath: "prod/apps.svc-prod-app-1", ReadOnly: true},
+	}, app.VolumeMounts)
+	assert.Equal(t, []corev1.EnvVar{{Name: "A", Value: "1"}, {Name: "WARDEN_PORT", Value: "8787"}, {Name: "WARDEN_DATA_DIR", Value: api.DataDir}}, app.Env)
+
+	// Only the sidecar sees the snapshot share, the state and the token.
+	for _, m := range app.VolumeMounts {
+		assert.NotContains(t, []string{api.VolumeSnapshots, api.VolumeState, api.VolumeToken}, m.Name)
+	}
+	mounts := map[string]corev1.VolumeMount{}
+	for _, m := range sc.VolumeMounts {
+		mounts[m.Name] = m
+	}
+	assert.True(t, mounts[api.VolumeSnapshots].ReadOnly)
+	assert.False(t, mounts[api.VolumeStaging].ReadOnly)
+	assert.True(t, mounts[api.VolumeToken].ReadOnly)
+
+	var st api.Status
+	require.NoError(t, json.Unmarshal([]byte(out.Annotations[api.AnnotationStatus]), &st))
+	assert.Equal(t, "apps/svc-prod-app-1", st.Owner)
+	assert.Equal(t, "prod", st.Environment)
+	assert.Equal(t, []string{"app"}, st.Containers)
+	assert.True(t, st.Native)
+}
+
+func TestMountLayouts(t *testing.T) {
+	for _, tc := range []struct {
+		ns, sa, workload, want string
+	}{
+		{"apps", "svc-prod-app-1", "", "prod/apps.svc-prod-app-1"},
+		{"apps", "svc-prod-app-1", "app", "prod/apps.svc-prod-app-1"},
+		{"apps", "svc-prod-app-1", "job", "prod/apps.svc-prod-app-1"},
+		{"ws", "user-ds-1", "workspace", "dev/ws.user-ds-1/ws.user-ds-1"},
+		{"apps", "", "", "test/apps.default"}, // no serviceAccountName: the namespace's default
+	} {
+		t.Run(tc.ns+"/"+tc.sa+"/"+tc.workload, func(t *testing.T) {
+			h := newTestHandler(t)
+			p := basePod(tc.sa)
+			if tc.workload != "" {
+				p.Labels[api.LabelWorkload] = tc.workload
+			}
+			raw := mustJSON(t, p)
+			resp := admit(t, h, request(tc.ns, raw))
+			require.True(t, resp.Allowed, "%v", resp.Result)
+			out := decodePod(t, applyPatch(t, raw, resp))
+			assert.Equal(t, tc.want, out.Spec.Containers[0].VolumeMounts[1].SubPath)
+		})
+	}
+}
+
+func TestDenials(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		ns     string
+		mutate func(*corev1.Pod)
+		reason string
+		msg    string
+	}{
+		{"unknown owner", "apps", func(p *corev1.Pod) { p.Spec.ServiceAccountName = "intruder" }, ReasonUnknownOwner, `"apps/intruder" is not a Warden owner`},
+		{"owner of another namespace", "ws", func(p *corev1.Pod) { p.Spec.ServiceAccountName = "svc-prod-app-1" }, ReasonUnknownOwner, "ask a cluster admin"},
+		{"bad workload label", "apps", func(p *corev1.Pod) { p.Labels[api.LabelWorkload] = "notebook" }, ReasonInvalidLabel, "not one of app, workspace, job"},
+		{"shareProcessNamespace", "apps", func(p *corev1.Pod) { p.Spec.ShareProcessNamespace = ptr.To(true) }, ReasonShareProcess, "remove it"},
+		{"hostPID", "apps", func(p *corev1.Pod) { p.Spec.HostPID = true }, ReasonHostNamespace, "spec.hostPID"},
+		{"hostNetwork", "apps", func(p *corev1.Pod) { p.Spec.HostNetwork = true }, ReasonHostNamespace, "spec.hostNetwork"},
+		{"hostIPC", "apps", func(p *corev1.Pod) { p.Spec.HostIPC = true }, ReasonHostNamespace, "spec.hostIPC"},
+		{"privileged", "apps", func(p *corev1.Pod) {
+			p.Spec.Containers[0].SecurityContext = &corev1.SecurityContext{Privileged: ptr.To(true)}
+		}, ReasonPrivileged, "privileged"},
+		{"privileged init container", "apps", func(p *corev1.Pod) {
+			p.Spec.InitContainers = []corev1.Container{{Name: "init", Image: "x", SecurityContext: &corev1.SecurityContext{Privileged: ptr.To(true)}}}
+		}, ReasonPrivileged, "spec.initContainers[0]"},
+		{"SYS_PTRACE", "apps", func(p *corev1.Pod) {
+			p.Spec.Containers[0].SecurityContext = &corev1.SecurityContext{Capabilities: &corev1.Capabilities{Add: []corev1.Capability{"SYS_PTRACE"}}}
+		}, ReasonCapability, "SYS_PTRACE"},
+		{"CAP_SYS_ADMIN spelled with prefix", "apps", func(p *corev1.Pod) {
+			p.Spec.Containers[0].SecurityContext = &corev1.SecurityContext{Capabilities: &corev1.Capabilities{Add: []corev1.Capability{"cap_sys_admin"}}}
+		}, ReasonCapability, "cap_sys_admin"},
+		{"NET_ADMIN", "apps", func(p *corev1.Pod) {
+			p.Spec.Containers[0].SecurityContext = &corev1.SecurityContext{Capabilities: &corev1.Capabilities{Add: []corev1.Capability{"NET_ADMIN"}}}
+		}, ReasonCapability, "NET_ADMIN"},
+		{"snapshot PVC", "apps", func(p *corev1.Pod) {
+			p.Spec.Volumes = append(p.Spec.Volumes, corev1.Volume{Name: "data", VolumeSource: corev1.VolumeSource{
+				PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: "warden-snapshots"}}})
+		}, ReasonForbiddenVolume, "dataset snapshot share"},
+		{"sidecar name without status", "apps", func(p *corev1.Pod) {
+			p.Spec.Containers = append(p.Spec.Containers, corev1.Container{Name: api.SidecarName, Image: "evil"})
+		}, ReasonForgedInjection, "no warden.dev/status annotation"},
+		{"reserved container name", "apps", func(p *corev1.Pod) { p.Spec.Containers[0].Name = "warden-helper" }, ReasonReservedName, "reserved for Warden"},
+		{"reserved volume name", "apps", func(p *corev1.Pod) { p.Spec.Volumes[0].Name = "warden-staging" }, ReasonReservedName, "reserved for Warden"},
+		{"mount at data dir", "apps", func(p *corev1.Pod) { p.Spec.Containers[0].VolumeMounts[0].MountPath = api.DataDir }, ReasonMountConflict, api.DataDir},
+		{"mount above data dir", "apps", func(p *corev1.Pod) { p.Spec.Containers[0].VolumeMounts[0].MountPath = "/secure" }, ReasonMountConflict, "collides"},
+		{"WARDEN_PORT set", "apps", func(p *corev1.Pod) {
+			p.Spec.Containers[0].Env = append(p.Spec.Containers[0].Env, corev1.EnvVar{Name: "WARDEN_PORT", Value: "1"})
+		}, ReasonEnvConflict, "WARDEN_PORT"},
+		{"sidecar port taken", "apps", func(p *corev1.Pod) {
+			p.Spec.Containers[0].Ports = []corev1.ContainerPort{{ContainerPort: 8787}}
+		}, ReasonPortConflict, "8787"},
+		{"forged status without sidecar", "apps", func(p *corev1.Pod) {
+			p.Annotations = map[string]string{api.AnnotationStatus: `{"version":"x"}`}
+		}, ReasonForgedInjection, "missing"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newTestHandler(t)
+			p := basePod("svc-prod-app-1")
+			tc.mutate(p)
+			resp := admit(t, h, request(tc.ns, mustJSON(t, p)))
+			require.False(t, resp.Allowed)
+			require.EqualValues(t, 403, resp.Result.Code)
+			assert.Contains(t, resp.Result.Message, tc.msg)
+			assert.Empty(t, resp.Patch)
+			assert.Equal(t, 1.0, counterValue(t, h.metrics.denials.WithLabelValues(tc.reason)), "reason %s counted", tc.reason)
+		})
+	}
+}
+
+func TestGuardedShareKinds(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		guarded corev1.VolumeSource
+		user    corev1.VolumeSource
+		denied  bool
+	}{
+		{"hostPath parent", corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: "/mnt/datasets"}}, corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: "/mnt"}}, true},
+		{"hostPath child", corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: "/mnt/datasets"}}, corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: "/mnt/datasets/prod/"}}, true},
+		{"hostPath root", corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: "/mnt/datasets"}}, corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: "/"}}, true},
+		{"hostPath dotdot", corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: "/mnt/datasets"}}, corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: "/tmp/../mnt"}}, true},
+		{"hostPath sibling", corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: "/mnt/datasets"}}, corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: "/mnt/datasets2"}}, false},
+		{"nfs same export subdir", corev1.VolumeSource{NFS: &corev1.NFSVolumeSource{Server: "nfs.local", Path: "/exports/ds"}}, corev1.VolumeSource{NFS: &corev1.NFSVolumeSource{Server: "NFS.local", Path: "/exports/ds/prod"}}, true},
+		{"nfs other server", corev1.VolumeSource{NFS: &corev1.NFSVolumeSource{Server: "nfs.local", Path: "/exports/ds"}}, corev1.VolumeSource{NFS: &corev1.NFSVolumeSource{Server: "other", Path: "/exports/ds"}}, false},
+		{"pvc other claim", corev1.VolumeSource{PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: "a"}}, corev1.VolumeSource{PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: "b"}}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newTestHandler(t, func(c *Config) { c.SnapshotVolume = tc.guarded })
+			p := basePod("svc-prod-app-1")
+			p.Spec.Volumes = append(p.Spec.Volumes, corev1.Volume{Name: "data", VolumeSource: tc.user})
+			resp := admit(t, h, request("apps", mustJSON(t, p)))
+			assert.Equal(t, !tc.denied, resp.Allowed, "%v", resp.Result)
+		})
+	}
+	t.Run("staging root on a hostPath", func(t *testing.T) {
+		h := newTestHandler(t, func(c *Config) {
+			c.StagingVolume = corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: "/var/lib/warden/staging"}}
+		})
+		p := basePod("svc-prod-app-1")
+		p.Spec.Volumes = append(p.Spec.Volumes, corev1.Volume{Name: "d", VolumeSource: corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: "/var/lib/warden"}}})
+		resp := admit(t, h, request("apps", mustJSON(t, p)))
+		require.False(t, resp.Allowed)
+		assert.Contains(t, resp.Result.Message, "staging root")
+	})
+}
+
+func TestSkipped(t *testing.T) {
+	h := newTestHandler(t)
+	raw := mustJSON(t, basePod("intruder")) // would be denied if in scope
+	for _, ns := range []string{"plain", "kube-system", "warden-system"} {
+		resp := admit(t, h, request(ns, raw))
+		assert.True(t, resp.Allowed, ns)
+		assert.Empty(t, resp.Patch, ns)
+	}
+	upd := request("apps", raw)
+	upd.Operation = admissionv1.Update
+	resp := admit(t, h, upd)
+	assert.True(t, resp.Allowed)
+	assert.Empty(t, resp.Patch)
+
+	other := request("apps", raw)
+	other.Kind = metav1.GroupVersionKind{Group: "apps", Version: "v1", Kind: "Deployment"}
+	assert.True(t, admit(t, h, other).Allowed)
+}
+
+func TestIdempotentReinvocation(t *testing.T) {
+	for _, native := range []bool{true, false} {
+		h := newTestHandler(t, func(c *Config) { c.NativeSidecar = native })
+		p := basePod("svc-prod-app-1")
+		p.Spec.InitContainers = []corev1.Container{{Name: "setup", Image: "busybox"}}
+		raw := mustJSON(t, p)
+		first := admit(t, h, request("apps", raw))
+		require.True(t, first.Allowed)
+		once := applyPatch(t, raw, first)
+
+		second := admit(t, h, request("apps", once))
+		require.True(t, second.Allowed, "%v", second.Result)
+		assert.Empty(t, second.Patch, "second pass must not patch anything (native=%v)", native)
+
+		out := decodePod(t, once)
+		count := 0
+		for _, c := range append(out.Spec.InitContainers, out.Spec.Containers...) {
+			if c.Name == api.SidecarName {
+				count++
+			}
+		}
+		assert.Equal(t, 1, count)
+		if native {
+			assert.Equal(t, api.SidecarName, out.Spec.InitContainers[0].Name, "sidecar runs before other init containers")
+			assert.Equal(t, "setup", out.Spec.InitContainers[1].Name)
+			assert.Equal(t, api.DataDir, out.Spec.InitContainers[1].VolumeMounts[0].MountPath, "init containers after the sidecar may use it")
+		} else {
+			assert.Equal(t, api.SidecarName, out.Spec.Containers[1].Name)
+			assert.Nil(t, out.Spec.Containers[1].RestartPolicy)
+			assert.Empty(t, out.Spec.InitContainers[0].VolumeMounts, "init containers run before a regular sidecar exists")
+		}
+	}
+}
+
+// The API server defaults fields after every patch; a re-invocation sees them and must still
+// recognise Warden's own parts.
+func TestReinvocationAfterDefaulting(t *testing.T) {
+	h := newTestHandler(t)
+	raw := mustJSON(t, basePod("svc-prod-app-1"))
+	injected := decodePod(t, applyPatch(t, raw, admit(t, h, request("apps", raw))))
+	sc := &injected.Spec.InitContainers[0]
+	sc.TerminationMessagePath = "/dev/termination-log"
+	sc.StartupProbe.SuccessThreshold = 1
+	injected.Spec.Volumes[4].Projected.DefaultMode = ptr.To[int32](0o644)
+	// A later webhook adds its own container and a mount to the sidecar.
+	sc.VolumeMounts = append(sc.VolumeMounts, corev1.VolumeMount{Name: "ca", MountPath: "/etc/ssl/extra"})
+	injected.Spec.Containers = append(injected.Spec.Containers, corev1.Container{Name: "proxy", Image: "envoy"})
+
+	raw2 := mustJSON(t, injected)
+	resp := admit(t, h, request("apps", raw2))
+	require.True(t, resp.Allowed, "%v", resp.Result)
+	out := decodePod(t, applyPatch(t, raw2, resp))
+	assert.Equal(t, api.DataDir, out.Spec.Containers[1].VolumeMounts[0].MountPath, "container added later gets the mount")
+	resp = admit(t, h, request("apps", mustJSON(t, out)))
+	assert.Empty(t, resp.Patch)
+}
+
+func TestForgedInjection(t *testing.T) {
+	h := newTestHandler(t)
+	raw := mustJSON(t, basePod("svc-prod-app-1"))
+	good := decodePod(t, applyPatch(t, raw, admit(t, h, request("apps", raw))))
+	for name, forge := range map[string]func(p *corev1.Pod){
+		"other image": func(p *corev1.Pod) { p.Spec.InitContainers[0].Image = "evil/sidecar" },
+		"other args": func(p *corev1.Pod) {
+			p.Spec.InitContainers[0].Args = append(p.Spec.InitContainers[0].Args, "--allow-non-loopback")
+		},
+		"other command": func(p *corev1.Pod) {
+			p.Spec.InitContainers[0].Command = []string{"/bin/sh", "-c", "cat /warden/snapshots/*"}
+		},
+		"app mounts snapshots": func(p *corev1.Pod) {
+			p.Spec.Containers[0].VolumeMounts = append(p.Spec.Containers[0].VolumeMounts, corev1.VolumeMount{Name: api.VolumeSnapshots, MountPath: "/x"})
+		},
+		"app mounts staging writable": func(p *corev1.Pod) {
+			p.Spec.Containers[0].VolumeMounts[1].ReadOnly = false
+		},
+		"app mounts whole staging": func(p *corev1.Pod) {
+			p.Spec.Containers[0].VolumeMounts[1].SubPath = ""
+		},
+		"snapshot volume swapped": func(p *corev1.Pod) {
+			p.Spec.Volumes[2].VolumeSource = corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: "/"}}
+		},
+		"token audience swapped": func(p *corev1.Pod) {
+			p.Spec.Volumes[4].Projected.Sources[0].ServiceAccountToken.Audience = "vault"
+		},
+		"sidecar env": func(p *corev1.Pod) {
+			p.Spec.InitContainers[0].Env = append(p.Spec.InitContainers[0].Env, corev1.EnvVar{Name: "WARDEN_ALLOW_NON_LOOPBACK", Value: "true"})
+		},
+		"two sidecars":       func(p *corev1.Pod) { p.Spec.Containers = append(p.Spec.Containers, p.Spec.InitContainers[0]) },
+		"privileged sidecar": func(p *corev1.Pod) { p.Spec.InitContainers[0].SecurityContext.Privileged = ptr.To(true) },
+		"extra volume on the share": func(p *corev1.Pod) {
+			p.Spec.Volumes = append(p.Spec.Volumes, corev1.Volume{Name: "x", VolumeSource: corev1.VolumeSource{PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: "warden-snapshots"}}})
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			p := good.DeepCopy()
+			forge(p)
+			resp := admit(t, h, request("apps", mustJSON(t, p)))
+			require.False(t, resp.Allowed, "forged pod admitted")
+			assert.EqualValues(t, 403, resp.Result.Code)
+		})
+	}
+}
+
+// The azure-workload-identity #1312 trap: a webhook that re-serializes the typed Pod drops
+// fields its vendored k8s.io/api does not know. Warden patches the raw object instead.
+func TestUnknownFieldsSurvive(t *testing.T) {
+	raw := []byte(`{
+	  "apiVersion": "v1", "kind": "Pod",
+	  "metadata": {"name": "future", "annotations": {"a": "b"}},
+	  "spec": {
+	    "serviceAccountName": "svc-prod-app-1",
+	    "futurePodField": {"enabled": true, "list": [1, 2, 3]},
+	    "containers": [{"name": "app", "image": "x", "futureContainerField": "keep-me",
+	      "resources": {"futureResourceField": {"x": 1}}}],
+	    "volumes": [{"name": "v", "futureVolumeSource": {"driver": "y"}}]
+	  },
+	  "futureTopLevel": 42
+	}`)
+	h := newTestHandler(t)
+	resp := admit(t, h, request("apps", raw))
+	require.True(t, resp.Allowed, "%v", resp.Result)
+	for _, op := range resp.Patches {
+		assert.Equal(t, "add", op.Operation, "only add operations: %s", op.Path)
+	}
+	var out map[string]any
+	require.NoError(t, json.Unmarshal(applyPatch(t, raw, resp), &out))
+	spec := out["spec"].(map[string]any)
+	assert.Equal(t, map[string]any{"enabled": true, "list": []any{1.0, 2.0, 3.0}}, spec["futurePodField"])
+	c := spec["containers"].([]any)[0].(map[string]any)
+	assert.Equal(t, "keep-me", c["futureContainerField"])
+	assert.Equal(t, map[string]any{"x": 1.0}, c["resources"].(map[string]any)["futureResourceField"])
+	assert.Equal(t, map[string]any{"driver": "y"}, spec["volumes"].([]any)[0].(map[string]any)["futureVolumeSource"])
+	assert.Equal(t, 42.0, out["futureTopLevel"])
+	assert.Equal(t, "b", out["metadata"].(map[string]any)["annotations"].(map[string]any)["a"])
+}
+
+func TestEphemeralContainers(t *testing.T) {
+	h := newTestHandler(t)
+	raw := mustJSON(t, basePod("svc-prod-app-1"))
+	injected := decodePod(t, applyPatch(t, raw, admit(t, h, request("apps", raw))))
+	debug := func(mut func(*corev1.EphemeralContainer)) admission.Request {
+		p := injected.DeepCopy()
+		ec := corev1.EphemeralContainer{EphemeralContainerCommon: corev1.EphemeralContainerCommon{Name: "dbg", Image: "busybox"}}
+		mut(&ec)
+		p.Spec.EphemeralContainers = []corev1.EphemeralContainer{ec}
+		req := request("apps", mustJSON(t, p))
+		req.Operation = admissionv1.Update
+		req.SubResource = "ephemeralcontainers"
+		return req
+	}
+	assert.True(t, admit(t, h, debug(func(ec *corev1.EphemeralContainer) { ec.TargetContainerName = "app" })).Allowed)
+	assert.False(t, admit(t, h, debug(func(ec *corev1.EphemeralContainer) { ec.TargetContainerName = api.SidecarName })).Allowed)
+	assert.False(t, admit(t, h, debug(func(ec *corev1.EphemeralContainer) {
+		ec.VolumeMounts = []corev1.VolumeMount{{Name: api.VolumeToken, MountPath: "/t"}}
+	})).Allowed)
+	assert.False(t, admit(t, h, debug(func(ec *corev1.EphemeralContainer) {
+		ec.VolumeMounts = []corev1.VolumeMount{{Name: api.VolumeStaging, MountPath: "/s", ReadOnly: true}}
+	})).Allowed, "whole staging volume")
+	assert.False(t, admit(t, h, debug(func(ec *corev1.EphemeralContainer) {
+		ec.SecurityContext = &corev1.SecurityContext{Capabilities: &corev1.Capabilities{Add: []corev1.Capability{"SYS_PTRACE"}}}
+	})).Allowed)
+}
+
+func TestFailClosed(t *testing.T) {
+	raw := mustJSON(t, basePod("svc-prod-app-1"))
+	t.Run("no policy", func(t *testing.T) {
+		h := newTestHandler(t)
+		h.policy = staticPolicy{nil}
+		resp := admit(t, h, request("apps", raw))
+		assert.False(t, resp.Allowed)
+		assert.Contains(t, resp.Result.Message, "policy could not be loaded")
+	})
+	t.Run("namespace lookup fails", func(t *testing.T) {
+		h := newTestHandler(t)
+		resp := admit(t, h, request("ghost", raw))
+		assert.False(t, resp.Allowed)
+		assert.EqualValues(t, 500, resp.Result.Code)
+	})
+	t.Run("panic", func(t *testing.T) {
+		h := newTestHandler(t)
+		h.namespaces = panicking{}
+		resp := admit(t, h, request("apps", raw))
+		assert.False(t, resp.Allowed)
+		assert.Contains(t, resp.Result.Message, "internal error")
+		assert.Equal(t, 1.0, counterValue(t, h.metrics.requests.WithLabelValues(OutcomeError)))
+	})
+	t.Run("garbage object", func(t *testing.T) {
+		h := newTestHandler(t)
+		for _, bad := range []string{`{`, `[]`, `{"spec": {"containers": "nope"}}`, "\x00"} {
+			resp := admit(t, h, request("apps", []byte(bad)))
+			assert.False(t, resp.Allowed, bad)
+		}
+	})
+}
+
+type panicking struct{}
+
+func (panicking) Labels(context.Context, string) (map[string]string, error) {
+	panic(errors.New("boom"))
+}
+
+func TestMessagesSayHowToFix(t *testing.T) {
+	h := newTestHandler(t)
+	p := basePod("intruder")
+	resp := admit(t, h, request("apps", mustJSON(t, p)))
+	msg := resp.Result.Message
+	assert.True(t, strings.HasPrefix(msg, "warden: "))
+	assert.Contains(t, msg, "spec.serviceAccountName")
+	assert.Contains(t, msg, "add \"apps/intruder\" to the policy")
+}

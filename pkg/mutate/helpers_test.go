@@ -1,0 +1,117 @@
+package mutate
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"testing"
+
+	jsonpatch "github.com/evanphx/json-patch/v5"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/stretchr/testify/require"
+	admissionv1 "k8s.io/api/admission/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+
+	"github.com/warden-dev/warden/pkg/api"
+	"github.com/warden-dev/warden/pkg/policy"
+)
+
+const testPolicy = `
+owners:
+  - serviceAccount: apps/svc-prod-app-1
+    environment: prod
+    user: integration-test
+  - serviceAccount: ws/user-ds-1
+    environment: dev
+    user: user-ds-1
+  - serviceAccount: apps/default
+    environment: test
+datasets:
+  - id: prod-dataset-1
+    snapshot: prod/dataset-1/rw
+    environments: [prod]
+    readers: [user:user-ds-1, serviceAccount:apps/svc-prod-app-1]
+`
+
+type staticPolicy struct{ p *policy.Policy }
+
+func (s staticPolicy) Current() *policy.Policy { return s.p }
+
+type staticNamespaces map[string]map[string]string
+
+func (s staticNamespaces) Labels(_ context.Context, name string) (map[string]string, error) {
+	l, ok := s[name]
+	if !ok {
+		return nil, fmt.Errorf("namespace %q not found", name)
+	}
+	return l, nil
+}
+
+var optedIn = map[string]string{api.LabelInject: api.LabelInjectEnabled}
+
+func testNamespaces() staticNamespaces {
+	return staticNamespaces{
+		"apps": optedIn, "ws": optedIn, "plain": {}, "kube-system": optedIn, "warden-system": optedIn,
+	}
+}
+
+func newTestHandler(t testing.TB, mut ...func(*Config)) *Handler {
+	t.Helper()
+	p, err := policy.Parse([]byte(testPolicy))
+	require.NoError(t, err)
+	cfg := DefaultConfig()
+	cfg.SidecarImage = "example.com/warden-sidecar:test"
+	for _, m := range mut {
+		m(&cfg)
+	}
+	h, err := NewHandler(cfg, "warden-system", staticPolicy{p}, testNamespaces(), nil, nil)
+	require.NoError(t, err)
+	return h
+}
+
+func request(ns string, raw []byte) admission.Request {
+	return admission.Request{AdmissionRequest: admissionv1.AdmissionRequest{
+		UID:       "uid-1",
+		Kind:      metav1.GroupVersionKind{Version: "v1", Kind: "Pod"},
+		Resource:  metav1.GroupVersionResource{Version: "v1", Resource: "pods"},
+		Namespace: ns,
+		Operation: admissionv1.Create,
+		Object:    runtime.RawExtension{Raw: raw},
+	}}
+}
+
+// admit runs the handler the way controller-runtime's webhook does (Complete renders the patch).
+func admit(t testing.TB, h *Handler, req admission.Request) admission.Response {
+	t.Helper()
+	resp := h.Handle(context.Background(), req)
+	require.NoError(t, resp.Complete(req))
+	return resp
+}
+
+// applyPatch applies the response's JSON patch to the raw object, as the API server would.
+func applyPatch(t testing.TB, raw []byte, resp admission.Response) []byte {
+	t.Helper()
+	if len(resp.Patch) == 0 {
+		return raw
+	}
+	p, err := jsonpatch.DecodePatch(resp.Patch)
+	require.NoError(t, err)
+	out, err := p.Apply(raw)
+	require.NoError(t, err, "patch %s", resp.Patch)
+	return out
+}
+
+func mustJSON(t testing.TB, v any) []byte {
+	t.Helper()
+	b, err := json.Marshal(v)
+	require.NoError(t, err)
+	return b
+}
+
+func counterValue(t testing.TB, c prometheus.Collector) float64 {
+	t.Helper()
+	return testutil.ToFloat64(c)
+}

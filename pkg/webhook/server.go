@@ -1,0 +1,218 @@
+// Package webhook assembles the webhook process: the policy store, the pod admission handler on
+// controller-runtime's TLS webhook server, and the operations endpoints (/healthz, /readyz,
+// /metrics). cmd/webhook only turns flags into Options.
+package webhook
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	ctrlwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+
+	"github.com/warden-dev/warden/pkg/health"
+	"github.com/warden-dev/warden/pkg/mutate"
+	"github.com/warden-dev/warden/pkg/policy"
+)
+
+// MutatePath is where the pod admission handler is served.
+const MutatePath = "/mutate-v1-pod"
+
+// Options configure the webhook process.
+type Options struct {
+	RestConfig *rest.Config
+	PolicyFile string
+	// Host and Port of the admission TLS listener; CertDir holds tls.crt and tls.key, which are
+	// reloaded when they change (cert-manager or the certs/ script rotating them).
+	Host    string
+	Port    int
+	CertDir string
+	// HealthAddr serves /healthz, /readyz and /metrics over plain HTTP ("" disables it).
+	HealthAddr string
+	// Namespace is the webhook's own namespace; it is never injected.
+	Namespace string
+	Mutate    mutate.Config
+	Log       *slog.Logger
+	// Registry receives Warden's metrics; /metrics serves it together with controller-runtime's.
+	Registry *prometheus.Registry
+}
+
+// Server is a ready-to-start webhook process.
+type Server struct {
+	opts   Options
+	log    *slog.Logger
+	mgr    ctrl.Manager
+	policy *policy.Store
+	checks *health.Checks
+	health net.Listener
+}
+
+// New builds the server: it loads the policy, binds the health listener and prepares the
+// controller-runtime manager, but serves nothing until Start.
+func New(opts Options) (*Server, error) {
+	if opts.RestConfig == nil {
+		return nil, errors.New("webhook: no Kubernetes client configuration")
+	}
+	if opts.Log == nil {
+		opts.Log = slog.New(slog.DiscardHandler)
+	}
+	if opts.Registry == nil {
+		opts.Registry = prometheus.NewRegistry()
+		opts.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	}
+	log := opts.Log
+	ctrl.SetLogger(logr.FromSlogHandler(log.Handler()))
+
+	store, err := policy.NewStore(opts.PolicyFile, log, opts.Registry)
+	if err != nil {
+		return nil, err
+	}
+
+	scheme := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(scheme); err != nil {
+		return nil, err
+	}
+	mgr, err := ctrl.NewManager(opts.RestConfig, ctrl.Options{
+		Scheme:                 scheme,
+		Logger:                 logr.FromSlogHandler(log.Handler()),
+		Metrics:                metricsserver.Options{BindAddress: "0"}, // served on HealthAddr instead
+		HealthProbeBindAddress: "0",
+		WebhookServer: ctrlwebhook.NewServer(ctrlwebhook.Options{
+			Host:    opts.Host,
+			Port:    opts.Port,
+			CertDir: opts.CertDir,
+			TLSOpts: []func(*tls.Config){func(c *tls.Config) {
+				c.MinVersion = tls.VersionTLS12
+				// HTTP/2 is off: the API server does not need it, and it has a history of
+				// resource-exhaustion bugs (CVE-2023-44487) on exposed listeners.
+				c.NextProtos = []string{"http/1.1"}
+			}},
+		}),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("webhook: manager: %w", err)
+	}
+
+	h, err := mutate.NewHandler(opts.Mutate, opts.Namespace, store, namespaceLabels{mgr.GetCache()}, log, mutate.NewMetrics(opts.Registry))
+	if err != nil {
+		return nil, err
+	}
+	mgr.GetWebhookServer().Register(MutatePath, &admission.Webhook{Handler: h, RecoverPanic: ptrTo(true)})
+
+	s := &Server{opts: opts, log: log, mgr: mgr, policy: store, checks: &health.Checks{}}
+	s.checks.Add("policy", func() (health.State, string) {
+		ok, msg := store.Status()
+		switch {
+		case ok:
+			return health.OK, msg
+		case store.Current() != nil:
+			return health.Degraded, msg
+		}
+		return health.Failing, msg
+	})
+	started := mgr.GetWebhookServer().StartedChecker()
+	s.checks.Add("admission-tls", func() (health.State, string) {
+		if err := started(nil); err != nil {
+			return health.Failing, err.Error()
+		}
+		return health.OK, "serving " + MutatePath
+	})
+	s.checks.Add("namespace-cache", func() (health.State, string) {
+		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+		defer cancel()
+		if !mgr.GetCache().WaitForCacheSync(ctx) {
+			return health.Failing, "namespace cache not synced yet"
+		}
+		return health.OK, "synced"
+	})
+	if opts.HealthAddr != "" {
+		if s.health, err = net.Listen("tcp", opts.HealthAddr); err != nil {
+			return nil, fmt.Errorf("webhook: health listener: %w", err)
+		}
+	}
+	return s, nil
+}
+
+func ptrTo[T any](v T) *T { return &v }
+
+// HealthAddr is the bound address of the health listener (useful with port 0).
+func (s *Server) HealthAddr() string {
+	if s.health == nil {
+		return ""
+	}
+	return s.health.Addr().String()
+}
+
+// Policy is the policy store (for the broker and tests).
+func (s *Server) Policy() *policy.Store { return s.policy }
+
+// Start serves until ctx ends.
+func (s *Server) Start(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errc := make(chan error, 3)
+	go func() { errc <- s.policy.Run(ctx) }()
+	if s.health != nil {
+		mux := http.NewServeMux()
+		mux.Handle("/healthz", health.Healthz())
+		mux.Handle("/readyz", s.checks.Readyz())
+		mux.Handle("/metrics", promhttp.HandlerFor(prometheus.Gatherers{s.opts.Registry, ctrlmetrics.Registry}, promhttp.HandlerOpts{}))
+		srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+		go func() {
+			<-ctx.Done()
+			sctx, c := context.WithTimeout(context.Background(), 5*time.Second)
+			defer c()
+			_ = srv.Shutdown(sctx)
+		}()
+		go func() {
+			if err := srv.Serve(s.health); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				errc <- err
+			}
+		}()
+	}
+	go func() { errc <- s.mgr.Start(ctx) }()
+	select {
+	case <-ctx.Done():
+		return nil
+	case err := <-errc:
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err == nil {
+			err = errors.New("webhook: a component stopped")
+		}
+		return err
+	}
+}
+
+// namespaceLabels reads namespace labels through the manager's cache. Asking for metadata only
+// makes the cache keep a metadata informer, so the webhook never holds full Namespace objects.
+type namespaceLabels struct{ r client.Reader }
+
+func (n namespaceLabels) Labels(ctx context.Context, name string) (map[string]string, error) {
+	m := &metav1.PartialObjectMetadata{}
+	m.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Namespace"))
+	if err := n.r.Get(ctx, client.ObjectKey{Name: name}, m); err != nil {
+		return nil, err
+	}
+	return m.Labels, nil
+}
