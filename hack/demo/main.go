@@ -1,0 +1,283 @@
+// Command demo runs Warden end to end on loopback: a real kube-apiserver and etcd (envtest), the
+// warden-webhook binary with the example policy, and a warden-sidecar. It creates namespaces,
+// service accounts and pods that show admission, denial and the injected spec, prints them, and
+// stops everything. Run it with `make demo`.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/yaml"
+
+	"github.com/warden-dev/warden/internal/testenv"
+	"github.com/warden-dev/warden/pkg/api"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, "demo failed:", err)
+		os.Exit(1)
+	}
+}
+
+func section(title string) { fmt.Printf("\n=== %s\n", title) }
+
+func run(ctx context.Context) error {
+	root := testenv.RepoRoot()
+	bin := filepath.Join(root, "bin")
+	for _, b := range []string{"warden-webhook", "warden-sidecar"} {
+		if _, err := os.Stat(filepath.Join(bin, b)); err != nil {
+			return fmt.Errorf("%s not built: run `make demo` (it runs `make build` first)", b)
+		}
+	}
+	tmp, err := os.MkdirTemp("", "warden-demo-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+
+	section("control plane: kube-apiserver + etcd on 127.0.0.1 (envtest)")
+	env, err := testenv.Start(filepath.Join(tmp, "certs"))
+	if err != nil {
+		return err
+	}
+	defer func() {
+		section("stopping")
+		_ = env.Stop()
+		fmt.Println("control plane stopped")
+	}()
+	fmt.Println("API server:", env.Config.Host)
+	kubeconfig := filepath.Join(tmp, "kubeconfig")
+	if err := os.WriteFile(kubeconfig, env.KubeConfig, 0o600); err != nil {
+		return err
+	}
+
+	section("webhook: bin/warden-webhook with examples/policy.yaml")
+	healthAddr, err := freeAddr()
+	if err != nil {
+		return err
+	}
+	webhookLog, err := os.Create(filepath.Join(tmp, "webhook.log"))
+	if err != nil {
+		return err
+	}
+	webhook := exec.CommandContext(ctx, filepath.Join(bin, "warden-webhook"),
+		"--kubeconfig", kubeconfig,
+		"--policy", filepath.Join(root, "examples/policy.yaml"),
+		"--cert-dir", env.CertDir,
+		"--listen", net.JoinHostPort(env.Host, strconv.Itoa(env.Port)),
+		"--health-listen", healthAddr,
+		"--sidecar-image", "ghcr.io/warden-dev/warden-sidecar:demo",
+	)
+	webhook.Stdout, webhook.Stderr = webhookLog, webhookLog
+	webhook.Cancel = func() error { return webhook.Process.Signal(syscall.SIGTERM) }
+	if err := webhook.Start(); err != nil {
+		return err
+	}
+	defer func() {
+		_ = webhook.Process.Signal(syscall.SIGTERM)
+		_ = webhook.Wait()
+		fmt.Println("webhook stopped")
+	}()
+	wctx, cancel := context.WithTimeout(ctx, 90*time.Second)
+	defer cancel()
+	if err := waitHTTP(wctx, "http://"+healthAddr+"/readyz"); err != nil {
+		return fmt.Errorf("webhook not ready: %w (see %s)", err, webhookLog.Name())
+	}
+	if err := testenv.WaitForWebhook(wctx, env.Config); err != nil {
+		return err
+	}
+	body, _ := get("http://" + healthAddr + "/readyz")
+	fmt.Print("readyz:\n" + indent(body))
+
+	kube, err := kubernetes.NewForConfig(env.Config)
+	if err != nil {
+		return err
+	}
+	for ns, optIn := range map[string]bool{"apps": true, "plain": false} {
+		n := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}
+		if optIn {
+			n.Labels = map[string]string{api.LabelInject: api.LabelInjectEnabled}
+		}
+		if _, err := kube.CoreV1().Namespaces().Create(ctx, n, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+			return err
+		}
+	}
+	for _, sa := range [][2]string{{"apps", "svc-prod-app-1"}, {"apps", "mallory"}, {"plain", "default"}} {
+		if _, err := kube.CoreV1().ServiceAccounts(sa[0]).Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: sa[1]}}, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+			return err
+		}
+	}
+	pod := func(name, sa string) *corev1.Pod {
+		return &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Name: name},
+			Spec: corev1.PodSpec{
+				ServiceAccountName:           sa,
+				AutomountServiceAccountToken: ptr.To(false),
+				Containers:                   []corev1.Container{{Name: "app", Image: "python:3.12", Command: []string{"python", "app.py"}}},
+			},
+		}
+	}
+
+	section("admit: pod in opted-in namespace 'apps' running as owner apps/svc-prod-app-1")
+	created, err := kube.CoreV1().Pods("apps").Create(ctx, pod("report", "svc-prod-app-1"), metav1.CreateOptions{})
+	if err != nil {
+		return fmt.Errorf("allowed pod refused: %w", err)
+	}
+	fmt.Println("created pod apps/report; the stored spec now has Warden's parts:")
+	if err := printInjected(created); err != nil {
+		return err
+	}
+
+	section("deny: pod in 'apps' running as apps/mallory (not an owner)")
+	_, err = kube.CoreV1().Pods("apps").Create(ctx, pod("sneaky", "mallory"), metav1.CreateOptions{})
+	if err == nil {
+		return errors.New("a pod of a non-owner was admitted")
+	}
+	fmt.Println("refused by the API server:\n" + indent(err.Error()))
+
+	section("deny: owner pod that tries to mount the dataset share itself")
+	raw := pod("raw-mount", "svc-prod-app-1")
+	raw.Spec.Volumes = []corev1.Volume{{Name: "datasets", VolumeSource: corev1.VolumeSource{
+		PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: "warden-snapshots"}}}}
+	_, err = kube.CoreV1().Pods("apps").Create(ctx, raw, metav1.CreateOptions{})
+	if err == nil {
+		return errors.New("a pod mounting the snapshot share was admitted")
+	}
+	fmt.Println("refused by the API server:\n" + indent(err.Error()))
+
+	section("untouched: pod in namespace 'plain' (no warden.dev/inject label)")
+	plain, err := kube.CoreV1().Pods("plain").Create(ctx, pod("web", "default"), metav1.CreateOptions{})
+	if err != nil {
+		return err
+	}
+	fmt.Printf("created pod plain/web with %d container(s), %d init container(s), no %s annotation: %v\n",
+		len(plain.Spec.Containers), len(plain.Spec.InitContainers), api.AnnotationStatus, plain.Annotations[api.AnnotationStatus] == "")
+
+	section("sidecar: bin/warden-sidecar as injected for apps/report (loopback only)")
+	return runSidecar(ctx, bin, tmp)
+}
+
+// printInjected shows what Warden added: the status annotation, the sidecar, the volumes and the
+// app container's mount and env.
+func printInjected(p *corev1.Pod) error {
+	fmt.Printf("  annotation %s: %s\n", api.AnnotationStatus, p.Annotations[api.AnnotationStatus])
+	var vols []corev1.Volume
+	for _, v := range p.Spec.Volumes {
+		if strings.HasPrefix(v.Name, api.ReservedNamePrefix) {
+			vols = append(vols, v)
+		}
+	}
+	app := p.Spec.Containers[0]
+	view := map[string]any{
+		"initContainers[0] (native sidecar)": p.Spec.InitContainers[0],
+		"volumes (Warden's)":                 vols,
+		"containers[0] app: volumeMounts":    app.VolumeMounts,
+		"containers[0] app: env":             app.Env,
+	}
+	out, err := yaml.Marshal(view)
+	if err != nil {
+		return err
+	}
+	fmt.Print(indent(string(out)))
+	return nil
+}
+
+func runSidecar(ctx context.Context, bin, tmp string) error {
+	addr, err := freeAddr()
+	if err != nil {
+		return err
+	}
+	for _, d := range []string{"snapshots", "staging", "state"} {
+		if err := os.MkdirAll(filepath.Join(tmp, d), 0o755); err != nil {
+			return err
+		}
+	}
+	sc := exec.CommandContext(ctx, filepath.Join(bin, "warden-sidecar"),
+		"--listen", addr, "--owner", "apps/svc-prod-app-1", "--environment", "prod",
+		"--snapshot-root", filepath.Join(tmp, "snapshots"), "--staging-root", filepath.Join(tmp, "staging"),
+		"--state-dir", filepath.Join(tmp, "state"))
+	sc.Stderr = io.Discard
+	sc.Cancel = func() error { return sc.Process.Signal(syscall.SIGTERM) }
+	if err := sc.Start(); err != nil {
+		return err
+	}
+	defer func() {
+		_ = sc.Process.Signal(syscall.SIGTERM)
+		_ = sc.Wait()
+		fmt.Println("sidecar stopped")
+	}()
+	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := waitHTTP(sctx, "http://"+addr+"/readyz"); err != nil {
+		return err
+	}
+	body, err := get("http://" + addr + "/healthz")
+	if err != nil {
+		return err
+	}
+	fmt.Printf("GET http://%s/healthz -> %s", addr, body)
+	out, err := exec.Command(filepath.Join(bin, "warden-sidecar"), "--listen", "0.0.0.0:9999", "--owner", "apps/x", "--environment", "prod").CombinedOutput()
+	fmt.Printf("warden-sidecar --listen 0.0.0.0:9999 refuses to start (%v):\n%s", err, indent(string(out)))
+	return nil
+}
+
+func freeAddr() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	return l.Addr().String(), nil
+}
+
+func get(url string) (string, error) {
+	resp, err := http.Get(url)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 {
+		return string(b), fmt.Errorf("%s: %s", url, resp.Status)
+	}
+	return string(b), err
+}
+
+func waitHTTP(ctx context.Context, url string) error {
+	for {
+		if _, err := get(url); err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+func indent(s string) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	return "    " + strings.Join(lines, "\n    ") + "\n"
+}
