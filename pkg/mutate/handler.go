@@ -17,7 +17,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
-	sigsjson "sigs.k8s.io/json"
 
 	"github.com/warden-dev/warden/pkg/api"
 	"github.com/warden-dev/warden/pkg/policy"
@@ -41,6 +40,7 @@ type Handler struct {
 	namespaces Namespaces
 	log        *slog.Logger
 	metrics    *Metrics
+	plans      planCache
 }
 
 // NewHandler returns a ready handler. ownNamespace is the webhook's own namespace, never touched.
@@ -76,21 +76,25 @@ const (
 func (h *Handler) Handle(ctx context.Context, req admission.Request) (resp admission.Response) {
 	start := time.Now()
 	outcome := OutcomeError
-	var reason string
+	var reason, name string
 	defer func() {
 		if r := recover(); r != nil {
 			h.log.Error("panic in admission handler", "panic", r, "uid", req.UID)
 			resp, outcome = admission.Errored(http.StatusInternalServerError, fmt.Errorf("internal error in Warden webhook: %v", r)), OutcomeError
 		}
 		h.metrics.observe(outcome, reason, time.Since(start))
-		attrs := []any{"uid", req.UID, "namespace", req.Namespace, "name", podName(req), "operation", req.Operation, "outcome", outcome}
+		level := logLevel(outcome)
+		if !h.log.Enabled(ctx, level) {
+			return
+		}
+		attrs := []any{"uid", req.UID, "namespace", req.Namespace, "name", name, "operation", req.Operation, "outcome", outcome}
 		if reason != "" {
 			attrs = append(attrs, "reason", reason, "message", resp.Result.Message)
 		}
-		h.log.Log(ctx, logLevel(outcome), "admission", attrs...)
+		h.log.Log(ctx, level, "admission", attrs...)
 	}()
 
-	resp, outcome, reason = h.handle(ctx, req)
+	resp, outcome, reason = h.handle(ctx, req, &name)
 	return resp
 }
 
@@ -106,17 +110,14 @@ func logLevel(outcome string) slog.Level {
 	return slog.LevelInfo
 }
 
-func podName(req admission.Request) string {
-	if req.Name != "" {
-		return req.Name
+// patched allows the request with a ready JSON patch (nil: allowed unchanged).
+func patched(p []byte) admission.Response {
+	resp := admission.Allowed("")
+	if len(p) > 0 {
+		pt := admissionv1.PatchTypeJSONPatch
+		resp.Patch, resp.PatchType = p, &pt
 	}
-	var m struct {
-		Metadata struct {
-			GenerateName string `json:"generateName"`
-		} `json:"metadata"`
-	}
-	_ = json.Unmarshal(req.Object.Raw, &m)
-	return m.Metadata.GenerateName
+	return resp
 }
 
 func denied(d *denial) (admission.Response, string, string) {
@@ -138,7 +139,7 @@ func (h *Handler) exempt(ns string) bool {
 	return ns == h.ownNS || slices.Contains(SystemNamespaces, ns) || slices.Contains(h.cfg.ExemptNamespaces, ns)
 }
 
-func (h *Handler) handle(ctx context.Context, req admission.Request) (admission.Response, string, string) {
+func (h *Handler) handle(ctx context.Context, req admission.Request, name *string) (admission.Response, string, string) {
 	if req.Kind.Kind != "Pod" || req.Kind.Group != "" {
 		return skipped("not a pod")
 	}
@@ -155,20 +156,21 @@ func (h *Handler) handle(ctx context.Context, req admission.Request) (admission.
 		return skipped("namespace is not opted in")
 	}
 
-	var pod corev1.Pod
-	if err := sigsjson.UnmarshalCaseSensitivePreserveInts(req.Object.Raw, &pod); err != nil {
-		return admission.Errored(http.StatusBadRequest, fmt.Errorf("warden: cannot decode pod: %w", err)), OutcomeError, ""
-	}
-	if err := checkShape(req.Object.Raw, &pod); err != nil {
+	pod, err := decodePod(req.Object.Raw)
+	if err != nil {
 		return admission.Errored(http.StatusBadRequest, fmt.Errorf("warden: %w", err)), OutcomeError, ""
+	}
+	*name = pod.Name
+	if *name == "" {
+		*name = pod.GenerateName
 	}
 	switch {
 	case req.Operation == admissionv1.Update && req.SubResource == "ephemeralcontainers":
-		return h.admitEphemeral(&pod)
+		return h.admitEphemeral(pod)
 	case req.Operation != admissionv1.Create || req.SubResource != "":
 		return skipped("only pod creation is mutated")
 	}
-	return h.admitCreate(req.Namespace, &pod)
+	return h.admitCreate(req.Namespace, pod)
 }
 
 func (h *Handler) admitCreate(namespace string, pod *corev1.Pod) (admission.Response, string, string) {
@@ -192,7 +194,8 @@ func (h *Handler) admitCreate(namespace string, pod *corev1.Pod) (admission.Resp
 	if d := checkIsolation(&pod.Spec); d != nil {
 		return denied(d)
 	}
-	pl := h.cfg.plan(owner, string(o.Environment), pc.Workload)
+	r := h.plans.get(&h.cfg, owner, string(o.Environment), pc.Workload)
+	pl := r.plan
 
 	if _, injected := pod.Annotations[api.AnnotationStatus]; injected {
 		isOurs := func(name string) bool {
@@ -209,8 +212,9 @@ func (h *Handler) admitCreate(namespace string, pod *corev1.Pod) (admission.Resp
 		}
 		// Containers another webhook added after Warden still need the data mount; for a pod
 		// Warden fully injected this is empty, which is what makes re-invocation safe.
-		ops, _ := h.cfg.appContainerOps(&pod.Spec, pl)
-		return admission.Patched("", ops...), OutcomeUnchanged, ""
+		var p patch
+		h.cfg.appContainerOps(&p, &pod.Spec, r)
+		return patched(p.bytes()), OutcomeUnchanged, ""
 	}
 
 	if d := h.cfg.checkVolumes(&pod.Spec, nil); d != nil {
@@ -219,11 +223,7 @@ func (h *Handler) admitCreate(namespace string, pod *corev1.Pod) (admission.Resp
 	if d := h.cfg.checkReserved(&pod.Spec); d != nil {
 		return denied(d)
 	}
-	ops, err := h.cfg.injectOps(pod, pl)
-	if err != nil {
-		return admission.Errored(http.StatusInternalServerError, err), OutcomeError, ""
-	}
-	return admission.Patched("", ops...), OutcomeInjected, ""
+	return patched(h.cfg.injectPatch(pod, r)), OutcomeInjected, ""
 }
 
 // admitEphemeral guards `kubectl debug` on an injected pod: an ephemeral container must not
@@ -253,25 +253,4 @@ func (h *Handler) admitEphemeral(pod *corev1.Pod) (admission.Response, string, s
 		return denied(d)
 	}
 	return admission.Allowed(""), OutcomeUnchanged, ""
-}
-
-// checkShape refuses objects the API server would never send as a valid pod: the patch addresses
-// /metadata and /spec, so both must be JSON objects, and a pod needs a container.
-func checkShape(raw []byte, pod *corev1.Pod) error {
-	var top struct {
-		Metadata json.RawMessage `json:"metadata"`
-		Spec     json.RawMessage `json:"spec"`
-	}
-	if err := sigsjson.UnmarshalCaseSensitivePreserveInts(raw, &top); err != nil {
-		return fmt.Errorf("cannot decode pod: %w", err)
-	}
-	for name, v := range map[string]json.RawMessage{"metadata": top.Metadata, "spec": top.Spec} {
-		if len(v) == 0 || v[0] != '{' {
-			return fmt.Errorf("pod has no %s object", name)
-		}
-	}
-	if len(pod.Spec.Containers) == 0 {
-		return errors.New("pod has no containers")
-	}
-	return nil
 }

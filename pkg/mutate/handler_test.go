@@ -35,7 +35,7 @@ func basePod(sa string) *corev1.Pod {
 	}
 }
 
-func decodePod(t *testing.T, raw []byte) *corev1.Pod {
+func podFrom(t *testing.T, raw []byte) *corev1.Pod {
 	t.Helper()
 	var p corev1.Pod
 	require.NoError(t, json.Unmarshal(raw, &p))
@@ -47,7 +47,7 @@ func TestInjectAppPod(t *testing.T) {
 	raw := mustJSON(t, basePod("svc-prod-app-1"))
 	resp := admit(t, h, request("apps", raw))
 	require.True(t, resp.Allowed, "%v", resp.Result)
-	out := decodePod(t, applyPatch(t, raw, resp))
+	out := podFrom(t, applyPatch(t, raw, resp))
 
 	// The sidecar is the first init container and a native sidecar.
 	require.Len(t, out.Spec.InitContainers, 1)
@@ -125,7 +125,7 @@ func TestMountLayouts(t *testing.T) {
 			raw := mustJSON(t, p)
 			resp := admit(t, h, request(tc.ns, raw))
 			require.True(t, resp.Allowed, "%v", resp.Result)
-			out := decodePod(t, applyPatch(t, raw, resp))
+			out := podFrom(t, applyPatch(t, raw, resp))
 			assert.Equal(t, tc.want, out.Spec.Containers[0].VolumeMounts[1].SubPath)
 		})
 	}
@@ -265,7 +265,7 @@ func TestIdempotentReinvocation(t *testing.T) {
 		require.True(t, second.Allowed, "%v", second.Result)
 		assert.Empty(t, second.Patch, "second pass must not patch anything (native=%v)", native)
 
-		out := decodePod(t, once)
+		out := podFrom(t, once)
 		count := 0
 		for _, c := range append(out.Spec.InitContainers, out.Spec.Containers...) {
 			if c.Name == api.SidecarName {
@@ -290,7 +290,7 @@ func TestIdempotentReinvocation(t *testing.T) {
 func TestReinvocationAfterDefaulting(t *testing.T) {
 	h := newTestHandler(t)
 	raw := mustJSON(t, basePod("svc-prod-app-1"))
-	injected := decodePod(t, applyPatch(t, raw, admit(t, h, request("apps", raw))))
+	injected := podFrom(t, applyPatch(t, raw, admit(t, h, request("apps", raw))))
 	sc := &injected.Spec.InitContainers[0]
 	sc.TerminationMessagePath = "/dev/termination-log"
 	sc.StartupProbe.SuccessThreshold = 1
@@ -302,7 +302,7 @@ func TestReinvocationAfterDefaulting(t *testing.T) {
 	raw2 := mustJSON(t, injected)
 	resp := admit(t, h, request("apps", raw2))
 	require.True(t, resp.Allowed, "%v", resp.Result)
-	out := decodePod(t, applyPatch(t, raw2, resp))
+	out := podFrom(t, applyPatch(t, raw2, resp))
 	assert.Equal(t, api.DataDir, out.Spec.Containers[1].VolumeMounts[0].MountPath, "container added later gets the mount")
 	resp = admit(t, h, request("apps", mustJSON(t, out)))
 	assert.Empty(t, resp.Patch)
@@ -311,7 +311,7 @@ func TestReinvocationAfterDefaulting(t *testing.T) {
 func TestForgedInjection(t *testing.T) {
 	h := newTestHandler(t)
 	raw := mustJSON(t, basePod("svc-prod-app-1"))
-	good := decodePod(t, applyPatch(t, raw, admit(t, h, request("apps", raw))))
+	good := podFrom(t, applyPatch(t, raw, admit(t, h, request("apps", raw))))
 	for name, forge := range map[string]func(p *corev1.Pod){
 		"other image": func(p *corev1.Pod) { p.Spec.InitContainers[0].Image = "evil/sidecar" },
 		"other args": func(p *corev1.Pod) {
@@ -372,8 +372,8 @@ func TestUnknownFieldsSurvive(t *testing.T) {
 	h := newTestHandler(t)
 	resp := admit(t, h, request("apps", raw))
 	require.True(t, resp.Allowed, "%v", resp.Result)
-	for _, op := range resp.Patches {
-		assert.Equal(t, "add", op.Operation, "only add operations: %s", op.Path)
+	for _, op := range patchOps(t, resp) {
+		assert.Equal(t, "add", op["op"], "only add operations: %s", op["path"])
 	}
 	var out map[string]any
 	require.NoError(t, json.Unmarshal(applyPatch(t, raw, resp), &out))
@@ -390,7 +390,7 @@ func TestUnknownFieldsSurvive(t *testing.T) {
 func TestEphemeralContainers(t *testing.T) {
 	h := newTestHandler(t)
 	raw := mustJSON(t, basePod("svc-prod-app-1"))
-	injected := decodePod(t, applyPatch(t, raw, admit(t, h, request("apps", raw))))
+	injected := podFrom(t, applyPatch(t, raw, admit(t, h, request("apps", raw))))
 	debug := func(mut func(*corev1.EphemeralContainer)) admission.Request {
 		p := injected.DeepCopy()
 		ec := corev1.EphemeralContainer{EphemeralContainerCommon: corev1.EphemeralContainerCommon{Name: "dbg", Image: "busybox"}}

@@ -115,3 +115,11 @@ func counterValue(t testing.TB, c prometheus.Collector) float64 {
 	t.Helper()
 	return testutil.ToFloat64(c)
 }
+
+// patchOps decodes the response's JSON patch, failing on anything but a list of operations.
+func patchOps(t testing.TB, resp admission.Response) []map[string]any {
+	t.Helper()
+	var ops []map[string]any
+	require.NoError(t, json.Unmarshal(resp.Patch, &ops), "patch %s", resp.Patch)
+	return ops
+}

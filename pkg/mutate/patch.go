@@ -4,19 +4,57 @@ import (
 	"encoding/json"
 	"strconv"
 	"strings"
+	"sync"
 
-	"gomodules.xyz/jsonpatch/v2"
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/warden-dev/warden/pkg/api"
 )
 
-// The patch is built from add operations only, addressed into the raw object the API server
+// The patch is a JSON Patch of add operations only, addressed into the raw object the API server
 // sent. Nothing is ever re-serialized from the typed Pod, so fields this binary's k8s.io/api does
-// not know (a newer cluster's) pass through untouched.
+// not know (a newer cluster's) pass through untouched. It is written straight to bytes from
+// pieces rendered once per (owner, environment, workload): admission is on the path of every pod
+// creation, and reflection-based encoding of the sidecar spec was most of its cost.
 
-func add(p string, v any) jsonpatch.Operation {
-	return jsonpatch.Operation{Operation: "add", Path: p, Value: v}
+// patch accumulates operations as JSON.
+type patch struct {
+	buf []byte
+	n   int
+}
+
+func (p *patch) add(path string, value []byte) {
+	if p.n == 0 {
+		p.buf = append(p.buf, '[')
+	} else {
+		p.buf = append(p.buf, ',')
+	}
+	p.n++
+	// Paths are built from array indexes and escaped fixed names: no character needs quoting.
+	p.buf = append(p.buf, `{"op":"add","path":"`...)
+	p.buf = append(p.buf, path...)
+	p.buf = append(p.buf, `","value":`...)
+	p.buf = append(p.buf, value...)
+	p.buf = append(p.buf, '}')
+}
+
+// appendTo adds items to the array at path, creating it when the object has none (or an empty one).
+func (p *patch) appendTo(path string, existing int, array []byte, items [][]byte) {
+	if existing == 0 {
+		p.add(path, array)
+		return
+	}
+	for _, it := range items {
+		p.add(path+"/-", it)
+	}
+}
+
+// bytes is the finished patch, nil when there is nothing to do.
+func (p *patch) bytes() []byte {
+	if p.n == 0 {
+		return nil
+	}
+	return append(p.buf, ']')
 }
 
 // escape encodes a JSON-pointer token (RFC 6901).
@@ -24,18 +62,69 @@ func escape(s string) string {
 	return strings.ReplaceAll(strings.ReplaceAll(s, "~", "~0"), "/", "~1")
 }
 
-// appendOps adds items to the array at p, creating it when the object has none (or an empty one).
-func appendOps[T any](ops []jsonpatch.Operation, p string, existing int, items ...T) []jsonpatch.Operation {
-	if existing == 0 {
-		return append(ops, add(p, items))
-	}
-	for _, it := range items {
-		ops = append(ops, add(p+"/-", it))
-	}
-	return ops
+// rendered is a plan with its pieces already encoded.
+type rendered struct {
+	*plan
+	mount, mounts     []byte // one VolumeMount; an array of it
+	env               [][]byte
+	envs              []byte
+	volumes           [][]byte
+	volumesArray      []byte
+	sidecar, sidecars []byte
 }
 
-// hasMount reports whether c already mounts the staging volume at the data directory.
+func mustMarshal(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		// Only Warden's own typed values are marshalled here; failing is a programming error.
+		panic(err)
+	}
+	return b
+}
+
+func render(pl *plan) *rendered {
+	r := &rendered{plan: pl}
+	r.mount = mustMarshal(pl.appMount)
+	r.mounts = mustMarshal([]corev1.VolumeMount{pl.appMount})
+	for _, e := range pl.appEnv {
+		r.env = append(r.env, mustMarshal(e))
+	}
+	r.envs = mustMarshal(pl.appEnv)
+	for _, v := range pl.volumes {
+		r.volumes = append(r.volumes, mustMarshal(v))
+	}
+	r.volumesArray = mustMarshal(pl.volumes)
+	r.sidecar = mustMarshal(pl.sidecar)
+	r.sidecars = mustMarshal([]corev1.Container{pl.sidecar})
+	return r
+}
+
+// planCache keeps rendered plans per (owner, environment, workload). Its size is bounded by the
+// policy's owners times the workload kinds; it is dropped whole if it ever grows past maxPlans
+// (policy churn), which costs one re-render per owner.
+type planCache struct {
+	mu    sync.Mutex
+	plans map[[3]string]*rendered
+}
+
+const maxPlans = 4096
+
+func (c *planCache) get(cfg *Config, owner, env string, w api.Workload) *rendered {
+	key := [3]string{owner, env, string(w)}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if r, ok := c.plans[key]; ok {
+		return r
+	}
+	if c.plans == nil || len(c.plans) >= maxPlans {
+		c.plans = map[[3]string]*rendered{}
+	}
+	r := render(cfg.plan(owner, env, w))
+	c.plans[key] = r
+	return r
+}
+
+// hasAppMount reports whether c already mounts the staging volume at the data directory.
 func hasAppMount(c *corev1.Container) bool {
 	for _, m := range c.VolumeMounts {
 		if m.Name == api.VolumeStaging && m.MountPath == api.DataDir {
@@ -47,7 +136,7 @@ func hasAppMount(c *corev1.Container) bool {
 
 // appContainerOps gives every app container lacking it the read-only data mount and the env.
 // In native mode init containers get them too: they start after the sidecar and may use it.
-func (c *Config) appContainerOps(spec *corev1.PodSpec, pl *plan) (ops []jsonpatch.Operation, names []string) {
+func (c *Config) appContainerOps(p *patch, spec *corev1.PodSpec, r *rendered) (names []string) {
 	visit := func(list string, cs []corev1.Container) {
 		for i := range cs {
 			ct := &cs[i]
@@ -55,8 +144,8 @@ func (c *Config) appContainerOps(spec *corev1.PodSpec, pl *plan) (ops []jsonpatc
 				continue
 			}
 			base := "/spec/" + list + "/" + strconv.Itoa(i)
-			ops = appendOps(ops, base+"/volumeMounts", len(ct.VolumeMounts), pl.appMount)
-			ops = appendOps(ops, base+"/env", len(ct.Env), pl.appEnv...)
+			p.appendTo(base+"/volumeMounts", len(ct.VolumeMounts), r.mounts, [][]byte{r.mount})
+			p.appendTo(base+"/env", len(ct.Env), r.envs, r.env)
 			names = append(names, ct.Name)
 		}
 	}
@@ -64,33 +153,31 @@ func (c *Config) appContainerOps(spec *corev1.PodSpec, pl *plan) (ops []jsonpatc
 		visit("initContainers", spec.InitContainers)
 	}
 	visit("containers", spec.Containers)
-	return ops, names
+	return names
 }
 
-// injectOps is the full patch for a pod that has no Warden parts yet.
-func (c *Config) injectOps(pod *corev1.Pod, pl *plan) ([]jsonpatch.Operation, error) {
+// injectPatch is the full patch for a pod that has no Warden parts yet.
+func (c *Config) injectPatch(pod *corev1.Pod, r *rendered) []byte {
 	spec := &pod.Spec
-	ops, names := c.appContainerOps(spec, pl)
-	pl.status.Containers = names
-	ops = appendOps(ops, "/spec/volumes", len(spec.Volumes), pl.volumes...)
+	var p patch
+	status := r.status
+	status.Containers = c.appContainerOps(&p, spec, r)
+	p.appendTo("/spec/volumes", len(spec.Volumes), r.volumesArray, r.volumes)
 	// Container ops above use the original indexes, so the sidecar goes in last. As the first
 	// init container it is ready before any other init container runs.
 	switch {
 	case c.NativeSidecar && len(spec.InitContainers) > 0:
-		ops = append(ops, add("/spec/initContainers/0", pl.sidecar))
+		p.add("/spec/initContainers/0", r.sidecar)
 	case c.NativeSidecar:
-		ops = append(ops, add("/spec/initContainers", []corev1.Container{pl.sidecar}))
+		p.add("/spec/initContainers", r.sidecars)
 	default:
-		ops = appendOps(ops, "/spec/containers", len(spec.Containers), pl.sidecar)
+		p.appendTo("/spec/containers", len(spec.Containers), r.sidecars, [][]byte{r.sidecar})
 	}
-	status, err := json.Marshal(pl.status)
-	if err != nil {
-		return nil, err
-	}
+	value := mustMarshal(string(mustMarshal(status)))
 	if len(pod.Annotations) == 0 {
-		ops = append(ops, add("/metadata/annotations", map[string]string{api.AnnotationStatus: string(status)}))
+		p.add("/metadata/annotations", append(append([]byte(`{"`+api.AnnotationStatus+`":`), value...), '}'))
 	} else {
-		ops = append(ops, add("/metadata/annotations/"+escape(api.AnnotationStatus), string(status)))
+		p.add("/metadata/annotations/"+escape(api.AnnotationStatus), value)
 	}
-	return ops, nil
+	return p.bytes()
 }

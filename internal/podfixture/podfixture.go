@@ -1,0 +1,60 @@
+// Package podfixture builds the pods the benchmarks and the load generator send to the webhook,
+// so both measure the same thing.
+package podfixture
+
+import (
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// Pod returns a pod with the given number of containers, each with envVars env vars and a mount
+// of each of the volumes volumes, plus requests/limits, probes and labels as a real workload has.
+func Pod(sa string, containers, envVars, volumes int) *corev1.Pod {
+	p := &corev1.Pod{
+		TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"},
+		ObjectMeta: metav1.ObjectMeta{
+			GenerateName: "report-",
+			Namespace:    "apps",
+			Labels:       map[string]string{"app.kubernetes.io/name": "report", "app.kubernetes.io/version": "1.4.2", "pod-template-hash": "7c9f8d6b5"},
+			Annotations:  map[string]string{"prometheus.io/scrape": "true", "prometheus.io/port": "9090"},
+		},
+		Spec: corev1.PodSpec{ServiceAccountName: sa, RestartPolicy: corev1.RestartPolicyAlways},
+	}
+	for v := 0; v < volumes; v++ {
+		p.Spec.Volumes = append(p.Spec.Volumes, corev1.Volume{
+			Name:         fmt.Sprintf("vol-%d", v),
+			VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{LocalObjectReference: corev1.LocalObjectReference{Name: fmt.Sprintf("cm-%d", v)}}},
+		})
+	}
+	for c := 0; c < containers; c++ {
+		ct := corev1.Container{
+			Name:    fmt.Sprintf("c-%d", c),
+			Image:   fmt.Sprintf("registry.example.com/team/app-%d:1.4.2", c),
+			Command: []string{"python", "-m", "app"},
+			Args:    []string{"--port", fmt.Sprint(9000 + c)},
+			Ports:   []corev1.ContainerPort{{Name: "http", ContainerPort: int32(9000 + c)}},
+			Resources: corev1.ResourceRequirements{
+				Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("100m"), corev1.ResourceMemory: resource.MustParse("256Mi")},
+				Limits:   corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("512Mi")},
+			},
+			ReadinessProbe: &corev1.Probe{ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/ready"}}},
+		}
+		for e := 0; e < envVars; e++ {
+			ct.Env = append(ct.Env, corev1.EnvVar{Name: fmt.Sprintf("SETTING_%d", e), Value: fmt.Sprintf("value-%d", e)})
+		}
+		for v := 0; v < volumes; v++ {
+			ct.VolumeMounts = append(ct.VolumeMounts, corev1.VolumeMount{Name: fmt.Sprintf("vol-%d", v), MountPath: fmt.Sprintf("/etc/app/%d", v), ReadOnly: true})
+		}
+		p.Spec.Containers = append(p.Spec.Containers, ct)
+	}
+	return p
+}
+
+// Realistic is the realistic pod: 3 containers, 10 env vars, 5 volumes.
+func Realistic(sa string) *corev1.Pod { return Pod(sa, 3, 10, 5) }
+
+// Large is a pod with 20 containers.
+func Large(sa string) *corev1.Pod { return Pod(sa, 20, 10, 5) }
