@@ -26,7 +26,6 @@ import (
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	ctrlwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
-	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/warden-dev/warden/pkg/health"
 	"github.com/warden-dev/warden/pkg/mutate"
@@ -115,7 +114,7 @@ func New(opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	mgr.GetWebhookServer().Register(MutatePath, &admission.Webhook{Handler: h, RecoverPanic: ptrTo(true)})
+	mgr.GetWebhookServer().Register(MutatePath, &ReviewHandler{Handler: h, Log: log})
 
 	s := &Server{opts: opts, log: log, mgr: mgr, policy: store, checks: &health.Checks{}}
 	s.checks.Add("policy", func() (health.State, string) {
@@ -150,8 +149,6 @@ func New(opts Options) (*Server, error) {
 	}
 	return s, nil
 }
-
-func ptrTo[T any](v T) *T { return &v }
 
 // HealthAddr is the bound address of the health listener (useful with port 0).
 func (s *Server) HealthAddr() string {
