@@ -1,0 +1,42 @@
+package main
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestFlags(t *testing.T) {
+	base := []string{"--owner=apps/svc-1", "--environment=prod"}
+	o, err := parseFlags(base)
+	require.NoError(t, err)
+	assert.Equal(t, "127.0.0.1:8787", o.listen)
+
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--environment=prod"}, "--owner"},
+		{[]string{"--owner=svc-1", "--environment=prod"}, "NAMESPACE/NAME"},
+		{[]string{"--owner=apps/svc-1", "--environment=staging"}, "not one of dev, test, prod"},
+		{append(base, "--listen=0.0.0.0:8787"), "not a loopback address"},
+		{append(base, "--listen=:8787"), "not a loopback address"},
+		{append(base, "--listen=10.0.0.1:8787"), "not a loopback address"},
+		{append(base, "--listen=localhost"), "--listen"},
+	} {
+		_, err := parseFlags(tc.args)
+		require.Error(t, err, "%v", tc.args)
+		assert.Contains(t, err.Error(), tc.want)
+	}
+	o, err = parseFlags(append(base, "--listen=[::1]:9000"))
+	require.NoError(t, err)
+	assert.Equal(t, "[::1]:9000", o.listen)
+	_, err = parseFlags(append(base, "--listen=0.0.0.0:8787", "--allow-non-loopback"))
+	require.NoError(t, err, "explicit override")
+
+	t.Setenv("WARDEN_OWNER", "ns/from-env")
+	o, err = parseFlags([]string{"--environment=dev"})
+	require.NoError(t, err)
+	assert.Equal(t, "ns/from-env", o.owner)
+}

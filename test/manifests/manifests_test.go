@@ -1,0 +1,226 @@
+// Package manifests checks the install manifests: every object decodes strictly into its
+// Kubernetes type, and the settings Warden's safety depends on (fail closed, scope, least
+// privilege, hardened pods) are what the README promises.
+package manifests
+
+import (
+	"bufio"
+	"bytes"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	admissionregv1 "k8s.io/api/admissionregistration/v1"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/runtime/serializer/json"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	"k8s.io/client-go/kubernetes/scheme"
+	"sigs.k8s.io/yaml"
+
+	"github.com/warden-dev/warden/internal/testenv"
+	"github.com/warden-dev/warden/pkg/policy"
+	"github.com/warden-dev/warden/pkg/webhook"
+)
+
+type objects struct {
+	mwc   *admissionregv1.MutatingWebhookConfiguration
+	dep   *appsv1.Deployment
+	svc   *corev1.Service
+	pdb   *policyv1.PodDisruptionBudget
+	cm    *corev1.ConfigMap
+	ns    *corev1.Namespace
+	roles []*rbacv1.ClusterRole
+	sa    *corev1.ServiceAccount
+	crb   *rbacv1.ClusterRoleBinding
+}
+
+// load decodes every resource listed in manifests/base/kustomization.yaml, strictly.
+func load(t *testing.T) objects {
+	t.Helper()
+	base := filepath.Join(testenv.RepoRoot(), "manifests/base")
+	var k struct {
+		Resources []string `json:"resources"`
+		Namespace string   `json:"namespace"`
+	}
+	raw, err := os.ReadFile(filepath.Join(base, "kustomization.yaml"))
+	require.NoError(t, err)
+	require.NoError(t, yaml.Unmarshal(raw, &k))
+	require.Equal(t, "warden-system", k.Namespace)
+
+	strict := json.NewSerializerWithOptions(json.DefaultMetaFactory, scheme.Scheme, scheme.Scheme, json.SerializerOptions{Yaml: true, Strict: true})
+	var o objects
+	for _, file := range k.Resources {
+		data, err := os.ReadFile(filepath.Join(base, file))
+		require.NoError(t, err)
+		r := utilyaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(data)))
+		for {
+			doc, err := r.Read()
+			if err == io.EOF {
+				break
+			}
+			require.NoError(t, err)
+			if len(bytes.TrimSpace(doc)) == 0 {
+				continue
+			}
+			obj, _, err := strict.Decode(doc, nil, nil)
+			require.NoError(t, err, "%s: strict decode", file)
+			switch v := obj.(type) {
+			case *admissionregv1.MutatingWebhookConfiguration:
+				o.mwc = v
+			case *appsv1.Deployment:
+				o.dep = v
+			case *corev1.Service:
+				o.svc = v
+			case *policyv1.PodDisruptionBudget:
+				o.pdb = v
+			case *corev1.ConfigMap:
+				o.cm = v
+			case *corev1.Namespace:
+				o.ns = v
+			case *rbacv1.ClusterRole:
+				o.roles = append(o.roles, v)
+			case *rbacv1.ClusterRoleBinding:
+				o.crb = v
+			case *corev1.ServiceAccount:
+				o.sa = v
+			default:
+				t.Errorf("%s: unexpected %T", file, obj)
+			}
+		}
+	}
+	for name, ok := range map[string]bool{"webhook configuration": o.mwc != nil, "deployment": o.dep != nil, "service": o.svc != nil,
+		"pdb": o.pdb != nil, "policy configmap": o.cm != nil, "namespace": o.ns != nil, "cluster role": len(o.roles) > 0, "binding": o.crb != nil, "service account": o.sa != nil} {
+		require.True(t, ok, "manifests lack a %s", name)
+	}
+	return o
+}
+
+func TestWebhookConfiguration(t *testing.T) {
+	o := load(t)
+	require.Len(t, o.mwc.Webhooks, 1)
+	w := o.mwc.Webhooks[0]
+	assert.Equal(t, admissionregv1.Fail, *w.FailurePolicy, "fail closed")
+	assert.LessOrEqual(t, *w.TimeoutSeconds, int32(3))
+	assert.Equal(t, admissionregv1.SideEffectClassNone, *w.SideEffects)
+	assert.Equal(t, admissionregv1.IfNeededReinvocationPolicy, *w.ReinvocationPolicy)
+	assert.Equal(t, []string{"v1"}, w.AdmissionReviewVersions)
+	assert.Equal(t, webhook.MutatePath, *w.ClientConfig.Service.Path)
+	assert.Equal(t, o.svc.Name, w.ClientConfig.Service.Name)
+	assert.Equal(t, o.ns.Name, w.ClientConfig.Service.Namespace)
+	assert.NotEmpty(t, w.MatchConditions)
+
+	var optIn, exclude bool
+	for _, e := range w.NamespaceSelector.MatchExpressions {
+		if e.Key == "warden.dev/inject" && e.Operator == "In" && slices.Equal(e.Values, []string{"enabled"}) {
+			optIn = true
+		}
+		if e.Key == "kubernetes.io/metadata.name" && e.Operator == "NotIn" {
+			exclude = true
+			for _, ns := range []string{"kube-system", "kube-public", "kube-node-lease", o.ns.Name} {
+				assert.Contains(t, e.Values, ns, "never touches %s", ns)
+			}
+		}
+	}
+	assert.True(t, optIn, "scoped to opted-in namespaces")
+	assert.True(t, exclude, "system and own namespaces excluded")
+
+	var pods, ephemeral bool
+	for _, r := range w.Rules {
+		if slices.Equal(r.Resources, []string{"pods"}) && slices.Equal(r.Operations, []admissionregv1.OperationType{admissionregv1.Create}) {
+			pods = true
+		}
+		if slices.Equal(r.Resources, []string{"pods/ephemeralcontainers"}) && slices.Contains(r.Operations, admissionregv1.Update) {
+			ephemeral = true
+		}
+	}
+	assert.True(t, pods, "pod creation is admitted")
+	assert.True(t, ephemeral, "ephemeral containers are checked")
+}
+
+func TestDeployment(t *testing.T) {
+	o := load(t)
+	d := o.dep
+	assert.EqualValues(t, 2, *d.Spec.Replicas)
+	require.NotNil(t, d.Spec.Template.Spec.Affinity.PodAntiAffinity)
+	assert.Equal(t, o.sa.Name, d.Spec.Template.Spec.ServiceAccountName)
+	ps := d.Spec.Template.Spec.SecurityContext
+	assert.True(t, *ps.RunAsNonRoot)
+	require.Len(t, d.Spec.Template.Spec.Containers, 1)
+	c := d.Spec.Template.Spec.Containers[0]
+	assert.Equal(t, "/readyz", c.ReadinessProbe.HTTPGet.Path)
+	assert.Equal(t, "/healthz", c.LivenessProbe.HTTPGet.Path)
+	assert.False(t, c.Resources.Requests.Memory().IsZero())
+	assert.False(t, c.Resources.Limits.Memory().IsZero())
+	sc := c.SecurityContext
+	assert.True(t, *sc.ReadOnlyRootFilesystem)
+	assert.False(t, *sc.AllowPrivilegeEscalation)
+	assert.Equal(t, []corev1.Capability{"ALL"}, sc.Capabilities.Drop)
+
+	args := strings.Join(c.Args, " ")
+	mounts := map[string]corev1.VolumeMount{}
+	for _, m := range c.VolumeMounts {
+		mounts[m.Name] = m
+		assert.Empty(t, m.SubPath, "%s: a subPath mount never sees ConfigMap/Secret updates", m.Name)
+	}
+	assert.Contains(t, args, "--policy="+mounts["policy"].MountPath+"/policy.yaml")
+	assert.Contains(t, args, "--cert-dir="+mounts["tls"].MountPath)
+	for _, v := range d.Spec.Template.Spec.Volumes {
+		if v.Name == "policy" {
+			assert.Equal(t, o.cm.Name, v.ConfigMap.Name)
+		}
+	}
+
+	assert.Equal(t, d.Spec.Selector.MatchLabels, o.pdb.Spec.Selector.MatchLabels)
+	assert.Equal(t, 1, o.pdb.Spec.MinAvailable.IntValue())
+	assert.Equal(t, d.Spec.Selector.MatchLabels, o.svc.Spec.Selector)
+}
+
+func TestLeastPrivilegeRBAC(t *testing.T) {
+	o := load(t)
+	for _, r := range o.roles {
+		for _, rule := range r.Rules {
+			for _, s := range append(append(rule.Verbs, rule.Resources...), rule.APIGroups...) {
+				assert.NotEqual(t, "*", s, "%s: no wildcards", r.Name)
+			}
+			assert.NotContains(t, rule.Resources, "secrets", "%s: the webhook never reads secrets", r.Name)
+			for _, v := range rule.Verbs {
+				assert.Contains(t, []string{"get", "list", "watch"}, v, "%s: webhook only reads (%v)", r.Name, rule.Resources)
+			}
+		}
+	}
+	assert.Equal(t, o.sa.Name, o.crb.Subjects[0].Name)
+}
+
+func TestShippedPolicyIsValid(t *testing.T) {
+	o := load(t)
+	_, err := policy.Parse([]byte(o.cm.Data["policy.yaml"]))
+	require.NoError(t, err)
+	_, err = policy.Load(filepath.Join(testenv.RepoRoot(), "examples/policy.yaml"))
+	require.NoError(t, err)
+}
+
+func TestCertManagerOverlay(t *testing.T) {
+	root := filepath.Join(testenv.RepoRoot(), "manifests/cert-manager")
+	k, err := os.ReadFile(filepath.Join(root, "kustomization.yaml"))
+	require.NoError(t, err)
+	assert.Contains(t, string(k), "../base")
+	assert.Contains(t, string(k), "cert-manager.io/inject-ca-from: warden-system/warden-webhook-tls")
+	cert, err := os.ReadFile(filepath.Join(root, "certificate.yaml"))
+	require.NoError(t, err)
+	o := load(t)
+	assert.Contains(t, string(cert), "secretName: warden-webhook-tls")
+	assert.Contains(t, string(cert), o.svc.Name+"."+o.ns.Name+".svc")
+	for _, v := range o.dep.Spec.Template.Spec.Volumes {
+		if v.Name == "tls" {
+			assert.Equal(t, "warden-webhook-tls", v.Secret.SecretName)
+		}
+	}
+}
