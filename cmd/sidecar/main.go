@@ -9,7 +9,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -19,8 +18,8 @@ import (
 
 	"github.com/warden-dev/warden/internal/flagenv"
 	"github.com/warden-dev/warden/pkg/api"
-	"github.com/warden-dev/warden/pkg/health"
 	"github.com/warden-dev/warden/pkg/policy"
+	"github.com/warden-dev/warden/pkg/sidecar"
 	"github.com/warden-dev/warden/pkg/version"
 )
 
@@ -56,27 +55,42 @@ func probe(args []string) error {
 }
 
 type options struct {
-	listen, owner, environment   string
-	snapshotRoot, stagingRoot    string
-	stateDir, brokerURL, token   string
-	policyFile, auditLog         string
-	allowNonLoopback, versionOut bool
+	sidecar.Options
+	workload         string
+	allowNonLoopback bool
+	versionOut       bool
 }
 
 func parseFlags(args []string) (*options, error) {
 	o := &options{}
 	fs := flag.NewFlagSet("warden-sidecar", flag.ContinueOnError)
-	fs.StringVar(&o.listen, "listen", fmt.Sprintf("127.0.0.1:%d", api.DefaultSidecarPort), "listen address (loopback only unless --allow-non-loopback)")
+	fs.StringVar(&o.Listen, "listen", fmt.Sprintf("127.0.0.1:%d", api.DefaultSidecarPort), "listen address (loopback only unless --allow-non-loopback)")
 	fs.BoolVar(&o.allowNonLoopback, "allow-non-loopback", false, "allow --listen on a non-loopback address (exposes the API to the network)")
-	fs.StringVar(&o.owner, "owner", "", "workload owner, NAMESPACE/SERVICEACCOUNT")
-	fs.StringVar(&o.environment, "environment", "", "owner's environment: dev, test or prod")
-	fs.StringVar(&o.snapshotRoot, "snapshot-root", api.SidecarSnapshotRoot, "read-only dataset snapshot share")
-	fs.StringVar(&o.stagingRoot, "staging-root", api.SidecarStagingRoot, "staging area shared read-only with the app")
-	fs.StringVar(&o.stateDir, "state-dir", api.SidecarStateDir, "metadata directory the app cannot reach")
-	fs.StringVar(&o.brokerURL, "broker-url", "", "https URL of the Warden broker")
-	fs.StringVar(&o.token, "token-file", api.SidecarTokenFile, "projected service-account token presented to the broker")
-	fs.StringVar(&o.policyFile, "policy", "", "local mode: answer grants from this policy file instead of the broker")
-	fs.StringVar(&o.auditLog, "audit-log", "", "audit log file (JSON lines); default stdout")
+	fs.StringVar(&o.Owner, "owner", "", "workload owner, NAMESPACE/SERVICEACCOUNT")
+	fs.StringVar(&o.Environment, "environment", "", "owner's environment: dev, test or prod")
+	fs.StringVar(&o.workload, "workload", string(api.WorkloadApp), "pod layout: app, workspace or job")
+	fs.StringVar(&o.DataDir, "data-dir", api.DataDir, "where app containers see the staging folder (reported in answers)")
+	fs.StringVar(&o.SnapshotRoot, "snapshot-root", api.SidecarSnapshotRoot, "read-only dataset snapshot share")
+	fs.StringVar(&o.StagingRoot, "staging-root", api.SidecarStagingRoot, "staging area shared read-only with the app")
+	fs.StringVar(&o.StateDir, "state-dir", api.SidecarStateDir, "metadata directory the app cannot reach")
+	fs.DurationVar(&o.DefaultTTL, "default-ttl", 300*time.Second, "lifetime of a staged copy when the request gives none")
+	fs.DurationVar(&o.MaxTTL, "max-ttl", 24*time.Hour, "longest lifetime a request may ask for (longer requests are capped)")
+	fs.Int64Var(&o.QuotaBytes, "quota-bytes", 10<<30, "bytes the owner may have staged at once (0: unlimited)")
+	fs.BoolVar(&o.AllowHardlinks, "allow-hardlinks", false, "stage files with several hard links (snapshot stores that deduplicate with hard links)")
+	fs.StringVar(&o.PolicyFile, "policy", "", "local mode: answer grants from this policy file instead of the broker")
+	fs.StringVar(&o.BrokerURL, "broker-url", "", "https URL of the Warden broker")
+	fs.StringVar(&o.BrokerCA, "broker-ca", "", "CA of the broker: a PEM file, or the PEM itself")
+	fs.StringVar(&o.TokenFile, "token-file", api.SidecarTokenFile, "projected service-account token presented to the broker")
+	fs.DurationVar(&o.GrantCacheTTL, "grant-cache-ttl", 5*time.Second, "how long broker answers are reused")
+	fs.DurationVar(&o.GrantStaleFor, "grant-stale-for", time.Minute, "how long past that an allowed answer is still used while the broker is unreachable")
+	fs.StringVar(&o.CallerJWKS, "caller-jwks", "", "prove callers with JWTs verified against this JWKS (file or URL) instead of trusting X-Warden-Caller")
+	fs.StringVar(&o.CallerIssuer, "caller-issuer", "", "expected issuer of caller JWTs")
+	fs.StringVar(&o.CallerAudience, "caller-audience", "", "expected audience of caller JWTs")
+	fs.StringVar(&o.CallerClaim, "caller-claim", "sub", "JWT claim that names the caller")
+	fs.StringVar(&o.CallerGroupsClaim, "caller-groups-claim", "groups", "JWT claim that lists the caller's groups")
+	fs.StringVar(&o.AuditLog, "audit-log", "", "audit log file (JSON lines); default stdout")
+	fs.DurationVar(&o.RequestTimeout, "request-timeout", 5*time.Minute, "longest time one request (a large copy included) may take")
+	fs.StringVar(&o.Pod, "pod", "", "pod name for audit lines (the webhook sets WARDEN_POD_NAME)")
 	fs.BoolVar(&o.versionOut, "version", false, "print the version and exit")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -87,18 +101,23 @@ func parseFlags(args []string) (*options, error) {
 	if o.versionOut {
 		return o, nil
 	}
-	if err := policy.ValidServiceAccount(o.owner); err != nil {
+	if err := policy.ValidServiceAccount(o.Owner); err != nil {
 		return nil, fmt.Errorf("--owner: %w", err)
 	}
-	if !policy.Environment(o.environment).Valid() {
-		return nil, fmt.Errorf("--environment %q is not one of dev, test, prod", o.environment)
+	if !policy.Environment(o.Environment).Valid() {
+		return nil, fmt.Errorf("--environment %q is not one of dev, test, prod", o.Environment)
 	}
-	host, _, err := net.SplitHostPort(o.listen)
+	pc, err := api.ParsePodConfig(map[string]string{api.LabelWorkload: o.workload})
+	if err != nil {
+		return nil, fmt.Errorf("--workload: %w", err)
+	}
+	o.Workload = pc.Workload
+	host, _, err := net.SplitHostPort(o.Listen)
 	if err != nil {
 		return nil, fmt.Errorf("--listen: %w", err)
 	}
 	if ip := net.ParseIP(host); !o.allowNonLoopback && (ip == nil || !ip.IsLoopback()) {
-		return nil, fmt.Errorf("--listen %s is not a loopback address; the sidecar API trusts its caller, so it must not be reachable from the network (pass --allow-non-loopback to override)", o.listen)
+		return nil, fmt.Errorf("--listen %s is not a loopback address; the sidecar API trusts its caller, so it must not be reachable from the network (pass --allow-non-loopback to override)", o.Listen)
 	}
 	return o, nil
 }
@@ -112,30 +131,7 @@ func run(args []string) error {
 		fmt.Println(version.Version)
 		return nil
 	}
-	log := slog.New(slog.NewJSONHandler(os.Stderr, nil)).With("owner", o.owner)
-	checks := &health.Checks{}
-	checks.Add("sidecar", func() (health.State, string) { return health.OK, "serving" })
-
-	mux := http.NewServeMux()
-	mux.Handle("GET /healthz", health.Healthz())
-	mux.Handle("GET /readyz", checks.Readyz())
-
-	ln, err := net.Listen("tcp", o.listen)
-	if err != nil {
-		return err
-	}
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	go func() {
-		<-ctx.Done()
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(sctx)
-	}()
-	log.Info("warden sidecar serving", "version", version.Version, "listen", ln.Addr().String(), "environment", o.environment)
-	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	return nil
+	return sidecar.Run(ctx, o.Options, nil)
 }

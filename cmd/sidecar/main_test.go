@@ -11,7 +11,7 @@ func TestFlags(t *testing.T) {
 	base := []string{"--owner=apps/svc-1", "--environment=prod"}
 	o, err := parseFlags(base)
 	require.NoError(t, err)
-	assert.Equal(t, "127.0.0.1:8787", o.listen)
+	assert.Equal(t, "127.0.0.1:8787", o.Listen)
 
 	for _, tc := range []struct {
 		args []string
@@ -31,12 +31,12 @@ func TestFlags(t *testing.T) {
 	}
 	o, err = parseFlags(append(base, "--listen=[::1]:9000"))
 	require.NoError(t, err)
-	assert.Equal(t, "[::1]:9000", o.listen)
+	assert.Equal(t, "[::1]:9000", o.Listen)
 	_, err = parseFlags(append(base, "--listen=0.0.0.0:8787", "--allow-non-loopback"))
 	require.NoError(t, err, "explicit override")
 
 	t.Setenv("WARDEN_OWNER", "ns/from-env")
 	o, err = parseFlags([]string{"--environment=dev"})
 	require.NoError(t, err)
-	assert.Equal(t, "ns/from-env", o.owner)
+	assert.Equal(t, "ns/from-env", o.Owner)
 }

@@ -1,0 +1,219 @@
+package sidecar
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/warden-dev/warden/pkg/api"
+	"github.com/warden-dev/warden/pkg/audit"
+	"github.com/warden-dev/warden/pkg/grants"
+	"github.com/warden-dev/warden/pkg/health"
+	"github.com/warden-dev/warden/pkg/policy"
+	"github.com/warden-dev/warden/pkg/stage"
+	"github.com/warden-dev/warden/pkg/version"
+)
+
+// Options is the sidecar process configuration (cmd/sidecar fills it from flags).
+type Options struct {
+	Listen      string
+	Owner       string
+	Environment string
+	Workload    api.Workload
+	DataDir     string
+
+	SnapshotRoot, StagingRoot, StateDir string
+	DefaultTTL, MaxTTL                  time.Duration
+	QuotaBytes                          int64
+	AllowHardlinks                      bool
+
+	// Grants come from PolicyFile (local mode) or from BrokerURL with TokenFile.
+	PolicyFile    string
+	BrokerURL     string
+	BrokerCA      string // file path or PEM
+	TokenFile     string
+	GrantCacheTTL time.Duration
+	GrantStaleFor time.Duration
+
+	// Caller proof: when CallerJWKS is set, callers are proven by JWTs.
+	CallerJWKS, CallerIssuer, CallerAudience, CallerClaim, CallerGroupsClaim string
+
+	AuditLog       string // file; "" is stdout
+	RequestTimeout time.Duration
+	Pod            string
+	Log            *slog.Logger
+}
+
+// Run serves until ctx ends. ready, when not nil, receives the bound address once serving.
+func Run(ctx context.Context, o Options, ready chan<- string) error {
+	log := o.Log
+	if log == nil {
+		log = slog.New(slog.NewJSONHandler(os.Stderr, nil))
+	}
+	log = log.With("owner", o.Owner)
+	var auditOut io.Writer = os.Stdout
+	if o.AuditLog != "" && o.AuditLog != "-" {
+		f, err := os.OpenFile(o.AuditLog, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+		if err != nil {
+			return fmt.Errorf("audit log: %w", err)
+		}
+		defer f.Close()
+		auditOut = f
+	}
+	auditLog := audit.New(auditOut, o.Pod)
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	checks := &health.Checks{}
+
+	stager, err := stage.New(stage.Config{
+		SnapshotRoot: o.SnapshotRoot, StagingRoot: o.StagingRoot, StateDir: o.StateDir,
+		Owner: o.Owner, Environment: o.Environment, Workload: o.Workload, DataDir: o.DataDir,
+		DefaultTTL: o.DefaultTTL, MaxTTL: o.MaxTTL, QuotaBytes: o.QuotaBytes, AllowHardlinks: o.AllowHardlinks,
+	}, auditLog, log)
+	if err != nil {
+		return err
+	}
+	source, err := grantSource(ctx, o, log, reg, checks)
+	if err != nil {
+		return err
+	}
+	callers, err := callerResolver(ctx, o)
+	if err != nil {
+		return err
+	}
+	srv, err := New(Config{
+		Owner: o.Owner, Environment: o.Environment, Workload: o.Workload,
+		Grants: source, Stager: stager, Callers: callers, Audit: auditLog, Log: log,
+		Checks: checks, Registry: reg, RequestTimeout: o.RequestTimeout,
+	})
+	if err != nil {
+		return err
+	}
+	checks.Add("staging", func() (health.State, string) {
+		b, n := stager.Usage()
+		return health.OK, fmt.Sprintf("%d copies, %d bytes staged", n, b)
+	})
+
+	ln, err := net.Listen("tcp", o.Listen)
+	if err != nil {
+		return err
+	}
+	hs := &http.Server{
+		Handler:           srv,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go stager.Run(ctx)
+	go func() {
+		<-ctx.Done()
+		sctx, c := context.WithTimeout(context.Background(), 5*time.Second)
+		defer c()
+		_ = hs.Shutdown(sctx)
+	}()
+	log.Info("warden sidecar serving", "version", version.Version, "listen", ln.Addr().String(),
+		"environment", o.Environment, "workload", o.Workload, "grants", grantMode(o))
+	if ready != nil {
+		ready <- ln.Addr().String()
+	}
+	if err := hs.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+func grantMode(o Options) string {
+	if o.PolicyFile != "" {
+		return "local policy " + o.PolicyFile
+	}
+	return "broker " + o.BrokerURL
+}
+
+func grantSource(ctx context.Context, o Options, log *slog.Logger, reg prometheus.Registerer, checks *health.Checks) (grants.Source, error) {
+	switch {
+	case o.PolicyFile != "" && o.BrokerURL != "":
+		return nil, errors.New("give either --policy (local mode) or --broker-url, not both")
+	case o.PolicyFile != "":
+		store, err := policy.NewStore(o.PolicyFile, log, reg)
+		if err != nil {
+			return nil, err
+		}
+		go func() {
+			if err := store.Run(ctx); err != nil {
+				log.Error("policy watcher stopped", "error", err)
+			}
+		}()
+		checks.Add("policy", func() (health.State, string) {
+			ok, msg := store.Status()
+			switch {
+			case ok:
+				return health.OK, msg
+			case store.Current() != nil:
+				return health.Degraded, msg
+			}
+			return health.Failing, msg
+		})
+		return grants.NewPolicyEngine(store.Current), nil
+	case o.BrokerURL != "":
+		if !strings.HasPrefix(o.BrokerURL, "https://") {
+			return nil, fmt.Errorf("--broker-url %q must be https: the sidecar sends its service-account token", o.BrokerURL)
+		}
+		tlsCfg := &tls.Config{MinVersion: tls.VersionTLS12}
+		if o.BrokerCA != "" {
+			pem := []byte(o.BrokerCA)
+			if !strings.HasPrefix(strings.TrimSpace(o.BrokerCA), "-----BEGIN") {
+				var err error
+				if pem, err = os.ReadFile(o.BrokerCA); err != nil {
+					return nil, fmt.Errorf("--broker-ca: %w", err)
+				}
+			}
+			pool := x509.NewCertPool()
+			if !pool.AppendCertsFromPEM(pem) {
+				return nil, errors.New("--broker-ca holds no PEM certificate")
+			}
+			tlsCfg.RootCAs = pool
+		}
+		client := &grants.Client{
+			BaseURL:   o.BrokerURL,
+			TokenFile: o.TokenFile,
+			HTTP: &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
+				TLSClientConfig: tlsCfg, MaxIdleConnsPerHost: 4, IdleConnTimeout: time.Minute,
+			}},
+		}
+		checks.Add("broker", func() (health.State, string) { return health.OK, o.BrokerURL })
+		return &grants.Cached{Source: client, TTL: o.GrantCacheTTL, StaleFor: o.GrantStaleFor}, nil
+	}
+	return nil, errors.New("no grant source: give --policy FILE (local mode) or --broker-url URL with --token-file")
+}
+
+func callerResolver(ctx context.Context, o Options) (CallerResolver, error) {
+	workspace := o.Workload == api.WorkloadWorkspace
+	if o.CallerJWKS == "" {
+		return HeaderCallers{Owner: o.Owner, Workspace: workspace}, nil
+	}
+	if o.CallerIssuer == "" || o.CallerAudience == "" {
+		return nil, errors.New("--caller-jwks needs --caller-issuer and --caller-audience")
+	}
+	keys, err := NewKeySet(ctx, o.CallerJWKS, nil)
+	if err != nil {
+		return nil, err
+	}
+	return &JWTCallers{Owner: o.Owner, Workspace: workspace, Issuer: o.CallerIssuer, Audience: o.CallerAudience,
+		UserClaim: o.CallerClaim, GroupsClaim: o.CallerGroupsClaim, Keys: keys}, nil
+}
