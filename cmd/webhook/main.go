@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -40,6 +41,9 @@ func run() error {
 		certDir      = fs.String("cert-dir", "/etc/warden/tls", "directory with tls.crt and tls.key, reloaded on rotation")
 		listen       = fs.String("listen", ":9443", "admission webhook TLS listen address")
 		healthListen = fs.String("health-listen", ":8081", "plain-HTTP address for /healthz, /readyz and /metrics")
+		brokerListen = fs.String("broker-listen", ":8443", "broker API TLS listen address (\"\" disables the broker)")
+		brokerGrants = fs.String("broker-grants", "policy", "where the broker reads dataset grants: policy (reader lists) or rbac (SubjectAccessReview on datasets.warden.dev)")
+		brokerCA     = fs.String("broker-ca-file", "", "CA that sidecars use to verify the broker (default: ca.crt in --cert-dir, when present)")
 		namespace    = fs.String("namespace", "warden-system", "the webhook's own namespace (never injected)")
 		exempt       = fs.String("exempt-namespaces", "", "comma-separated namespaces never injected, in addition to kube-system, kube-public, kube-node-lease and --namespace")
 		image        = fs.String("sidecar-image", def.SidecarImage, "sidecar image")
@@ -53,7 +57,7 @@ func run() error {
 		staging      = fs.String("staging-volume", `{"emptyDir":{}}`, "volume source (JSON or YAML) of the staging area")
 		snapshots    = fs.String("snapshot-volume", `{"persistentVolumeClaim":{"claimName":"warden-snapshots","readOnly":true}}`, "volume source (JSON or YAML) of the dataset snapshot share")
 		tokenTTL     = fs.Int64("token-expiration-seconds", def.TokenExpirationSeconds, "lifetime of the sidecar's projected token (>= 600)")
-		brokerURL    = fs.String("broker-url", "", "https URL of the broker, passed to injected sidecars")
+		brokerURL    = fs.String("broker-url", "https://warden-webhook.warden-system.svc:8443", "https URL of the broker, passed to injected sidecars (\"\" for none)")
 		logLevel     = fs.String("log-level", "info", "debug, info, warn or error")
 		showVersion  = fs.Bool("version", false, "print the version and exit")
 	)
@@ -78,6 +82,15 @@ func run() error {
 	cfg.NativeSidecar = *native
 	cfg.TokenExpirationSeconds = *tokenTTL
 	cfg.BrokerURL = *brokerURL
+	caFile := *brokerCA
+	if caFile == "" {
+		caFile = filepath.Join(*certDir, "ca.crt")
+	}
+	if ca, err := os.ReadFile(caFile); err == nil {
+		cfg.BrokerCA = string(ca)
+	} else if *brokerCA != "" {
+		return fmt.Errorf("--broker-ca-file: %w", err)
+	}
 	for _, q := range []struct {
 		flag, val string
 		list      corev1.ResourceList
@@ -115,15 +128,17 @@ func run() error {
 		return err
 	}
 	srv, err := webhook.New(webhook.Options{
-		RestConfig: restCfg,
-		PolicyFile: *policyFile,
-		Host:       host,
-		Port:       portStr,
-		CertDir:    *certDir,
-		HealthAddr: *healthListen,
-		Namespace:  *namespace,
-		Mutate:     cfg,
-		Log:        log,
+		RestConfig:   restCfg,
+		PolicyFile:   *policyFile,
+		Host:         host,
+		Port:         portStr,
+		CertDir:      *certDir,
+		HealthAddr:   *healthListen,
+		BrokerAddr:   *brokerListen,
+		BrokerGrants: *brokerGrants,
+		Namespace:    *namespace,
+		Mutate:       cfg,
+		Log:          log,
 	})
 	if err != nil {
 		return err

@@ -77,7 +77,8 @@ type Source interface {
 // table and environment rules.
 type Authorizer interface {
 	OwnerCanRead(ctx context.Context, pol *policy.Policy, owner, dataset string) (bool, error)
-	CallerCanRead(ctx context.Context, pol *policy.Policy, caller Caller, dataset string) (bool, error)
+	// CallerCanRead decides for a caller of owner's pod.
+	CallerCanRead(ctx context.Context, pol *policy.Policy, owner string, caller Caller, dataset string) (bool, error)
 }
 
 // PolicyAuthorizer reads the reader lists of the policy file.
@@ -87,7 +88,7 @@ func (PolicyAuthorizer) OwnerCanRead(_ context.Context, pol *policy.Policy, owne
 	return pol.OwnerCanRead(dataset, owner), nil
 }
 
-func (PolicyAuthorizer) CallerCanRead(_ context.Context, pol *policy.Policy, caller Caller, dataset string) (bool, error) {
+func (PolicyAuthorizer) CallerCanRead(_ context.Context, pol *policy.Policy, _ string, caller Caller, dataset string) (bool, error) {
 	return pol.CanRead(dataset, caller.principal()), nil
 }
 
@@ -129,13 +130,13 @@ func (e *Engine) Check(ctx context.Context, owner string, caller Caller, id stri
 	case len(ds.Environments) > 0 && !slices.Contains(ds.Environments, o.Environment):
 		d.Reason = "dataset is not available to " + string(o.Environment) + " owners"
 		// The caller's own right is still reported, as the seed's can-read answer does.
-		d.Caller.CanRead, err = e.Authz.CallerCanRead(ctx, pol, caller, id)
+		d.Caller.CanRead, err = e.Authz.CallerCanRead(ctx, pol, owner, caller, id)
 		return d, err
 	}
 	if d.Owner.CanRead, err = e.Authz.OwnerCanRead(ctx, pol, owner, id); err != nil {
 		return d, err
 	}
-	if d.Caller.CanRead, err = e.Authz.CallerCanRead(ctx, pol, caller, id); err != nil {
+	if d.Caller.CanRead, err = e.Authz.CallerCanRead(ctx, pol, owner, caller, id); err != nil {
 		return d, err
 	}
 	switch {

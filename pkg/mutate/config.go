@@ -35,6 +35,8 @@ type Config struct {
 	TokenExpirationSeconds int64
 	// BrokerURL, when set, is passed to the sidecar as --broker-url.
 	BrokerURL string
+	// BrokerCA (PEM) is given to the sidecar to verify the broker (WARDEN_BROKER_CA).
+	BrokerCA string
 
 	// ExemptNamespaces are never touched, whatever their labels. The system namespaces and the
 	// webhook's own namespace are always exempt.

@@ -41,6 +41,7 @@ func (c *Config) plan(owner, env string, w api.Workload) *plan {
 		"--staging-root=" + api.SidecarStagingRoot,
 		"--state-dir=" + api.SidecarStateDir,
 		"--token-file=" + api.SidecarTokenFile,
+		"--workload=" + string(w),
 	}
 	if c.BrokerURL != "" {
 		args = append(args, "--broker-url="+c.BrokerURL)
@@ -90,6 +91,9 @@ func (c *Config) plan(owner, env string, w api.Workload) *plan {
 	}
 	if c.NativeSidecar {
 		sidecar.RestartPolicy = ptr.To(corev1.ContainerRestartPolicyAlways)
+	}
+	if c.BrokerURL != "" && c.BrokerCA != "" {
+		sidecar.Env = append(sidecar.Env, corev1.EnvVar{Name: "WARDEN_BROKER_CA", Value: c.BrokerCA})
 	}
 
 	volumes := []corev1.Volume{

@@ -1,6 +1,6 @@
 // Package webhook assembles the webhook process: the policy store, the pod admission handler on
-// controller-runtime's TLS webhook server, and the operations endpoints (/healthz, /readyz,
-// /metrics). cmd/webhook only turns flags into Options.
+// controller-runtime's TLS webhook server, the broker API on its own TLS listener, and the
+// operations endpoints (/healthz, /readyz, /metrics). cmd/webhook only turns flags into Options.
 package webhook
 
 import (
@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"path/filepath"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -19,14 +20,18 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/kubernetes"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/certwatcher"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	ctrlwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
 
+	"github.com/warden-dev/warden/pkg/broker"
+	"github.com/warden-dev/warden/pkg/grants"
 	"github.com/warden-dev/warden/pkg/health"
 	"github.com/warden-dev/warden/pkg/mutate"
 	"github.com/warden-dev/warden/pkg/policy"
@@ -46,6 +51,11 @@ type Options struct {
 	CertDir string
 	// HealthAddr serves /healthz, /readyz and /metrics over plain HTTP ("" disables it).
 	HealthAddr string
+	// BrokerAddr serves the broker API over TLS with the same certificate ("" disables it).
+	BrokerAddr string
+	// BrokerGrants is "policy" (reader lists in the policy file, the default) or "rbac"
+	// (SubjectAccessReviews on datasets.warden.dev).
+	BrokerGrants string
 	// Namespace is the webhook's own namespace; it is never injected.
 	Namespace string
 	Mutate    mutate.Config
@@ -62,6 +72,8 @@ type Server struct {
 	policy *policy.Store
 	checks *health.Checks
 	health net.Listener
+	broker net.Listener
+	bh     http.Handler
 }
 
 // New builds the server: it loads the policy, binds the health listener and prepares the
@@ -147,7 +159,81 @@ func New(opts Options) (*Server, error) {
 			return nil, fmt.Errorf("webhook: health listener: %w", err)
 		}
 	}
+	if opts.BrokerAddr != "" {
+		if err := s.setupBroker(); err != nil {
+			return nil, err
+		}
+	}
 	return s, nil
+}
+
+func (s *Server) setupBroker() error {
+	kube, err := kubernetes.NewForConfig(s.opts.RestConfig)
+	if err != nil {
+		return err
+	}
+	engine := grants.NewPolicyEngine(s.policy.Current)
+	switch s.opts.BrokerGrants {
+	case "", "policy":
+	case "rbac":
+		engine.Authz = &grants.RBACAuthorizer{SAR: kube.AuthorizationV1().SubjectAccessReviews(), TTL: 10 * time.Second}
+	default:
+		return fmt.Errorf("webhook: broker grants %q is not policy or rbac", s.opts.BrokerGrants)
+	}
+	b, err := broker.New(broker.Options{Kube: kube, Grants: engine, Log: s.log.With("component", "broker")})
+	if err != nil {
+		return err
+	}
+	s.bh = b
+	if s.broker, err = net.Listen("tcp", s.opts.BrokerAddr); err != nil {
+		return fmt.Errorf("webhook: broker listener: %w", err)
+	}
+	return nil
+}
+
+// BrokerAddr is the bound address of the broker listener.
+func (s *Server) BrokerAddr() string {
+	if s.broker == nil {
+		return ""
+	}
+	return s.broker.Addr().String()
+}
+
+// serveBroker serves the broker over TLS, reloading the certificate like the webhook does.
+func (s *Server) serveBroker(ctx context.Context, errc chan<- error) error {
+	cw, err := certwatcher.New(filepath.Join(s.opts.CertDir, "tls.crt"), filepath.Join(s.opts.CertDir, "tls.key"))
+	if err != nil {
+		return fmt.Errorf("webhook: broker certificate: %w", err)
+	}
+	go func() {
+		if err := cw.Start(ctx); err != nil {
+			s.log.Error("broker certificate watcher", "error", err)
+		}
+	}()
+	srv := &http.Server{
+		Handler:           s.bh,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	tl := tls.NewListener(s.broker, &tls.Config{
+		MinVersion:     tls.VersionTLS12,
+		NextProtos:     []string{"http/1.1"},
+		GetCertificate: cw.GetCertificate,
+	})
+	go func() {
+		<-ctx.Done()
+		sctx, c := context.WithTimeout(context.Background(), 5*time.Second)
+		defer c()
+		_ = srv.Shutdown(sctx)
+	}()
+	go func() {
+		if err := srv.Serve(tl); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			errc <- err
+		}
+	}()
+	return nil
 }
 
 // HealthAddr is the bound address of the health listener (useful with port 0).
@@ -165,7 +251,7 @@ func (s *Server) Policy() *policy.Store { return s.policy }
 func (s *Server) Start(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	errc := make(chan error, 3)
+	errc := make(chan error, 4)
 	go func() { errc <- s.policy.Run(ctx) }()
 	if s.health != nil {
 		mux := http.NewServeMux()
@@ -184,6 +270,11 @@ func (s *Server) Start(ctx context.Context) error {
 				errc <- err
 			}
 		}()
+	}
+	if s.broker != nil {
+		if err := s.serveBroker(ctx, errc); err != nil {
+			return err
+		}
 	}
 	go func() { errc <- s.mgr.Start(ctx) }()
 	select {

@@ -27,6 +27,7 @@ var (
 	server     *webhook.Server
 	policyFile string
 	healthURL  string
+	brokerURL  string
 )
 
 const initialPolicy = `owners:
@@ -83,6 +84,7 @@ func run(m *testing.M) int {
 		Port:       env.Port,
 		CertDir:    env.CertDir,
 		HealthAddr: "127.0.0.1:0",
+		BrokerAddr: "127.0.0.1:0",
 		Namespace:  "warden-system",
 		Mutate:     cfg,
 		Log:        slog.New(slog.NewJSONHandler(logOut, &slog.HandlerOptions{Level: slog.LevelDebug})),
@@ -92,6 +94,7 @@ func run(m *testing.M) int {
 		return 1
 	}
 	healthURL = "http://" + server.HealthAddr()
+	brokerURL = "https://" + server.BrokerAddr()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- server.Start(ctx) }()

@@ -1,0 +1,307 @@
+// Package broker is the privileged half of Warden, served by cmd/webhook over TLS. Sidecars
+// call it with their pod's projected service-account token (audience "warden"); the broker
+// verifies the token with a TokenReview, checks that the pod it is bound to exists, runs as that
+// service account and was injected by Warden, and only then answers for the owner the token
+// proves. No tenant pod ever holds more than its own token.
+package broker
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	authnv1 "k8s.io/api/authentication/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/warden-dev/warden/pkg/api"
+	"github.com/warden-dev/warden/pkg/grants"
+	"github.com/warden-dev/warden/pkg/stage"
+)
+
+// Extra keys the API server puts into TokenReview results of pod-bound tokens.
+const (
+	extraPodName = "authentication.kubernetes.io/pod-name"
+	extraPodUID  = "authentication.kubernetes.io/pod-uid"
+)
+
+// Options configure the broker.
+type Options struct {
+	Kube   kubernetes.Interface
+	Grants grants.Source
+	// Audience the sidecar tokens must carry (default "warden").
+	Audience string
+	// IdentityCacheTTL reuses a verified token for this long (default 10s; 0 keeps the default,
+	// negative disables caching). A deleted pod's token stops working within this time.
+	IdentityCacheTTL time.Duration
+	Log              *slog.Logger
+}
+
+// Server is the broker's HTTP handler.
+type Server struct {
+	opts Options
+	mux  *http.ServeMux
+
+	mu    sync.Mutex
+	cache map[[32]byte]identity
+}
+
+// identity is a verified sidecar.
+type identity struct {
+	owner string
+	pod   string
+	at    time.Time
+}
+
+// errAuth is a request whose token does not identify a Warden sidecar (401); errForbidden is a
+// verified pod that may not use the broker (403).
+var (
+	errAuth      = errors.New("unauthenticated")
+	errForbidden = errors.New("forbidden")
+	errBadInput  = errors.New("bad request")
+)
+
+// New returns a ready broker.
+func New(o Options) (*Server, error) {
+	if o.Kube == nil || o.Grants == nil {
+		return nil, errors.New("broker: Kubernetes client and grant source are required")
+	}
+	if o.Audience == "" {
+		o.Audience = api.TokenAudience
+	}
+	if o.IdentityCacheTTL == 0 {
+		o.IdentityCacheTTL = 10 * time.Second
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{opts: o, mux: http.NewServeMux(), cache: map[[32]byte]identity{}}
+	s.mux.HandleFunc("POST "+grants.PathCheck, s.check)
+	s.mux.HandleFunc("POST "+grants.PathList, s.list)
+	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
+	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, "not_found", "no such endpoint: "+r.Method+" "+r.URL.Path)
+	})
+	return s, nil
+}
+
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func writeError(w http.ResponseWriter, status int, code, msg string) {
+	writeJSON(w, status, map[string]string{"error": msg, "code": code})
+}
+
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
+	status, code := http.StatusInternalServerError, "internal"
+	switch {
+	case errors.Is(err, errAuth):
+		status, code = http.StatusUnauthorized, "unauthorized"
+	case errors.Is(err, errForbidden), errors.Is(err, grants.ErrUnknownOwner):
+		status, code = http.StatusForbidden, "forbidden"
+	case errors.Is(err, errBadInput):
+		status, code = http.StatusBadRequest, "bad_request"
+	case errors.Is(err, grants.ErrUnavailable):
+		status, code = http.StatusServiceUnavailable, "unavailable"
+	}
+	level := slog.LevelWarn
+	if status >= 500 {
+		level = slog.LevelError
+	}
+	s.opts.Log.Log(r.Context(), level, "broker request refused", "path", r.URL.Path, "status", status, "error", err, "remote", r.RemoteAddr)
+	writeError(w, status, code, err.Error())
+}
+
+// authenticate turns the request's bearer token into the owner of a Warden-injected pod.
+func (s *Server) authenticate(ctx context.Context, r *http.Request) (identity, error) {
+	token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok || token == "" {
+		return identity{}, fmt.Errorf("%w: send the pod's projected service-account token as 'Authorization: Bearer'", errAuth)
+	}
+	key := sha256.Sum256([]byte(token))
+	if s.opts.IdentityCacheTTL > 0 {
+		s.mu.Lock()
+		id, hit := s.cache[key]
+		s.mu.Unlock()
+		if hit && time.Since(id.at) < s.opts.IdentityCacheTTL {
+			return id, nil
+		}
+	}
+	id, err := s.verify(ctx, token)
+	if err != nil {
+		return id, err
+	}
+	if s.opts.IdentityCacheTTL > 0 {
+		s.mu.Lock()
+		if len(s.cache) > 10000 {
+			s.cache = map[[32]byte]identity{}
+		}
+		s.cache[key] = id
+		s.mu.Unlock()
+	}
+	return id, nil
+}
+
+func (s *Server) verify(ctx context.Context, token string) (identity, error) {
+	tr, err := s.opts.Kube.AuthenticationV1().TokenReviews().Create(ctx, &authnv1.TokenReview{
+		Spec: authnv1.TokenReviewSpec{Token: token, Audiences: []string{s.opts.Audience}},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		return identity{}, fmt.Errorf("%w: token review: %v", grants.ErrUnavailable, err)
+	}
+	st := tr.Status
+	if !st.Authenticated {
+		return identity{}, fmt.Errorf("%w: token not accepted: %s", errAuth, st.Error)
+	}
+	if !slices.Contains(st.Audiences, s.opts.Audience) {
+		return identity{}, fmt.Errorf("%w: token is not for audience %q", errAuth, s.opts.Audience)
+	}
+	rest, ok := strings.CutPrefix(st.User.Username, "system:serviceaccount:")
+	ns, sa, ok2 := strings.Cut(rest, ":")
+	if !ok || !ok2 || ns == "" || sa == "" {
+		return identity{}, fmt.Errorf("%w: %q is not a service account", errAuth, st.User.Username)
+	}
+	podName, podUID := first(st.User.Extra[extraPodName]), first(st.User.Extra[extraPodUID])
+	if podName == "" || podUID == "" {
+		return identity{}, fmt.Errorf("%w: the token is not bound to a pod; use the projected token Warden mounts into the sidecar", errAuth)
+	}
+	pod, err := s.opts.Kube.CoreV1().Pods(ns).Get(ctx, podName, metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err):
+		return identity{}, fmt.Errorf("%w: pod %s/%s no longer exists", errAuth, ns, podName)
+	case err != nil:
+		return identity{}, fmt.Errorf("%w: reading pod %s/%s: %v", grants.ErrUnavailable, ns, podName, err)
+	case string(pod.UID) != podUID:
+		return identity{}, fmt.Errorf("%w: pod %s/%s was replaced (uid %s, token for %s)", errAuth, ns, podName, pod.UID, podUID)
+	case pod.Spec.ServiceAccountName != sa:
+		return identity{}, fmt.Errorf("%w: pod %s/%s runs as %q, the token is for %q", errAuth, ns, podName, pod.Spec.ServiceAccountName, sa)
+	}
+	if err := injected(pod); err != nil {
+		return identity{}, fmt.Errorf("%w: pod %s/%s: %v", errForbidden, ns, podName, err)
+	}
+	return identity{owner: ns + "/" + sa, pod: ns + "/" + podName, at: time.Now()}, nil
+}
+
+// injected checks that Warden injected the pod: its status annotation and its sidecar.
+func injected(pod *corev1.Pod) error {
+	raw, ok := pod.Annotations[api.AnnotationStatus]
+	if !ok {
+		return errors.New("not injected by Warden")
+	}
+	var st api.Status
+	if err := json.Unmarshal([]byte(raw), &st); err != nil {
+		return fmt.Errorf("unreadable %s: %v", api.AnnotationStatus, err)
+	}
+	if st.Owner != pod.Namespace+"/"+pod.Spec.ServiceAccountName {
+		return fmt.Errorf("%s names owner %q", api.AnnotationStatus, st.Owner)
+	}
+	for _, c := range append(slices.Clone(pod.Spec.InitContainers), pod.Spec.Containers...) {
+		if c.Name == api.SidecarName {
+			return nil
+		}
+	}
+	return errors.New("has no Warden sidecar")
+}
+
+func first(v authnv1.ExtraValue) string {
+	if len(v) == 0 {
+		return ""
+	}
+	return v[0]
+}
+
+// readBody decodes one small JSON object strictly.
+func readBody(w http.ResponseWriter, r *http.Request, v any) error {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("%w: %v", errBadInput, err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return fmt.Errorf("%w: unexpected data after the JSON object", errBadInput)
+	}
+	return nil
+}
+
+func validCaller(c grants.Caller, owner string) error {
+	switch {
+	case c.ServiceAccount != "" && (c.User != "" || len(c.Groups) > 0):
+		return fmt.Errorf("%w: a caller is a user or the owner, not both", errBadInput)
+	case c.ServiceAccount != "" && c.ServiceAccount != owner:
+		// A pod may act for its own service account only.
+		return fmt.Errorf("%w: caller service account %q is not this pod's owner", errForbidden, c.ServiceAccount)
+	case c.ServiceAccount == "":
+		if err := stage.ValidCaller(c.User); err != nil {
+			return fmt.Errorf("%w: %v", errBadInput, err)
+		}
+		for _, g := range c.Groups {
+			if err := stage.ValidCaller(g); err != nil {
+				return fmt.Errorf("%w: group: %v", errBadInput, err)
+			}
+		}
+	}
+	return nil
+}
+
+func (s *Server) check(w http.ResponseWriter, r *http.Request) {
+	id, err := s.authenticate(r.Context(), r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	var req grants.CheckRequest
+	if err := readBody(w, r, &req); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if err := validCaller(req.Caller, id.owner); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	d, err := s.opts.Grants.Check(r.Context(), id.owner, req.Caller, req.Dataset)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.opts.Log.Debug("grant", "pod", id.pod, "owner", id.owner, "caller", req.Caller.Name(), "dataset", req.Dataset, "allowed", d.Allowed(), "reason", d.Reason)
+	writeJSON(w, http.StatusOK, d)
+}
+
+func (s *Server) list(w http.ResponseWriter, r *http.Request) {
+	id, err := s.authenticate(r.Context(), r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	var req grants.ListRequest
+	if err := readBody(w, r, &req); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if err := validCaller(req.Caller, id.owner); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	l, err := s.opts.Grants.List(r.Context(), id.owner, req.Caller)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, grants.ListResponse{Datasets: l})
+}
