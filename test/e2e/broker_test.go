@@ -203,7 +203,7 @@ func TestBrokerWithRBACGrants(t *testing.T) {
 	setup(t)
 	role := &rbacv1.Role{
 		ObjectMeta: metav1.ObjectMeta{Name: "read-prod-dataset-2", Namespace: "apps"},
-		Rules: []rbacv1.PolicyRule{{APIGroups: []string{grants.RBACGroup}, Resources: []string{grants.RBACResource}, Verbs: []string{grants.RBACVerb}, ResourceNames: []string{"prod-dataset-2"}}},
+		Rules:      []rbacv1.PolicyRule{{APIGroups: []string{grants.RBACGroup}, Resources: []string{grants.RBACResource}, Verbs: []string{grants.RBACVerb}, ResourceNames: []string{"prod-dataset-2"}}},
 	}
 	_, err := kube.RbacV1().Roles("apps").Create(ctx(t), role, metav1.CreateOptions{})
 	require.NoError(t, err)
