@@ -69,7 +69,9 @@ echo "serving certificate for $san in $out (valid $days days)"
 
 if [ "$apply" = 1 ]; then
   command -v kubectl >/dev/null || { echo "kubectl is required (or pass --no-apply)" >&2; exit 1; }
-  kubectl -n "$namespace" create secret tls "$secret" --cert="$out/tls.crt" --key="$out/tls.key" \
+  # ca.crt goes into the Secret too: the webhook hands it to sidecars to verify the broker.
+  kubectl -n "$namespace" create secret generic "$secret" --type=kubernetes.io/tls \
+    --from-file=tls.crt="$out/tls.crt" --from-file=tls.key="$out/tls.key" --from-file=ca.crt="$out/ca.crt" \
     --dry-run=client -o yaml | kubectl apply -f -
   ca=$(base64 < "$out/ca.crt" | tr -d '\n')
   count=$(kubectl get mutatingwebhookconfiguration "$webhook" -o jsonpath='{range .webhooks[*]}x{end}')

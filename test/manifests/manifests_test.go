@@ -181,6 +181,12 @@ func TestDeployment(t *testing.T) {
 	assert.Equal(t, d.Spec.Selector.MatchLabels, o.pdb.Spec.Selector.MatchLabels)
 	assert.Equal(t, 1, o.pdb.Spec.MinAvailable.IntValue())
 	assert.Equal(t, d.Spec.Selector.MatchLabels, o.svc.Spec.Selector)
+	assert.Contains(t, args, "--broker-listen=:8443")
+	ports := map[string]bool{}
+	for _, p := range o.svc.Spec.Ports {
+		ports[p.TargetPort.StrVal] = true
+	}
+	assert.True(t, ports["webhook"] && ports["broker"], "service exposes webhook and broker")
 }
 
 func TestLeastPrivilegeRBAC(t *testing.T) {
@@ -192,7 +198,15 @@ func TestLeastPrivilegeRBAC(t *testing.T) {
 			}
 			assert.NotContains(t, rule.Resources, "secrets", "%s: the webhook never reads secrets", r.Name)
 			for _, v := range rule.Verbs {
+				if v == "create" {
+					// Only reviews, which change nothing.
+					assert.Subset(t, []string{"tokenreviews", "subjectaccessreviews"}, rule.Resources, "%s: create only on reviews", r.Name)
+					continue
+				}
 				assert.Contains(t, []string{"get", "list", "watch"}, v, "%s: webhook only reads (%v)", r.Name, rule.Resources)
+			}
+			if slices.Contains(rule.Resources, "pods") {
+				assert.Equal(t, []string{"get"}, rule.Verbs, "pods: the broker reads the one pod a token names")
 			}
 		}
 	}
