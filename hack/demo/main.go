@@ -6,6 +6,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -20,6 +21,7 @@ import (
 	"syscall"
 	"time"
 
+	authnv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -77,6 +79,10 @@ func run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	brokerAddr, err := freeAddr()
+	if err != nil {
+		return err
+	}
 	webhookLog, err := os.Create(filepath.Join(tmp, "webhook.log"))
 	if err != nil {
 		return err
@@ -87,6 +93,8 @@ func run(ctx context.Context) error {
 		"--cert-dir", env.CertDir,
 		"--listen", net.JoinHostPort(env.Host, strconv.Itoa(env.Port)),
 		"--health-listen", healthAddr,
+		"--broker-listen", brokerAddr,
+		"--broker-url", "https://"+brokerAddr,
 		"--sidecar-image", "ghcr.io/warden-dev/warden-sidecar:demo",
 	)
 	webhook.Stdout, webhook.Stderr = webhookLog, webhookLog
@@ -174,8 +182,17 @@ func run(ctx context.Context) error {
 	fmt.Printf("created pod plain/web with %d container(s), %d init container(s), no %s annotation: %v\n",
 		len(plain.Spec.Containers), len(plain.Spec.InitContainers), api.AnnotationStatus, plain.Annotations[api.AnnotationStatus] == "")
 
-	section("sidecar: bin/warden-sidecar as injected for apps/report (loopback only)")
-	return runSidecar(ctx, bin, tmp)
+	section("sidecar: bin/warden-sidecar for pod apps/report, grants from the broker")
+	tok, err := kube.CoreV1().ServiceAccounts("apps").CreateToken(ctx, "svc-prod-app-1", &authnv1.TokenRequest{Spec: authnv1.TokenRequestSpec{
+		Audiences:         []string{api.TokenAudience},
+		ExpirationSeconds: ptr.To[int64](600),
+		BoundObjectRef:    &authnv1.BoundObjectReference{Kind: "Pod", APIVersion: "v1", Name: created.Name, UID: created.UID},
+	}}, metav1.CreateOptions{})
+	if err != nil {
+		return err
+	}
+	fmt.Println("the kubelet would project this token (audience warden, bound to the pod) into the sidecar; the demo asks for it with a TokenRequest")
+	return runSidecar(ctx, bin, tmp, "https://"+brokerAddr, filepath.Join(env.CertDir, "ca.crt"), tok.Status.Token)
 }
 
 // printInjected shows what Warden added: the status annotation, the sidecar, the volumes and the
@@ -203,20 +220,43 @@ func printInjected(p *corev1.Pod) error {
 	return nil
 }
 
-func runSidecar(ctx context.Context, bin, tmp string) error {
+// demoShare is the dataset snapshot share the sidecar copies from.
+var demoShare = map[string]string{
+	"prod/dataset-1/rw/sales.csv":              "region,revenue\nnorth,120\nsouth,95\n",
+	"prod/dataset-1/rw/2026/q3.csv":            "month,revenue\njul,40\naug,41\nsep,39\n",
+	"prod/dataset-1/snap-2026-10-01/sales.csv": "region,revenue\nnorth,110\nsouth,90\n",
+	"prod/dataset-3/rw/salaries.csv":           "name,salary\nconfidential,1\n",
+}
+
+func runSidecar(ctx context.Context, bin, tmp, broker, ca, token string) error {
 	addr, err := freeAddr()
 	if err != nil {
 		return err
 	}
-	for _, d := range []string{"snapshots", "staging", "state"} {
+	share := filepath.Join(tmp, "share")
+	for p, content := range demoShare {
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(share, p)), 0o755); err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(share, p), []byte(content), 0o644); err != nil {
+			return err
+		}
+	}
+	for _, d := range []string{"staging", "state"} {
 		if err := os.MkdirAll(filepath.Join(tmp, d), 0o755); err != nil {
 			return err
 		}
 	}
+	tokenFile := filepath.Join(tmp, "token")
+	if err := os.WriteFile(tokenFile, []byte(token), 0o600); err != nil {
+		return err
+	}
+	auditLog := filepath.Join(tmp, "audit.log")
 	sc := exec.CommandContext(ctx, filepath.Join(bin, "warden-sidecar"),
-		"--listen", addr, "--owner", "apps/svc-prod-app-1", "--environment", "prod",
-		"--snapshot-root", filepath.Join(tmp, "snapshots"), "--staging-root", filepath.Join(tmp, "staging"),
-		"--state-dir", filepath.Join(tmp, "state"))
+		"--listen", addr, "--owner", "apps/svc-prod-app-1", "--environment", "prod", "--workload", "app",
+		"--snapshot-root", share, "--staging-root", filepath.Join(tmp, "staging"), "--state-dir", filepath.Join(tmp, "state"),
+		"--broker-url", broker, "--broker-ca", ca, "--token-file", tokenFile,
+		"--audit-log", auditLog, "--pod-name", "report")
 	sc.Stderr = io.Discard
 	sc.Cancel = func() error { return sc.Process.Signal(syscall.SIGTERM) }
 	if err := sc.Start(); err != nil {
@@ -232,13 +272,64 @@ func runSidecar(ctx context.Context, bin, tmp string) error {
 	if err := waitHTTP(sctx, "http://"+addr+"/readyz"); err != nil {
 		return err
 	}
-	body, err := get("http://" + addr + "/healthz")
+	base := "http://" + addr
+	call := func(method, path, caller, body string) (int, string) {
+		req, _ := http.NewRequestWithContext(ctx, method, base+path, strings.NewReader(body))
+		if caller != "" {
+			req.Header.Set("X-Warden-Caller", caller)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return 0, err.Error()
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, strings.TrimSpace(string(b))
+	}
+	show := func(what, method, path, caller, body string) (int, string) {
+		code, out := call(method, path, caller, body)
+		who := "the owner itself"
+		if caller != "" {
+			who = "caller " + caller
+		}
+		fmt.Printf("\n%s (%s)\n  $ curl -X %s \"$W%s\"", what, who, method, path)
+		if body != "" {
+			fmt.Printf(" -d '%s'", body)
+		}
+		fmt.Printf("\n  -> %d %s\n", code, out)
+		return code, out
+	}
+	fmt.Println("app code calls W=http://127.0.0.1:$WARDEN_PORT, naming the caller in X-Warden-Caller")
+	show("datasets this pod may read", "GET", "/v1/datasets", "", "")
+	show("datasets readable for a user", "GET", "/v1/datasets", "user-ds-1", "")
+	show("allowed: owner and caller both read prod-dataset-1", "GET", "/v1/datasets/prod-dataset-1/access", "user-ds-1", "")
+	show("denied: user-ds-1 is not a reader of prod-dataset-3", "GET", "/v1/datasets/prod-dataset-3/access", "user-ds-1", "")
+	show("a folder of the dataset", "GET", "/v1/datasets/prod-dataset-1/files?path=2026", "user-ds-1", "")
+	code, out := show("stage a file for user-ds-1", "POST", "/v1/datasets/prod-dataset-1/stage", "user-ds-1", `{"path":"sales.csv","ttl_seconds":120}`)
+	if code != http.StatusCreated {
+		return fmt.Errorf("staging failed: %d %s", code, out)
+	}
+	var staged struct{ Path, Name string }
+	_ = json.Unmarshal([]byte(out), &staged)
+	copyPath := filepath.Join(tmp, "staging/prod/apps.svc-prod-app-1/user=user-ds-1", staged.Name)
+	data, err := os.ReadFile(copyPath)
 	if err != nil {
 		return err
 	}
-	fmt.Printf("GET http://%s/healthz -> %s", addr, body)
-	out, err := exec.Command(filepath.Join(bin, "warden-sidecar"), "--listen", "0.0.0.0:9999", "--owner", "apps/x", "--environment", "prod").CombinedOutput()
-	fmt.Printf("warden-sidecar --listen 0.0.0.0:9999 refuses to start (%v):\n%s", err, indent(string(out)))
+	fmt.Printf("  the app reads %s (in the staging volume: %s):\n%s", staged.Path, strings.TrimPrefix(copyPath, tmp+"/"), indent(string(data)))
+	show("stage from an older snapshot", "POST", "/v1/datasets/prod-dataset-1/stage", "user-ds-1", `{"path":"sales.csv","snapshot":"2026-10-01"}`)
+	show("denied: staging a dataset the caller may not read", "POST", "/v1/datasets/prod-dataset-3/stage", "user-ds-1", `{"path":"salaries.csv"}`)
+	show("refused: path traversal", "POST", "/v1/datasets/prod-dataset-1/stage", "user-ds-1", `{"path":"../../dataset-3/rw/salaries.csv"}`)
+	show("delete the copy before its TTL", "DELETE", "/v1/staged/"+staged.Name, "user-ds-1", "")
+
+	audit, err := os.ReadFile(auditLog)
+	if err != nil {
+		return err
+	}
+	fmt.Print("\naudit log (one JSON line per decision):\n" + indent(string(audit)))
+
+	out2, err := exec.Command(filepath.Join(bin, "warden-sidecar"), "--listen", "0.0.0.0:9999", "--owner", "apps/x", "--environment", "prod").CombinedOutput()
+	fmt.Printf("\nwarden-sidecar --listen 0.0.0.0:9999 refuses to start (%v):\n%s", err, indent(string(out2)))
 	return nil
 }
 

@@ -300,6 +300,6 @@ func TestAuditLines(t *testing.T) {
 	assert.Contains(t, st.Target, "user=user-ds-1")
 	assert.EqualValues(t, 30, st.TTL)
 	assert.Equal(t, audit.Allowed, st.Outcome)
-	assert.Equal(t, audit.Failed, recs[4].Outcome)
+	assert.Equal(t, audit.Denied, recs[4].Outcome)
 	assert.Contains(t, recs[4].Reason, "..")
 }

@@ -262,9 +262,13 @@ func (s *Server) begin(r *http.Request, action string) (request, error) {
 // fail answers an error and audits it.
 func (s *Server) fail(w http.ResponseWriter, q request, err error) {
 	status, code := errStatus(err)
-	q.rec.Outcome, q.rec.Reason = audit.Failed, err.Error()
-	if status == http.StatusForbidden || status == http.StatusUnauthorized {
-		q.rec.Outcome = audit.Denied
+	// A refusal of the request (4xx) is a denial; only the sidecar's own failures are errors.
+	q.rec.Outcome = audit.Denied
+	if status >= 500 {
+		q.rec.Outcome = audit.Failed
+	}
+	if q.rec.Reason == "" { // keep the grant's own reason when it refused
+		q.rec.Reason = err.Error()
 	}
 	s.cfg.Audit.Log(q.rec)
 	if status >= 500 {
