@@ -3,10 +3,7 @@
 // webhook server with Warden's handler, TLS, HTTP/1.1 keep-alive, as deployed) with a static
 // namespace lookup; -target points it at a running webhook instead.
 //
-// The generator is open-loop: request i is due at start + i/rate and is sent on its own
-// goroutine, so a slow response never delays the next request. Latency is measured from the
-// moment each request is sent; how late the generator's timer woke up (Linux timers overshoot
-// by up to a millisecond) is reported separately, not charged to the webhook.
+// The generator is open-loop (internal/openloop).
 //
 //	go run ./hack/loadtest -rate 500 -duration 30s
 package main
@@ -35,8 +32,6 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime/pprof"
-	"slices"
-	"sync"
 	"syscall"
 	"time"
 
@@ -45,6 +40,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	ctrlwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
 
+	"github.com/warden-dev/warden/internal/openloop"
 	"github.com/warden-dev/warden/internal/podfixture"
 	"github.com/warden-dev/warden/pkg/mutate"
 	"github.com/warden-dev/warden/pkg/policy"
@@ -160,61 +156,12 @@ func run(rate int, duration, warmup time.Duration, target, caFile string, large 
 	}
 
 	fmt.Printf("target %s, %d req/s, warm-up %s, measuring %s, pod %d bytes\n", target, rate, warmup, duration, len(raw))
-	interval := time.Second / time.Duration(rate)
-	total := int((warmup + duration) / interval)
-	skip := int(warmup / interval)
-	lat := make([]time.Duration, 0, total-skip)
-	late := make([]time.Duration, 0, total-skip)
-	var mu sync.Mutex
-	var failures int
-	var firstErr error
-	var wg sync.WaitGroup
-	start := time.Now()
-	for i := 0; i < total; i++ {
-		due := start.Add(time.Duration(i) * interval)
-		time.Sleep(time.Until(due))
-		wg.Add(1)
-		go func(i int, due time.Time) {
-			defer wg.Done()
-			sent := time.Now()
-			err := send()
-			d := time.Since(sent)
-			if i < skip {
-				return
-			}
-			mu.Lock()
-			defer mu.Unlock()
-			late = append(late, sent.Sub(due))
-			if err != nil {
-				failures++
-				if firstErr == nil {
-					firstErr = err
-				}
-				return
-			}
-			lat = append(lat, d)
-		}(i, due)
-	}
-	wg.Wait()
-	elapsed := time.Since(start.Add(time.Duration(skip) * interval))
-	fmt.Printf("requests %d ok, %d failed, achieved %.0f req/s\n", len(lat), failures, float64(len(lat)+failures)/elapsed.Seconds())
-	fmt.Printf("latency        %s\n", percentiles(lat))
-	fmt.Printf("generator late %s (timer wake-up after the due time; not in latency)\n", percentiles(late))
-	if failures > 0 {
-		return fmt.Errorf("%d requests failed, first: %v", failures, firstErr)
+	res := openloop.Run(rate, duration, warmup, send)
+	fmt.Print(res.Report())
+	if res.Failures > 0 {
+		return fmt.Errorf("%d requests failed, first: %v", res.Failures, res.FirstErr)
 	}
 	return nil
-}
-
-func percentiles(d []time.Duration) string {
-	if len(d) == 0 {
-		return "no samples"
-	}
-	slices.Sort(d)
-	at := func(p float64) string {
-		return d[min(len(d)-1, int(p*float64(len(d))))].Round(time.Microsecond).String()
-	}
-	return fmt.Sprintf("p50 %s  p90 %s  p99 %s  p99.9 %s  max %s", at(.50), at(.90), at(.99), at(.999), at(1))
 }
 
 // startChild re-runs this binary with -serve and reads the webhook's URL and CA file from it.

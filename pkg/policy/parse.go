@@ -12,7 +12,6 @@ import (
 	"strings"
 
 	"go.yaml.in/yaml/v3"
-	"k8s.io/apimachinery/pkg/util/validation"
 )
 
 // MaxSize bounds a policy file. A ConfigMap holds at most 1 MiB; anything larger is a mistake
@@ -84,6 +83,10 @@ var (
 	userRe      = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._@+-]{0,254}$`)
 	orgRe       = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
 	projectRe   = regexp.MustCompile(`^[a-z][a-z0-9-]{4,28}[a-z0-9]$`)
+	// Kubernetes' name rules (RFC 1123), spelled out here so that the sidecar, which parses
+	// policies in local mode, does not link the Kubernetes libraries.
+	dns1123Label     = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
+	dns1123Subdomain = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`)
 )
 
 func validUserName(s string) error {
@@ -99,11 +102,11 @@ func ValidServiceAccount(s string) error {
 	if !ok {
 		return fmt.Errorf("service account %q must be NAMESPACE/NAME", s)
 	}
-	if errs := validation.IsDNS1123Label(ns); len(errs) > 0 {
-		return fmt.Errorf("service account %q: namespace: %s", s, strings.Join(errs, "; "))
+	if len(ns) > 63 || !dns1123Label.MatchString(ns) {
+		return fmt.Errorf("service account %q: namespace must be at most 63 lower-case letters, digits and '-', starting and ending with a letter or digit", s)
 	}
-	if errs := validation.IsDNS1123Subdomain(name); len(errs) > 0 {
-		return fmt.Errorf("service account %q: name: %s", s, strings.Join(errs, "; "))
+	if len(name) > 253 || !dns1123Subdomain.MatchString(name) {
+		return fmt.Errorf("service account %q: name must be at most 253 lower-case letters, digits, '-' and '.', each part starting and ending with a letter or digit", s)
 	}
 	return nil
 }

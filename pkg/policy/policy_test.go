@@ -164,3 +164,16 @@ func FuzzPolicy(f *testing.F) {
 		}
 	})
 }
+
+func TestValidServiceAccountMatchesKubernetes(t *testing.T) {
+	for sa, ok := range map[string]bool{
+		"apps/svc-1": true, "a/b": true, "apps/sa.with.dots": true, "a1-b2/c": true,
+		"Apps/x": false, "-apps/x": false, "apps-/x": false, "apps/-x": false, "apps/x-": false,
+		"apps/x..y": false, "apps/.x": false, "apps/X": false, "apps/x_y": false, "a.b/x": false,
+		strings.Repeat("a", 63) + "/x": true, strings.Repeat("a", 64) + "/x": false,
+		"a/" + strings.Repeat("b", 253): true, "a/" + strings.Repeat("b", 254): false,
+		"/x": false, "a/": false, "a/b/c": false,
+	} {
+		assert.Equal(t, ok, ValidServiceAccount(sa) == nil, sa)
+	}
+}

@@ -176,7 +176,7 @@ func (s *Server) setupBroker() error {
 	switch s.opts.BrokerGrants {
 	case "", "policy":
 	case "rbac":
-		engine.Authz = &grants.RBACAuthorizer{SAR: kube.AuthorizationV1().SubjectAccessReviews(), TTL: 10 * time.Second}
+		engine.Authz = &broker.RBACAuthorizer{SAR: kube.AuthorizationV1().SubjectAccessReviews(), TTL: 10 * time.Second}
 	default:
 		return fmt.Errorf("webhook: broker grants %q is not policy or rbac", s.opts.BrokerGrants)
 	}

@@ -203,7 +203,7 @@ func TestBrokerWithRBACGrants(t *testing.T) {
 	setup(t)
 	role := &rbacv1.Role{
 		ObjectMeta: metav1.ObjectMeta{Name: "read-prod-dataset-2", Namespace: "apps"},
-		Rules:      []rbacv1.PolicyRule{{APIGroups: []string{grants.RBACGroup}, Resources: []string{grants.RBACResource}, Verbs: []string{grants.RBACVerb}, ResourceNames: []string{"prod-dataset-2"}}},
+		Rules:      []rbacv1.PolicyRule{{APIGroups: []string{broker.RBACGroup}, Resources: []string{broker.RBACResource}, Verbs: []string{broker.RBACVerb}, ResourceNames: []string{"prod-dataset-2"}}},
 	}
 	_, err := kube.RbacV1().Roles("apps").Create(ctx(t), role, metav1.CreateOptions{})
 	require.NoError(t, err)
@@ -222,7 +222,7 @@ func TestBrokerWithRBACGrants(t *testing.T) {
   - {id: dev-dataset-9, snapshot: dev/9, environments: [dev], readers: []}
 `))
 	require.NoError(t, err)
-	engine := &grants.Engine{Policy: func() *policy.Policy { return pol }, Authz: &grants.RBACAuthorizer{SAR: kube.AuthorizationV1().SubjectAccessReviews(), TTL: time.Second}}
+	engine := &grants.Engine{Policy: func() *policy.Policy { return pol }, Authz: &broker.RBACAuthorizer{SAR: kube.AuthorizationV1().SubjectAccessReviews(), TTL: time.Second}}
 	b, err := broker.New(broker.Options{Kube: kube, Grants: engine})
 	require.NoError(t, err)
 	srv := httptest.NewTLSServer(b)

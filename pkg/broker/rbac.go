@@ -1,4 +1,4 @@
-package grants
+package broker
 
 import (
 	"context"
@@ -11,16 +11,20 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	authzclient "k8s.io/client-go/kubernetes/typed/authorization/v1"
 
+	"github.com/warden-dev/warden/pkg/grants"
 	"github.com/warden-dev/warden/pkg/policy"
 )
 
 // RBAC resource that grants dataset reads: verb get on datasets.warden.dev, resource name = the
-// dataset id. Admins grant with ordinary Roles and (Cluster)RoleBindings.
+// dataset id. Admins grant with ordinary Roles and (Cluster)RoleBindings. (It lives with the
+// broker, not in pkg/grants, so the sidecar does not link the Kubernetes client.)
 const (
 	RBACGroup    = "warden.dev"
 	RBACResource = "datasets"
 	RBACVerb     = "get"
 )
+
+var _ grants.Authorizer = (*RBACAuthorizer)(nil)
 
 // RBACAuthorizer asks the API server (SubjectAccessReview) instead of the policy's reader lists.
 // The review is made in the owner's namespace, so both ClusterRoleBindings and RoleBindings in
@@ -48,7 +52,7 @@ func (a *RBACAuthorizer) OwnerCanRead(ctx context.Context, pol *policy.Policy, o
 		[]string{"system:serviceaccounts", "system:serviceaccounts:" + ns, "system:authenticated"}, dataset)
 }
 
-func (a *RBACAuthorizer) CallerCanRead(ctx context.Context, pol *policy.Policy, owner string, caller Caller, dataset string) (bool, error) {
+func (a *RBACAuthorizer) CallerCanRead(ctx context.Context, pol *policy.Policy, owner string, caller grants.Caller, dataset string) (bool, error) {
 	if caller.ServiceAccount != "" {
 		return a.OwnerCanRead(ctx, pol, caller.ServiceAccount, dataset)
 	}
@@ -91,7 +95,7 @@ func (a *RBACAuthorizer) review(ctx context.Context, ns, user string, groups []s
 		},
 	}}, metav1.CreateOptions{})
 	if err != nil {
-		return false, fmt.Errorf("%w: subject access review: %v", ErrUnavailable, err)
+		return false, fmt.Errorf("%w: subject access review: %v", grants.ErrUnavailable, err)
 	}
 	a.mu.Lock()
 	if a.cache == nil || len(a.cache) > 10000 {

@@ -1,0 +1,262 @@
+// Command sidecarbench measures the sidecar the way the issue asks, in one run on one machine:
+//
+//   - staging a 1 GiB file, against `cp` of the same file on the same filesystem (alternating
+//     runs, median of each);
+//   - 4 KiB files staged end to end over HTTP (X-Warden-Caller, local grants, copy, sha256,
+//     metadata, audit line) at a fixed rate, open-loop, with the real bin/warden-sidecar;
+//   - the sidecar's time from exec to a 200 on /readyz, and its idle RSS.
+//
+//	go run ./hack/sidecarbench -bin bin/warden-sidecar [-dir /var/tmp] [-rate 200 -duration 20s]
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/warden-dev/warden/internal/openloop"
+	"github.com/warden-dev/warden/pkg/api"
+	"github.com/warden-dev/warden/pkg/stage"
+)
+
+func main() {
+	bin := flag.String("bin", "bin/warden-sidecar", "sidecar binary")
+	dir := flag.String("dir", os.TempDir(), "directory (filesystem) to benchmark on")
+	size := flag.Int64("size", 1<<30, "size of the large file")
+	rounds := flag.Int("rounds", 3, "runs of cp and of stage for the large file")
+	rate := flag.Int("rate", 200, "small-file stages per second")
+	duration := flag.Duration("duration", 20*time.Second, "small-file measuring time")
+	flag.Parse()
+	if err := run(*bin, *dir, *size, *rounds, *rate, *duration); err != nil {
+		fmt.Fprintln(os.Stderr, "sidecarbench:", err)
+		os.Exit(1)
+	}
+}
+
+func run(bin, dir string, size int64, rounds, rate int, duration time.Duration) error {
+	base, err := os.MkdirTemp(dir, "warden-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(base)
+	share, staging, state := filepath.Join(base, "share"), filepath.Join(base, "staging"), filepath.Join(base, "state")
+	snap := filepath.Join(share, "prod/big/rw")
+	if err := os.MkdirAll(snap, 0o755); err != nil {
+		return err
+	}
+	if err := writeRandom(filepath.Join(snap, "big.bin"), size); err != nil {
+		return err
+	}
+	small := make([]byte, 4096)
+	_, _ = rand.Read(small)
+	if err := os.WriteFile(filepath.Join(snap, "small.bin"), small, 0o644); err != nil {
+		return err
+	}
+	fmt.Printf("filesystem under %s: %s\n\n", dir, fsType(dir))
+
+	// 1. Large file: cp versus Stage, alternating, on the same filesystem.
+	s, err := stage.New(stage.Config{SnapshotRoot: share, StagingRoot: staging, StateDir: state,
+		Owner: "apps/bench", Environment: "prod", Workload: api.WorkloadApp}, nil, nil)
+	if err != nil {
+		return err
+	}
+	var cps, stages []time.Duration
+	for i := 0; i < rounds; i++ {
+		dst := filepath.Join(base, "cp-copy.bin")
+		start := time.Now()
+		if out, err := exec.Command("cp", filepath.Join(snap, "big.bin"), dst).CombinedOutput(); err != nil {
+			return fmt.Errorf("cp: %v: %s", err, out)
+		}
+		syncFile(dst)
+		cps = append(cps, time.Since(start))
+		_ = os.Remove(dst)
+
+		start = time.Now()
+		m, err := s.Stage(context.Background(), stage.Request{Dataset: "big", SnapshotDir: "prod/big/rw", Path: "big.bin", Caller: "bench", CallerDir: "user=bench"})
+		if err != nil {
+			return err
+		}
+		stages = append(stages, time.Since(start))
+		if _, err := s.Delete(m.Name, m.CallerDir); err != nil {
+			return err
+		}
+	}
+	cp, st := median(cps), median(stages)
+	fmt.Printf("stage %d MiB: cp (+fsync) median %s, Warden stage (copy + sha256 + fsync + metadata) median %s, ratio %.2fx\n",
+		size>>20, cp.Round(time.Millisecond), st.Round(time.Millisecond), float64(st)/float64(cp))
+	fmt.Printf("  runs: cp %v, stage %v\n\n", rounded(cps), rounded(stages))
+
+	// 2. Startup and idle memory of the real binary, then small files over HTTP.
+	policy := filepath.Join(base, "policy.yaml")
+	if err := os.WriteFile(policy, []byte("owners:\n  - {serviceAccount: apps/bench, environment: prod}\ndatasets:\n  - {id: big, snapshot: prod/big/rw, readers: [serviceAccount:apps/bench, user:bench]}\n"), 0o644); err != nil {
+		return err
+	}
+	var starts []time.Duration
+	var proc *exec.Cmd
+	var addr string
+	for i := 0; i < 5; i++ {
+		if proc != nil {
+			stop(proc)
+		}
+		addr = freeAddr()
+		start := time.Now()
+		proc = exec.Command(bin, "--listen", addr, "--owner", "apps/bench", "--environment", "prod",
+			"--policy", policy, "--snapshot-root", share, "--staging-root", staging, "--state-dir", state,
+			"--audit-log", filepath.Join(base, "audit.log"), "--quota-bytes", "0")
+		proc.Stderr = io.Discard
+		if err := proc.Start(); err != nil {
+			return err
+		}
+		if err := waitReady("http://" + addr + "/readyz"); err != nil {
+			stop(proc)
+			return err
+		}
+		starts = append(starts, time.Since(start))
+	}
+	defer stop(proc)
+	time.Sleep(3 * time.Second)
+	rss, err := rssKiB(proc.Process.Pid)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("sidecar start to ready: median %s (runs %v)\n", median(starts).Round(100*time.Microsecond), rounded(starts))
+	fmt.Printf("sidecar idle RSS: %.1f MiB\n\n", float64(rss)/1024)
+
+	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 256}}
+	body := []byte(`{"path":"small.bin","ttl_seconds":3600}`)
+	send := func() error {
+		req, _ := http.NewRequest(http.MethodPost, "http://"+addr+"/v1/datasets/big/stage", bytes.NewReader(body))
+		req.Header.Set("X-Warden-Caller", "bench")
+		resp, err := client.Do(req)
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != http.StatusCreated {
+			return fmt.Errorf("%s: %s", resp.Status, b)
+		}
+		return nil
+	}
+	if err := send(); err != nil {
+		return err
+	}
+	fmt.Printf("4 KiB stages over HTTP at %d req/s for %s (open loop):\n", rate, duration)
+	res := openloop.Run(rate, duration, 2*time.Second, send)
+	fmt.Print(res.Report())
+	after, _ := rssKiB(proc.Process.Pid)
+	fmt.Printf("sidecar RSS after the run (%d copies staged): %.1f MiB\n", len(res.Latencies)+1, float64(after)/1024)
+	if res.Failures > 0 {
+		return fmt.Errorf("%d requests failed, first: %v", res.Failures, res.FirstErr)
+	}
+	return nil
+}
+
+func writeRandom(path string, size int64) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	buf := make([]byte, 8<<20)
+	_, _ = rand.Read(buf)
+	for written := int64(0); written < size; {
+		n := min(int64(len(buf)), size-written)
+		if _, err := f.Write(buf[:n]); err != nil {
+			return err
+		}
+		written += n
+	}
+	return f.Sync()
+}
+
+// syncFile makes cp's copy durable, as Stage's is, so both pay for the same guarantee.
+func syncFile(p string) {
+	if f, err := os.OpenFile(p, os.O_RDWR, 0); err == nil {
+		_ = f.Sync()
+		f.Close()
+	}
+}
+
+func fsType(dir string) string {
+	out, err := exec.Command("df", "-T", dir).Output()
+	if err != nil {
+		return "unknown"
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	f := strings.Fields(lines[len(lines)-1])
+	if len(f) > 1 {
+		return f[1]
+	}
+	return "unknown"
+}
+
+func median(d []time.Duration) time.Duration {
+	s := slices.Clone(d)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+func rounded(d []time.Duration) []string {
+	out := make([]string, len(d))
+	for i, x := range d {
+		out[i] = x.Round(100 * time.Microsecond).String()
+	}
+	return out
+}
+
+func freeAddr() string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		panic(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+func waitReady(url string) error {
+	deadline := time.Now().Add(10 * time.Second)
+	c := &http.Client{Timeout: time.Second}
+	for time.Now().Before(deadline) {
+		if resp, err := c.Get(url); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return nil
+			}
+		}
+		time.Sleep(200 * time.Microsecond)
+	}
+	return fmt.Errorf("%s not ready", url)
+}
+
+func stop(c *exec.Cmd) {
+	_ = c.Process.Signal(syscall.SIGTERM)
+	_ = c.Wait()
+}
+
+func rssKiB(pid int) (int, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "VmRSS:"); ok {
+			var kib int
+			_, err := fmt.Sscanf(strings.TrimSpace(v), "%d", &kib)
+			return kib, err
+		}
+	}
+	return 0, fmt.Errorf("no VmRSS for pid %d", pid)
+}
