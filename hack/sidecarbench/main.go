@@ -2,11 +2,13 @@
 //
 //   - staging a 1 GiB file, against `cp` of the same file on the same filesystem (alternating
 //     runs, median of each);
+//
 //   - 4 KiB files staged end to end over HTTP (X-Warden-Caller, local grants, copy, sha256,
 //     metadata, audit line) at a fixed rate, open-loop, with the real bin/warden-sidecar;
+//
 //   - the sidecar's time from exec to a 200 on /readyz, and its idle RSS.
 //
-//	go run ./hack/sidecarbench -bin bin/warden-sidecar [-dir /var/tmp] [-rate 200 -duration 20s]
+//     go run ./hack/sidecarbench -bin bin/warden-sidecar [-dir /var/tmp] [-rate 200 -duration 20s]
 package main
 
 import (
