@@ -9,7 +9,7 @@ FUZZTIME ?= 10s
 ENVTEST_ASSETS = $(shell hack/tools/build.sh path-envtest)
 export GOFLAGS := -buildvcs=false
 
-.PHONY: all build test lint unit e2e fuzz demo bench loadtest envtest images clean help
+.PHONY: all build test lint unit e2e fuzz demo bench bench-sidecar loadtest envtest images clean help
 
 all: build
 
@@ -40,12 +40,16 @@ e2e: envtest ## the envtest suite only
 fuzz: ## run every fuzz target for FUZZTIME (default 10s)
 	$(GO) test ./pkg/mutate -run '^$$' -fuzz '^FuzzMutate$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./pkg/policy -run '^$$' -fuzz '^FuzzPolicy$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./pkg/stage -run '^$$' -fuzz '^FuzzStagePath$$' -fuzztime $(FUZZTIME)
 
 demo: envtest build ## local control plane + webhook + sidecar on loopback: admit, deny, inject
 	KUBEBUILDER_ASSETS=$(ENVTEST_ASSETS) $(GO) run ./hack/demo
 
 bench: ## handler micro-benchmarks (ns/op, allocs/op)
 	$(GO) test ./pkg/mutate -run '^$$' -bench . -benchmem -count 5
+
+bench-sidecar: build ## 1 GiB stage vs cp, 4 KiB stages over HTTP at RATE (200), start-up and idle RSS
+	$(GO) run ./hack/sidecarbench -bin bin/warden-sidecar -rate $${RATE:-200} -duration $${DURATION:-20s}
 
 loadtest: ## /mutate-v1-pod over TLS at a fixed rate (RATE=500 DURATION=30s)
 	$(GO) run ./hack/loadtest -rate $${RATE:-500} -duration $${DURATION:-30s}
