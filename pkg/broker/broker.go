@@ -259,19 +259,26 @@ func validCaller(c grants.Caller, owner string) error {
 	return nil
 }
 
-func (s *Server) check(w http.ResponseWriter, r *http.Request) {
+// begin authenticates the request and reads its body; on failure it has answered already.
+func (s *Server) begin(w http.ResponseWriter, r *http.Request, body any, caller *grants.Caller) (identity, bool) {
 	id, err := s.authenticate(r.Context(), r)
+	if err == nil {
+		err = readBody(w, r, body)
+	}
+	if err == nil {
+		err = validCaller(*caller, id.owner)
+	}
 	if err != nil {
 		s.fail(w, r, err)
-		return
+		return id, false
 	}
+	return id, true
+}
+
+func (s *Server) check(w http.ResponseWriter, r *http.Request) {
 	var req grants.CheckRequest
-	if err := readBody(w, r, &req); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	if err := validCaller(req.Caller, id.owner); err != nil {
-		s.fail(w, r, err)
+	id, ok := s.begin(w, r, &req, &req.Caller)
+	if !ok {
 		return
 	}
 	d, err := s.opts.Grants.Check(r.Context(), id.owner, req.Caller, req.Dataset)
@@ -284,18 +291,9 @@ func (s *Server) check(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) list(w http.ResponseWriter, r *http.Request) {
-	id, err := s.authenticate(r.Context(), r)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
 	var req grants.ListRequest
-	if err := readBody(w, r, &req); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	if err := validCaller(req.Caller, id.owner); err != nil {
-		s.fail(w, r, err)
+	id, ok := s.begin(w, r, &req, &req.Caller)
+	if !ok {
 		return
 	}
 	l, err := s.opts.Grants.List(r.Context(), id.owner, req.Caller)

@@ -14,6 +14,8 @@ import (
 
 	"github.com/fsnotify/fsnotify"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/warden-dev/warden/pkg/health"
 )
 
 // Store serves the current policy from a file and reloads it when the file changes. A broken
@@ -109,6 +111,19 @@ func (s *Store) Status() (ok bool, message string) {
 	}
 	return false, fmt.Sprintf("policy %s is broken: %v; serving the last good policy loaded at %s (sha256 %.12s)",
 		s.path, s.lastErr, s.loadedAt.Format(time.RFC3339), s.goodHash)
+}
+
+// Check is the store as a readiness check: ok; degraded while a broken edit is rejected and the
+// last good policy serves; failing when no good policy was ever loaded.
+func (s *Store) Check() (health.State, string) {
+	ok, msg := s.Status()
+	switch {
+	case ok:
+		return health.OK, msg
+	case s.Current() != nil:
+		return health.Degraded, msg
+	}
+	return health.Failing, msg
 }
 
 // Changed returns a channel that receives after every reload attempt that saw new content.

@@ -159,16 +159,7 @@ func grantSource(ctx context.Context, o Options, log *slog.Logger, reg prometheu
 				log.Error("policy watcher stopped", "error", err)
 			}
 		}()
-		checks.Add("policy", func() (health.State, string) {
-			ok, msg := store.Status()
-			switch {
-			case ok:
-				return health.OK, msg
-			case store.Current() != nil:
-				return health.Degraded, msg
-			}
-			return health.Failing, msg
-		})
+		checks.Add("policy", store.Check)
 		return grants.NewPolicyEngine(store.Current), nil
 	case o.BrokerURL != "":
 		if !strings.HasPrefix(o.BrokerURL, "https://") {

@@ -129,16 +129,7 @@ func New(opts Options) (*Server, error) {
 	mgr.GetWebhookServer().Register(MutatePath, &ReviewHandler{Handler: h, Log: log})
 
 	s := &Server{opts: opts, log: log, mgr: mgr, policy: store, checks: &health.Checks{}}
-	s.checks.Add("policy", func() (health.State, string) {
-		ok, msg := store.Status()
-		switch {
-		case ok:
-			return health.OK, msg
-		case store.Current() != nil:
-			return health.Degraded, msg
-		}
-		return health.Failing, msg
-	})
+	s.checks.Add("policy", store.Check)
 	started := mgr.GetWebhookServer().StartedChecker()
 	s.checks.Add("admission-tls", func() (health.State, string) {
 		if err := started(nil); err != nil {
