@@ -22,6 +22,7 @@ import (
 	"github.com/warden-dev/warden/pkg/grants"
 	"github.com/warden-dev/warden/pkg/health"
 	"github.com/warden-dev/warden/pkg/policy"
+	"github.com/warden-dev/warden/pkg/secrets"
 	"github.com/warden-dev/warden/pkg/stage"
 	"github.com/warden-dev/warden/pkg/version"
 )
@@ -49,6 +50,12 @@ type Options struct {
 
 	// Caller proof: when CallerJWKS is set, callers are proven by JWTs.
 	CallerJWKS, CallerIssuer, CallerAudience, CallerClaim, CallerGroupsClaim string
+
+	// Vault: secrets are enabled when VaultAddr is set.
+	VaultAddr, VaultRole, VaultAuthPath, VaultMount, VaultPath string
+	VaultCACert, VaultNamespace, VaultTokenFile                string
+	VaultCacheTTL                                              time.Duration
+	SecretsMaxBytes                                            int
 
 	AuditLog       string // file; "" is stdout
 	RequestTimeout time.Duration
@@ -93,10 +100,33 @@ func Run(ctx context.Context, o Options, ready chan<- string) error {
 	if err != nil {
 		return err
 	}
+	var store SecretStore
+	if o.VaultAddr != "" {
+		sec, err := openSecrets(ctx, o, log)
+		if err != nil {
+			return err
+		}
+		defer func() {
+			// Revoke the Vault token on the way out (SIGTERM), with a deadline of its own.
+			cctx, c := context.WithTimeout(context.Background(), 5*time.Second)
+			defer c()
+			if err := sec.Close(cctx); err != nil {
+				log.Warn("revoking the vault token", "error", err)
+			}
+		}()
+		store = sec
+		checks.Add("vault", func() (health.State, string) {
+			if sec.Accessor() == "" {
+				return health.Degraded, "not logged in to " + o.VaultAddr + " yet"
+			}
+			return health.OK, "logged in to " + o.VaultAddr
+		})
+	}
 	srv, err := New(Config{
 		Owner: o.Owner, Environment: o.Environment, Workload: o.Workload,
 		Grants: source, Stager: stager, Callers: callers, Audit: auditLog, Log: log,
 		Checks: checks, Registry: reg, RequestTimeout: o.RequestTimeout,
+		Secrets: store, SecretsMaxBytes: o.SecretsMaxBytes,
 	})
 	if err != nil {
 		return err
@@ -136,6 +166,30 @@ func Run(ctx context.Context, o Options, ready chan<- string) error {
 		return err
 	}
 	return nil
+}
+
+func openSecrets(ctx context.Context, o Options, log *slog.Logger) (*secrets.Store, error) {
+	tmpl := o.VaultPath
+	if tmpl == "" {
+		tmpl = "warden/{namespace}/{owner}"
+	}
+	path, err := secrets.PathFor(tmpl, o.Owner)
+	if err != nil {
+		return nil, fmt.Errorf("--vault-path: %w", err)
+	}
+	role := o.VaultRole
+	if role == "" {
+		role = secrets.DefaultRole(o.Owner)
+	}
+	tokenFile := o.VaultTokenFile
+	if tokenFile == "" {
+		tokenFile = o.TokenFile
+	}
+	return secrets.New(ctx, secrets.Config{
+		Addr: o.VaultAddr, Role: role, AuthPath: o.VaultAuthPath, Mount: o.VaultMount, Path: path,
+		TokenFile: tokenFile, CACert: o.VaultCACert, Namespace: o.VaultNamespace,
+		CacheTTL: o.VaultCacheTTL, MaxBytes: o.SecretsMaxBytes, Log: log.With("component", "vault"),
+	})
 }
 
 func grantMode(o Options) string {

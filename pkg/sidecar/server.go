@@ -11,9 +11,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"regexp"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -34,10 +37,13 @@ type Config struct {
 	Grants      grants.Source
 	Stager      *stage.Stager
 	Callers     CallerResolver
-	Audit       *audit.Logger
-	Log         *slog.Logger
-	Checks      *health.Checks
-	Registry    *prometheus.Registry
+	// Secrets is nil when no Vault is configured: the secrets endpoints answer 501.
+	Secrets         SecretStore
+	SecretsMaxBytes int
+	Audit           *audit.Logger
+	Log             *slog.Logger
+	Checks          *health.Checks
+	Registry        *prometheus.Registry
 	// RequestTimeout bounds one request, staging included (default 5 minutes).
 	RequestTimeout time.Duration
 	// MaxBodyBytes bounds request bodies (default 64 KiB).
@@ -103,14 +109,16 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 
-	s.route("/healthz", http.MethodGet, health.Healthz().ServeHTTP)
-	s.route("/readyz", http.MethodGet, cfg.Checks.Readyz().ServeHTTP)
-	s.route("/metrics", http.MethodGet, promhttp.HandlerFor(cfg.Registry, promhttp.HandlerOpts{}).ServeHTTP)
-	s.route("/v1/datasets", http.MethodGet, s.listDatasets)
-	s.route("/v1/datasets/{id}/access", http.MethodGet, s.access)
-	s.route("/v1/datasets/{id}/files", http.MethodGet, s.files)
-	s.route("/v1/datasets/{id}/stage", http.MethodPost, s.stage)
-	s.route("/v1/staged/{name}", http.MethodDelete, s.deleteStaged)
+	s.route("/healthz", get(health.Healthz().ServeHTTP))
+	s.route("/readyz", get(cfg.Checks.Readyz().ServeHTTP))
+	s.route("/metrics", get(promhttp.HandlerFor(cfg.Registry, promhttp.HandlerOpts{}).ServeHTTP))
+	s.route("/v1/datasets", get(s.listDatasets))
+	s.route("/v1/datasets/{id}/access", get(s.access))
+	s.route("/v1/datasets/{id}/files", get(s.files))
+	s.route("/v1/datasets/{id}/stage", map[string]http.HandlerFunc{http.MethodPost: s.stage})
+	s.route("/v1/staged/{name}", map[string]http.HandlerFunc{http.MethodDelete: s.deleteStaged})
+	s.route("/v1/secrets", map[string]http.HandlerFunc{http.MethodGet: s.secretsList, http.MethodPut: s.secretsPut})
+	s.route("/v1/secrets/{key}", map[string]http.HandlerFunc{http.MethodGet: s.secretGet, http.MethodDelete: s.secretDelete})
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("no such endpoint: %s %s", r.Method, r.URL.Path))
 	})
@@ -129,9 +137,10 @@ func registerAll(reg prometheus.Registerer, cs ...prometheus.Collector) error {
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
 
-// route registers one method on a path, with JSON 405s for the others, a per-request timeout,
-// panic recovery and metrics.
-func (s *Server) route(pattern, method string, h http.HandlerFunc) {
+// route registers a path's handlers by method, with JSON 405s for other methods, a per-request
+// timeout, panic recovery and metrics.
+func (s *Server) route(pattern string, handlers map[string]http.HandlerFunc) {
+	allowed := slices.Sorted(maps.Keys(handlers))
 	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		rec := &statusRecorder{ResponseWriter: w, code: http.StatusOK}
@@ -145,15 +154,23 @@ func (s *Server) route(pattern, method string, h http.HandlerFunc) {
 			s.requests.WithLabelValues(pattern, strconv.Itoa(rec.code)).Inc()
 			s.latency.WithLabelValues(pattern).Observe(time.Since(start).Seconds())
 		}()
-		if r.Method != method && !(method == http.MethodGet && r.Method == http.MethodHead) {
-			rec.Header().Set("Allow", method)
-			writeError(rec, http.StatusMethodNotAllowed, "method_not_allowed", fmt.Sprintf("%s %s is not supported; use %s", r.Method, pattern, method))
+		h, ok := handlers[r.Method]
+		if !ok && r.Method == http.MethodHead {
+			h, ok = handlers[http.MethodGet]
+		}
+		if !ok {
+			rec.Header().Set("Allow", strings.Join(allowed, ", "))
+			writeError(rec, http.StatusMethodNotAllowed, "method_not_allowed", fmt.Sprintf("%s %s is not supported; use %s", r.Method, pattern, strings.Join(allowed, " or ")))
 			return
 		}
 		ctx, cancel := context.WithTimeout(r.Context(), s.cfg.RequestTimeout)
 		defer cancel()
 		h(rec, r.WithContext(ctx))
 	})
+}
+
+func get(h http.HandlerFunc) map[string]http.HandlerFunc {
+	return map[string]http.HandlerFunc{http.MethodGet: h}
 }
 
 type statusRecorder struct {
@@ -192,6 +209,9 @@ func writeError(w http.ResponseWriter, status int, code, msg string) {
 
 // errStatus maps an error to a status and a stable code.
 func errStatus(err error) (int, string) {
+	if status, code, ok := secretStatus(err); ok {
+		return status, code
+	}
 	var tooBig *http.MaxBytesError
 	switch {
 	case errors.As(err, &tooBig):

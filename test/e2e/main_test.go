@@ -17,6 +17,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/warden-dev/warden/internal/testenv"
+	"github.com/warden-dev/warden/internal/testvault"
 	"github.com/warden-dev/warden/pkg/mutate"
 	"github.com/warden-dev/warden/pkg/webhook"
 )
@@ -28,6 +29,7 @@ var (
 	policyFile string
 	healthURL  string
 	brokerURL  string
+	vaultSrv   *testvault.Server
 )
 
 const initialPolicy = `owners:
@@ -106,6 +108,16 @@ func run(m *testing.M) int {
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "e2e:", err)
+		return 1
+	}
+	vaultSrv, err = testvault.Start(tmp)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "e2e:", err)
+		return 1
+	}
+	defer vaultSrv.Stop()
+	if err := configureVault(ctx, tmp); err != nil {
+		fmt.Fprintln(os.Stderr, "e2e: configuring vault:", err)
 		return 1
 	}
 	return m.Run()

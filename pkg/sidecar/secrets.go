@@ -1,0 +1,207 @@
+package sidecar
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/warden-dev/warden/pkg/audit"
+	"github.com/warden-dev/warden/pkg/secrets"
+)
+
+// SecretStore is the owner's secrets (pkg/secrets in production).
+type SecretStore interface {
+	Keys(ctx context.Context) ([]string, int, error)
+	All(ctx context.Context) (map[string]string, int, error)
+	Get(ctx context.Context, key string) (string, int, error)
+	SetAll(ctx context.Context, data map[string]string, ifVersion *int) (int, error)
+	Delete(ctx context.Context, key string, ifVersion *int) (int, error)
+}
+
+// Audit actions of the secrets API. Audit lines name keys, never values.
+const (
+	actionSecretList   = "secret-list"
+	actionSecretGet    = "secret-get"
+	actionSecretSet    = "secret-set"
+	actionSecretDelete = "secret-delete"
+)
+
+// etag renders a KV version; If-Match takes the same form (or the bare number).
+func etag(v int) string { return `"v` + strconv.Itoa(v) + `"` }
+
+func ifMatch(r *http.Request) (*int, error) {
+	h := strings.TrimSpace(r.Header.Get("If-Match"))
+	if h == "" {
+		return nil, nil
+	}
+	n, err := strconv.Atoi(strings.TrimPrefix(strings.Trim(h, `"`), "v"))
+	if err != nil || n < 0 {
+		return nil, fmt.Errorf("%w: If-Match %q is not a version such as \"v3\"", errBody, h)
+	}
+	return &n, nil
+}
+
+func secretStatus(err error) (int, string, bool) {
+	switch {
+	case errors.Is(err, secrets.ErrNotConfigured):
+		return http.StatusNotImplemented, "not_implemented", true
+	case errors.Is(err, secrets.ErrNotFound):
+		return http.StatusNotFound, "not_found", true
+	case errors.Is(err, secrets.ErrConflict):
+		return http.StatusConflict, "conflict", true
+	case errors.Is(err, secrets.ErrTooLarge):
+		return http.StatusRequestEntityTooLarge, "payload_too_large", true
+	case errors.Is(err, secrets.ErrForbidden):
+		return http.StatusForbidden, "forbidden", true
+	case errors.Is(err, secrets.ErrUnavailable):
+		return http.StatusServiceUnavailable, "unavailable", true
+	case errors.Is(err, secrets.ErrBadKey):
+		return http.StatusBadRequest, "bad_request", true
+	}
+	return 0, "", false
+}
+
+// secretsOr501 returns the store, or answers 501 when no Vault is configured.
+func (s *Server) secretBegin(w http.ResponseWriter, r *http.Request, action string) (request, bool) {
+	q := request{rec: audit.Record{Action: action, Owner: s.cfg.Owner}}
+	if c, err := s.cfg.Callers.Caller(r); err == nil {
+		q.rec.Caller = c.Name()
+	}
+	if s.cfg.Secrets == nil {
+		s.fail(w, q, secrets.ErrNotConfigured)
+		return q, false
+	}
+	return q, true
+}
+
+func (s *Server) secretsList(w http.ResponseWriter, r *http.Request) {
+	all := r.URL.Query().Get("all")
+	action := actionSecretList
+	if all == "true" {
+		action = actionSecretGet
+	}
+	q, ok := s.secretBegin(w, r, action)
+	if !ok {
+		return
+	}
+	switch all {
+	case "", "false":
+		keys, v, err := s.cfg.Secrets.Keys(r.Context())
+		if err != nil {
+			s.fail(w, q, err)
+			return
+		}
+		q.rec.Outcome, q.rec.Reason = audit.Allowed, fmt.Sprintf("%d keys", len(keys))
+		s.cfg.Audit.Log(q.rec)
+		w.Header().Set("ETag", etag(v))
+		writeJSON(w, http.StatusOK, map[string]any{"keys": keys})
+	case "true":
+		data, v, err := s.cfg.Secrets.All(r.Context())
+		if err != nil {
+			s.fail(w, q, err)
+			return
+		}
+		q.rec.Outcome, q.rec.Source = audit.Allowed, fmt.Sprintf("all %d keys", len(data))
+		s.cfg.Audit.Log(q.rec)
+		w.Header().Set("ETag", etag(v))
+		writeJSON(w, http.StatusOK, data)
+	default:
+		s.fail(w, q, fmt.Errorf("%w: all must be true or false", errBody))
+	}
+}
+
+func (s *Server) secretGet(w http.ResponseWriter, r *http.Request) {
+	q, ok := s.secretBegin(w, r, actionSecretGet)
+	if !ok {
+		return
+	}
+	key := r.PathValue("key")
+	q.rec.Source = key
+	val, v, err := s.cfg.Secrets.Get(r.Context(), key)
+	if err != nil {
+		s.fail(w, q, err)
+		return
+	}
+	q.rec.Outcome = audit.Allowed
+	s.cfg.Audit.Log(q.rec)
+	w.Header().Set("ETag", etag(v))
+	writeJSON(w, http.StatusOK, map[string]string{"key": key, "value": val})
+}
+
+func (s *Server) secretsPut(w http.ResponseWriter, r *http.Request) {
+	q, ok := s.secretBegin(w, r, actionSecretSet)
+	if !ok {
+		return
+	}
+	ifv, err := ifMatch(r)
+	if err != nil {
+		s.fail(w, q, err)
+		return
+	}
+	// The limit applies to the secrets; the body may carry a little JSON around them.
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, int64(s.secretLimit())+4096))
+	var data map[string]string
+	if err := dec.Decode(&data); err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			err = fmt.Errorf("%w: the request body is over the %d-byte limit", secrets.ErrTooLarge, s.secretLimit())
+		} else {
+			err = fmt.Errorf("%w: want a JSON object of string values: %v", errBody, err)
+		}
+		s.fail(w, q, err)
+		return
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		s.fail(w, q, fmt.Errorf("%w: unexpected data after the JSON object", errBody))
+		return
+	}
+	if data == nil {
+		s.fail(w, q, fmt.Errorf("%w: want a JSON object, got null", errBody))
+		return
+	}
+	q.rec.Source = fmt.Sprintf("%d keys", len(data))
+	v, err := s.cfg.Secrets.SetAll(r.Context(), data, ifv)
+	if err != nil {
+		s.fail(w, q, err)
+		return
+	}
+	q.rec.Outcome = audit.Allowed
+	s.cfg.Audit.Log(q.rec)
+	w.Header().Set("ETag", etag(v))
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) secretDelete(w http.ResponseWriter, r *http.Request) {
+	q, ok := s.secretBegin(w, r, actionSecretDelete)
+	if !ok {
+		return
+	}
+	key := r.PathValue("key")
+	q.rec.Source = key
+	ifv, err := ifMatch(r)
+	if err != nil {
+		s.fail(w, q, err)
+		return
+	}
+	v, err := s.cfg.Secrets.Delete(r.Context(), key, ifv)
+	if err != nil {
+		s.fail(w, q, err)
+		return
+	}
+	q.rec.Outcome = audit.Allowed
+	s.cfg.Audit.Log(q.rec)
+	w.Header().Set("ETag", etag(v))
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) secretLimit() int {
+	if s.cfg.SecretsMaxBytes > 0 {
+		return s.cfg.SecretsMaxBytes
+	}
+	return secrets.DefaultMaxBytes
+}
