@@ -58,6 +58,7 @@ func run() error {
 		snapshots    = fs.String("snapshot-volume", `{"persistentVolumeClaim":{"claimName":"warden-snapshots","readOnly":true}}`, "volume source (JSON or YAML) of the dataset snapshot share")
 		tokenTTL     = fs.Int64("token-expiration-seconds", def.TokenExpirationSeconds, "lifetime of the sidecar's projected token (>= 600)")
 		brokerURL    = fs.String("broker-url", "https://warden-webhook.warden-system.svc:8443", "https URL of the broker, passed to injected sidecars (\"\" for none)")
+		vaultAddr    = fs.String("vault-addr", "", "Vault address given to injected sidecars, enabling their secrets endpoints")
 		logLevel     = fs.String("log-level", "info", "debug, info, warn or error")
 		showVersion  = fs.Bool("version", false, "print the version and exit")
 	)
@@ -82,6 +83,7 @@ func run() error {
 	cfg.NativeSidecar = *native
 	cfg.TokenExpirationSeconds = *tokenTTL
 	cfg.BrokerURL = *brokerURL
+	cfg.VaultAddr = *vaultAddr
 	caFile := *brokerCA
 	if caFile == "" {
 		caFile = filepath.Join(*certDir, "ca.crt")

@@ -23,6 +23,7 @@ import (
 
 	authnv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
@@ -30,6 +31,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/warden-dev/warden/internal/testenv"
+	"github.com/warden-dev/warden/internal/testvault"
 	"github.com/warden-dev/warden/pkg/api"
 )
 
@@ -192,7 +194,52 @@ func run(ctx context.Context) error {
 		return err
 	}
 	fmt.Println("the kubelet would project this token (audience warden, bound to the pod) into the sidecar; the demo asks for it with a TokenRequest")
-	return runSidecar(ctx, bin, tmp, "https://"+brokerAddr, filepath.Join(env.CertDir, "ca.crt"), tok.Status.Token)
+
+	section("vault: dev server on loopback, configured with manifests/vault/configure-vault.sh")
+	vaultAddr, stopVault, err := startVault(ctx, kube, env, tmp)
+	if err != nil {
+		return err
+	}
+	defer stopVault()
+	return runSidecar(ctx, bin, tmp, "https://"+brokerAddr, filepath.Join(env.CertDir, "ca.crt"), tok.Status.Token, vaultAddr)
+}
+
+// startVault runs a Vault dev server and configures its Kubernetes auth method against the
+// demo's API server, as an admin would for a Vault outside the cluster.
+func startVault(ctx context.Context, kube *kubernetes.Clientset, env *testenv.Env, tmp string) (string, func(), error) {
+	v, err := testvault.Start(tmp)
+	if err != nil {
+		return "", nil, err
+	}
+	fail := func(err error) (string, func(), error) { v.Stop(); return "", nil, err }
+	if _, err := kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "warden-system"}}, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		return fail(err)
+	}
+	if _, err := kube.CoreV1().ServiceAccounts("warden-system").Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "vault-token-reviewer"}}, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		return fail(err)
+	}
+	if _, err := kube.RbacV1().ClusterRoleBindings().Create(ctx, &rbacv1.ClusterRoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: "warden-vault-token-reviewer"},
+		RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: "system:auth-delegator"},
+		Subjects:   []rbacv1.Subject{{Kind: "ServiceAccount", Name: "vault-token-reviewer", Namespace: "warden-system"}},
+	}, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		return fail(err)
+	}
+	tr, err := kube.CoreV1().ServiceAccounts("warden-system").CreateToken(ctx, "vault-token-reviewer", &authnv1.TokenRequest{Spec: authnv1.TokenRequestSpec{ExpirationSeconds: ptr.To[int64](3600)}}, metav1.CreateOptions{})
+	if err != nil {
+		return fail(err)
+	}
+	caFile := filepath.Join(tmp, "kube-ca.crt")
+	if err := os.WriteFile(caFile, env.Config.CAData, 0o644); err != nil {
+		return fail(err)
+	}
+	out, err := v.Script(ctx, []string{"KUBERNETES_HOST=" + env.Config.Host, "KUBERNETES_CA_CERT=" + caFile, "TOKEN_REVIEWER_JWT=" + tr.Status.Token},
+		filepath.Join(testenv.RepoRoot(), "manifests/vault/configure-vault.sh"), "apps/svc-prod-app-1")
+	if err != nil {
+		return fail(fmt.Errorf("configure-vault.sh: %v\n%s", err, out))
+	}
+	fmt.Print(indent(string(out)))
+	return v.Addr, v.Stop, nil
 }
 
 // printInjected shows what Warden added: the status annotation, the sidecar, the volumes and the
@@ -228,7 +275,7 @@ var demoShare = map[string]string{
 	"prod/dataset-3/rw/salaries.csv":           "name,salary\nconfidential,1\n",
 }
 
-func runSidecar(ctx context.Context, bin, tmp, broker, ca, token string) error {
+func runSidecar(ctx context.Context, bin, tmp, broker, ca, token, vaultAddr string) error {
 	addr, err := freeAddr()
 	if err != nil {
 		return err
@@ -255,7 +302,7 @@ func runSidecar(ctx context.Context, bin, tmp, broker, ca, token string) error {
 	sc := exec.CommandContext(ctx, filepath.Join(bin, "warden-sidecar"),
 		"--listen", addr, "--owner", "apps/svc-prod-app-1", "--environment", "prod", "--workload", "app",
 		"--snapshot-root", share, "--staging-root", filepath.Join(tmp, "staging"), "--state-dir", filepath.Join(tmp, "state"),
-		"--broker-url", broker, "--broker-ca", ca, "--token-file", tokenFile,
+		"--broker-url", broker, "--broker-ca", ca, "--token-file", tokenFile, "--vault-addr", vaultAddr,
 		"--audit-log", auditLog, "--pod-name", "report")
 	sc.Stderr = io.Discard
 	sc.Cancel = func() error { return sc.Process.Signal(syscall.SIGTERM) }
@@ -321,6 +368,30 @@ func runSidecar(ctx context.Context, bin, tmp, broker, ca, token string) error {
 	show("denied: staging a dataset the caller may not read", "POST", "/v1/datasets/prod-dataset-3/stage", "user-ds-1", `{"path":"salaries.csv"}`)
 	show("refused: path traversal", "POST", "/v1/datasets/prod-dataset-1/stage", "user-ds-1", `{"path":"../../dataset-3/rw/salaries.csv"}`)
 	show("delete the copy before its TTL", "DELETE", "/v1/staged/"+staged.Name, "user-ds-1", "")
+
+	fmt.Println("\nsecrets: the sidecar logged in to Vault with the pod's token; the app never sees a Vault token")
+	show("store the owner's secrets (one KV v2 version)", "PUT", "/v1/secrets", "", `{"db-user":"report","db-password":"s3cr3t"}`)
+	show("list the keys", "GET", "/v1/secrets", "", "")
+	show("read one", "GET", "/v1/secrets/db-password", "", "")
+	wardenCLI := func(stdin string, args ...string) {
+		cmd := exec.CommandContext(ctx, filepath.Join(bin, "warden"), append([]string{"secrets"}, args...)...)
+		cmd.Env = append(os.Environ(), "WARDEN_PORT="+addr[strings.LastIndex(addr, ":")+1:])
+		cmd.Stdin = strings.NewReader(stdin)
+		out, err := cmd.CombinedOutput()
+		res := "ok"
+		if err != nil {
+			res = err.Error()
+		}
+		fmt.Printf("\n  $ warden secrets %s   (%s)\n", strings.Join(args, " "), res)
+		if text := strings.TrimRight(string(out), "\n"); text != "" {
+			fmt.Print(indent(text))
+		}
+	}
+	wardenCLI("rotated-token-123\n", "--set", "api-token")
+	wardenCLI("", "--list")
+	wardenCLI("", "--get", "api-token")
+	wardenCLI("", "--delete", "db-user")
+	wardenCLI("", "--list")
 
 	audit, err := os.ReadFile(auditLog)
 	if err != nil {

@@ -37,6 +37,8 @@ type Config struct {
 	BrokerURL string
 	// BrokerCA (PEM) is given to the sidecar to verify the broker (WARDEN_BROKER_CA).
 	BrokerCA string
+	// VaultAddr, when set, enables the sidecar's secrets endpoints (--vault-addr).
+	VaultAddr string
 
 	// ExemptNamespaces are never touched, whatever their labels. The system namespaces and the
 	// webhook's own namespace are always exempt.
@@ -90,6 +92,11 @@ func (c *Config) Validate() error {
 	}
 	if countSources(c.SnapshotVolume) != 1 {
 		errs = append(errs, errors.New("snapshot volume must set exactly one volume source"))
+	}
+	if c.VaultAddr != "" {
+		if u, err := url.Parse(c.VaultAddr); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			errs = append(errs, fmt.Errorf("vault address %q must be an http(s):// URL", c.VaultAddr))
+		}
 	}
 	if c.BrokerURL != "" {
 		u, err := url.Parse(c.BrokerURL)

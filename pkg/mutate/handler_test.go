@@ -461,3 +461,14 @@ func TestMessagesSayHowToFix(t *testing.T) {
 	assert.Contains(t, msg, "spec.serviceAccountName")
 	assert.Contains(t, msg, "add \"apps/intruder\" to the policy")
 }
+
+func TestVaultAddressReachesTheSidecar(t *testing.T) {
+	h := newTestHandler(t, func(c *Config) { c.VaultAddr = "https://vault.example.com:8200" })
+	raw := mustJSON(t, basePod("svc-prod-app-1"))
+	out := podFrom(t, applyPatch(t, raw, admit(t, h, request("apps", raw))))
+	assert.Contains(t, out.Spec.InitContainers[0].Args, "--vault-addr=https://vault.example.com:8200")
+	bad := DefaultConfig()
+	bad.SidecarImage = "x"
+	bad.VaultAddr = "vault:8200"
+	assert.Error(t, bad.Validate())
+}

@@ -46,6 +46,9 @@ func (c *Config) plan(owner, env string, w api.Workload) *plan {
 	if c.BrokerURL != "" {
 		args = append(args, "--broker-url="+c.BrokerURL)
 	}
+	if c.VaultAddr != "" {
+		args = append(args, "--vault-addr="+c.VaultAddr)
+	}
 	// The sidecar listens on loopback only, which kubelet's HTTP probes cannot reach (they dial
 	// the pod IP), so probes run the binary's own probe command inside the container.
 	probe := func(period, failures int32) *corev1.Probe {

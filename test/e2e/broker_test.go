@@ -32,14 +32,16 @@ import (
 
 // podToken creates a pod through the API (so the webhook injects it) and a real projected-style
 // token for its service account, bound to the pod, with the given audience.
-func podToken(t *testing.T, ns, sa, name, audience string) (*corev1.Pod, string) {
+func podToken(t testing.TB, ns, sa, name, audience string) (*corev1.Pod, string) {
 	t.Helper()
-	p, err := createPod(t, ns, newPod(name, sa), false)
+	pod := newPod("", sa)
+	pod.GenerateName = name + "-" // unique, so benchmarks and reruns never collide
+	p, err := createPod(t, ns, pod, false)
 	require.NoError(t, err)
 	return p, token(t, p, audience)
 }
 
-func token(t *testing.T, p *corev1.Pod, audience string) string {
+func token(t testing.TB, p *corev1.Pod, audience string) string {
 	t.Helper()
 	tr, err := kube.CoreV1().ServiceAccounts(p.Namespace).CreateToken(ctx(t), p.Spec.ServiceAccountName, &authnv1.TokenRequest{Spec: authnv1.TokenRequestSpec{
 		Audiences:         []string{audience},
@@ -50,7 +52,7 @@ func token(t *testing.T, p *corev1.Pod, audience string) string {
 	return tr.Status.Token
 }
 
-func caPool(t *testing.T) *x509.CertPool {
+func caPool(t testing.TB) *x509.CertPool {
 	ca, err := os.ReadFile(filepath.Join(env.CertDir, "ca.crt"))
 	require.NoError(t, err)
 	pool := x509.NewCertPool()
@@ -59,7 +61,7 @@ func caPool(t *testing.T) *x509.CertPool {
 }
 
 // brokerClient is the sidecar's own client, with a token file.
-func brokerClient(t *testing.T, base, tok string, pool *x509.CertPool) *grants.Client {
+func brokerClient(t testing.TB, base, tok string, pool *x509.CertPool) *grants.Client {
 	f := filepath.Join(t.TempDir(), "token")
 	require.NoError(t, os.WriteFile(f, []byte(tok), 0o600))
 	return &grants.Client{BaseURL: base, TokenFile: f, HTTP: &http.Client{Timeout: 10 * time.Second,
@@ -195,7 +197,7 @@ func TestSidecarThroughBroker(t *testing.T) {
 	code, _ = post("user-ds-2")
 	assert.Equal(t, 403, code)
 	audit, _ := os.ReadFile(filepath.Join(base, "audit.log"))
-	assert.Contains(t, string(audit), `"pod":"chain"`)
+	assert.Contains(t, string(audit), `"pod":"chain-`)
 }
 
 // Kubernetes RBAC as the grant source: Roles and RoleBindings on datasets.warden.dev.

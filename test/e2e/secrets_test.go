@@ -51,7 +51,7 @@ type runningSidecar struct {
 }
 
 // startSidecar runs a sidecar for a real pod (injected by the webhook) with its real token.
-func startSidecar(t *testing.T, ns, sa, pod string, mut func(*sidecar.Options)) *runningSidecar {
+func startSidecar(t testing.TB, ns, sa, pod string, mut func(*sidecar.Options)) *runningSidecar {
 	t.Helper()
 	p, tok := podToken(t, ns, sa, pod, api.TokenAudience)
 	base := t.TempDir()
@@ -92,7 +92,7 @@ func startSidecar(t *testing.T, ns, sa, pod string, mut func(*sidecar.Options)) 
 	return rs
 }
 
-func (rs *runningSidecar) call(t *testing.T, method, path, ifMatch string, body any) (int, http.Header, map[string]any) {
+func (rs *runningSidecar) call(t testing.TB, method, path, ifMatch string, body any) (int, http.Header, map[string]any) {
 	t.Helper()
 	var rd io.Reader
 	switch b := body.(type) {
@@ -118,7 +118,7 @@ func (rs *runningSidecar) call(t *testing.T, method, path, ifMatch string, body 
 	return resp.StatusCode, resp.Header, out
 }
 
-func rootClient(t *testing.T) *vault.Client {
+func rootClient(t testing.TB) *vault.Client {
 	c, err := vault.NewClient(&vault.Config{Address: vaultSrv.Addr})
 	require.NoError(t, err)
 	c.SetToken(testvault.RootToken)

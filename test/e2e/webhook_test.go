@@ -30,13 +30,13 @@ import (
 	"github.com/warden-dev/warden/pkg/api"
 )
 
-func ctx(t *testing.T) context.Context {
+func ctx(t testing.TB) context.Context {
 	c, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	t.Cleanup(cancel)
 	return c
 }
 
-func ensureNamespace(t *testing.T, name string, optIn bool) {
+func ensureNamespace(t testing.TB, name string, optIn bool) {
 	t.Helper()
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}
 	if optIn {
@@ -48,7 +48,7 @@ func ensureNamespace(t *testing.T, name string, optIn bool) {
 	}
 }
 
-func ensureServiceAccount(t *testing.T, ns, name string) {
+func ensureServiceAccount(t testing.TB, ns, name string) {
 	t.Helper()
 	_, err := kube.CoreV1().ServiceAccounts(ns).Create(ctx(t), &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: name}}, metav1.CreateOptions{})
 	if !apierrors.IsAlreadyExists(err) {
@@ -66,7 +66,7 @@ func newPod(name, sa string) *corev1.Pod {
 	}
 }
 
-func createPod(t *testing.T, ns string, p *corev1.Pod, dryRun bool) (*corev1.Pod, error) {
+func createPod(t testing.TB, ns string, p *corev1.Pod, dryRun bool) (*corev1.Pod, error) {
 	t.Helper()
 	opts := metav1.CreateOptions{}
 	if dryRun {
@@ -75,7 +75,7 @@ func createPod(t *testing.T, ns string, p *corev1.Pod, dryRun bool) (*corev1.Pod
 	return kube.CoreV1().Pods(ns).Create(ctx(t), p, opts)
 }
 
-func setup(t *testing.T) {
+func setup(t testing.TB) {
 	ensureNamespace(t, "apps", true)
 	ensureNamespace(t, "ws", true)
 	ensureNamespace(t, "plain", false)
