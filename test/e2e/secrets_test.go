@@ -362,3 +362,30 @@ func TestSecretsCLI(t *testing.T) {
 	_, err = run("", "--overwrite-all", file)
 	assert.ErrorContains(t, err, "JSON object")
 }
+
+// A token Vault no longer honours (revoked by an operator, or expired while Vault was away) is
+// replaced by a fresh login, without the app seeing an error.
+func TestSecretsLoginAgainAfterRevocation(t *testing.T) {
+	setup(t)
+	sc := startSidecar(t, "apps", "svc-prod-app-1", "relogin", func(o *sidecar.Options) { o.VaultCacheTTL = 0 })
+	code, _, _ := sc.call(t, "PUT", "/v1/secrets", "", map[string]string{"k": "v"})
+	require.Equal(t, 204, code)
+	accessors := func() []string {
+		var out []string
+		for _, line := range strings.Split(sc.logs.String(), "\n") {
+			var rec struct{ Msg, Accessor string }
+			if json.Unmarshal([]byte(line), &rec) == nil && rec.Msg == "logged in to vault" {
+				out = append(out, rec.Accessor)
+			}
+		}
+		return out
+	}
+	first := accessors()
+	require.Len(t, first, 1)
+	_, err := rootClient(t).Logical().Write("auth/token/revoke-accessor", map[string]any{"accessor": first[0]})
+	require.NoError(t, err)
+	code, _, out := sc.call(t, "GET", "/v1/secrets/k", "", nil)
+	require.Equal(t, 200, code, out)
+	assert.Equal(t, "v", out["value"])
+	assert.GreaterOrEqual(t, len(accessors()), 2, "logged in again")
+}
