@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -21,6 +22,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/warden-dev/warden/internal/flagenv"
+	"github.com/warden-dev/warden/pkg/identity"
 	"github.com/warden-dev/warden/pkg/mutate"
 	"github.com/warden-dev/warden/pkg/version"
 	"github.com/warden-dev/warden/pkg/webhook"
@@ -59,6 +61,13 @@ func run() error {
 		tokenTTL     = fs.Int64("token-expiration-seconds", def.TokenExpirationSeconds, "lifetime of the sidecar's projected token (>= 600)")
 		brokerURL    = fs.String("broker-url", "https://warden-webhook.warden-system.svc:8443", "https URL of the broker, passed to injected sidecars (\"\" for none)")
 		vaultAddr    = fs.String("vault-addr", "", "Vault address given to injected sidecars, enabling their secrets endpoints")
+		gcpIdentity  = fs.Bool("gcp-identity", false, "bind GKE workload identity for sidecars (the broker's own identity needs iam.serviceAccounts.getIamPolicy/setIamPolicy on the orgs' GCP service accounts)")
+		gcpEndpoint  = fs.String("gcp-iam-endpoint", "", "IAM admin API endpoint (default Google's)")
+		gcpInsecure  = fs.Bool("gcp-iam-insecure", false, "talk to --gcp-iam-endpoint without TLS or credentials (local fakes only)")
+		gcpPropagate = fs.Duration("gcp-propagation", 7*time.Minute, "how long an IAM change takes to propagate; bindings answer state pending until then")
+		gcpResync    = fs.Duration("identity-resync", 10*time.Minute, "how often the reconciler re-checks every binding Warden made")
+		adminGroup   = fs.String("admin-group", "", "group whose members may change org mappings through the broker (empty: nobody)")
+		policyCM     = fs.String("policy-configmap", "warden-policy", "ConfigMap (in --namespace) holding the policy, edited by org-mapping changes")
 		logLevel     = fs.String("log-level", "info", "debug, info, warn or error")
 		showVersion  = fs.Bool("version", false, "print the version and exit")
 	)
@@ -129,24 +138,36 @@ func run() error {
 	if err != nil {
 		return err
 	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	var gcp *webhook.GCPOptions
+	if *gcpIdentity {
+		iam, err := identity.NewIAMClient(ctx, *gcpEndpoint, *gcpInsecure)
+		if err != nil {
+			return fmt.Errorf("--gcp-identity: %w", err)
+		}
+		defer iam.Close()
+		gcp = &webhook.GCPOptions{IAM: iam, Propagation: *gcpPropagate, Resync: *gcpResync}
+	}
 	srv, err := webhook.New(webhook.Options{
-		RestConfig:   restCfg,
-		PolicyFile:   *policyFile,
-		Host:         host,
-		Port:         portStr,
-		CertDir:      *certDir,
-		HealthAddr:   *healthListen,
-		BrokerAddr:   *brokerListen,
-		BrokerGrants: *brokerGrants,
-		Namespace:    *namespace,
-		Mutate:       cfg,
-		Log:          log,
+		RestConfig:      restCfg,
+		PolicyFile:      *policyFile,
+		Host:            host,
+		Port:            portStr,
+		CertDir:         *certDir,
+		HealthAddr:      *healthListen,
+		BrokerAddr:      *brokerListen,
+		BrokerGrants:    *brokerGrants,
+		GCP:             gcp,
+		AdminGroup:      *adminGroup,
+		PolicyConfigMap: *policyCM,
+		Namespace:       *namespace,
+		Mutate:          cfg,
+		Log:             log,
 	})
 	if err != nil {
 		return err
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	log.Info("warden webhook starting", "version", version.Version, "listen", *listen, "health", srv.HealthAddr(), "policy", *policyFile)
 	return srv.Start(ctx)
 }

@@ -27,6 +27,7 @@ import (
 
 	"github.com/warden-dev/warden/pkg/api"
 	"github.com/warden-dev/warden/pkg/grants"
+	"github.com/warden-dev/warden/pkg/identity"
 	"github.com/warden-dev/warden/pkg/stage"
 )
 
@@ -46,6 +47,11 @@ type Options struct {
 	// negative disables caching). A deleted pod's token stops working within this time.
 	IdentityCacheTTL time.Duration
 	Log              *slog.Logger
+	// Identity binds GKE workload identities (nil: the identity endpoints answer 501).
+	Identity *identity.Binder
+	// OrgAdmin and AdminGroup enable PUT /v1/admin/orgs/{org} for members of that group.
+	OrgAdmin   *identity.OrgAdmin
+	AdminGroup string
 }
 
 // Server is the broker's HTTP handler.
@@ -54,11 +60,11 @@ type Server struct {
 	mux  *http.ServeMux
 
 	mu    sync.Mutex
-	cache map[[32]byte]identity
+	cache map[[32]byte]verified
 }
 
-// identity is a verified sidecar.
-type identity struct {
+// verified is an authenticated sidecar.
+type verified struct {
 	owner string
 	pod   string
 	at    time.Time
@@ -70,6 +76,8 @@ var (
 	errAuth      = errors.New("unauthenticated")
 	errForbidden = errors.New("forbidden")
 	errBadInput  = errors.New("bad request")
+	// errUnavailable is a dependency outage that is not a grant source's (TokenReview for admins).
+	errUnavailable = grants.ErrUnavailable
 )
 
 // New returns a ready broker.
@@ -86,9 +94,10 @@ func New(o Options) (*Server, error) {
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{opts: o, mux: http.NewServeMux(), cache: map[[32]byte]identity{}}
+	s := &Server{opts: o, mux: http.NewServeMux(), cache: map[[32]byte]verified{}}
 	s.mux.HandleFunc("POST "+grants.PathCheck, s.check)
 	s.mux.HandleFunc("POST "+grants.PathList, s.list)
+	s.registerIdentity()
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found", "no such endpoint: "+r.Method+" "+r.URL.Path)
@@ -110,7 +119,11 @@ func writeError(w http.ResponseWriter, status int, code, msg string) {
 
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	status, code := http.StatusInternalServerError, "internal"
+	if st, c, ok := identityStatus(err); ok {
+		status, code = st, c
+	}
 	switch {
+	case status != http.StatusInternalServerError:
 	case errors.Is(err, errAuth):
 		status, code = http.StatusUnauthorized, "unauthorized"
 	case errors.Is(err, errForbidden), errors.Is(err, grants.ErrUnknownOwner):
@@ -129,10 +142,10 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 }
 
 // authenticate turns the request's bearer token into the owner of a Warden-injected pod.
-func (s *Server) authenticate(ctx context.Context, r *http.Request) (identity, error) {
+func (s *Server) authenticate(ctx context.Context, r *http.Request) (verified, error) {
 	token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	if !ok || token == "" {
-		return identity{}, fmt.Errorf("%w: send the pod's projected service-account token as 'Authorization: Bearer'", errAuth)
+		return verified{}, fmt.Errorf("%w: send the pod's projected service-account token as 'Authorization: Bearer'", errAuth)
 	}
 	key := sha256.Sum256([]byte(token))
 	if s.opts.IdentityCacheTTL > 0 {
@@ -150,7 +163,7 @@ func (s *Server) authenticate(ctx context.Context, r *http.Request) (identity, e
 	if s.opts.IdentityCacheTTL > 0 {
 		s.mu.Lock()
 		if len(s.cache) > 10000 {
-			s.cache = map[[32]byte]identity{}
+			s.cache = map[[32]byte]verified{}
 		}
 		s.cache[key] = id
 		s.mu.Unlock()
@@ -158,44 +171,44 @@ func (s *Server) authenticate(ctx context.Context, r *http.Request) (identity, e
 	return id, nil
 }
 
-func (s *Server) verify(ctx context.Context, token string) (identity, error) {
+func (s *Server) verify(ctx context.Context, token string) (verified, error) {
 	tr, err := s.opts.Kube.AuthenticationV1().TokenReviews().Create(ctx, &authnv1.TokenReview{
 		Spec: authnv1.TokenReviewSpec{Token: token, Audiences: []string{s.opts.Audience}},
 	}, metav1.CreateOptions{})
 	if err != nil {
-		return identity{}, fmt.Errorf("%w: token review: %v", grants.ErrUnavailable, err)
+		return verified{}, fmt.Errorf("%w: token review: %v", grants.ErrUnavailable, err)
 	}
 	st := tr.Status
 	if !st.Authenticated {
-		return identity{}, fmt.Errorf("%w: token not accepted: %s", errAuth, st.Error)
+		return verified{}, fmt.Errorf("%w: token not accepted: %s", errAuth, st.Error)
 	}
 	if !slices.Contains(st.Audiences, s.opts.Audience) {
-		return identity{}, fmt.Errorf("%w: token is not for audience %q", errAuth, s.opts.Audience)
+		return verified{}, fmt.Errorf("%w: token is not for audience %q", errAuth, s.opts.Audience)
 	}
 	rest, ok := strings.CutPrefix(st.User.Username, "system:serviceaccount:")
 	ns, sa, ok2 := strings.Cut(rest, ":")
 	if !ok || !ok2 || ns == "" || sa == "" {
-		return identity{}, fmt.Errorf("%w: %q is not a service account", errAuth, st.User.Username)
+		return verified{}, fmt.Errorf("%w: %q is not a service account", errAuth, st.User.Username)
 	}
 	podName, podUID := first(st.User.Extra[extraPodName]), first(st.User.Extra[extraPodUID])
 	if podName == "" || podUID == "" {
-		return identity{}, fmt.Errorf("%w: the token is not bound to a pod; use the projected token Warden mounts into the sidecar", errAuth)
+		return verified{}, fmt.Errorf("%w: the token is not bound to a pod; use the projected token Warden mounts into the sidecar", errAuth)
 	}
 	pod, err := s.opts.Kube.CoreV1().Pods(ns).Get(ctx, podName, metav1.GetOptions{})
 	switch {
 	case apierrors.IsNotFound(err):
-		return identity{}, fmt.Errorf("%w: pod %s/%s no longer exists", errAuth, ns, podName)
+		return verified{}, fmt.Errorf("%w: pod %s/%s no longer exists", errAuth, ns, podName)
 	case err != nil:
-		return identity{}, fmt.Errorf("%w: reading pod %s/%s: %v", grants.ErrUnavailable, ns, podName, err)
+		return verified{}, fmt.Errorf("%w: reading pod %s/%s: %v", grants.ErrUnavailable, ns, podName, err)
 	case string(pod.UID) != podUID:
-		return identity{}, fmt.Errorf("%w: pod %s/%s was replaced (uid %s, token for %s)", errAuth, ns, podName, pod.UID, podUID)
+		return verified{}, fmt.Errorf("%w: pod %s/%s was replaced (uid %s, token for %s)", errAuth, ns, podName, pod.UID, podUID)
 	case pod.Spec.ServiceAccountName != sa:
-		return identity{}, fmt.Errorf("%w: pod %s/%s runs as %q, the token is for %q", errAuth, ns, podName, pod.Spec.ServiceAccountName, sa)
+		return verified{}, fmt.Errorf("%w: pod %s/%s runs as %q, the token is for %q", errAuth, ns, podName, pod.Spec.ServiceAccountName, sa)
 	}
 	if err := injected(pod); err != nil {
-		return identity{}, fmt.Errorf("%w: pod %s/%s: %v", errForbidden, ns, podName, err)
+		return verified{}, fmt.Errorf("%w: pod %s/%s: %v", errForbidden, ns, podName, err)
 	}
-	return identity{owner: ns + "/" + sa, pod: ns + "/" + podName, at: time.Now()}, nil
+	return verified{owner: ns + "/" + sa, pod: ns + "/" + podName, at: time.Now()}, nil
 }
 
 // injected checks that Warden injected the pod: its status annotation and its sidecar.
@@ -260,7 +273,7 @@ func validCaller(c grants.Caller, owner string) error {
 }
 
 // begin authenticates the request and reads its body; on failure it has answered already.
-func (s *Server) begin(w http.ResponseWriter, r *http.Request, body any, caller *grants.Caller) (identity, bool) {
+func (s *Server) begin(w http.ResponseWriter, r *http.Request, body any, caller *grants.Caller) (verified, bool) {
 	id, err := s.authenticate(r.Context(), r)
 	if err == nil {
 		err = readBody(w, r, body)

@@ -16,9 +16,17 @@ import (
 
 // Broker API paths, served by the broker in cmd/webhook.
 const (
-	PathCheck = "/v1/grants/check"
-	PathList  = "/v1/grants/list"
+	PathCheck        = "/v1/grants/check"
+	PathList         = "/v1/grants/list"
+	PathIdentityOrgs = "/v1/identity/orgs"
+	PathIdentityGCP  = "/v1/identity/gcp"
 )
+
+// BindRequest is the body of POST /v1/identity/gcp (at the sidecar and at the broker): the org
+// whose GCP service account the pod should act as; empty means the org used last.
+type BindRequest struct {
+	Org string `json:"org"`
+}
 
 // CheckRequest and ListRequest are the broker's request bodies. The owner is not in them: the
 // broker takes it from the caller's verified service-account token.
@@ -65,20 +73,40 @@ func (c *Client) bearer() (string, error) {
 	return c.token, nil
 }
 
-func (c *Client) post(ctx context.Context, path string, in, out any) error {
+// StatusError is a broker answer other than success: its status, code and message, which the
+// sidecar passes on to app code where they mean something to it.
+type StatusError struct {
+	Status  int
+	Code    string
+	Message string
+}
+
+func (e *StatusError) Error() string {
+	return fmt.Sprintf("broker answered %d: %s", e.Status, e.Message)
+}
+
+// Call sends one request to the broker with the pod's token. Transport failures wrap
+// ErrUnavailable; answers other than 2xx are *StatusError.
+func (c *Client) Call(ctx context.Context, method, path string, in, out any) error {
 	token, err := c.bearer()
 	if err != nil {
 		return err
 	}
-	body, err := json.Marshal(in)
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return err
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, strings.TrimSuffix(c.BaseURL, "/")+path, body)
 	if err != nil {
 		return err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimSuffix(c.BaseURL, "/")+path, bytes.NewReader(body))
-	if err != nil {
-		return err
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
 	}
-	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Authorization", "Bearer "+token)
 	resp, err := c.HTTP.Do(req)
 	if err != nil {
@@ -89,27 +117,38 @@ func (c *Client) post(ctx context.Context, path string, in, out any) error {
 	if err != nil {
 		return fmt.Errorf("%w: broker: %v", ErrUnavailable, err)
 	}
-	if resp.StatusCode != http.StatusOK {
+	if resp.StatusCode/100 != 2 {
 		var e struct {
 			Error string `json:"error"`
+			Code  string `json:"code"`
 		}
 		_ = json.Unmarshal(data, &e)
 		if e.Error == "" {
 			e.Error = resp.Status
 		}
-		switch resp.StatusCode {
-		case http.StatusForbidden:
-			return fmt.Errorf("%w: broker: %s", ErrUnknownOwner, e.Error)
-		default:
-			// 401 means this pod's token was not accepted: a configuration problem the app
-			// cannot fix, so it is reported as unavailable rather than as a refusal.
-			return fmt.Errorf("%w: broker answered %d: %s", ErrUnavailable, resp.StatusCode, e.Error)
+		return &StatusError{Status: resp.StatusCode, Code: e.Code, Message: e.Error}
+	}
+	if out != nil && len(data) > 0 {
+		if err := json.Unmarshal(data, out); err != nil {
+			return fmt.Errorf("%w: broker sent an unreadable answer: %v", ErrUnavailable, err)
 		}
 	}
-	if err := json.Unmarshal(data, out); err != nil {
-		return fmt.Errorf("%w: broker sent an unreadable answer: %v", ErrUnavailable, err)
-	}
 	return nil
+}
+
+// post is Call for the grant endpoints, whose refusals map onto the Source errors.
+func (c *Client) post(ctx context.Context, path string, in, out any) error {
+	err := c.Call(ctx, http.MethodPost, path, in, out)
+	var se *StatusError
+	if errors.As(err, &se) {
+		if se.Status == http.StatusForbidden {
+			return fmt.Errorf("%w: broker: %s", ErrUnknownOwner, se.Message)
+		}
+		// 401 means this pod's token was not accepted: a configuration problem the app
+		// cannot fix, so it is reported as unavailable rather than as a refusal.
+		return fmt.Errorf("%w: %v", ErrUnavailable, se)
+	}
+	return err
 }
 
 // Check implements Source. The owner argument is informational: the broker decides for the

@@ -92,7 +92,7 @@ func Run(ctx context.Context, o Options, ready chan<- string) error {
 	if err != nil {
 		return err
 	}
-	source, err := grantSource(ctx, o, log, reg, checks)
+	source, broker, err := grantSource(ctx, o, log, reg, checks)
 	if err != nil {
 		return err
 	}
@@ -126,7 +126,7 @@ func Run(ctx context.Context, o Options, ready chan<- string) error {
 		Owner: o.Owner, Environment: o.Environment, Workload: o.Workload,
 		Grants: source, Stager: stager, Callers: callers, Audit: auditLog, Log: log,
 		Checks: checks, Registry: reg, RequestTimeout: o.RequestTimeout,
-		Secrets: store, SecretsMaxBytes: o.SecretsMaxBytes,
+		Secrets: store, SecretsMaxBytes: o.SecretsMaxBytes, Broker: broker,
 	})
 	if err != nil {
 		return err
@@ -199,14 +199,15 @@ func grantMode(o Options) string {
 	return "broker " + o.BrokerURL
 }
 
-func grantSource(ctx context.Context, o Options, log *slog.Logger, reg prometheus.Registerer, checks *health.Checks) (grants.Source, error) {
+// grantSource returns the grant source, and the broker client when there is a broker.
+func grantSource(ctx context.Context, o Options, log *slog.Logger, reg prometheus.Registerer, checks *health.Checks) (grants.Source, Broker, error) {
 	switch {
 	case o.PolicyFile != "" && o.BrokerURL != "":
-		return nil, errors.New("give either --policy (local mode) or --broker-url, not both")
+		return nil, nil, errors.New("give either --policy (local mode) or --broker-url, not both")
 	case o.PolicyFile != "":
 		store, err := policy.NewStore(o.PolicyFile, log, reg)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		go func() {
 			if err := store.Run(ctx); err != nil {
@@ -214,10 +215,10 @@ func grantSource(ctx context.Context, o Options, log *slog.Logger, reg prometheu
 			}
 		}()
 		checks.Add("policy", store.Check)
-		return grants.NewPolicyEngine(store.Current), nil
+		return grants.NewPolicyEngine(store.Current), nil, nil
 	case o.BrokerURL != "":
 		if !strings.HasPrefix(o.BrokerURL, "https://") {
-			return nil, fmt.Errorf("--broker-url %q must be https: the sidecar sends its service-account token", o.BrokerURL)
+			return nil, nil, fmt.Errorf("--broker-url %q must be https: the sidecar sends its service-account token", o.BrokerURL)
 		}
 		tlsCfg := &tls.Config{MinVersion: tls.VersionTLS12}
 		if o.BrokerCA != "" {
@@ -225,12 +226,12 @@ func grantSource(ctx context.Context, o Options, log *slog.Logger, reg prometheu
 			if !strings.HasPrefix(strings.TrimSpace(o.BrokerCA), "-----BEGIN") {
 				var err error
 				if pem, err = os.ReadFile(o.BrokerCA); err != nil {
-					return nil, fmt.Errorf("--broker-ca: %w", err)
+					return nil, nil, fmt.Errorf("--broker-ca: %w", err)
 				}
 			}
 			pool := x509.NewCertPool()
 			if !pool.AppendCertsFromPEM(pem) {
-				return nil, errors.New("--broker-ca holds no PEM certificate")
+				return nil, nil, errors.New("--broker-ca holds no PEM certificate")
 			}
 			tlsCfg.RootCAs = pool
 		}
@@ -242,9 +243,9 @@ func grantSource(ctx context.Context, o Options, log *slog.Logger, reg prometheu
 			}},
 		}
 		checks.Add("broker", func() (health.State, string) { return health.OK, o.BrokerURL })
-		return &grants.Cached{Source: client, TTL: o.GrantCacheTTL, StaleFor: o.GrantStaleFor}, nil
+		return &grants.Cached{Source: client, TTL: o.GrantCacheTTL, StaleFor: o.GrantStaleFor}, client, nil
 	}
-	return nil, errors.New("no grant source: give --policy FILE (local mode) or --broker-url URL with --token-file")
+	return nil, nil, errors.New("no grant source: give --policy FILE (local mode) or --broker-url URL with --token-file")
 }
 
 func callerResolver(ctx context.Context, o Options) (CallerResolver, error) {

@@ -40,10 +40,12 @@ type Config struct {
 	// Secrets is nil when no Vault is configured: the secrets endpoints answer 501.
 	Secrets         SecretStore
 	SecretsMaxBytes int
-	Audit           *audit.Logger
-	Log             *slog.Logger
-	Checks          *health.Checks
-	Registry        *prometheus.Registry
+	// Broker forwards the identity endpoints (nil in local mode: they answer 501).
+	Broker   Broker
+	Audit    *audit.Logger
+	Log      *slog.Logger
+	Checks   *health.Checks
+	Registry *prometheus.Registry
 	// RequestTimeout bounds one request, staging included (default 5 minutes).
 	RequestTimeout time.Duration
 	// MaxBodyBytes bounds request bodies (default 64 KiB).
@@ -119,6 +121,8 @@ func New(cfg Config) (*Server, error) {
 	s.route("/v1/staged/{name}", map[string]http.HandlerFunc{http.MethodDelete: s.deleteStaged})
 	s.route("/v1/secrets", map[string]http.HandlerFunc{http.MethodGet: s.secretsList, http.MethodPut: s.secretsPut})
 	s.route("/v1/secrets/{key}", map[string]http.HandlerFunc{http.MethodGet: s.secretGet, http.MethodDelete: s.secretDelete})
+	s.route("/v1/identity/orgs", get(s.identityOrgs))
+	s.route("/v1/identity/gcp", map[string]http.HandlerFunc{http.MethodPost: s.identityBind, http.MethodDelete: s.identityReset})
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("no such endpoint: %s %s", r.Method, r.URL.Path))
 	})
@@ -230,6 +234,8 @@ func errStatus(err error) (int, string) {
 		return http.StatusConflict, "conflict"
 	case errors.Is(err, grants.ErrUnavailable):
 		return http.StatusServiceUnavailable, "unavailable"
+	case errors.Is(err, errNoBroker):
+		return http.StatusNotImplemented, "not_implemented"
 	case errors.Is(err, context.DeadlineExceeded):
 		return http.StatusServiceUnavailable, "timeout"
 	}
@@ -263,6 +269,7 @@ func (s *Server) decodeBody(w http.ResponseWriter, r *http.Request, v any) error
 type request struct {
 	caller grants.Caller
 	rec    audit.Record
+	ctx    context.Context
 }
 
 func (s *Server) begin(r *http.Request, action string) (request, error) {

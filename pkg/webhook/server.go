@@ -24,6 +24,7 @@ import (
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/certwatcher"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
@@ -33,6 +34,7 @@ import (
 	"github.com/warden-dev/warden/pkg/broker"
 	"github.com/warden-dev/warden/pkg/grants"
 	"github.com/warden-dev/warden/pkg/health"
+	"github.com/warden-dev/warden/pkg/identity"
 	"github.com/warden-dev/warden/pkg/mutate"
 	"github.com/warden-dev/warden/pkg/policy"
 )
@@ -56,6 +58,11 @@ type Options struct {
 	// BrokerGrants is "policy" (reader lists in the policy file, the default) or "rbac"
 	// (SubjectAccessReviews on datasets.warden.dev).
 	BrokerGrants string
+	// GCP enables workload-identity binding through the broker (nil: off).
+	GCP *GCPOptions
+	// AdminGroup may change org mappings in PolicyConfigMap (in Namespace) through the broker.
+	AdminGroup      string
+	PolicyConfigMap string
 	// Namespace is the webhook's own namespace; it is never injected.
 	Namespace string
 	Mutate    mutate.Config
@@ -65,6 +72,14 @@ type Options struct {
 }
 
 // Server is a ready-to-start webhook process.
+// GCPOptions configure the identity binder.
+type GCPOptions struct {
+	// IAM is the IAM admin API; nil dials Google with Application Default Credentials.
+	IAM         identity.IAM
+	Propagation time.Duration
+	Resync      time.Duration
+}
+
 type Server struct {
 	opts   Options
 	log    *slog.Logger
@@ -101,7 +116,7 @@ func New(opts Options) (*Server, error) {
 	if err := clientgoscheme.AddToScheme(scheme); err != nil {
 		return nil, err
 	}
-	mgr, err := ctrl.NewManager(opts.RestConfig, ctrl.Options{
+	mgrOpts := ctrl.Options{
 		Scheme:                 scheme,
 		Logger:                 logr.FromSlogHandler(log.Handler()),
 		Metrics:                metricsserver.Options{BindAddress: "0"}, // served on HealthAddr instead
@@ -117,7 +132,17 @@ func New(opts Options) (*Server, error) {
 				c.NextProtos = []string{"http/1.1"}
 			}},
 		}),
-	})
+	}
+	if opts.GCP != nil {
+		// The identity reconciler watches pods cluster-wide, reduced to the few fields it reads,
+		// and runs on one replica at a time.
+		mgrOpts.Cache = cache.Options{ByObject: map[client.Object]cache.ByObject{&corev1.Pod{}: {Transform: identity.StripPod}}}
+		mgrOpts.LeaderElection = true
+		mgrOpts.LeaderElectionID = "warden-identity-reconciler"
+		mgrOpts.LeaderElectionNamespace = opts.Namespace
+		mgrOpts.LeaderElectionReleaseOnCancel = true
+	}
+	mgr, err := ctrl.NewManager(opts.RestConfig, mgrOpts)
 	if err != nil {
 		return nil, fmt.Errorf("webhook: manager: %w", err)
 	}
@@ -171,7 +196,32 @@ func (s *Server) setupBroker() error {
 	default:
 		return fmt.Errorf("webhook: broker grants %q is not policy or rbac", s.opts.BrokerGrants)
 	}
-	b, err := broker.New(broker.Options{Kube: kube, Grants: engine, Log: s.log.With("component", "broker")})
+	bo := broker.Options{Kube: kube, Grants: engine, Log: s.log.With("component", "broker"), AdminGroup: s.opts.AdminGroup}
+	if s.opts.AdminGroup != "" {
+		cm := s.opts.PolicyConfigMap
+		if cm == "" {
+			cm = "warden-policy"
+		}
+		bo.OrgAdmin = &identity.OrgAdmin{Kube: kube, Namespace: s.opts.Namespace, ConfigMap: cm}
+	}
+	if g := s.opts.GCP; g != nil {
+		if g.IAM == nil {
+			return errors.New("webhook: GCP identity needs an IAM client")
+		}
+		bo.Identity = &identity.Binder{
+			Policies:    &identity.Policies{IAM: g.IAM},
+			Records:     &identity.Records{Kube: kube, Namespace: s.opts.Namespace, Name: "warden-identity"},
+			Kube:        kube,
+			Policy:      s.policy.Current,
+			Propagation: g.Propagation,
+			Log:         s.log.With("component", "identity"),
+		}
+		rec := &identity.Reconciler{Binder: bo.Identity, Resync: g.Resync, Log: s.log.With("component", "identity-reconciler")}
+		if err := rec.SetupWithManager(context.Background(), s.mgr); err != nil {
+			return fmt.Errorf("webhook: identity reconciler: %w", err)
+		}
+	}
+	b, err := broker.New(bo)
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,250 @@
+package identity
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/warden-dev/warden/pkg/policy"
+)
+
+// AnnotationGSA is the annotation GKE reads on a Kubernetes service account.
+const AnnotationGSA = "iam.gke.io/gcp-service-account"
+
+// Errors of the binder.
+var (
+	ErrNoPolicy     = errors.New("no Warden policy is loaded")
+	ErrNoProject    = errors.New("the policy has no gcp.project")
+	ErrUnknownOrg   = errors.New("no such org")
+	ErrNotMember    = errors.New("not a member of the org")
+	ErrNoDefaultOrg = errors.New("no org given and none used before")
+)
+
+// Binding is the answer to a bind.
+type Binding struct {
+	Org               string `json:"org"`
+	GCPServiceAccount string `json:"gcp_service_account"`
+	// State is "pending" until IAM is expected to have propagated the change, then "bound".
+	State     string    `json:"state"`
+	WrittenAt time.Time `json:"written_at"`
+	BoundAt   time.Time `json:"bound_at"` // when "pending" is expected to turn into "bound"
+}
+
+// Org is one entry of an owner's orgs.
+type Org struct {
+	Name              string `json:"name"`
+	GCPServiceAccount string `json:"gcp_service_account"`
+}
+
+// Binder binds and resets owners' workload identities.
+type Binder struct {
+	Policies *Policies
+	Records  *Records
+	Kube     kubernetes.Interface
+	Policy   func() *policy.Policy
+	// Propagation is how long an IAM change takes to be seen everywhere (2-7 minutes).
+	Propagation time.Duration
+	Log         *slog.Logger
+	Now         func() time.Time
+
+	locks sync.Map // owner -> *sync.Mutex: one change per owner at a time in this replica
+}
+
+func (b *Binder) now() time.Time {
+	if b.Now != nil {
+		return b.Now()
+	}
+	return time.Now()
+}
+
+func (b *Binder) log() *slog.Logger {
+	if b.Log == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return b.Log
+}
+
+func (b *Binder) lock(owner string) func() {
+	m, _ := b.locks.LoadOrStore(owner, &sync.Mutex{})
+	mu := m.(*sync.Mutex)
+	mu.Lock()
+	return mu.Unlock
+}
+
+// Orgs lists the orgs owner belongs to.
+func (b *Binder) Orgs(owner string) ([]Org, error) {
+	pol := b.Policy()
+	if pol == nil {
+		return nil, ErrNoPolicy
+	}
+	out := []Org{}
+	for _, o := range pol.OrgsOf(owner) {
+		out = append(out, Org{Name: o.Name, GCPServiceAccount: o.GCPServiceAccount})
+	}
+	return out, nil
+}
+
+func (b *Binder) state(rec Record) Binding {
+	ready := rec.Written.Add(b.Propagation)
+	st := "bound"
+	if b.now().Before(ready) {
+		st = "pending"
+	}
+	return Binding{Org: rec.Org, GCPServiceAccount: rec.GSA, State: st, WrittenAt: rec.Written, BoundAt: ready}
+}
+
+// Bind lets owner's service account act as org's GCP service account; org "" means the org the
+// owner used last. The order of the steps is what keeps state whole: record, IAM binding,
+// annotation, then removal of a previous org's binding. A failure part-way leaves the record,
+// and the next Bind, Reset or the reconciler finishes or undoes the rest; the annotation never
+// names an account the member is not bound on.
+func (b *Binder) Bind(ctx context.Context, owner, org string) (Binding, error) {
+	pol := b.Policy()
+	switch {
+	case pol == nil:
+		return Binding{}, ErrNoPolicy
+	case pol.GCP.Project == "":
+		return Binding{}, ErrNoProject
+	}
+	if org == "" {
+		last, ok, err := b.Records.LastOrg(ctx, owner)
+		if err != nil {
+			return Binding{}, fmt.Errorf("%w: %v", ErrIAMUnavailable, err)
+		}
+		if !ok {
+			return Binding{}, fmt.Errorf("%w: name an org (GET /v1/identity/orgs lists yours)", ErrNoDefaultOrg)
+		}
+		org = last
+	}
+	o, member := pol.IsOrgMember(org, owner)
+	switch {
+	case o.Name == "":
+		return Binding{}, fmt.Errorf("%w %q in the Warden policy", ErrUnknownOrg, org)
+	case !member:
+		return Binding{}, fmt.Errorf("%w: %s is not a member of org %q", ErrNotMember, owner, org)
+	}
+	ns, ksa, _ := strings.Cut(owner, "/")
+	m := Member(pol.GCP.Project, ns, ksa)
+
+	defer b.lock(owner)()
+	old, had, err := b.Records.Get(ctx, owner)
+	if err != nil {
+		return Binding{}, err
+	}
+	rec := Record{Org: o.Name, GSA: o.GCPServiceAccount, Member: m, Written: b.now().UTC()}
+	switch {
+	case had && old.GSA == rec.GSA && old.Member == m:
+		rec.Written, rec.Previous = old.Written, old.Previous
+	case had:
+		// Switching: the old account is cleaned up once the new one is in place.
+		rec.Previous = old.GSA
+		if old.Previous != "" && old.Previous != rec.GSA {
+			if _, err := b.Policies.Ensure(ctx, old.Previous, old.Member, false); err != nil {
+				return Binding{}, err
+			}
+		}
+	}
+	if rec.Previous == rec.GSA {
+		rec.Previous = ""
+	}
+	if err := b.Records.Put(ctx, owner, rec); err != nil {
+		return Binding{}, fmt.Errorf("%w: saving the binding record: %v", ErrIAMUnavailable, err)
+	}
+	wrote, err := b.Policies.Ensure(ctx, rec.GSA, m, true)
+	if err != nil {
+		return Binding{}, err
+	}
+	if wrote && rec.Written.Before(b.now().Add(-time.Second)) {
+		// The binding had gone missing (removed outside Warden) and was written again now.
+		rec.Written = b.now().UTC()
+		if err := b.Records.Put(ctx, owner, rec); err != nil {
+			return Binding{}, err
+		}
+	}
+	if err := b.annotate(ctx, ns, ksa, rec.GSA); err != nil {
+		return Binding{}, err
+	}
+	if rec.Previous != "" {
+		if _, err := b.Policies.Ensure(ctx, rec.Previous, m, false); err != nil {
+			// The new binding is in place; the old one is retried by the next call or the
+			// reconciler, whose record still names it.
+			b.log().Warn("removing the previous org's binding failed; will retry", "owner", owner, "gsa", rec.Previous, "error", err)
+		} else {
+			rec.Previous = ""
+			if err := b.Records.Put(ctx, owner, rec); err != nil {
+				return Binding{}, err
+			}
+		}
+	}
+	if err := b.Records.SetLastOrg(ctx, owner, o.Name); err != nil {
+		b.log().Warn("remembering the last org", "owner", owner, "error", err)
+	}
+	b.log().Info("workload identity bound", "owner", owner, "org", o.Name, "gsa", rec.GSA, "iam_write", wrote)
+	return b.state(rec), nil
+}
+
+// Reset removes owner's binding and annotation. It is idempotent.
+func (b *Binder) Reset(ctx context.Context, owner string) error {
+	defer b.lock(owner)()
+	return b.reset(ctx, owner)
+}
+
+func (b *Binder) reset(ctx context.Context, owner string) error {
+	ns, ksa, _ := strings.Cut(owner, "/")
+	rec, had, err := b.Records.Get(ctx, owner)
+	if err != nil {
+		return err
+	}
+	// Annotation first: from here on GKE no longer hands the pod the GCP identity, whatever
+	// the IAM calls below do.
+	if err := b.annotate(ctx, ns, ksa, ""); err != nil {
+		return err
+	}
+	if !had {
+		return nil
+	}
+	for _, gsa := range []string{rec.GSA, rec.Previous} {
+		if gsa == "" {
+			continue
+		}
+		if _, err := b.Policies.Ensure(ctx, gsa, rec.Member, false); err != nil {
+			return err
+		}
+	}
+	if err := b.Records.Delete(ctx, owner); err != nil {
+		return err
+	}
+	b.log().Info("workload identity reset", "owner", owner, "gsa", rec.GSA)
+	return nil
+}
+
+// annotate sets (or, with gsa "", removes) the KSA annotation with a merge patch, which leaves
+// every other field of the service account alone.
+func (b *Binder) annotate(ctx context.Context, ns, ksa, gsa string) error {
+	var value any
+	if gsa != "" {
+		value = gsa
+	}
+	patch, err := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": map[string]any{AnnotationGSA: value}}})
+	if err != nil {
+		return err
+	}
+	_, err = b.Kube.CoreV1().ServiceAccounts(ns).Patch(ctx, ksa, types.MergePatchType, patch, metav1.PatchOptions{})
+	switch {
+	case apierrors.IsNotFound(err) && gsa == "":
+		return nil // nothing to clean on a service account that is gone
+	case err != nil:
+		return fmt.Errorf("%w: annotating service account %s/%s: %v", ErrIAMUnavailable, ns, ksa, err)
+	}
+	return nil
+}
