@@ -52,6 +52,8 @@ func token(t testing.TB, p *corev1.Pod, audience string) string {
 	return tr.Status.Token
 }
 
+func tlsConfig(t testing.TB) *tls.Config { return &tls.Config{RootCAs: caPool(t)} }
+
 func caPool(t testing.TB) *x509.CertPool {
 	ca, err := os.ReadFile(filepath.Join(env.CertDir, "ca.crt"))
 	require.NoError(t, err)
@@ -220,9 +222,10 @@ func TestBrokerWithRBACGrants(t *testing.T) {
 	}, metav1.CreateOptions{})
 	require.NoError(t, err)
 
-	pol, err := policy.Parse([]byte(initialPolicy + `  - {id: prod-dataset-2, snapshot: prod/dataset-2/rw, environments: [prod], readers: []}
+	pol, err := policy.Parse([]byte(strings.Replace(initialPolicy, "datasets:\n", `datasets:
+  - {id: prod-dataset-2, snapshot: prod/dataset-2/rw, environments: [prod], readers: []}
   - {id: dev-dataset-9, snapshot: dev/9, environments: [dev], readers: []}
-`))
+`, 1)))
 	require.NoError(t, err)
 	engine := &grants.Engine{Policy: func() *policy.Policy { return pol }, Authz: &broker.RBACAuthorizer{SAR: kube.AuthorizationV1().SubjectAccessReviews(), TTL: time.Second}}
 	b, err := broker.New(broker.Options{Kube: kube, Grants: engine})

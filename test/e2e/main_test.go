@@ -1,6 +1,7 @@
-// Package e2e runs Warden against a real kube-apiserver and etcd (envtest): the webhook
-// configuration from manifests/, certificates from certs/gen-certs.sh, real Namespaces,
-// ServiceAccounts and Pods created through the API.
+// Package e2e runs Warden against a real kube-apiserver and etcd (envtest) and a real Vault dev
+// server: the webhook configuration from manifests/, certificates from certs/gen-certs.sh, real
+// Namespaces, ServiceAccounts, Pods and tokens created through the API. GCP IAM, which has no
+// emulator, is the in-process fake of internal/fakeiam.
 package e2e
 
 import (
@@ -14,10 +15,14 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/warden-dev/warden/internal/fakeiam"
 	"github.com/warden-dev/warden/internal/testenv"
 	"github.com/warden-dev/warden/internal/testvault"
+	"github.com/warden-dev/warden/pkg/identity"
 	"github.com/warden-dev/warden/pkg/mutate"
 	"github.com/warden-dev/warden/pkg/webhook"
 )
@@ -30,7 +35,14 @@ var (
 	healthURL  string
 	brokerURL  string
 	vaultSrv   *testvault.Server
+	fakeIAM    *fakeiam.Server
 )
+
+// Org service accounts that exist in the fake IAM.
+var orgGSAs = []string{"aes1-svc@my-project.iam.gserviceaccount.com", "aes2-svc@my-project.iam.gserviceaccount.com", "aes3-svc@my-project.iam.gserviceaccount.com"}
+
+// identityPropagation is short, so tests see a binding turn from pending to bound.
+const identityPropagation = 2 * time.Second
 
 const initialPolicy = `owners:
   - serviceAccount: apps/svc-prod-app-1
@@ -39,11 +51,25 @@ const initialPolicy = `owners:
   - serviceAccount: ws/user-ds-1
     environment: dev
     user: user-ds-1
+  - serviceAccount: apps/svc-ephemeral
+    environment: prod
 datasets:
   - id: prod-dataset-1
     snapshot: prod/dataset-1/rw
     environments: [prod]
     readers: [serviceAccount:apps/svc-prod-app-1, user:user-ds-1]
+orgs:
+  - name: org1
+    gcpServiceAccount: aes1-svc@my-project.iam.gserviceaccount.com
+    members: [serviceAccount:apps/svc-prod-app-1, serviceAccount:apps/svc-ephemeral]
+  - name: org2
+    gcpServiceAccount: aes2-svc@my-project.iam.gserviceaccount.com
+    members: [serviceAccount:apps/svc-prod-app-1]
+  - name: org3
+    gcpServiceAccount: aes3-svc@my-project.iam.gserviceaccount.com
+    members: []
+gcp:
+  project: my-project
 `
 
 func TestMain(m *testing.M) {
@@ -79,17 +105,37 @@ func run(m *testing.M) int {
 	if os.Getenv("E2E_VERBOSE") != "" {
 		logOut = os.Stderr
 	}
+	// The webhook's own namespace: leader election and identity records live there.
+	if _, err := kube.CoreV1().Namespaces().Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "warden-system"}}, metav1.CreateOptions{}); err != nil {
+		fmt.Fprintln(os.Stderr, "e2e:", err)
+		return 1
+	}
+	fakeIAM, err = fakeiam.Start(orgGSAs...)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "e2e: fake IAM:", err)
+		return 1
+	}
+	defer fakeIAM.Stop()
+	iamClient, err := identity.NewIAMClient(context.Background(), fakeIAM.Addr, true)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "e2e: IAM client:", err)
+		return 1
+	}
+	defer iamClient.Close()
 	server, err = webhook.New(webhook.Options{
-		RestConfig: env.Config,
-		PolicyFile: policyFile,
-		Host:       env.Host,
-		Port:       env.Port,
-		CertDir:    env.CertDir,
-		HealthAddr: "127.0.0.1:0",
-		BrokerAddr: "127.0.0.1:0",
-		Namespace:  "warden-system",
-		Mutate:     cfg,
-		Log:        slog.New(slog.NewJSONHandler(logOut, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		GCP:             &webhook.GCPOptions{IAM: iamClient, Propagation: identityPropagation, Resync: 2 * time.Second},
+		AdminGroup:      "system:serviceaccounts:warden-admins",
+		PolicyConfigMap: "warden-policy",
+		RestConfig:      env.Config,
+		PolicyFile:      policyFile,
+		Host:            env.Host,
+		Port:            env.Port,
+		CertDir:         env.CertDir,
+		HealthAddr:      "127.0.0.1:0",
+		BrokerAddr:      "127.0.0.1:0",
+		Namespace:       "warden-system",
+		Mutate:          cfg,
+		Log:             slog.New(slog.NewJSONHandler(logOut, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "e2e: webhook:", err)

@@ -1,0 +1,189 @@
+package e2e
+
+import (
+	"context"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	authnv1 "k8s.io/api/authentication/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+
+	"github.com/warden-dev/warden/pkg/identity"
+	"github.com/warden-dev/warden/pkg/sidecar"
+)
+
+// brokered runs the sidecar against the webhook's broker instead of a local policy.
+func brokered(o *sidecar.Options) {
+	o.PolicyFile = ""
+	o.BrokerURL = brokerURL
+	o.BrokerCA = filepath.Join(env.CertDir, "ca.crt")
+}
+
+func ksaAnnotation(t testing.TB, ns, ksa string) string {
+	sa, err := kube.CoreV1().ServiceAccounts(ns).Get(ctx(t), ksa, metav1.GetOptions{})
+	require.NoError(t, err)
+	return sa.Annotations[identity.AnnotationGSA]
+}
+
+func TestIdentityBindSwitchReset(t *testing.T) {
+	setup(t)
+	const (
+		owner = "apps/svc-prod-app-1"
+		gsa1  = "aes1-svc@my-project.iam.gserviceaccount.com"
+		gsa2  = "aes2-svc@my-project.iam.gserviceaccount.com"
+	)
+	member := identity.Member("my-project", "apps", "svc-prod-app-1")
+	sc := startSidecar(t, "apps", "svc-prod-app-1", "identity", brokered)
+
+	code, _, out := sc.call(t, "GET", "/v1/identity/orgs", "", nil)
+	require.Equal(t, 200, code, out)
+	assert.Len(t, out["orgs"], 2)
+
+	code, _, out = sc.call(t, "POST", "/v1/identity/gcp", "", map[string]string{"org": "org1"})
+	require.Equal(t, 200, code, out)
+	assert.Equal(t, "org1", out["org"])
+	assert.Equal(t, gsa1, out["gcp_service_account"])
+	assert.Equal(t, "pending", out["state"], "IAM needs minutes to propagate")
+	assert.NotEmpty(t, out["written_at"])
+	assert.Equal(t, gsa1, ksaAnnotation(t, "apps", "svc-prod-app-1"))
+	assert.Contains(t, fakeIAM.Members(gsa1, identity.Role), member)
+	writes := fakeIAM.Writes(gsa1)
+
+	require.Eventually(t, func() bool {
+		code, _, out := sc.call(t, "POST", "/v1/identity/gcp", "", map[string]string{"org": "org1"})
+		return code == 200 && out["state"] == "bound"
+	}, 30*time.Second, 200*time.Millisecond)
+	assert.Equal(t, writes, fakeIAM.Writes(gsa1), "binding again writes nothing to IAM")
+
+	// Switch orgs: the new binding, the annotation, and the old binding gone.
+	code, _, out = sc.call(t, "POST", "/v1/identity/gcp", "", map[string]string{"org": "org2"})
+	require.Equal(t, 200, code, out)
+	assert.Equal(t, gsa2, ksaAnnotation(t, "apps", "svc-prod-app-1"))
+	assert.Contains(t, fakeIAM.Members(gsa2, identity.Role), member)
+	assert.NotContains(t, fakeIAM.Members(gsa1, identity.Role), member)
+
+	// Not a member of org3; nothing changes.
+	code, _, out = sc.call(t, "POST", "/v1/identity/gcp", "", map[string]string{"org": "org3"})
+	assert.Equal(t, 403, code, out)
+	assert.Equal(t, gsa2, ksaAnnotation(t, "apps", "svc-prod-app-1"))
+	code, _, _ = sc.call(t, "POST", "/v1/identity/gcp", "", map[string]string{"org": "no-such-org"})
+	assert.Equal(t, 404, code)
+	code, _, _ = sc.call(t, "POST", "/v1/identity/gcp", "", []byte(`{"org":"org1","project":"x"}`))
+	assert.Equal(t, 400, code, "unknown fields refused")
+
+	code, _, _ = sc.call(t, "DELETE", "/v1/identity/gcp", "", nil)
+	require.Equal(t, 204, code)
+	assert.Empty(t, ksaAnnotation(t, "apps", "svc-prod-app-1"))
+	assert.NotContains(t, fakeIAM.Members(gsa2, identity.Role), member)
+	code, _, _ = sc.call(t, "DELETE", "/v1/identity/gcp", "", nil)
+	assert.Equal(t, 204, code, "reset is idempotent")
+
+	// An empty org is the one used last (the seed's pre-run call).
+	code, _, out = sc.call(t, "POST", "/v1/identity/gcp", "", map[string]string{"org": ""})
+	require.Equal(t, 200, code, out)
+	assert.Equal(t, "org2", out["org"])
+	code, _, _ = sc.call(t, "DELETE", "/v1/identity/gcp", "", nil)
+	require.Equal(t, 204, code)
+}
+
+func TestIdentityNeedsTheBroker(t *testing.T) {
+	setup(t)
+	sc := startSidecar(t, "apps", "svc-prod-app-1", "identity-local", nil)
+	code, _, out := sc.call(t, "POST", "/v1/identity/gcp", "", map[string]string{"org": "org1"})
+	assert.Equal(t, 501, code)
+	assert.Contains(t, out["error"], "--broker-url")
+}
+
+func TestIdentityIAMDown(t *testing.T) {
+	setup(t)
+	ensureServiceAccount(t, "apps", "svc-ephemeral")
+	sc := startSidecar(t, "apps", "svc-ephemeral", "iam-down", brokered)
+	fakeIAM.SetDown(true)
+	defer fakeIAM.SetDown(false)
+	code, _, out := sc.call(t, "POST", "/v1/identity/gcp", "", map[string]string{"org": "org1"})
+	assert.Equal(t, 503, code, out)
+	assert.Contains(t, out["error"], "unavailable")
+	assert.Empty(t, ksaAnnotation(t, "apps", "svc-ephemeral"), "no annotation without a binding")
+	fakeIAM.SetDown(false)
+	code, _, _ = sc.call(t, "DELETE", "/v1/identity/gcp", "", nil)
+	assert.Equal(t, 204, code)
+}
+
+// When the last pod of a bound service account is deleted, the reconciler removes the binding
+// and the annotation.
+func TestIdentityReconcilerUnbindsWhenPodsGo(t *testing.T) {
+	setup(t)
+	ensureServiceAccount(t, "apps", "svc-ephemeral")
+	const gsa1 = "aes1-svc@my-project.iam.gserviceaccount.com"
+	member := identity.Member("my-project", "apps", "svc-ephemeral")
+	sc := startSidecar(t, "apps", "svc-ephemeral", "short-lived", brokered)
+	code, _, out := sc.call(t, "POST", "/v1/identity/gcp", "", map[string]string{"org": "org1"})
+	require.Equal(t, 200, code, out)
+	require.Contains(t, fakeIAM.Members(gsa1, identity.Role), member)
+
+	pods, err := kube.CoreV1().Pods("apps").List(ctx(t), metav1.ListOptions{FieldSelector: "spec.serviceAccountName=svc-ephemeral"})
+	require.NoError(t, err)
+	for _, p := range pods.Items {
+		require.NoError(t, kube.CoreV1().Pods("apps").Delete(ctx(t), p.Name, metav1.DeleteOptions{GracePeriodSeconds: ptr.To[int64](0)}))
+	}
+	require.Eventually(t, func() bool {
+		return !contains(fakeIAM.Members(gsa1, identity.Role), member) && ksaAnnotation(t, "apps", "svc-ephemeral") == ""
+	}, time.Minute, 200*time.Millisecond, "binding and annotation removed after the last pod went")
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// Only members of the admin group may point an org at another GCP service account; the change
+// lands in the policy ConfigMap, comments and all.
+func TestIdentityAdminChangesOrgMapping(t *testing.T) {
+	setup(t)
+	ensureNamespace(t, "warden-admins", false)
+	ensureServiceAccount(t, "warden-admins", "alice")
+	_, err := kube.CoreV1().ConfigMaps("warden-system").Create(ctx(t), &corev1.ConfigMap{
+		ObjectMeta: metav1.ObjectMeta{Name: "warden-policy", Namespace: "warden-system"},
+		Data:       map[string]string{"policy.yaml": "# managed by the platform team\n" + initialPolicy},
+	}, metav1.CreateOptions{})
+	if !apierrors.IsAlreadyExists(err) {
+		require.NoError(t, err)
+	}
+	adminTok := plainToken(t, "warden-admins", "alice")
+	userTok := plainToken(t, "apps", "svc-prod-app-1")
+	put := func(tok, org, body string) int {
+		req, _ := http.NewRequest("PUT", brokerURL+"/v1/admin/orgs/"+org, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+tok)
+		resp, err := (&http.Client{Transport: &http.Transport{TLSClientConfig: tlsConfig(t)}}).Do(req)
+		require.NoError(t, err)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	assert.Equal(t, 403, put(userTok, "org3", `{"gcpServiceAccount":"aes1-svc@my-project.iam.gserviceaccount.com"}`))
+	assert.Equal(t, 401, put("garbage", "org3", `{"gcpServiceAccount":"aes1-svc@my-project.iam.gserviceaccount.com"}`))
+	assert.Equal(t, 422, put(adminTok, "org3", `{"gcpServiceAccount":"not-an-email"}`))
+	assert.Equal(t, 404, put(adminTok, "org9", `{"gcpServiceAccount":"aes1-svc@my-project.iam.gserviceaccount.com"}`))
+	assert.Equal(t, 204, put(adminTok, "org3", `{"gcpServiceAccount":"aes9-svc@my-project.iam.gserviceaccount.com"}`))
+	cm, err := kube.CoreV1().ConfigMaps("warden-system").Get(ctx(t), "warden-policy", metav1.GetOptions{})
+	require.NoError(t, err)
+	assert.Contains(t, cm.Data["policy.yaml"], "aes9-svc@my-project.iam.gserviceaccount.com")
+	assert.Contains(t, cm.Data["policy.yaml"], "# managed by the platform team")
+}
+
+func plainToken(t testing.TB, ns, sa string) string {
+	tr, err := kube.CoreV1().ServiceAccounts(ns).CreateToken(context.Background(), sa, &authnv1.TokenRequest{Spec: authnv1.TokenRequestSpec{ExpirationSeconds: ptr.To[int64](600)}}, metav1.CreateOptions{})
+	require.NoError(t, err)
+	return tr.Status.Token
+}
