@@ -41,7 +41,7 @@ func identityStatus(err error) (int, string, bool) {
 		return http.StatusForbidden, "forbidden", true
 	case errors.Is(err, identity.ErrUnknownOrg), errors.Is(err, identity.ErrNoDefaultOrg):
 		return http.StatusNotFound, "not_found", true
-	case errors.Is(err, identity.ErrIAMUnavailable), errors.Is(err, identity.ErrNoPolicy):
+	case errors.Is(err, identity.ErrIAMUnavailable), errors.Is(err, identity.ErrClusterUnavailable), errors.Is(err, identity.ErrNoPolicy):
 		return http.StatusServiceUnavailable, "unavailable", true
 	case errors.Is(err, identity.ErrIAMDenied):
 		return http.StatusBadGateway, "iam_denied", true

@@ -119,7 +119,7 @@ func (b *Binder) Bind(ctx context.Context, owner, org string) (Binding, error) {
 	if org == "" {
 		last, ok, err := b.Records.LastOrg(ctx, owner)
 		if err != nil {
-			return Binding{}, fmt.Errorf("%w: %v", ErrIAMUnavailable, err)
+			return Binding{}, fmt.Errorf("%w: %v", ErrClusterUnavailable, err)
 		}
 		if !ok {
 			return Binding{}, fmt.Errorf("%w: name an org (GET /v1/identity/orgs lists yours)", ErrNoDefaultOrg)
@@ -158,7 +158,7 @@ func (b *Binder) Bind(ctx context.Context, owner, org string) (Binding, error) {
 		rec.Previous = ""
 	}
 	if err := b.Records.Put(ctx, owner, rec); err != nil {
-		return Binding{}, fmt.Errorf("%w: saving the binding record: %v", ErrIAMUnavailable, err)
+		return Binding{}, fmt.Errorf("%w: saving the binding record: %v", ErrClusterUnavailable, err)
 	}
 	wrote, err := b.Policies.Ensure(ctx, rec.GSA, m, true)
 	if err != nil {
@@ -244,7 +244,7 @@ func (b *Binder) annotate(ctx context.Context, ns, ksa, gsa string) error {
 	case apierrors.IsNotFound(err) && gsa == "":
 		return nil // nothing to clean on a service account that is gone
 	case err != nil:
-		return fmt.Errorf("%w: annotating service account %s/%s: %v", ErrIAMUnavailable, ns, ksa, err)
+		return fmt.Errorf("%w: annotating service account %s/%s: %v", ErrClusterUnavailable, ns, ksa, err)
 	}
 	return nil
 }

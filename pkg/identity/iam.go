@@ -30,6 +30,8 @@ const Role = "roles/iam.workloadIdentityUser"
 var (
 	ErrIAMUnavailable = errors.New("GCP IAM is unavailable")
 	ErrIAMDenied      = errors.New("GCP IAM refused the change")
+	// ErrClusterUnavailable is a failed Kubernetes API call (records, annotations).
+	ErrClusterUnavailable = errors.New("the Kubernetes API call failed")
 )
 
 // IAM is what Warden calls of the IAM admin API. *admin.IamClient implements it; tests dial the

@@ -82,7 +82,7 @@ func (r *Records) update(ctx context.Context, change func(data map[string]string
 func (r *Records) Get(ctx context.Context, owner string) (Record, bool, error) {
 	cm, err := r.get(ctx)
 	if err != nil {
-		return Record{}, false, fmt.Errorf("%w: reading binding records: %v", ErrIAMUnavailable, err)
+		return Record{}, false, fmt.Errorf("%w: reading binding records: %v", ErrClusterUnavailable, err)
 	}
 	raw, ok := cm.Data[bindingPrefix+ownerKey(owner)]
 	if !ok {

@@ -18,6 +18,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 
 	"github.com/warden-dev/warden/internal/fakeiam"
 	"github.com/warden-dev/warden/internal/testenv"
@@ -110,6 +111,17 @@ func run(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, "e2e:", err)
 		return 1
 	}
+	// The webhook runs with exactly the RBAC of manifests/base/rbac.yaml: it impersonates the
+	// service account the manifests bind, so a missing permission fails the suite.
+	if err := applyManifestRBAC(context.Background()); err != nil {
+		fmt.Fprintln(os.Stderr, "e2e: applying manifests/base/rbac.yaml:", err)
+		return 1
+	}
+	webhookCfg := rest.CopyConfig(env.Config)
+	webhookCfg.Impersonate = rest.ImpersonationConfig{
+		UserName: "system:serviceaccount:warden-system:warden-webhook",
+		Groups:   []string{"system:serviceaccounts", "system:serviceaccounts:warden-system", "system:authenticated"},
+	}
 	fakeIAM, err = fakeiam.Start(orgGSAs...)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "e2e: fake IAM:", err)
@@ -123,10 +135,10 @@ func run(m *testing.M) int {
 	}
 	defer iamClient.Close()
 	server, err = webhook.New(webhook.Options{
+		RestConfig:      webhookCfg,
 		GCP:             &webhook.GCPOptions{IAM: iamClient, Propagation: identityPropagation, Resync: 2 * time.Second},
 		AdminGroup:      "system:serviceaccounts:warden-admins",
 		PolicyConfigMap: "warden-policy",
-		RestConfig:      env.Config,
 		PolicyFile:      policyFile,
 		Host:            env.Host,
 		Port:            env.Port,
