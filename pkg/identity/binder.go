@@ -119,7 +119,7 @@ func (b *Binder) Bind(ctx context.Context, owner, org string) (Binding, error) {
 	if org == "" {
 		last, ok, err := b.Records.LastOrg(ctx, owner)
 		if err != nil {
-			return Binding{}, fmt.Errorf("%w: %v", ErrClusterUnavailable, err)
+			return Binding{}, err
 		}
 		if !ok {
 			return Binding{}, fmt.Errorf("%w: name an org (GET /v1/identity/orgs lists yours)", ErrNoDefaultOrg)
@@ -157,8 +157,9 @@ func (b *Binder) Bind(ctx context.Context, owner, org string) (Binding, error) {
 	if rec.Previous == rec.GSA {
 		rec.Previous = ""
 	}
-	if err := b.Records.Put(ctx, owner, rec); err != nil {
-		return Binding{}, fmt.Errorf("%w: saving the binding record: %v", ErrClusterUnavailable, err)
+	// One write: the record before IAM changes, and the org as the owner's default from now on.
+	if err := b.Records.Save(ctx, owner, &rec, o.Name); err != nil {
+		return Binding{}, err
 	}
 	wrote, err := b.Policies.Ensure(ctx, rec.GSA, m, true)
 	if err != nil {
@@ -167,7 +168,7 @@ func (b *Binder) Bind(ctx context.Context, owner, org string) (Binding, error) {
 	if wrote && rec.Written.Before(b.now().Add(-time.Second)) {
 		// The binding had gone missing (removed outside Warden) and was written again now.
 		rec.Written = b.now().UTC()
-		if err := b.Records.Put(ctx, owner, rec); err != nil {
+		if err := b.Records.Save(ctx, owner, &rec, ""); err != nil {
 			return Binding{}, err
 		}
 	}
@@ -181,13 +182,10 @@ func (b *Binder) Bind(ctx context.Context, owner, org string) (Binding, error) {
 			b.log().Warn("removing the previous org's binding failed; will retry", "owner", owner, "gsa", rec.Previous, "error", err)
 		} else {
 			rec.Previous = ""
-			if err := b.Records.Put(ctx, owner, rec); err != nil {
+			if err := b.Records.Save(ctx, owner, &rec, ""); err != nil {
 				return Binding{}, err
 			}
 		}
-	}
-	if err := b.Records.SetLastOrg(ctx, owner, o.Name); err != nil {
-		b.log().Warn("remembering the last org", "owner", owner, "error", err)
 	}
 	b.log().Info("workload identity bound", "owner", owner, "org", o.Name, "gsa", rec.GSA, "iam_write", wrote)
 	return b.state(rec), nil
@@ -221,7 +219,7 @@ func (b *Binder) reset(ctx context.Context, owner string) error {
 			return err
 		}
 	}
-	if err := b.Records.Delete(ctx, owner); err != nil {
+	if err := b.Records.Save(ctx, owner, nil, ""); err != nil {
 		return err
 	}
 	b.log().Info("workload identity reset", "owner", owner, "gsa", rec.GSA)

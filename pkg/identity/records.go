@@ -2,6 +2,8 @@ package identity
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -27,64 +29,60 @@ type Record struct {
 	Previous string `json:"previous,omitempty"`
 }
 
-// Records keeps bindings and each owner's last used org in one ConfigMap of the webhook's
-// namespace (keys "binding.NS.SA" and "last-org.NS.SA"; namespaces have no dots, so the first
-// dot after the prefix separates them).
+// Records keeps, per owner, one small ConfigMap in the webhook's namespace holding its binding
+// record and the org it used last. One object per owner keeps every write small, whatever the
+// number of owners; the label lets the reconciler list them.
 type Records struct {
 	Kube      kubernetes.Interface
 	Namespace string
-	Name      string
+	// Prefix of the ConfigMap names (default "warden-identity").
+	Prefix string
 }
+
+// LabelRecord marks the ConfigMaps that hold identity records.
+const LabelRecord = "warden.dev/identity-record"
 
 const (
-	bindingPrefix = "binding."
-	lastOrgPrefix = "last-org."
+	keyOwner   = "owner"
+	keyBinding = "binding"
+	keyLastOrg = "last-org"
 )
 
-func ownerKey(owner string) string { return strings.Replace(owner, "/", ".", 1) }
+func (r *Records) name(owner string) string {
+	p := r.Prefix
+	if p == "" {
+		p = "warden-identity"
+	}
+	// namespace.serviceaccount is a valid name suffix (a DNS label and a DNS subdomain); a name
+	// too long for Kubernetes is shortened to a hash.
+	n := p + "." + strings.Replace(owner, "/", ".", 1)
+	if len(n) > 253 {
+		sum := sha256.Sum256([]byte(owner))
+		n = p + "." + hex.EncodeToString(sum[:20])
+	}
+	return n
+}
 
-func keyOwner(k string) string { return strings.Replace(k, ".", "/", 1) }
-
-func (r *Records) get(ctx context.Context) (*corev1.ConfigMap, error) {
-	cm, err := r.Kube.CoreV1().ConfigMaps(r.Namespace).Get(ctx, r.Name, metav1.GetOptions{})
+func (r *Records) get(ctx context.Context, owner string) (*corev1.ConfigMap, error) {
+	cm, err := r.Kube.CoreV1().ConfigMaps(r.Namespace).Get(ctx, r.name(owner), metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
-		return &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: r.Name, Namespace: r.Namespace,
-			Labels: map[string]string{"app.kubernetes.io/part-of": "warden"}}}, nil
+		return &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: r.name(owner), Namespace: r.Namespace,
+			Labels: map[string]string{"app.kubernetes.io/part-of": "warden", LabelRecord: "true"}},
+			Data: map[string]string{keyOwner: owner}}, nil
 	}
-	return cm, err
-}
-
-// update applies change to the ConfigMap's data, retrying on write conflicts (several broker
-// replicas write here).
-func (r *Records) update(ctx context.Context, change func(data map[string]string)) error {
-	return retry.RetryOnConflict(retry.DefaultBackoff, func() error {
-		cm, err := r.get(ctx)
-		if err != nil {
-			return err
-		}
-		if cm.Data == nil {
-			cm.Data = map[string]string{}
-		}
-		change(cm.Data)
-		if cm.ResourceVersion == "" {
-			_, err = r.Kube.CoreV1().ConfigMaps(r.Namespace).Create(ctx, cm, metav1.CreateOptions{})
-			if apierrors.IsAlreadyExists(err) {
-				return apierrors.NewConflict(corev1.Resource("configmaps"), r.Name, err)
-			}
-			return err
-		}
-		_, err = r.Kube.CoreV1().ConfigMaps(r.Namespace).Update(ctx, cm, metav1.UpdateOptions{})
-		return err
-	})
-}
-
-// Get returns the record of an owner.
-func (r *Records) Get(ctx context.Context, owner string) (Record, bool, error) {
-	cm, err := r.get(ctx)
 	if err != nil {
-		return Record{}, false, fmt.Errorf("%w: reading binding records: %v", ErrClusterUnavailable, err)
+		return nil, fmt.Errorf("%w: reading the identity record of %s: %v", ErrClusterUnavailable, owner, err)
 	}
-	raw, ok := cm.Data[bindingPrefix+ownerKey(owner)]
+	return cm, nil
+}
+
+// Get returns the binding record of an owner.
+func (r *Records) Get(ctx context.Context, owner string) (Record, bool, error) {
+	cm, err := r.get(ctx, owner)
+	if err != nil {
+		return Record{}, false, err
+	}
+	raw, ok := cm.Data[keyBinding]
 	if !ok {
 		return Record{}, false, nil
 	}
@@ -95,30 +93,59 @@ func (r *Records) Get(ctx context.Context, owner string) (Record, bool, error) {
 	return rec, true, nil
 }
 
-// Put saves an owner's record.
-func (r *Records) Put(ctx context.Context, owner string, rec Record) error {
-	b, err := json.Marshal(rec)
-	if err != nil {
-		return err
+// Save writes an owner's binding record (nil removes it) and, when lastOrg is set, the org it
+// used last, in one write; write conflicts (another replica) are retried.
+func (r *Records) Save(ctx context.Context, owner string, rec *Record, lastOrg string) error {
+	var binding []byte
+	if rec != nil {
+		var err error
+		if binding, err = json.Marshal(rec); err != nil {
+			return err
+		}
 	}
-	return r.update(ctx, func(d map[string]string) { d[bindingPrefix+ownerKey(owner)] = string(b) })
-}
-
-// Delete removes an owner's record.
-func (r *Records) Delete(ctx context.Context, owner string) error {
-	return r.update(ctx, func(d map[string]string) { delete(d, bindingPrefix+ownerKey(owner)) })
-}
-
-// Owners lists the owners that have a record.
-func (r *Records) Owners(ctx context.Context) ([]string, error) {
-	cm, err := r.get(ctx)
+	err := retry.RetryOnConflict(retry.DefaultBackoff, func() error {
+		cm, err := r.get(ctx, owner)
+		if err != nil {
+			return err
+		}
+		if cm.Data == nil {
+			cm.Data = map[string]string{}
+		}
+		cm.Data[keyOwner] = owner
+		if rec != nil {
+			cm.Data[keyBinding] = string(binding)
+		} else {
+			delete(cm.Data, keyBinding)
+		}
+		if lastOrg != "" {
+			cm.Data[keyLastOrg] = lastOrg
+		}
+		if cm.ResourceVersion == "" {
+			_, err = r.Kube.CoreV1().ConfigMaps(r.Namespace).Create(ctx, cm, metav1.CreateOptions{})
+			if apierrors.IsAlreadyExists(err) {
+				return apierrors.NewConflict(corev1.Resource("configmaps"), cm.Name, err)
+			}
+			return err
+		}
+		_, err = r.Kube.CoreV1().ConfigMaps(r.Namespace).Update(ctx, cm, metav1.UpdateOptions{})
+		return err
+	})
 	if err != nil {
-		return nil, err
+		return fmt.Errorf("%w: saving the identity record of %s: %v", ErrClusterUnavailable, owner, err)
+	}
+	return nil
+}
+
+// Owners lists the owners that have a binding record.
+func (r *Records) Owners(ctx context.Context) ([]string, error) {
+	list, err := r.Kube.CoreV1().ConfigMaps(r.Namespace).List(ctx, metav1.ListOptions{LabelSelector: LabelRecord + "=true"})
+	if err != nil {
+		return nil, fmt.Errorf("%w: listing identity records: %v", ErrClusterUnavailable, err)
 	}
 	var out []string
-	for k := range cm.Data {
-		if rest, ok := strings.CutPrefix(k, bindingPrefix); ok {
-			out = append(out, keyOwner(rest))
+	for _, cm := range list.Items {
+		if _, bound := cm.Data[keyBinding]; bound && cm.Data[keyOwner] != "" {
+			out = append(out, cm.Data[keyOwner])
 		}
 	}
 	return out, nil
@@ -126,15 +153,10 @@ func (r *Records) Owners(ctx context.Context) ([]string, error) {
 
 // LastOrg is the org an owner bound last (the seed's "default org" for a pre-run call).
 func (r *Records) LastOrg(ctx context.Context, owner string) (string, bool, error) {
-	cm, err := r.get(ctx)
+	cm, err := r.get(ctx, owner)
 	if err != nil {
 		return "", false, err
 	}
-	org, ok := cm.Data[lastOrgPrefix+ownerKey(owner)]
+	org, ok := cm.Data[keyLastOrg]
 	return org, ok, nil
-}
-
-// SetLastOrg remembers an owner's org.
-func (r *Records) SetLastOrg(ctx context.Context, owner, org string) error {
-	return r.update(ctx, func(d map[string]string) { d[lastOrgPrefix+ownerKey(owner)] = org })
 }

@@ -210,7 +210,7 @@ func (s *Server) setupBroker() error {
 		}
 		bo.Identity = &identity.Binder{
 			Policies:    &identity.Policies{IAM: g.IAM},
-			Records:     &identity.Records{Kube: kube, Namespace: s.opts.Namespace, Name: "warden-identity"},
+			Records:     &identity.Records{Kube: kube, Namespace: s.opts.Namespace},
 			Kube:        kube,
 			Policy:      s.policy.Current,
 			Propagation: g.Propagation,
