@@ -10,7 +10,7 @@ ENVTEST_ASSETS = $(shell hack/tools/build.sh path-envtest)
 VAULT_BIN = $(shell hack/tools/build.sh path-vault)
 export GOFLAGS := -buildvcs=false
 
-.PHONY: all build test lint unit e2e fuzz demo bench bench-sidecar bench-secrets loadtest envtest vault images clean help
+.PHONY: all build test lint unit e2e fuzz demo bench bench-sidecar bench-secrets bench-identity loadtest envtest vault images clean help
 
 all: build
 
@@ -58,6 +58,9 @@ bench-sidecar: build ## 1 GiB stage vs cp, 4 KiB stages over HTTP at RATE (200),
 
 bench-secrets: envtest vault ## cached and uncached secret reads against a real Vault
 	KUBEBUILDER_ASSETS=$(ENVTEST_ASSETS) WARDEN_VAULT=$(VAULT_BIN) $(GO) test ./test/e2e -run '^$$' -bench Secrets -benchtime 3000x
+
+bench-identity: envtest vault ## 1000 workload-identity binds against the fake IAM and a real API server
+	KUBEBUILDER_ASSETS=$(ENVTEST_ASSETS) WARDEN_VAULT=$(VAULT_BIN) $(GO) test ./test/e2e -run '^$$' -bench IdentityBind -benchtime 1000x
 
 loadtest: ## /mutate-v1-pod over TLS at a fixed rate (RATE=500 DURATION=30s)
 	$(GO) run ./hack/loadtest -rate $${RATE:-500} -duration $${DURATION:-30s}

@@ -30,6 +30,7 @@ import (
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/yaml"
 
+	"github.com/warden-dev/warden/internal/fakeiam"
 	"github.com/warden-dev/warden/internal/testenv"
 	"github.com/warden-dev/warden/internal/testvault"
 	"github.com/warden-dev/warden/pkg/api"
@@ -76,6 +77,21 @@ func run(ctx context.Context) error {
 		return err
 	}
 
+	kube, err := kubernetes.NewForConfig(env.Config)
+	if err != nil {
+		return err
+	}
+	// The webhook's namespace: its leader-election lease and identity records live there.
+	if _, err := kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "warden-system"}}, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		return err
+	}
+	// GCP IAM has no emulator: the broker talks to the same in-process fake the tests use.
+	iam, err := fakeiam.Start("aes1-svc@my-project.iam.gserviceaccount.com")
+	if err != nil {
+		return err
+	}
+	defer iam.Stop()
+
 	section("webhook: bin/warden-webhook with examples/policy.yaml")
 	healthAddr, err := freeAddr()
 	if err != nil {
@@ -98,6 +114,7 @@ func run(ctx context.Context) error {
 		"--broker-listen", brokerAddr,
 		"--broker-url", "https://"+brokerAddr,
 		"--sidecar-image", "ghcr.io/warden-dev/warden-sidecar:demo",
+		"--gcp-identity", "--gcp-iam-endpoint", iam.Addr, "--gcp-iam-insecure", "--gcp-propagation", "2m",
 	)
 	webhook.Stdout, webhook.Stderr = webhookLog, webhookLog
 	webhook.Cancel = func() error { return webhook.Process.Signal(syscall.SIGTERM) }
@@ -120,10 +137,6 @@ func run(ctx context.Context) error {
 	body, _ := get("http://" + healthAddr + "/readyz")
 	fmt.Print("readyz:\n" + indent(body))
 
-	kube, err := kubernetes.NewForConfig(env.Config)
-	if err != nil {
-		return err
-	}
 	for ns, optIn := range map[string]bool{"apps": true, "plain": false} {
 		n := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}
 		if optIn {
@@ -201,7 +214,13 @@ func run(ctx context.Context) error {
 		return err
 	}
 	defer stopVault()
-	return runSidecar(ctx, bin, tmp, "https://"+brokerAddr, filepath.Join(env.CertDir, "ca.crt"), tok.Status.Token, vaultAddr)
+	return runSidecar(ctx, bin, tmp, "https://"+brokerAddr, filepath.Join(env.CertDir, "ca.crt"), tok.Status.Token, vaultAddr, func() {
+		ksa, err := kube.CoreV1().ServiceAccounts("apps").Get(ctx, "svc-prod-app-1", metav1.GetOptions{})
+		if err == nil {
+			fmt.Printf("  service account apps/svc-prod-app-1: %s=%q\n", "iam.gke.io/gcp-service-account", ksa.Annotations["iam.gke.io/gcp-service-account"])
+		}
+		fmt.Printf("  IAM policy of aes1-svc (fake IAM): roles/iam.workloadIdentityUser members %v\n", iam.Members("aes1-svc@my-project.iam.gserviceaccount.com", "roles/iam.workloadIdentityUser"))
+	})
 }
 
 // startVault runs a Vault dev server and configures its Kubernetes auth method against the
@@ -275,7 +294,7 @@ var demoShare = map[string]string{
 	"prod/dataset-3/rw/salaries.csv":           "name,salary\nconfidential,1\n",
 }
 
-func runSidecar(ctx context.Context, bin, tmp, broker, ca, token, vaultAddr string) error {
+func runSidecar(ctx context.Context, bin, tmp, broker, ca, token, vaultAddr string, showIdentity func()) error {
 	addr, err := freeAddr()
 	if err != nil {
 		return err
@@ -392,6 +411,16 @@ func runSidecar(ctx context.Context, bin, tmp, broker, ca, token, vaultAddr stri
 	wardenCLI("", "--get", "api-token")
 	wardenCLI("", "--delete", "db-user")
 	wardenCLI("", "--list")
+
+	fmt.Println("\nGCP workload identity: the broker binds the pod's service account to its org's GCP service account")
+	show("the orgs this owner belongs to", "GET", "/v1/identity/orgs", "", "")
+	show("act as org1's GCP service account", "POST", "/v1/identity/gcp", "", `{"org":"org1"}`)
+	showIdentity()
+	show("refused: not a member of org2", "POST", "/v1/identity/gcp", "", `{"org":"org2"}`)
+	show("reset", "DELETE", "/v1/identity/gcp", "", "")
+	showIdentity()
+	show("no org given: the one used last (a pre-run script's call)", "POST", "/v1/identity/gcp", "", `{}`)
+	show("reset", "DELETE", "/v1/identity/gcp", "", "")
 
 	audit, err := os.ReadFile(auditLog)
 	if err != nil {
