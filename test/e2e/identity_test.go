@@ -187,3 +187,28 @@ func plainToken(t testing.TB, ns, sa string) string {
 	require.NoError(t, err)
 	return tr.Status.Token
 }
+
+// Half state (here made by hand: the IAM member removed outside Warden, the annotation lost) is
+// repaired by the next bind.
+func TestIdentityBindRepairsHalfState(t *testing.T) {
+	setup(t)
+	const gsa1 = "aes1-svc@my-project.iam.gserviceaccount.com"
+	member := identity.Member("my-project", "apps", "svc-prod-app-1")
+	sc := startSidecar(t, "apps", "svc-prod-app-1", "repair", brokered)
+	code, _, out := sc.call(t, "POST", "/v1/identity/gcp", "", map[string]string{"org": "org1"})
+	require.Equal(t, 200, code, out)
+
+	pol := fakeIAM.Policy(gsa1)
+	pol.Bindings = nil
+	fakeIAM.Replace(gsa1, pol)
+	_, err := kube.CoreV1().ServiceAccounts("apps").Patch(ctx(t), "svc-prod-app-1", "application/merge-patch+json",
+		[]byte(`{"metadata":{"annotations":{"iam.gke.io/gcp-service-account":null}}}`), metav1.PatchOptions{})
+	require.NoError(t, err)
+
+	code, _, out = sc.call(t, "POST", "/v1/identity/gcp", "", map[string]string{"org": "org1"})
+	require.Equal(t, 200, code, out)
+	assert.Contains(t, fakeIAM.Members(gsa1, identity.Role), member)
+	assert.Equal(t, gsa1, ksaAnnotation(t, "apps", "svc-prod-app-1"))
+	code, _, _ = sc.call(t, "DELETE", "/v1/identity/gcp", "", nil)
+	require.Equal(t, 204, code)
+}
