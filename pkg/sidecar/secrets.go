@@ -66,7 +66,7 @@ func secretStatus(err error) (int, string, bool) {
 	return 0, "", false
 }
 
-// secretsOr501 returns the store, or answers 501 when no Vault is configured.
+// secretBegin starts a secrets request, answering 501 when no Vault is configured.
 func (s *Server) secretBegin(w http.ResponseWriter, r *http.Request, action string) (request, bool) {
 	q := request{rec: audit.Record{Action: action, Owner: s.cfg.Owner}}
 	if c, err := s.cfg.Callers.Caller(r); err == nil {
@@ -96,20 +96,16 @@ func (s *Server) secretsList(w http.ResponseWriter, r *http.Request) {
 			s.fail(w, q, err)
 			return
 		}
-		q.rec.Outcome, q.rec.Reason = audit.Allowed, fmt.Sprintf("%d keys", len(keys))
-		s.cfg.Audit.Log(q.rec)
-		w.Header().Set("ETag", etag(v))
-		writeJSON(w, http.StatusOK, map[string]any{"keys": keys})
+		q.rec.Reason = fmt.Sprintf("%d keys", len(keys))
+		s.secretDone(w, q, v, map[string]any{"keys": keys})
 	case "true":
 		data, v, err := s.cfg.Secrets.All(r.Context())
 		if err != nil {
 			s.fail(w, q, err)
 			return
 		}
-		q.rec.Outcome, q.rec.Source = audit.Allowed, fmt.Sprintf("all %d keys", len(data))
-		s.cfg.Audit.Log(q.rec)
-		w.Header().Set("ETag", etag(v))
-		writeJSON(w, http.StatusOK, data)
+		q.rec.Source = fmt.Sprintf("all %d keys", len(data))
+		s.secretDone(w, q, v, data)
 	default:
 		s.fail(w, q, fmt.Errorf("%w: all must be true or false", errBody))
 	}
@@ -127,10 +123,20 @@ func (s *Server) secretGet(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, q, err)
 		return
 	}
+	s.secretDone(w, q, v, map[string]string{"key": key, "value": val})
+}
+
+// secretDone audits a successful call and answers with the version as ETag: 200 with body, or
+// 204 when body is nil.
+func (s *Server) secretDone(w http.ResponseWriter, q request, version int, body any) {
 	q.rec.Outcome = audit.Allowed
 	s.cfg.Audit.Log(q.rec)
-	w.Header().Set("ETag", etag(v))
-	writeJSON(w, http.StatusOK, map[string]string{"key": key, "value": val})
+	w.Header().Set("ETag", etag(version))
+	if body == nil {
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	writeJSON(w, http.StatusOK, body)
 }
 
 func (s *Server) secretsPut(w http.ResponseWriter, r *http.Request) {
@@ -170,10 +176,7 @@ func (s *Server) secretsPut(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, q, err)
 		return
 	}
-	q.rec.Outcome = audit.Allowed
-	s.cfg.Audit.Log(q.rec)
-	w.Header().Set("ETag", etag(v))
-	w.WriteHeader(http.StatusNoContent)
+	s.secretDone(w, q, v, nil)
 }
 
 func (s *Server) secretDelete(w http.ResponseWriter, r *http.Request) {
@@ -193,10 +196,7 @@ func (s *Server) secretDelete(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, q, err)
 		return
 	}
-	q.rec.Outcome = audit.Allowed
-	s.cfg.Audit.Log(q.rec)
-	w.Header().Set("ETag", etag(v))
-	w.WriteHeader(http.StatusNoContent)
+	s.secretDone(w, q, v, nil)
 }
 
 func (s *Server) secretLimit() int {
