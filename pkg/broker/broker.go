@@ -25,6 +25,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/warden-dev/warden/internal/httpjson"
 	"github.com/warden-dev/warden/pkg/api"
 	"github.com/warden-dev/warden/pkg/grants"
 	"github.com/warden-dev/warden/pkg/identity"
@@ -241,13 +242,8 @@ func first(v authnv1.ExtraValue) string {
 
 // readBody decodes one small JSON object strictly.
 func readBody(w http.ResponseWriter, r *http.Request, v any) error {
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
+	if err := httpjson.Decode(w, r, v, 64<<10); err != nil {
 		return fmt.Errorf("%w: %v", errBadInput, err)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return fmt.Errorf("%w: unexpected data after the JSON object", errBadInput)
 	}
 	return nil
 }

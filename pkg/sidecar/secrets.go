@@ -2,14 +2,13 @@ package sidecar
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strconv"
 	"strings"
 
+	"github.com/warden-dev/warden/internal/httpjson"
 	"github.com/warden-dev/warden/pkg/audit"
 	"github.com/warden-dev/warden/pkg/secrets"
 )
@@ -150,9 +149,8 @@ func (s *Server) secretsPut(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// The limit applies to the secrets; the body may carry a little JSON around them.
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, int64(s.secretLimit())+4096))
 	var data map[string]string
-	if err := dec.Decode(&data); err != nil {
+	if err := httpjson.Decode(w, r, &data, int64(s.secretLimit())+4096); err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
 			err = fmt.Errorf("%w: the request body is over the %d-byte limit", secrets.ErrTooLarge, s.secretLimit())
@@ -160,10 +158,6 @@ func (s *Server) secretsPut(w http.ResponseWriter, r *http.Request) {
 			err = fmt.Errorf("%w: want a JSON object of string values: %v", errBody, err)
 		}
 		s.fail(w, q, err)
-		return
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		s.fail(w, q, fmt.Errorf("%w: unexpected data after the JSON object", errBody))
 		return
 	}
 	if data == nil {

@@ -9,7 +9,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"maps"
 	"net/http"
@@ -22,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/warden-dev/warden/internal/httpjson"
 	"github.com/warden-dev/warden/pkg/api"
 	"github.com/warden-dev/warden/pkg/audit"
 	"github.com/warden-dev/warden/pkg/grants"
@@ -250,19 +250,11 @@ var (
 
 // decodeBody reads one JSON object, refusing unknown fields, trailing data and big bodies.
 func (s *Server) decodeBody(w http.ResponseWriter, r *http.Request, v any) error {
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			return err
-		}
+	err := httpjson.Decode(w, r, v, s.cfg.MaxBodyBytes)
+	if errors.Is(err, httpjson.ErrMalformed) {
 		return fmt.Errorf("%w: %v", errBody, err)
 	}
-	if _, err := dec.Token(); err != io.EOF {
-		return fmt.Errorf("%w: unexpected data after the JSON object", errBody)
-	}
-	return nil
+	return err
 }
 
 // request is what every dataset endpoint establishes first.
