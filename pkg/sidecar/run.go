@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/warden-dev/warden/internal/serve"
 	"github.com/warden-dev/warden/pkg/api"
 	"github.com/warden-dev/warden/pkg/audit"
 	"github.com/warden-dev/warden/pkg/grants"
@@ -151,21 +152,12 @@ func Run(ctx context.Context, o Options, ready chan<- string) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	go stager.Run(ctx)
-	go func() {
-		<-ctx.Done()
-		sctx, c := context.WithTimeout(context.Background(), 5*time.Second)
-		defer c()
-		_ = hs.Shutdown(sctx)
-	}()
 	log.Info("warden sidecar serving", "version", version.Version, "listen", ln.Addr().String(),
 		"environment", o.Environment, "workload", o.Workload, "grants", grantMode(o))
 	if ready != nil {
 		ready <- ln.Addr().String()
 	}
-	if err := hs.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	return nil
+	return serve.Until(ctx, hs, ln)
 }
 
 func openSecrets(ctx context.Context, o Options, log *slog.Logger) (*secrets.Store, error) {

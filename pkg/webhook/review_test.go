@@ -25,7 +25,7 @@ func (e echo) Handle(_ context.Context, req admission.Request) admission.Respons
 
 const goodReview = `{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u-1","kind":{"group":"","version":"v1","kind":"Pod"},"resource":{"group":"","version":"v1","resource":"pods"},"namespace":"apps","operation":"CREATE","userInfo":{"username":"alice"},"object":{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p"},"spec":{"containers":[{"name":"c","image":"i"}]}}}}`
 
-func serve(t *testing.T, method, contentType, body string) (*httptest.ResponseRecorder, admission.Request) {
+func serveReview(t *testing.T, method, contentType, body string) (*httptest.ResponseRecorder, admission.Request) {
 	t.Helper()
 	var got admission.Request
 	rh := &ReviewHandler{Handler: echo{&got}}
@@ -39,7 +39,7 @@ func serve(t *testing.T, method, contentType, body string) (*httptest.ResponseRe
 }
 
 func TestReviewRoundTrip(t *testing.T) {
-	w, got := serve(t, http.MethodPost, "application/json; charset=utf-8", goodReview)
+	w, got := serveReview(t, http.MethodPost, "application/json; charset=utf-8", goodReview)
 	require.Equal(t, 200, w.Code, w.Body.String())
 	assert.Equal(t, "u-1", string(got.UID))
 	assert.Equal(t, "alice", got.UserInfo.Username)
@@ -71,7 +71,7 @@ func TestReviewRejectsBadInput(t *testing.T) {
 		{"empty", http.MethodPost, "application/json", ``, 400},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			w, got := serve(t, tc.method, tc.ctype, tc.body)
+			w, got := serveReview(t, tc.method, tc.ctype, tc.body)
 			assert.Equal(t, tc.code, w.Code, w.Body.String())
 			assert.Empty(t, got.UID, "handler must not be called")
 		})

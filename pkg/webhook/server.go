@@ -31,6 +31,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	ctrlwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
 
+	"github.com/warden-dev/warden/internal/serve"
 	"github.com/warden-dev/warden/pkg/broker"
 	"github.com/warden-dev/warden/pkg/grants"
 	"github.com/warden-dev/warden/pkg/health"
@@ -264,13 +265,7 @@ func (s *Server) serveBroker(ctx context.Context, errc chan<- error) error {
 		GetCertificate: cw.GetCertificate,
 	})
 	go func() {
-		<-ctx.Done()
-		sctx, c := context.WithTimeout(context.Background(), 5*time.Second)
-		defer c()
-		_ = srv.Shutdown(sctx)
-	}()
-	go func() {
-		if err := srv.Serve(tl); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := serve.Until(ctx, srv, tl); err != nil {
 			errc <- err
 		}
 	}()
@@ -301,13 +296,7 @@ func (s *Server) Start(ctx context.Context) error {
 		mux.Handle("/metrics", promhttp.HandlerFor(prometheus.Gatherers{s.opts.Registry, ctrlmetrics.Registry}, promhttp.HandlerOpts{}))
 		srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 		go func() {
-			<-ctx.Done()
-			sctx, c := context.WithTimeout(context.Background(), 5*time.Second)
-			defer c()
-			_ = srv.Shutdown(sctx)
-		}()
-		go func() {
-			if err := srv.Serve(s.health); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			if err := serve.Until(ctx, srv, s.health); err != nil {
 				errc <- err
 			}
 		}()
