@@ -1,7 +1,6 @@
 package identity
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -10,8 +9,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/util/retry"
-
-	"go.yaml.in/yaml/v3"
 
 	"github.com/warden-dev/warden/pkg/policy"
 )
@@ -41,7 +38,10 @@ func (a *OrgAdmin) SetOrgAccount(ctx context.Context, org, gsa string) error {
 			}
 			return err
 		}
-		edited, err := setOrgAccount([]byte(cm.Data[key]), org, gsa)
+		edited, err := policy.SetOrgAccount([]byte(cm.Data[key]), org, gsa)
+		if errors.Is(err, policy.ErrNoSuchOrg) {
+			return fmt.Errorf("%w: %v", ErrUnknownOrg, err)
+		}
 		if err != nil {
 			return err
 		}
@@ -56,51 +56,3 @@ func (a *OrgAdmin) SetOrgAccount(ctx context.Context, org, gsa string) error {
 
 // ErrBadEdit is returned when the new mapping would make the policy invalid.
 var ErrBadEdit = errors.New("bad org mapping")
-
-func setOrgAccount(doc []byte, org, gsa string) ([]byte, error) {
-	var root yaml.Node
-	if err := yaml.Unmarshal(doc, &root); err != nil {
-		return nil, fmt.Errorf("policy ConfigMap holds invalid YAML: %w", err)
-	}
-	if len(root.Content) == 0 || root.Content[0].Kind != yaml.MappingNode {
-		return nil, fmt.Errorf("%w %q: the policy has no orgs", ErrUnknownOrg, org)
-	}
-	orgs := mapValue(root.Content[0], "orgs")
-	if orgs == nil || orgs.Kind != yaml.SequenceNode {
-		return nil, fmt.Errorf("%w %q: the policy has no orgs", ErrUnknownOrg, org)
-	}
-	found := false
-	for _, item := range orgs.Content {
-		if n := mapValue(item, "name"); n != nil && n.Value == org {
-			v := mapValue(item, "gcpServiceAccount")
-			if v == nil {
-				item.Content = append(item.Content, &yaml.Node{Kind: yaml.ScalarNode, Value: "gcpServiceAccount"}, &yaml.Node{Kind: yaml.ScalarNode, Value: gsa})
-			} else {
-				v.Value, v.Tag, v.Style = gsa, "!!str", 0
-			}
-			found = true
-		}
-	}
-	if !found {
-		return nil, fmt.Errorf("%w %q in the policy", ErrUnknownOrg, org)
-	}
-	var out bytes.Buffer
-	enc := yaml.NewEncoder(&out)
-	enc.SetIndent(2)
-	if err := enc.Encode(&root); err != nil {
-		return nil, err
-	}
-	return out.Bytes(), enc.Close()
-}
-
-func mapValue(m *yaml.Node, key string) *yaml.Node {
-	if m == nil || m.Kind != yaml.MappingNode {
-		return nil
-	}
-	for i := 0; i+1 < len(m.Content); i += 2 {
-		if m.Content[i].Value == key {
-			return m.Content[i+1]
-		}
-	}
-	return nil
-}
