@@ -100,7 +100,7 @@ func rawBroker(t *testing.T, tok, body string) (int, string) {
 	if tok != "" {
 		req.Header.Set("Authorization", "Bearer "+tok)
 	}
-	cl := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: caPool(t)}}}
+	cl := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: tlsConfig(t)}}
 	resp, err := cl.Do(req)
 	require.NoError(t, err)
 	defer resp.Body.Close()
