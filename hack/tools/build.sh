@@ -5,6 +5,7 @@
 #
 #   hack/tools/build.sh envtest   -> $WARDEN_CACHE/k8s-v1.37.2/{kube-apiserver,etcd}
 #   hack/tools/build.sh vault     -> $WARDEN_CACHE/vault-v1.14.1/vault
+#   hack/tools/build.sh kubelet   -> $WARDEN_CACHE/k8s-v1.37.2/kubelet   (the real-node suite)
 #
 # Cold builds take 10-20 minutes each on 2 cores; warm runs return at once.
 set -euo pipefail
@@ -26,10 +27,11 @@ build() {
   mv "$out.tmp" "$out"
 }
 
+K8S_LDFLAGS="-s -w -X k8s.io/component-base/version.gitVersion=$K8S_VERSION -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=37 -X k8s.io/component-base/version.gitTreeState=clean -X k8s.io/component-base/version.buildDate=1970-01-01T00:00:00Z"
+
 envtest() {
   local dst=$cache/k8s-$K8S_VERSION
-  build "$here/kube-apiserver" "$dst/kube-apiserver" k8s.io/kubernetes/cmd/kube-apiserver \
-    "-s -w -X k8s.io/component-base/version.gitVersion=$K8S_VERSION -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=37 -X k8s.io/component-base/version.gitTreeState=clean -X k8s.io/component-base/version.buildDate=1970-01-01T00:00:00Z"
+  build "$here/kube-apiserver" "$dst/kube-apiserver" k8s.io/kubernetes/cmd/kube-apiserver "$K8S_LDFLAGS"
   build "$here/etcd" "$dst/etcd" go.etcd.io/etcd/server/v3
   echo "$dst"
 }
@@ -41,10 +43,19 @@ vault() {
   echo "$cache/vault-$VAULT_VERSION"
 }
 
+kubelet() {
+  # Same wrapper-module trick as the apiserver (replace k8s.io/X => k8s.io/X v0.37.2); the
+  # real-node suite runs it next to the envtest apiserver with Debian's containerd and runc.
+  build "$here/kubelet" "$cache/k8s-$K8S_VERSION/kubelet" k8s.io/kubernetes/cmd/kubelet "$K8S_LDFLAGS"
+  echo "$cache/k8s-$K8S_VERSION/kubelet"
+}
+
 case "${1:-}" in
   envtest) envtest ;;
   vault) vault ;;
+  kubelet) kubelet ;;
+  path-kubelet) echo "$cache/k8s-$K8S_VERSION/kubelet" ;;
   path-envtest) echo "$cache/k8s-$K8S_VERSION" ;;
   path-vault) echo "$cache/vault-$VAULT_VERSION/vault" ;;
-  *) echo "usage: $0 envtest|vault|path-envtest|path-vault" >&2; exit 2 ;;
+  *) echo "usage: $0 envtest|vault|kubelet|path-envtest|path-vault|path-kubelet" >&2; exit 2 ;;
 esac
