@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,6 +20,10 @@ import (
 func TestMain(m *testing.M) {
 	if base := os.Getenv("WARDEN_STAGE_CHILD"); base != "" {
 		childMain(base)
+		return
+	}
+	if base := os.Getenv("WARDEN_STAGE_NONROOT"); base != "" {
+		nonRootMain(base)
 		return
 	}
 	os.Exit(m.Run())
@@ -97,4 +102,44 @@ func TestJanitorSurvivesKill9(t *testing.T) {
 	assert.NoError(t, err, "the hour-long copy stays")
 	_, err = os.Stat(filepath.Join(f.state, short.Name+".json"))
 	assert.True(t, os.IsNotExist(err), "its metadata went with it")
+}
+
+// nonRootMain starts a stager and stages one file, as the sidecar does at pod start.
+func nonRootMain(base string) {
+	s, err := New(fixtureAt(base).config(), nil, nil)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	if _, err := s.Stage(context.Background(), req("a.csv")); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+}
+
+// The kubelet makes emptyDir roots root-owned with mode 0777, and the sidecar runs as UID 65532
+// with every capability dropped: it must start on such volumes without changing their mode.
+func TestStartsOnKubeletOwnedVolumeRoots(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to make root-owned volume roots and drop to another user")
+	}
+	f := newFixture(t)
+	for _, d := range []string{f.base, f.staging, f.state} {
+		require.NoError(t, os.MkdirAll(d, 0o777))
+		require.NoError(t, os.Chmod(d, 0o777))
+	}
+	require.NoError(t, os.Chmod(filepath.Join(f.base, ".."), 0o755))
+	// The test binary lives in a directory only root may enter; run a copy.
+	bin := filepath.Join(f.base, "stage.test")
+	self, err := os.ReadFile(os.Args[0])
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(bin, self, 0o755))
+	cmd := exec.Command(bin, "-test.run=^$")
+	cmd.Env = append(os.Environ(), "WARDEN_STAGE_NONROOT="+f.base)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65532, Gid: 65532}}
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "sidecar as uid 65532 on root-owned 0777 volumes: %s", out)
+	fi, err := os.Stat(f.state)
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o777), fi.Mode().Perm(), "the volume root keeps the kubelet's mode")
 }

@@ -182,12 +182,24 @@ func New(cfg Config, auditLog *audit.Logger, log *slog.Logger) (*Stager, error) 
 }
 
 // mkdirReadable creates d (and parents) so that app containers, which run as other users, can
-// traverse it; the umask must not take that away.
+// read and traverse it; the umask must not take that away. A directory that already grants that
+// is left alone: volume roots are made by the kubelet (root-owned, 0777 for an emptyDir), and the
+// sidecar, non-root without capabilities, may not chmod them.
 func mkdirReadable(d string) error {
 	if err := os.MkdirAll(d, 0o755); err != nil {
 		return err
 	}
-	return os.Chmod(d, 0o755)
+	fi, err := os.Stat(d)
+	if err != nil {
+		return err
+	}
+	if fi.Mode().Perm()&0o755 == 0o755 {
+		return nil
+	}
+	if err := os.Chmod(d, fi.Mode().Perm()|0o755); err != nil {
+		return fmt.Errorf("%s is mode %v and cannot be made readable by app containers: %w", d, fi.Mode().Perm(), err)
+	}
+	return nil
 }
 
 func (s *Stager) recover() error {
