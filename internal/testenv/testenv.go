@@ -75,39 +75,57 @@ func trimNL(b []byte) []byte {
 	return b
 }
 
-// Start starts the control plane, makes a serving certificate with certs/gen-certs.sh (valid for
-// 127.0.0.1) and installs manifests/base/mutatingwebhook.yaml, unchanged but for its client
-// config, which points at 127.0.0.1:Port with the script's CA.
+// Options of a control plane.
+type Options struct {
+	// CertDir receives the webhook's serving certificate (required).
+	CertDir string
+	// Host is the address the webhook will listen on, which the API server dials and the
+	// certificate names (default 127.0.0.1). The real-node suite uses its bridge address, which
+	// pods can reach too (the broker shares the webhook's certificate).
+	Host string
+}
+
+// Start starts the control plane for a webhook on 127.0.0.1; see StartWith.
 func Start(certDir string) (*Env, error) {
+	return StartWith(Options{CertDir: certDir})
+}
+
+// StartWith starts the control plane, makes a serving certificate with certs/gen-certs.sh (valid
+// for Host) and installs Warden's admission configurations from manifests/base, unchanged but
+// for their client config, which points at Host:Port with the script's CA.
+func StartWith(o Options) (*Env, error) {
 	assets, err := Assets()
 	if err != nil {
 		return nil, err
 	}
 	root := RepoRoot()
-	if certDir == "" {
-		return nil, errors.New("testenv: certDir is required")
+	if o.CertDir == "" {
+		return nil, errors.New("testenv: CertDir is required")
 	}
-	gen := exec.Command(filepath.Join(root, "certs/gen-certs.sh"), "--out", certDir, "--no-apply", "--san", "IP:127.0.0.1", "--san", "DNS:localhost")
+	if o.Host == "" {
+		o.Host = "127.0.0.1"
+	}
+	sans := []string{"--san", "IP:127.0.0.1", "--san", "DNS:localhost"}
+	if o.Host != "127.0.0.1" {
+		sans = append(sans, "--san", "IP:"+o.Host)
+	}
+	gen := exec.Command(filepath.Join(root, "certs/gen-certs.sh"), append([]string{"--out", o.CertDir, "--no-apply"}, sans...)...)
 	if out, err := gen.CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("certs/gen-certs.sh: %v\n%s", err, out)
 	}
-	ca, err := os.ReadFile(filepath.Join(certDir, "ca.crt"))
+	ca, err := os.ReadFile(filepath.Join(o.CertDir, "ca.crt"))
 	if err != nil {
 		return nil, err
 	}
-	port, err := freePort()
+	port, err := freePort(o.Host)
 	if err != nil {
 		return nil, err
 	}
-	mwc, err := LoadWebhookConfiguration(filepath.Join(root, "manifests/base/mutatingwebhook.yaml"))
+	configs, err := LoadAdmissionConfigurations(filepath.Join(root, "manifests/base"))
 	if err != nil {
 		return nil, err
 	}
-	for i := range mwc.Webhooks {
-		cc := &mwc.Webhooks[i].ClientConfig
-		url := fmt.Sprintf("https://127.0.0.1:%d%s", port, *cc.Service.Path)
-		cc.URL, cc.Service, cc.CABundle = &url, nil, ca
-	}
+	configs.pointAt(fmt.Sprintf("https://%s:%d", o.Host, port), ca)
 
 	env := &envtest.Environment{
 		BinaryAssetsDirectory:    assets,
@@ -123,32 +141,97 @@ func Start(certDir string) (*Env, error) {
 	if err != nil {
 		return nil, fmt.Errorf("starting kube-apiserver and etcd from %s: %w", assets, err)
 	}
-	kube, err := kubernetes.NewForConfig(cfg)
-	if err == nil {
-		_, err = kube.AdmissionregistrationV1().MutatingWebhookConfigurations().Create(context.Background(), mwc, metav1.CreateOptions{})
-	}
-	if err != nil {
+	if err := configs.install(context.Background(), cfg); err != nil {
 		_ = env.Stop()
 		return nil, fmt.Errorf("installing the webhook configuration: %w", err)
 	}
-	return &Env{Environment: env, Config: cfg, CertDir: certDir, Host: "127.0.0.1", Port: port}, nil
+	return &Env{Environment: env, Config: cfg, CertDir: o.CertDir, Host: o.Host, Port: port}, nil
 }
 
-// LoadWebhookConfiguration reads the MutatingWebhookConfiguration manifest, strictly.
-func LoadWebhookConfiguration(file string) (*admissionregv1.MutatingWebhookConfiguration, error) {
-	data, err := os.ReadFile(file)
+// AdmissionConfigurations are the webhook configurations Warden ships.
+type AdmissionConfigurations struct {
+	Mutating   []*admissionregv1.MutatingWebhookConfiguration
+	Validating []*admissionregv1.ValidatingWebhookConfiguration
+}
+
+// LoadAdmissionConfigurations reads every Mutating- and ValidatingWebhookConfiguration in dir's
+// *webhook*.yaml files, strictly.
+func LoadAdmissionConfigurations(dir string) (*AdmissionConfigurations, error) {
+	files, err := filepath.Glob(filepath.Join(dir, "*webhook*.yaml"))
 	if err != nil {
 		return nil, err
 	}
-	var mwc admissionregv1.MutatingWebhookConfiguration
-	if err := yaml.UnmarshalStrict(data, &mwc); err != nil {
-		return nil, fmt.Errorf("%s: %w", file, err)
+	out := &AdmissionConfigurations{}
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			return nil, err
+		}
+		var head struct {
+			Kind string `json:"kind"`
+		}
+		if err := yaml.Unmarshal(data, &head); err != nil {
+			return nil, fmt.Errorf("%s: %w", f, err)
+		}
+		switch head.Kind {
+		case "MutatingWebhookConfiguration":
+			var c admissionregv1.MutatingWebhookConfiguration
+			if err := yaml.UnmarshalStrict(data, &c); err != nil {
+				return nil, fmt.Errorf("%s: %w", f, err)
+			}
+			out.Mutating = append(out.Mutating, &c)
+		case "ValidatingWebhookConfiguration":
+			var c admissionregv1.ValidatingWebhookConfiguration
+			if err := yaml.UnmarshalStrict(data, &c); err != nil {
+				return nil, fmt.Errorf("%s: %w", f, err)
+			}
+			out.Validating = append(out.Validating, &c)
+		}
 	}
-	return &mwc, nil
+	if len(out.Mutating) == 0 {
+		return nil, fmt.Errorf("no MutatingWebhookConfiguration in %s", dir)
+	}
+	return out, nil
 }
 
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+// pointAt replaces each webhook's Service reference by base+path with the given CA.
+func (a *AdmissionConfigurations) pointAt(base string, ca []byte) {
+	set := func(cc *admissionregv1.WebhookClientConfig) {
+		url := base + *cc.Service.Path
+		cc.URL, cc.Service, cc.CABundle = &url, nil, ca
+	}
+	for _, c := range a.Mutating {
+		for i := range c.Webhooks {
+			set(&c.Webhooks[i].ClientConfig)
+		}
+	}
+	for _, c := range a.Validating {
+		for i := range c.Webhooks {
+			set(&c.Webhooks[i].ClientConfig)
+		}
+	}
+}
+
+func (a *AdmissionConfigurations) install(ctx context.Context, cfg *rest.Config) error {
+	kube, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return err
+	}
+	for _, c := range a.Mutating {
+		if _, err := kube.AdmissionregistrationV1().MutatingWebhookConfigurations().Create(ctx, c, metav1.CreateOptions{}); err != nil {
+			return err
+		}
+	}
+	for _, c := range a.Validating {
+		if _, err := kube.AdmissionregistrationV1().ValidatingWebhookConfigurations().Create(ctx, c, metav1.CreateOptions{}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func freePort(host string) (int, error) {
+	l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
 	if err != nil {
 		return 0, err
 	}
