@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Makes a self-signed CA and a serving certificate for the Warden webhook, for clusters without
 # cert-manager, then (unless --no-apply) stores the certificate as the Secret the Deployment
-# mounts and writes the CA into the MutatingWebhookConfiguration's caBundle.
+# mounts and writes the CA into the caBundle of Warden's Mutating- and
+# ValidatingWebhookConfiguration.
 #
 #   ./certs/gen-certs.sh                       # after `kubectl apply -k manifests/`
 #   ./certs/gen-certs.sh --out /tmp/w --no-apply --san IP:127.0.0.1
@@ -74,13 +75,15 @@ if [ "$apply" = 1 ]; then
     --from-file=tls.crt="$out/tls.crt" --from-file=tls.key="$out/tls.key" --from-file=ca.crt="$out/ca.crt" \
     --dry-run=client -o yaml | kubectl apply -f -
   ca=$(base64 < "$out/ca.crt" | tr -d '\n')
-  count=$(kubectl get mutatingwebhookconfiguration "$webhook" -o jsonpath='{range .webhooks[*]}x{end}')
-  patch="["
-  for ((i = 0; i < ${#count}; i++)); do
-    [ "$i" -gt 0 ] && patch="$patch,"
-    patch="$patch{\"op\":\"add\",\"path\":\"/webhooks/$i/clientConfig/caBundle\",\"value\":\"$ca\"}"
+  for kind in mutatingwebhookconfiguration validatingwebhookconfiguration; do
+    count=$(kubectl get "$kind" "$webhook" -o jsonpath='{range .webhooks[*]}x{end}')
+    patch="["
+    for ((i = 0; i < ${#count}; i++)); do
+      [ "$i" -gt 0 ] && patch="$patch,"
+      patch="$patch{\"op\":\"add\",\"path\":\"/webhooks/$i/clientConfig/caBundle\",\"value\":\"$ca\"}"
+    done
+    patch="$patch]"
+    kubectl patch "$kind" "$webhook" --type=json -p "$patch"
   done
-  patch="$patch]"
-  kubectl patch mutatingwebhookconfiguration "$webhook" --type=json -p "$patch"
-  echo "secret $namespace/$secret and caBundle of mutatingwebhookconfiguration/$webhook updated"
+  echo "secret $namespace/$secret and caBundle of the $webhook webhook configurations updated"
 fi

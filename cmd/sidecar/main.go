@@ -36,20 +36,37 @@ func main() {
 	}
 }
 
-// probe GETs a URL and fails unless it answers 2xx within two seconds.
+// probe GETs a URL and fails unless it answers 2xx within two seconds. With --wait=D it retries
+// every 10 ms for up to D: the webhook's postStart hook, which holds the app containers back
+// until the sidecar answers, without waiting a probe period (a native sidecar counts as started
+// when its postStart hook returns).
 func probe(args []string) error {
-	if len(args) != 1 {
-		return errors.New("usage: warden-sidecar probe URL")
+	fs := flag.NewFlagSet("warden-sidecar probe", flag.ContinueOnError)
+	wait := fs.Duration("wait", 0, "keep trying for this long")
+	if err := fs.Parse(args); err != nil || fs.NArg() != 1 {
+		return errors.New("usage: warden-sidecar probe [--wait=DURATION] URL")
 	}
+	url := fs.Arg(0)
+	deadline := time.Now().Add(*wait)
 	c := &http.Client{Timeout: 2 * time.Second}
-	resp, err := c.Get(args[0])
+	for {
+		err := get(c, url)
+		if err == nil || time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func get(c *http.Client, url string) error {
+	resp, err := c.Get(url)
 	if err != nil {
 		return err
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
 	if resp.StatusCode/100 != 2 {
-		return fmt.Errorf("%s: %s: %s", args[0], resp.Status, body)
+		return fmt.Errorf("%s: %s: %s", url, resp.Status, body)
 	}
 	return nil
 }

@@ -42,6 +42,7 @@ import (
 
 	"github.com/warden-dev/warden/internal/openloop"
 	"github.com/warden-dev/warden/internal/podfixture"
+	"github.com/warden-dev/warden/pkg/guard"
 	"github.com/warden-dev/warden/pkg/mutate"
 	"github.com/warden-dev/warden/pkg/policy"
 	"github.com/warden-dev/warden/pkg/webhook"
@@ -214,7 +215,11 @@ func startInProcess(ctx context.Context) (string, string, error) {
 	if err != nil {
 		return "", "", err
 	}
-	h, err := mutate.NewHandler(mutate.DefaultConfig(), "warden-system", static{pol}, static{pol},
+	keys, err := guard.NewRandomKeyring()
+	if err != nil {
+		return "", "", err
+	}
+	h, err := mutate.NewHandler(mutate.DefaultConfig(), "warden-system", static{pol}, static{pol}, keys,
 		slog.New(slog.DiscardHandler), nil)
 	if err != nil {
 		return "", "", err

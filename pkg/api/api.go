@@ -6,6 +6,7 @@ package api
 
 import (
 	"fmt"
+	"path"
 	"strings"
 )
 
@@ -103,7 +104,24 @@ type Status struct {
 	Image       string   `json:"image"`
 	Native      bool     `json:"nativeSidecar"`
 	Volumes     []string `json:"volumes"`
-	Containers  []string `json:"containers"`
+	// Containers lists the app containers that got the data mount at injection (informational:
+	// it is not sealed, containers another webhook adds later get the mount too).
+	Containers []string `json:"containers"`
+	// MAC seals the status, the sidecar container and Warden's volumes with a key only the
+	// webhook replicas hold, so any Warden version can tell its own injections from forgeries
+	// (see pkg/guard).
+	MAC string `json:"mac,omitempty"`
+}
+
+// AppSubPath is the part of the staging volume an app container sees: the owner's folder for
+// apps and jobs (one folder per caller inside), only the owner's own caller folder for
+// workspaces.
+func AppSubPath(env, owner string, w Workload) string {
+	dir := OwnerDir(owner)
+	if w == WorkloadWorkspace {
+		return path.Join(env, dir, dir)
+	}
+	return path.Join(env, dir)
 }
 
 // OwnerDir is the path-safe name of an owner ("ns/sa" -> "ns.sa"). Namespaces cannot contain

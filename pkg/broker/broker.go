@@ -28,6 +28,7 @@ import (
 	"github.com/warden-dev/warden/internal/httpjson"
 	"github.com/warden-dev/warden/pkg/api"
 	"github.com/warden-dev/warden/pkg/grants"
+	"github.com/warden-dev/warden/pkg/guard"
 	"github.com/warden-dev/warden/pkg/identity"
 	"github.com/warden-dev/warden/pkg/stage"
 )
@@ -53,6 +54,15 @@ type Options struct {
 	// OrgAdmin and AdminGroup enable PUT /v1/admin/orgs/{org} for members of that group.
 	OrgAdmin   *identity.OrgAdmin
 	AdminGroup string
+	// Pods is the pod invariant (the admission webhooks' own): the broker answers only pods that
+	// pass it, seal included. Namespaces tells whether a pod's namespace is opted in.
+	Pods       *guard.Rules
+	Namespaces Namespaces
+}
+
+// Namespaces looks up a namespace's labels.
+type Namespaces interface {
+	Labels(ctx context.Context, name string) (map[string]string, error)
 }
 
 // Server is the broker's HTTP handler.
@@ -83,8 +93,8 @@ var (
 
 // New returns a ready broker.
 func New(o Options) (*Server, error) {
-	if o.Kube == nil || o.Grants == nil {
-		return nil, errors.New("broker: Kubernetes client and grant source are required")
+	if o.Kube == nil || o.Grants == nil || o.Pods == nil || o.Namespaces == nil {
+		return nil, errors.New("broker: Kubernetes client, grant source, pod rules and namespace lookup are required")
 	}
 	if o.Audience == "" {
 		o.Audience = api.TokenAudience
@@ -206,31 +216,27 @@ func (s *Server) verify(ctx context.Context, token string) (verified, error) {
 	case pod.Spec.ServiceAccountName != sa:
 		return verified{}, fmt.Errorf("%w: pod %s/%s runs as %q, the token is for %q", errAuth, ns, podName, pod.Spec.ServiceAccountName, sa)
 	}
-	if err := injected(pod); err != nil {
+	if err := s.trusted(ctx, pod); err != nil {
 		return verified{}, fmt.Errorf("%w: pod %s/%s: %v", errForbidden, ns, podName, err)
 	}
 	return verified{owner: ns + "/" + sa, pod: ns + "/" + podName, at: time.Now()}, nil
 }
 
-// injected checks that Warden injected the pod: its status annotation and its sidecar.
-func injected(pod *corev1.Pod) error {
-	raw, ok := pod.Annotations[api.AnnotationStatus]
-	if !ok {
-		return errors.New("not injected by Warden")
+// trusted applies the admission webhooks' judgement to the live pod: its namespace is opted in
+// (a pod made to look injected in a namespace Warden does not govern never passed admission),
+// and it satisfies the pod invariant with a valid seal.
+func (s *Server) trusted(ctx context.Context, pod *corev1.Pod) error {
+	labels, err := s.opts.Namespaces.Labels(ctx, pod.Namespace)
+	if err != nil {
+		return fmt.Errorf("%w: namespace %s: %v", grants.ErrUnavailable, pod.Namespace, err)
 	}
-	var st api.Status
-	if err := json.Unmarshal([]byte(raw), &st); err != nil {
-		return fmt.Errorf("unreadable %s: %v", api.AnnotationStatus, err)
+	if labels[api.LabelInject] != api.LabelInjectEnabled {
+		return fmt.Errorf("namespace %s is not opted in to Warden (label %s=%s)", pod.Namespace, api.LabelInject, api.LabelInjectEnabled)
 	}
-	if st.Owner != pod.Namespace+"/"+pod.Spec.ServiceAccountName {
-		return fmt.Errorf("%s names owner %q", api.AnnotationStatus, st.Owner)
+	if _, v := s.opts.Pods.Check(pod.Namespace, pod, true); v != nil {
+		return v
 	}
-	for _, c := range append(slices.Clone(pod.Spec.InitContainers), pod.Spec.Containers...) {
-		if c.Name == api.SidecarName {
-			return nil
-		}
-	}
-	return errors.New("has no Warden sidecar")
+	return nil
 }
 
 func first(v authnv1.ExtraValue) string {

@@ -4,12 +4,14 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"path"
 	"slices"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 
 	"github.com/warden-dev/warden/pkg/api"
+	"github.com/warden-dev/warden/pkg/guard"
 )
 
 // Config is what the webhook injects. The zero value is not usable; start from DefaultConfig.
@@ -28,6 +30,9 @@ type Config struct {
 	SidecarUID int64
 
 	// StagingVolume backs the staging area shared by sidecar (read-write) and app (read-only).
+	// It must be per pod (emptyDir or a generic ephemeral volume): the sidecar's start-up
+	// recovery removes copies it has no metadata for, which on a shared volume would be another
+	// pod's live copies, and a shared volume would show one pod's copies to another.
 	StagingVolume corev1.VolumeSource
 	// SnapshotVolume is the dataset snapshot share, mounted read-only into the sidecar only.
 	SnapshotVolume corev1.VolumeSource
@@ -39,6 +44,11 @@ type Config struct {
 	BrokerCA string
 	// VaultAddr, when set, enables the sidecar's secrets endpoints (--vault-addr).
 	VaultAddr string
+
+	// HostPathAllow lists host path prefixes user volumes may mount (none by default).
+	HostPathAllow []string
+	// InlineVolumeAllow lists in-tree network volume types (such as "nfs") user volumes may use.
+	InlineVolumeAllow []string
 
 	// ExemptNamespaces are never touched, whatever their labels. The system namespaces and the
 	// webhook's own namespace are always exempt.
@@ -89,6 +99,8 @@ func (c *Config) Validate() error {
 	}
 	if countSources(c.StagingVolume) != 1 {
 		errs = append(errs, errors.New("staging volume must set exactly one volume source"))
+	} else if c.StagingVolume.EmptyDir == nil && c.StagingVolume.Ephemeral == nil {
+		errs = append(errs, errors.New("staging volume must be per pod (emptyDir or ephemeral): on a volume shared by pods one sidecar's recovery would delete another's copies"))
 	}
 	if countSources(c.SnapshotVolume) != 1 {
 		errs = append(errs, errors.New("snapshot volume must set exactly one volume source"))
@@ -104,10 +116,38 @@ func (c *Config) Validate() error {
 			errs = append(errs, fmt.Errorf("broker URL %q must be an https:// URL", c.BrokerURL))
 		}
 	}
+	for _, p := range c.HostPathAllow {
+		if !path.IsAbs(p) || path.Clean(p) == "/" {
+			errs = append(errs, fmt.Errorf("allowed host path %q must be an absolute path other than /", p))
+		}
+	}
+	for _, t := range c.InlineVolumeAllow {
+		if !slices.Contains(guard.InlineTypes(), t) {
+			errs = append(errs, fmt.Errorf("inline volume type %q is not one of %v", t, guard.InlineTypes()))
+		}
+	}
 	if slices.Contains(c.ExemptNamespaces, "") {
 		errs = append(errs, errors.New("exempt namespaces contain an empty name"))
 	}
 	return errors.Join(errs...)
+}
+
+// Rules are the pod invariant for this configuration: what the guard needs to know about the
+// share, the hosts the sidecar talks to and the admin's allowances.
+func (c *Config) Rules(keys *guard.Keyring) *guard.Rules {
+	r := &guard.Rules{
+		Snapshot:          c.SnapshotVolume,
+		HostPathAllow:     c.HostPathAllow,
+		InlineVolumeAllow: c.InlineVolumeAllow,
+		Audiences:         []string{api.TokenAudience},
+		Keys:              keys,
+	}
+	for _, addr := range []string{c.BrokerURL, c.VaultAddr} {
+		if u, err := url.Parse(addr); err == nil && u.Hostname() != "" {
+			r.GuardedHosts = append(r.GuardedHosts, u.Hostname())
+		}
+	}
+	return r
 }
 
 // countSources counts the non-nil members of a VolumeSource.

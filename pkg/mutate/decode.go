@@ -13,9 +13,9 @@ import (
 
 // Decoding is most of an admission's cost, and most of a pod is irrelevant to Warden's checks
 // (resources, probes, commands). A pod seen for the first time is decoded into the view below,
-// which holds exactly what the checks and the patch read; the decoder skips everything else. A
-// pod that already carries Warden's status annotation is decoded in full, because re-invocation
-// compares Warden's parts field by field.
+// which holds exactly what the checks (pkg/guard's invariant included) and the patch read; the
+// decoder skips everything else. A pod that already carries Warden's status annotation is
+// decoded in full, because its seal covers Warden's parts field by field.
 
 type podView struct {
 	Metadata *struct {
@@ -25,25 +25,19 @@ type podView struct {
 		Annotations  map[string]string `json:"annotations"`
 	} `json:"metadata"`
 	Spec *struct {
-		ServiceAccountName    string          `json:"serviceAccountName"`
-		ShareProcessNamespace *bool           `json:"shareProcessNamespace"`
-		HostPID               bool            `json:"hostPID"`
-		HostIPC               bool            `json:"hostIPC"`
-		HostNetwork           bool            `json:"hostNetwork"`
-		Volumes               []volumeView    `json:"volumes"`
-		InitContainers        []containerView `json:"initContainers"`
-		Containers            []containerView `json:"containers"`
-		EphemeralContainers   []containerView `json:"ephemeralContainers"`
+		ServiceAccountName    string               `json:"serviceAccountName"`
+		ShareProcessNamespace *bool                `json:"shareProcessNamespace"`
+		HostPID               bool                 `json:"hostPID"`
+		HostIPC               bool                 `json:"hostIPC"`
+		HostNetwork           bool                 `json:"hostNetwork"`
+		HostAliases           []corev1.HostAlias   `json:"hostAliases"`
+		DNSPolicy             corev1.DNSPolicy     `json:"dnsPolicy"`
+		DNSConfig             *corev1.PodDNSConfig `json:"dnsConfig"`
+		Volumes               []corev1.Volume      `json:"volumes"`
+		InitContainers        []containerView      `json:"initContainers"`
+		Containers            []containerView      `json:"containers"`
+		EphemeralContainers   []containerView      `json:"ephemeralContainers"`
 	} `json:"spec"`
-}
-
-// volumeView keeps the sources a guarded share can be (see overlaps).
-type volumeView struct {
-	Name                  string                                    `json:"name"`
-	HostPath              *corev1.HostPathVolumeSource              `json:"hostPath"`
-	NFS                   *corev1.NFSVolumeSource                   `json:"nfs"`
-	PersistentVolumeClaim *corev1.PersistentVolumeClaimVolumeSource `json:"persistentVolumeClaim"`
-	CSI                   *corev1.CSIVolumeSource                   `json:"csi"`
 }
 
 type containerView struct {
@@ -51,8 +45,9 @@ type containerView struct {
 	Env  []struct {
 		Name string `json:"name"`
 	} `json:"env"`
-	VolumeMounts []corev1.VolumeMount `json:"volumeMounts"`
-	Ports        []struct {
+	VolumeMounts  []corev1.VolumeMount  `json:"volumeMounts"`
+	VolumeDevices []corev1.VolumeDevice `json:"volumeDevices"`
+	Ports         []struct {
 		ContainerPort int32 `json:"containerPort"`
 	} `json:"ports"`
 	SecurityContext *struct {
@@ -60,12 +55,13 @@ type containerView struct {
 		Capabilities *struct {
 			Add []corev1.Capability `json:"add"`
 		} `json:"capabilities"`
+		ProcMount *corev1.ProcMountType `json:"procMount"`
 	} `json:"securityContext"`
 	TargetContainerName string `json:"targetContainerName"`
 }
 
 func (v *containerView) container() corev1.Container {
-	c := corev1.Container{Name: v.Name, VolumeMounts: v.VolumeMounts}
+	c := corev1.Container{Name: v.Name, VolumeMounts: v.VolumeMounts, VolumeDevices: v.VolumeDevices}
 	if len(v.Env) > 0 {
 		c.Env = make([]corev1.EnvVar, len(v.Env))
 		for i, e := range v.Env {
@@ -79,7 +75,7 @@ func (v *containerView) container() corev1.Container {
 		}
 	}
 	if sc := v.SecurityContext; sc != nil {
-		c.SecurityContext = &corev1.SecurityContext{Privileged: sc.Privileged}
+		c.SecurityContext = &corev1.SecurityContext{Privileged: sc.Privileged, ProcMount: sc.ProcMount}
 		if sc.Capabilities != nil {
 			c.SecurityContext.Capabilities = &corev1.Capabilities{Add: sc.Capabilities.Add}
 		}
@@ -128,6 +124,10 @@ func decodePod(raw []byte) (*corev1.Pod, error) {
 			HostPID:               v.Spec.HostPID,
 			HostIPC:               v.Spec.HostIPC,
 			HostNetwork:           v.Spec.HostNetwork,
+			HostAliases:           v.Spec.HostAliases,
+			DNSPolicy:             v.Spec.DNSPolicy,
+			DNSConfig:             v.Spec.DNSConfig,
+			Volumes:               v.Spec.Volumes,
 			InitContainers:        containers(v.Spec.InitContainers),
 			Containers:            containers(v.Spec.Containers),
 		},
@@ -138,14 +138,6 @@ func decodePod(raw []byte) (*corev1.Pod, error) {
 			EphemeralContainerCommon: corev1.EphemeralContainerCommon(ec.container()),
 			TargetContainerName:      ec.TargetContainerName,
 		})
-	}
-	if len(v.Spec.Volumes) > 0 {
-		p.Spec.Volumes = make([]corev1.Volume, len(v.Spec.Volumes))
-		for i, vol := range v.Spec.Volumes {
-			p.Spec.Volumes[i] = corev1.Volume{Name: vol.Name, VolumeSource: corev1.VolumeSource{
-				HostPath: vol.HostPath, NFS: vol.NFS, PersistentVolumeClaim: vol.PersistentVolumeClaim, CSI: vol.CSI,
-			}}
-		}
 	}
 	return p, nil
 }

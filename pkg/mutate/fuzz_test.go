@@ -8,14 +8,13 @@ import (
 	jsonpatch "github.com/evanphx/json-patch/v5"
 	corev1 "k8s.io/api/core/v1"
 	sigsjson "sigs.k8s.io/json"
-
-	"github.com/warden-dev/warden/pkg/api"
 )
 
 // FuzzMutate feeds arbitrary pod JSON through the handler. Whatever comes in, the handler must
 // not panic, and when it patches: only add operations, the patch applies to the raw object, the
-// result keeps Warden's isolation (only the sidecar mounts the share, state and token), and a
-// second pass over the result changes nothing.
+// patched pod satisfies the pod invariant (pkg/guard, seal verified: the property the validating
+// webhook and the broker rely on), the validating webhook admits it, and a second pass over the
+// result changes nothing.
 func FuzzMutate(f *testing.F) {
 	seeds, _ := filepath.Glob("testdata/golden/*.pod.json")
 	for _, s := range seeds {
@@ -27,6 +26,7 @@ func FuzzMutate(f *testing.F) {
 	f.Add([]byte(`{"spec":{"containers":[{"name":"a","volumeMounts":null,"env":null}],"volumes":null},"metadata":{"annotations":null}}`))
 	f.Add([]byte(`{"metadata":{"annotations":{"warden.dev/status":"{}"}},"spec":{"serviceAccountName":"svc-prod-app-1"}}`))
 	h := newTestHandler(f)
+	val := newTestValidator(f)
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		resp := admit(t, h, request("apps", raw))
 		// The API server only sends valid pods; the properties below are about those. Anything
@@ -53,15 +53,11 @@ func FuzzMutate(f *testing.F) {
 		if err := sigsjson.UnmarshalCaseSensitivePreserveInts(out, &pod); err != nil {
 			t.Fatalf("patched object is not a pod: %v", err)
 		}
-		for _, nc := range allContainers(&pod.Spec) {
-			if nc.c.Name == api.SidecarName {
-				continue
-			}
-			for _, m := range nc.c.VolumeMounts {
-				if m.Name == api.VolumeSnapshots || m.Name == api.VolumeState || m.Name == api.VolumeToken || (m.Name == api.VolumeStaging && !m.ReadOnly) {
-					t.Fatalf("%s mounts %s after injection", nc.c.Name, m.Name)
-				}
-			}
+		if _, v := h.rules.Check("apps", &pod, true); v != nil {
+			t.Fatalf("admitted pod breaks the invariant: %v\npatch: %s\nraw: %s", v, resp.Patch, raw)
+		}
+		if final := admit(t, val, request("apps", out)); !final.Allowed {
+			t.Fatalf("validating webhook refuses the injected pod: %v", final.Result)
 		}
 		again := admit(t, h, request("apps", out))
 		if !again.Allowed || len(again.Patch) != 0 {

@@ -13,9 +13,9 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
-	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/warden-dev/warden/pkg/api"
+	"github.com/warden-dev/warden/pkg/guard"
 )
 
 func basePod(sa string) *corev1.Pod {
@@ -57,8 +57,9 @@ func TestInjectAppPod(t *testing.T) {
 	assert.Equal(t, corev1.ContainerRestartPolicyAlways, *sc.RestartPolicy)
 	assert.Contains(t, sc.Args, "--owner=apps/svc-prod-app-1")
 	assert.Contains(t, sc.Args, "--environment=prod")
-	assert.NotNil(t, sc.StartupProbe)
-	assert.Equal(t, []string{"/warden-sidecar", "probe", "http://127.0.0.1:8787/readyz"}, sc.StartupProbe.Exec.Command)
+	assert.Nil(t, sc.StartupProbe, "the postStart hook holds the app back, without a probe period")
+	assert.Equal(t, []string{"/warden-sidecar", "probe", "--wait=1m0s", "http://127.0.0.1:8787/readyz"}, sc.Lifecycle.PostStart.Exec.Command)
+	assert.Equal(t, []string{"/warden-sidecar", "probe", "http://127.0.0.1:8787/readyz"}, sc.LivenessProbe.Exec.Command)
 	// Hardened.
 	s := sc.SecurityContext
 	assert.True(t, *s.RunAsNonRoot)
@@ -142,34 +143,34 @@ func TestDenials(t *testing.T) {
 		{"unknown owner", "apps", func(p *corev1.Pod) { p.Spec.ServiceAccountName = "intruder" }, ReasonUnknownOwner, `"apps/intruder" is not a Warden owner`},
 		{"owner of another namespace", "ws", func(p *corev1.Pod) { p.Spec.ServiceAccountName = "svc-prod-app-1" }, ReasonUnknownOwner, "ask a cluster admin"},
 		{"bad workload label", "apps", func(p *corev1.Pod) { p.Labels[api.LabelWorkload] = "notebook" }, ReasonInvalidLabel, "not one of app, workspace, job"},
-		{"shareProcessNamespace", "apps", func(p *corev1.Pod) { p.Spec.ShareProcessNamespace = ptr.To(true) }, ReasonShareProcess, "remove it"},
-		{"hostPID", "apps", func(p *corev1.Pod) { p.Spec.HostPID = true }, ReasonHostNamespace, "spec.hostPID"},
-		{"hostNetwork", "apps", func(p *corev1.Pod) { p.Spec.HostNetwork = true }, ReasonHostNamespace, "spec.hostNetwork"},
-		{"hostIPC", "apps", func(p *corev1.Pod) { p.Spec.HostIPC = true }, ReasonHostNamespace, "spec.hostIPC"},
+		{"shareProcessNamespace", "apps", func(p *corev1.Pod) { p.Spec.ShareProcessNamespace = ptr.To(true) }, guard.ReasonShareProcess, "remove it"},
+		{"hostPID", "apps", func(p *corev1.Pod) { p.Spec.HostPID = true }, guard.ReasonHostNamespace, "spec.hostPID"},
+		{"hostNetwork", "apps", func(p *corev1.Pod) { p.Spec.HostNetwork = true }, guard.ReasonHostNamespace, "spec.hostNetwork"},
+		{"hostIPC", "apps", func(p *corev1.Pod) { p.Spec.HostIPC = true }, guard.ReasonHostNamespace, "spec.hostIPC"},
 		{"privileged", "apps", func(p *corev1.Pod) {
 			p.Spec.Containers[0].SecurityContext = &corev1.SecurityContext{Privileged: ptr.To(true)}
-		}, ReasonPrivileged, "privileged"},
+		}, guard.ReasonPrivileged, "privileged"},
 		{"privileged init container", "apps", func(p *corev1.Pod) {
 			p.Spec.InitContainers = []corev1.Container{{Name: "init", Image: "x", SecurityContext: &corev1.SecurityContext{Privileged: ptr.To(true)}}}
-		}, ReasonPrivileged, "spec.initContainers[0]"},
+		}, guard.ReasonPrivileged, "spec.initContainers[0]"},
 		{"SYS_PTRACE", "apps", func(p *corev1.Pod) {
 			p.Spec.Containers[0].SecurityContext = &corev1.SecurityContext{Capabilities: &corev1.Capabilities{Add: []corev1.Capability{"SYS_PTRACE"}}}
-		}, ReasonCapability, "SYS_PTRACE"},
+		}, guard.ReasonCapability, "SYS_PTRACE"},
 		{"CAP_SYS_ADMIN spelled with prefix", "apps", func(p *corev1.Pod) {
 			p.Spec.Containers[0].SecurityContext = &corev1.SecurityContext{Capabilities: &corev1.Capabilities{Add: []corev1.Capability{"cap_sys_admin"}}}
-		}, ReasonCapability, "cap_sys_admin"},
+		}, guard.ReasonCapability, "cap_sys_admin"},
 		{"NET_ADMIN", "apps", func(p *corev1.Pod) {
 			p.Spec.Containers[0].SecurityContext = &corev1.SecurityContext{Capabilities: &corev1.Capabilities{Add: []corev1.Capability{"NET_ADMIN"}}}
-		}, ReasonCapability, "NET_ADMIN"},
+		}, guard.ReasonCapability, "NET_ADMIN"},
 		{"snapshot PVC", "apps", func(p *corev1.Pod) {
 			p.Spec.Volumes = append(p.Spec.Volumes, corev1.Volume{Name: "data", VolumeSource: corev1.VolumeSource{
 				PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: "warden-snapshots"}}})
-		}, ReasonForbiddenVolume, "dataset snapshot share"},
+		}, guard.ReasonForbiddenVolume, "which is the dataset share"},
 		{"sidecar name without status", "apps", func(p *corev1.Pod) {
 			p.Spec.Containers = append(p.Spec.Containers, corev1.Container{Name: api.SidecarName, Image: "evil"})
-		}, ReasonForgedInjection, "no warden.dev/status annotation"},
-		{"reserved container name", "apps", func(p *corev1.Pod) { p.Spec.Containers[0].Name = "warden-helper" }, ReasonReservedName, "reserved for Warden"},
-		{"reserved volume name", "apps", func(p *corev1.Pod) { p.Spec.Volumes[0].Name = "warden-staging" }, ReasonReservedName, "reserved for Warden"},
+		}, guard.ReasonForgedInjection, "is named like Warden's sidecar"},
+		{"reserved container name", "apps", func(p *corev1.Pod) { p.Spec.Containers[0].Name = "warden-helper" }, guard.ReasonReservedName, "reserved for Warden"},
+		{"reserved volume name", "apps", func(p *corev1.Pod) { p.Spec.Volumes[0].Name = "warden-staging" }, guard.ReasonReservedName, "reserved for Warden"},
 		{"mount at data dir", "apps", func(p *corev1.Pod) { p.Spec.Containers[0].VolumeMounts[0].MountPath = api.DataDir }, ReasonMountConflict, api.DataDir},
 		{"mount above data dir", "apps", func(p *corev1.Pod) { p.Spec.Containers[0].VolumeMounts[0].MountPath = "/secure" }, ReasonMountConflict, "collides"},
 		{"WARDEN_PORT set", "apps", func(p *corev1.Pod) {
@@ -180,7 +181,7 @@ func TestDenials(t *testing.T) {
 		}, ReasonPortConflict, "8787"},
 		{"forged status without sidecar", "apps", func(p *corev1.Pod) {
 			p.Annotations = map[string]string{api.AnnotationStatus: `{"version":"x"}`}
-		}, ReasonForgedInjection, "missing"},
+		}, guard.ReasonForgedInjection, "not sealed"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newTestHandler(t)
@@ -197,38 +198,62 @@ func TestDenials(t *testing.T) {
 }
 
 func TestGuardedShareKinds(t *testing.T) {
+	hostPath := func(p string) corev1.VolumeSource {
+		return corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: p}}
+	}
+	nfs := func(server, p string) corev1.VolumeSource {
+		return corev1.VolumeSource{NFS: &corev1.NFSVolumeSource{Server: server, Path: p}}
+	}
+	share := hostPath("/mnt/datasets")
 	for _, tc := range []struct {
 		name    string
 		guarded corev1.VolumeSource
+		allow   func(*Config)
 		user    corev1.VolumeSource
 		denied  bool
 	}{
-		{"hostPath parent", corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: "/mnt/datasets"}}, corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: "/mnt"}}, true},
-		{"hostPath child", corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: "/mnt/datasets"}}, corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: "/mnt/datasets/prod/"}}, true},
-		{"hostPath root", corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: "/mnt/datasets"}}, corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: "/"}}, true},
-		{"hostPath dotdot", corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: "/mnt/datasets"}}, corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: "/tmp/../mnt"}}, true},
-		{"hostPath sibling", corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: "/mnt/datasets"}}, corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: "/mnt/datasets2"}}, false},
-		{"nfs same export subdir", corev1.VolumeSource{NFS: &corev1.NFSVolumeSource{Server: "nfs.local", Path: "/exports/ds"}}, corev1.VolumeSource{NFS: &corev1.NFSVolumeSource{Server: "NFS.local", Path: "/exports/ds/prod"}}, true},
-		{"nfs other server", corev1.VolumeSource{NFS: &corev1.NFSVolumeSource{Server: "nfs.local", Path: "/exports/ds"}}, corev1.VolumeSource{NFS: &corev1.NFSVolumeSource{Server: "other", Path: "/exports/ds"}}, false},
-		{"pvc other claim", corev1.VolumeSource{PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: "a"}}, corev1.VolumeSource{PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: "b"}}, false},
+		{"hostPath refused by default", share, nil, hostPath("/opt/tools"), true},
+		{"hostPath allowed prefix", share, func(c *Config) { c.HostPathAllow = []string{"/opt"} }, hostPath("/opt/tools"), false},
+		{"hostPath allowed prefix, sibling name", share, func(c *Config) { c.HostPathAllow = []string{"/opt"} }, hostPath("/optional"), true},
+		{"hostPath allowed prefix, dotdot out", share, func(c *Config) { c.HostPathAllow = []string{"/opt"} }, hostPath("/opt/../var/lib/kubelet"), true},
+		{"hostPath parent of the share, allowed", share, func(c *Config) { c.HostPathAllow = []string{"/mnt"} }, hostPath("/mnt"), true},
+		{"hostPath child of the share", share, func(c *Config) { c.HostPathAllow = []string{"/mnt"} }, hostPath("/mnt/datasets/prod/"), true},
+		{"hostPath root", share, func(c *Config) { c.HostPathAllow = []string{"/opt"} }, hostPath("/"), true},
+		{"hostPath sibling of the share, allowed", share, func(c *Config) { c.HostPathAllow = []string{"/mnt"} }, hostPath("/mnt/datasets2"), false},
+		{"nfs refused by default", nfs("nfs.local", "/exports/ds"), nil, nfs("other", "/exports/home"), true},
+		{"nfs allowed, other export", nfs("nfs.local", "/exports/ds"), func(c *Config) { c.InlineVolumeAllow = []string{"nfs"} }, nfs("nfs.local", "/exports/home"), false},
+		{"nfs allowed, share subdir", nfs("nfs.local", "/exports/ds"), func(c *Config) { c.InlineVolumeAllow = []string{"nfs"} }, nfs("NFS.local", "/exports/ds/prod"), true},
+		{"nfs allowed, share by other server name", nfs("nfs.local", "/exports/ds"), func(c *Config) { c.InlineVolumeAllow = []string{"nfs"} }, nfs("nfs.local.", "/exports/ds"), true},
+		{"nfs allowed, share by IP", nfs("nfs.local", "/exports/ds"), func(c *Config) { c.InlineVolumeAllow = []string{"nfs"} }, nfs("10.0.0.5", "/exports"), true},
+		{"iscsi refused", share, nil, corev1.VolumeSource{ISCSI: &corev1.ISCSIVolumeSource{TargetPortal: "t", IQN: "i"}}, true},
+		{"pvc other claim", corev1.VolumeSource{PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: "a"}}, nil, corev1.VolumeSource{PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: "b"}}, false},
+		{"csi same driver", corev1.VolumeSource{CSI: &corev1.CSIVolumeSource{Driver: "ds.csi"}}, nil, corev1.VolumeSource{CSI: &corev1.CSIVolumeSource{Driver: "ds.csi", VolumeAttributes: map[string]string{"other": "x"}}}, true},
+		{"csi other driver", corev1.VolumeSource{CSI: &corev1.CSIVolumeSource{Driver: "ds.csi"}}, nil, corev1.VolumeSource{CSI: &corev1.CSIVolumeSource{Driver: "secrets-store.csi"}}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			h := newTestHandler(t, func(c *Config) { c.SnapshotVolume = tc.guarded })
+			h := newTestHandler(t, func(c *Config) {
+				c.SnapshotVolume = tc.guarded
+				if tc.allow != nil {
+					tc.allow(c)
+				}
+			})
 			p := basePod("svc-prod-app-1")
 			p.Spec.Volumes = append(p.Spec.Volumes, corev1.Volume{Name: "data", VolumeSource: tc.user})
 			resp := admit(t, h, request("apps", mustJSON(t, p)))
 			assert.Equal(t, !tc.denied, resp.Allowed, "%v", resp.Result)
 		})
 	}
-	t.Run("staging root on a hostPath", func(t *testing.T) {
-		h := newTestHandler(t, func(c *Config) {
-			c.StagingVolume = corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: "/var/lib/warden/staging"}}
+	t.Run("staging must be per pod", func(t *testing.T) {
+		cfg := testConfig(func(c *Config) { c.StagingVolume = hostPath("/var/lib/warden/staging") })
+		assert.ErrorContains(t, cfg.Validate(), "per pod")
+		cfg = testConfig(func(c *Config) {
+			c.StagingVolume = corev1.VolumeSource{PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: "shared"}}
 		})
-		p := basePod("svc-prod-app-1")
-		p.Spec.Volumes = append(p.Spec.Volumes, corev1.Volume{Name: "d", VolumeSource: corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: "/var/lib/warden"}}})
-		resp := admit(t, h, request("apps", mustJSON(t, p)))
-		require.False(t, resp.Allowed)
-		assert.Contains(t, resp.Result.Message, "staging root")
+		assert.ErrorContains(t, cfg.Validate(), "per pod")
+		cfg = testConfig(func(c *Config) {
+			c.StagingVolume = corev1.VolumeSource{Ephemeral: &corev1.EphemeralVolumeSource{}}
+		})
+		assert.NoError(t, cfg.Validate())
 	})
 }
 
@@ -286,17 +311,17 @@ func TestIdempotentReinvocation(t *testing.T) {
 }
 
 // The API server defaults fields after every patch; a re-invocation sees them and must still
-// recognise Warden's own parts.
+// recognise Warden's own parts, and give containers added later the data mount. A later webhook
+// that changes the sidecar itself breaks the seal.
 func TestReinvocationAfterDefaulting(t *testing.T) {
 	h := newTestHandler(t)
 	raw := mustJSON(t, basePod("svc-prod-app-1"))
 	injected := podFrom(t, applyPatch(t, raw, admit(t, h, request("apps", raw))))
 	sc := &injected.Spec.InitContainers[0]
 	sc.TerminationMessagePath = "/dev/termination-log"
-	sc.StartupProbe.SuccessThreshold = 1
+	sc.LivenessProbe.SuccessThreshold = 1
+	sc.Env[0].ValueFrom.FieldRef.APIVersion = "v1"
 	injected.Spec.Volumes[4].Projected.DefaultMode = ptr.To[int32](0o644)
-	// A later webhook adds its own container and a mount to the sidecar.
-	sc.VolumeMounts = append(sc.VolumeMounts, corev1.VolumeMount{Name: "ca", MountPath: "/etc/ssl/extra"})
 	injected.Spec.Containers = append(injected.Spec.Containers, corev1.Container{Name: "proxy", Image: "envoy"})
 
 	raw2 := mustJSON(t, injected)
@@ -306,6 +331,11 @@ func TestReinvocationAfterDefaulting(t *testing.T) {
 	assert.Equal(t, api.DataDir, out.Spec.Containers[1].VolumeMounts[0].MountPath, "container added later gets the mount")
 	resp = admit(t, h, request("apps", mustJSON(t, out)))
 	assert.Empty(t, resp.Patch)
+
+	out.Spec.InitContainers[0].VolumeMounts = append(out.Spec.InitContainers[0].VolumeMounts, corev1.VolumeMount{Name: "ca", MountPath: "/etc/ssl/extra"})
+	resp = admit(t, h, request("apps", mustJSON(t, out)))
+	require.False(t, resp.Allowed, "a webhook that edits the sidecar breaks the seal")
+	assert.Contains(t, resp.Result.Message, "seal does not match")
 }
 
 func TestForgedInjection(t *testing.T) {
@@ -385,33 +415,6 @@ func TestUnknownFieldsSurvive(t *testing.T) {
 	assert.Equal(t, map[string]any{"driver": "y"}, spec["volumes"].([]any)[0].(map[string]any)["futureVolumeSource"])
 	assert.Equal(t, 42.0, out["futureTopLevel"])
 	assert.Equal(t, "b", out["metadata"].(map[string]any)["annotations"].(map[string]any)["a"])
-}
-
-func TestEphemeralContainers(t *testing.T) {
-	h := newTestHandler(t)
-	raw := mustJSON(t, basePod("svc-prod-app-1"))
-	injected := podFrom(t, applyPatch(t, raw, admit(t, h, request("apps", raw))))
-	debug := func(mut func(*corev1.EphemeralContainer)) admission.Request {
-		p := injected.DeepCopy()
-		ec := corev1.EphemeralContainer{EphemeralContainerCommon: corev1.EphemeralContainerCommon{Name: "dbg", Image: "busybox"}}
-		mut(&ec)
-		p.Spec.EphemeralContainers = []corev1.EphemeralContainer{ec}
-		req := request("apps", mustJSON(t, p))
-		req.Operation = admissionv1.Update
-		req.SubResource = "ephemeralcontainers"
-		return req
-	}
-	assert.True(t, admit(t, h, debug(func(ec *corev1.EphemeralContainer) { ec.TargetContainerName = "app" })).Allowed)
-	assert.False(t, admit(t, h, debug(func(ec *corev1.EphemeralContainer) { ec.TargetContainerName = api.SidecarName })).Allowed)
-	assert.False(t, admit(t, h, debug(func(ec *corev1.EphemeralContainer) {
-		ec.VolumeMounts = []corev1.VolumeMount{{Name: api.VolumeToken, MountPath: "/t"}}
-	})).Allowed)
-	assert.False(t, admit(t, h, debug(func(ec *corev1.EphemeralContainer) {
-		ec.VolumeMounts = []corev1.VolumeMount{{Name: api.VolumeStaging, MountPath: "/s", ReadOnly: true}}
-	})).Allowed, "whole staging volume")
-	assert.False(t, admit(t, h, debug(func(ec *corev1.EphemeralContainer) {
-		ec.SecurityContext = &corev1.SecurityContext{Capabilities: &corev1.Capabilities{Add: []corev1.Capability{"SYS_PTRACE"}}}
-	})).Allowed)
 }
 
 func TestFailClosed(t *testing.T) {

@@ -16,6 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/warden-dev/warden/pkg/api"
+	"github.com/warden-dev/warden/pkg/guard"
 	"github.com/warden-dev/warden/pkg/policy"
 )
 
@@ -58,18 +59,38 @@ func testNamespaces() staticNamespaces {
 	}
 }
 
-func newTestHandler(t testing.TB, mut ...func(*Config)) *Handler {
-	t.Helper()
-	p, err := policy.Parse([]byte(testPolicy))
-	require.NoError(t, err)
+// testKeys is the status keyring every test handler shares, as replicas share the Secret.
+var testKeys = func() *guard.Keyring {
+	k, err := guard.NewKeyring(map[string][]byte{"k1": []byte("0123456789abcdef0123456789abcdef")})
+	if err != nil {
+		panic(err)
+	}
+	return k
+}()
+
+func testConfig(mut ...func(*Config)) Config {
 	cfg := DefaultConfig()
 	cfg.SidecarImage = "example.com/warden-sidecar:test"
 	for _, m := range mut {
 		m(&cfg)
 	}
-	h, err := NewHandler(cfg, "warden-system", staticPolicy{p}, testNamespaces(), nil, nil)
+	return cfg
+}
+
+func newTestHandler(t testing.TB, mut ...func(*Config)) *Handler {
+	t.Helper()
+	p, err := policy.Parse([]byte(testPolicy))
+	require.NoError(t, err)
+	h, err := NewHandler(testConfig(mut...), "warden-system", staticPolicy{p}, testNamespaces(), testKeys, nil, nil)
 	require.NoError(t, err)
 	return h
+}
+
+func newTestValidator(t testing.TB, mut ...func(*Config)) *Validator {
+	t.Helper()
+	v, err := NewValidator(testConfig(mut...), "warden-system", testNamespaces(), testKeys, nil, nil)
+	require.NoError(t, err)
+	return v
 }
 
 func request(ns string, raw []byte) admission.Request {
@@ -83,8 +104,8 @@ func request(ns string, raw []byte) admission.Request {
 	}}
 }
 
-// admit runs the handler the way controller-runtime's webhook does (Complete renders the patch).
-func admit(t testing.TB, h *Handler, req admission.Request) admission.Response {
+// admit runs a handler the way controller-runtime's webhook does (Complete renders the patch).
+func admit(t testing.TB, h admission.Handler, req admission.Request) admission.Response {
 	t.Helper()
 	resp := h.Handle(context.Background(), req)
 	require.NoError(t, resp.Complete(req))

@@ -2,6 +2,7 @@ package mutate
 
 import (
 	"encoding/json"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -9,6 +10,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/warden-dev/warden/pkg/api"
+	"github.com/warden-dev/warden/pkg/guard"
 )
 
 // The patch is a JSON Patch of add operations only, addressed into the raw object the API server
@@ -71,6 +73,8 @@ type rendered struct {
 	volumes           [][]byte
 	volumesArray      []byte
 	sidecar, sidecars []byte
+	// parts is the digest the status seal covers (see guard.PartsDigest).
+	parts [32]byte
 }
 
 func mustMarshal(v any) []byte {
@@ -96,6 +100,10 @@ func render(pl *plan) *rendered {
 	r.volumesArray = mustMarshal(pl.volumes)
 	r.sidecar = mustMarshal(pl.sidecar)
 	r.sidecars = mustMarshal([]corev1.Container{pl.sidecar})
+	var err error
+	if r.parts, err = guard.PartsDigest(&pl.sidecar, pl.volumes); err != nil {
+		panic(err) // as in mustMarshal: only Warden's own typed values
+	}
 	return r
 }
 
@@ -136,7 +144,7 @@ func hasAppMount(c *corev1.Container) bool {
 
 // appContainerOps gives every app container lacking it the read-only data mount and the env.
 // In native mode init containers get them too: they start after the sidecar and may use it.
-func (c *Config) appContainerOps(p *patch, spec *corev1.PodSpec, r *rendered) (names []string) {
+func (c *Config) appContainerOps(p *patch, spec *corev1.PodSpec, r *rendered) {
 	visit := func(list string, cs []corev1.Container) {
 		for i := range cs {
 			ct := &cs[i]
@@ -146,22 +154,20 @@ func (c *Config) appContainerOps(p *patch, spec *corev1.PodSpec, r *rendered) (n
 			base := "/spec/" + list + "/" + strconv.Itoa(i)
 			p.appendTo(base+"/volumeMounts", len(ct.VolumeMounts), r.mounts, [][]byte{r.mount})
 			p.appendTo(base+"/env", len(ct.Env), r.envs, r.env)
-			names = append(names, ct.Name)
 		}
 	}
 	if c.NativeSidecar {
 		visit("initContainers", spec.InitContainers)
 	}
 	visit("containers", spec.Containers)
-	return names
 }
 
-// injectPatch is the full patch for a pod that has no Warden parts yet.
-func (c *Config) injectPatch(pod *corev1.Pod, r *rendered) []byte {
+// injectPatch is the full patch for a pod that has no Warden parts yet; annotation is the
+// sealed status.
+func (c *Config) injectPatch(pod *corev1.Pod, r *rendered, annotation string) []byte {
 	spec := &pod.Spec
 	var p patch
-	status := r.status
-	status.Containers = c.appContainerOps(&p, spec, r)
+	c.appContainerOps(&p, spec, r)
 	p.appendTo("/spec/volumes", len(spec.Volumes), r.volumesArray, r.volumes)
 	// Container ops above use the original indexes, so the sidecar goes in last. As the first
 	// init container it is ready before any other init container runs.
@@ -173,11 +179,57 @@ func (c *Config) injectPatch(pod *corev1.Pod, r *rendered) []byte {
 	default:
 		p.appendTo("/spec/containers", len(spec.Containers), r.sidecars, [][]byte{r.sidecar})
 	}
-	value := mustMarshal(string(mustMarshal(status)))
+	value := mustMarshal(annotation)
 	if len(pod.Annotations) == 0 {
 		p.add("/metadata/annotations", append(append([]byte(`{"`+api.AnnotationStatus+`":`), value...), '}'))
 	} else {
 		p.add("/metadata/annotations/"+escape(api.AnnotationStatus), value)
 	}
 	return p.bytes()
+}
+
+// appContainers names the containers appContainerOps gives the data mount.
+func (c *Config) appContainers(spec *corev1.PodSpec) (names []string) {
+	visit := func(cs []corev1.Container) {
+		for i := range cs {
+			if cs[i].Name != api.SidecarName && !hasAppMount(&cs[i]) {
+				names = append(names, cs[i].Name)
+			}
+		}
+	}
+	if c.NativeSidecar {
+		visit(spec.InitContainers)
+	}
+	visit(spec.Containers)
+	return names
+}
+
+// injected is the pod as the patch will leave it, built from the same plan, so the guard judges
+// the final pod before Warden answers.
+func (c *Config) injected(pod *corev1.Pod, r *rendered, annotation string) *corev1.Pod {
+	out := &corev1.Pod{ObjectMeta: pod.ObjectMeta, Spec: pod.Spec}
+	out.Annotations = make(map[string]string, len(pod.Annotations)+1)
+	for k, v := range pod.Annotations {
+		out.Annotations[k] = v
+	}
+	out.Annotations[api.AnnotationStatus] = annotation
+	spec := &out.Spec
+	spec.Volumes = append(slices.Clip(pod.Spec.Volumes), r.plan.volumes...)
+	withMount := func(cs []corev1.Container) []corev1.Container {
+		out := slices.Clone(cs)
+		for i := range out {
+			if out[i].Name != api.SidecarName && !hasAppMount(&out[i]) {
+				out[i].VolumeMounts = append(slices.Clip(out[i].VolumeMounts), r.appMount)
+				out[i].Env = append(slices.Clip(out[i].Env), r.appEnv...)
+			}
+		}
+		return out
+	}
+	if c.NativeSidecar {
+		spec.InitContainers = append([]corev1.Container{r.plan.sidecar}, withMount(pod.Spec.InitContainers)...)
+		spec.Containers = withMount(pod.Spec.Containers)
+	} else {
+		spec.Containers = append(withMount(pod.Spec.Containers), r.plan.sidecar)
+	}
+	return out
 }

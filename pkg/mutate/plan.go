@@ -1,8 +1,8 @@
 package mutate
 
 import (
-	"path"
 	"strconv"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/utils/ptr"
@@ -21,15 +21,8 @@ type plan struct {
 	status   api.Status
 }
 
-// subPath is the part of the staging volume an app container sees: the owner's folder for apps
-// and jobs (one folder per caller inside), only the owner's own caller folder for workspaces.
-func subPath(env, owner string, w api.Workload) string {
-	dir := api.OwnerDir(owner)
-	if w == api.WorkloadWorkspace {
-		return path.Join(env, dir, dir)
-	}
-	return path.Join(env, dir)
-}
+// sidecarStartTimeout bounds how long the postStart hook waits for the sidecar to answer.
+const sidecarStartTimeout = 60 * time.Second
 
 func (c *Config) plan(owner, env string, w api.Workload) *plan {
 	port := strconv.Itoa(int(c.SidecarPort))
@@ -50,17 +43,23 @@ func (c *Config) plan(owner, env string, w api.Workload) *plan {
 		args = append(args, "--vault-addr="+c.VaultAddr)
 	}
 	// The sidecar listens on loopback only, which kubelet's HTTP probes cannot reach (they dial
-	// the pod IP), so probes run the binary's own probe command inside the container.
-	probe := func(period, failures int32) *corev1.Probe {
-		return &corev1.Probe{
-			ProbeHandler: corev1.ProbeHandler{Exec: &corev1.ExecAction{
-				Command: []string{"/warden-sidecar", "probe", "http://127.0.0.1:" + port + "/readyz"},
-			}},
-			PeriodSeconds:    period,
-			TimeoutSeconds:   2,
-			FailureThreshold: failures,
-		}
+	// the pod IP), so the liveness probe runs the binary's own probe command in the container.
+	readyz := "http://127.0.0.1:" + port + "/readyz"
+	liveness := &corev1.Probe{
+		ProbeHandler: corev1.ProbeHandler{Exec: &corev1.ExecAction{
+			Command: []string{"/warden-sidecar", "probe", readyz},
+		}},
+		PeriodSeconds:    20,
+		TimeoutSeconds:   2,
+		FailureThreshold: 3,
 	}
+	// No startup probe: a native sidecar counts as started when its postStart hook returns, and
+	// the hook returns as soon as the sidecar answers (polling every 10 ms). The app containers
+	// start right after, instead of waiting for a probe period (the kubelet's probes tick once a
+	// second at best). If the sidecar never gets ready, the hook fails and the kubelet restarts it.
+	postStart := &corev1.LifecycleHandler{Exec: &corev1.ExecAction{
+		Command: []string{"/warden-sidecar", "probe", "--wait=" + sidecarStartTimeout.String(), readyz},
+	}}
 	sidecar := corev1.Container{
 		Name:            api.SidecarName,
 		Image:           c.SidecarImage,
@@ -78,8 +77,8 @@ func (c *Config) plan(owner, env string, w api.Workload) *plan {
 			{Name: api.VolumeState, MountPath: api.SidecarStateDir},
 			{Name: api.VolumeToken, MountPath: api.SidecarTokenDir, ReadOnly: true},
 		},
-		StartupProbe:             probe(1, 30),
-		LivenessProbe:            probe(20, 3),
+		Lifecycle:                &corev1.Lifecycle{PostStart: postStart},
+		LivenessProbe:            liveness,
 		TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
 		SecurityContext: &corev1.SecurityContext{
 			RunAsUser:                ptr.To(c.SidecarUID),
@@ -121,7 +120,7 @@ func (c *Config) plan(owner, env string, w api.Workload) *plan {
 		appMount: corev1.VolumeMount{
 			Name:      api.VolumeStaging,
 			MountPath: api.DataDir,
-			SubPath:   subPath(env, owner, w),
+			SubPath:   api.AppSubPath(env, owner, w),
 			ReadOnly:  true,
 		},
 		appEnv: []corev1.EnvVar{

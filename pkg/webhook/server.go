@@ -34,14 +34,18 @@ import (
 	"github.com/warden-dev/warden/internal/serve"
 	"github.com/warden-dev/warden/pkg/broker"
 	"github.com/warden-dev/warden/pkg/grants"
+	"github.com/warden-dev/warden/pkg/guard"
 	"github.com/warden-dev/warden/pkg/health"
 	"github.com/warden-dev/warden/pkg/identity"
 	"github.com/warden-dev/warden/pkg/mutate"
 	"github.com/warden-dev/warden/pkg/policy"
 )
 
-// MutatePath is where the pod admission handler is served.
-const MutatePath = "/mutate-v1-pod"
+// Where the admission handlers are served.
+const (
+	MutatePath   = "/mutate-v1-pod"
+	ValidatePath = "/validate-v1-pod"
+)
 
 // Options configure the webhook process.
 type Options struct {
@@ -66,6 +70,9 @@ type Options struct {
 	PolicyConfigMap string
 	// Namespace is the webhook's own namespace; it is never injected.
 	Namespace string
+	// StatusKeySecret names the Secret in Namespace with the keys that seal injections
+	// (default DefaultStatusKeySecret; created on first start).
+	StatusKeySecret string
 	Mutate    mutate.Config
 	Log       *slog.Logger
 	// Registry receives Warden's metrics; /metrics serves it together with controller-runtime's.
@@ -83,6 +90,8 @@ type GCPOptions struct {
 
 type Server struct {
 	opts   Options
+	kube   kubernetes.Interface
+	keys   *guard.Keyring
 	log    *slog.Logger
 	mgr    ctrl.Manager
 	policy *policy.Store
@@ -148,20 +157,45 @@ func New(opts Options) (*Server, error) {
 		return nil, fmt.Errorf("webhook: manager: %w", err)
 	}
 
-	h, err := mutate.NewHandler(opts.Mutate, opts.Namespace, store, namespaceLabels{mgr.GetCache()}, log, mutate.NewMetrics(opts.Registry))
+	kube, err := kubernetes.NewForConfig(opts.RestConfig)
+	if err != nil {
+		return nil, err
+	}
+	if opts.StatusKeySecret == "" {
+		opts.StatusKeySecret = DefaultStatusKeySecret
+	}
+	kctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	keyData, err := statusKeys(kctx, kube, opts.Namespace, opts.StatusKeySecret, true)
+	cancel()
+	if err != nil {
+		return nil, err
+	}
+	keys, err := guard.NewKeyring(keyData)
+	if err != nil {
+		return nil, fmt.Errorf("webhook: Secret %s/%s: %w", opts.Namespace, opts.StatusKeySecret, err)
+	}
+
+	metrics := mutate.NewMetrics(opts.Registry)
+	namespaces := namespaceLabels{mgr.GetCache()}
+	h, err := mutate.NewHandler(opts.Mutate, opts.Namespace, store, namespaces, keys, log, metrics)
+	if err != nil {
+		return nil, err
+	}
+	v, err := mutate.NewValidator(opts.Mutate, opts.Namespace, namespaces, keys, log, metrics)
 	if err != nil {
 		return nil, err
 	}
 	mgr.GetWebhookServer().Register(MutatePath, &ReviewHandler{Handler: h, Log: log})
+	mgr.GetWebhookServer().Register(ValidatePath, &ReviewHandler{Handler: v, Log: log})
 
-	s := &Server{opts: opts, log: log, mgr: mgr, policy: store, checks: &health.Checks{}}
+	s := &Server{opts: opts, kube: kube, keys: keys, log: log, mgr: mgr, policy: store, checks: &health.Checks{}}
 	s.checks.Add("policy", store.Check)
 	started := mgr.GetWebhookServer().StartedChecker()
 	s.checks.Add("admission-tls", func() (health.State, string) {
 		if err := started(nil); err != nil {
 			return health.Failing, err.Error()
 		}
-		return health.OK, "serving " + MutatePath
+		return health.OK, "serving " + MutatePath + " and " + ValidatePath
 	})
 	s.checks.Add("namespace-cache", func() (health.State, string) {
 		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
@@ -185,10 +219,7 @@ func New(opts Options) (*Server, error) {
 }
 
 func (s *Server) setupBroker() error {
-	kube, err := kubernetes.NewForConfig(s.opts.RestConfig)
-	if err != nil {
-		return err
-	}
+	kube := s.kube
 	engine := grants.NewPolicyEngine(s.policy.Current)
 	switch s.opts.BrokerGrants {
 	case "", "policy":
@@ -197,7 +228,12 @@ func (s *Server) setupBroker() error {
 	default:
 		return fmt.Errorf("webhook: broker grants %q is not policy or rbac", s.opts.BrokerGrants)
 	}
-	bo := broker.Options{Kube: kube, Grants: engine, Log: s.log.With("component", "broker"), AdminGroup: s.opts.AdminGroup}
+	bo := broker.Options{
+		Kube: kube, Grants: engine, Log: s.log.With("component", "broker"), AdminGroup: s.opts.AdminGroup,
+		// The broker trusts a pod only as far as the admission webhooks would: opted-in
+		// namespace, and the same invariant, seal included.
+		Pods: s.opts.Mutate.Rules(s.keys), Namespaces: namespaceLabels{s.mgr.GetCache()},
+	}
 	if s.opts.AdminGroup != "" {
 		cm := s.opts.PolicyConfigMap
 		if cm == "" {
@@ -289,6 +325,7 @@ func (s *Server) Start(ctx context.Context) error {
 	defer cancel()
 	errc := make(chan error, 4)
 	go func() { errc <- s.policy.Run(ctx) }()
+	go refreshStatusKeys(ctx, s.kube, s.opts.Namespace, s.opts.StatusKeySecret, s.keys, s.log)
 	if s.health != nil {
 		mux := http.NewServeMux()
 		mux.Handle("/healthz", health.Healthz())

@@ -20,6 +20,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/serializer/json"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/kubernetes/scheme"
@@ -32,6 +33,7 @@ import (
 
 type objects struct {
 	mwc   *admissionregv1.MutatingWebhookConfiguration
+	vwc   *admissionregv1.ValidatingWebhookConfiguration
 	dep   *appsv1.Deployment
 	svc   *corev1.Service
 	pdb   *policyv1.PodDisruptionBudget
@@ -77,6 +79,8 @@ func load(t *testing.T) objects {
 			switch v := obj.(type) {
 			case *admissionregv1.MutatingWebhookConfiguration:
 				o.mwc = v
+			case *admissionregv1.ValidatingWebhookConfiguration:
+				o.vwc = v
 			case *appsv1.Deployment:
 				o.dep = v
 			case *corev1.Service:
@@ -102,7 +106,7 @@ func load(t *testing.T) objects {
 			}
 		}
 	}
-	for name, ok := range map[string]bool{"webhook configuration": o.mwc != nil, "deployment": o.dep != nil, "service": o.svc != nil,
+	for name, ok := range map[string]bool{"webhook configuration": o.mwc != nil, "validating webhook configuration": o.vwc != nil, "deployment": o.dep != nil, "service": o.svc != nil,
 		"pdb": o.pdb != nil, "policy configmap": o.cm != nil, "namespace": o.ns != nil, "cluster role": len(o.roles) > 0, "binding": o.crb != nil, "service account": o.sa != nil} {
 		require.True(t, ok, "manifests lack a %s", name)
 	}
@@ -113,18 +117,43 @@ func TestWebhookConfiguration(t *testing.T) {
 	o := load(t)
 	require.Len(t, o.mwc.Webhooks, 1)
 	w := o.mwc.Webhooks[0]
-	assert.Equal(t, admissionregv1.Fail, *w.FailurePolicy, "fail closed")
-	assert.LessOrEqual(t, *w.TimeoutSeconds, int32(3))
-	assert.Equal(t, admissionregv1.SideEffectClassNone, *w.SideEffects)
 	assert.Equal(t, admissionregv1.IfNeededReinvocationPolicy, *w.ReinvocationPolicy)
-	assert.Equal(t, []string{"v1"}, w.AdmissionReviewVersions)
-	assert.Equal(t, webhook.MutatePath, *w.ClientConfig.Service.Path)
-	assert.Equal(t, o.svc.Name, w.ClientConfig.Service.Name)
-	assert.Equal(t, o.ns.Name, w.ClientConfig.Service.Namespace)
-	assert.NotEmpty(t, w.MatchConditions)
+	checkWebhook(t, o, webhook.MutatePath, w.FailurePolicy, w.TimeoutSeconds, w.SideEffects, w.AdmissionReviewVersions, w.ClientConfig, w.NamespaceSelector, w.MatchConditions)
+	require.Len(t, w.Rules, 1)
+	assert.Equal(t, []string{"pods"}, w.Rules[0].Resources)
+	assert.Equal(t, []admissionregv1.OperationType{admissionregv1.Create}, w.Rules[0].Operations, "injection happens at creation only")
+
+	require.Len(t, o.vwc.Webhooks, 1)
+	v := o.vwc.Webhooks[0]
+	checkWebhook(t, o, webhook.ValidatePath, v.FailurePolicy, v.TimeoutSeconds, v.SideEffects, v.AdmissionReviewVersions, v.ClientConfig, v.NamespaceSelector, v.MatchConditions)
+	guarded := map[string]admissionregv1.OperationType{}
+	for _, r := range v.Rules {
+		for _, res := range r.Resources {
+			for _, op := range r.Operations {
+				guarded[res+" "+string(op)] = op
+			}
+		}
+	}
+	for _, want := range []string{"pods CREATE", "pods UPDATE", "pods/ephemeralcontainers UPDATE", "pods/resize UPDATE",
+		"pods/exec CONNECT", "pods/attach CONNECT", "persistentvolumeclaims CREATE", "volumesnapshots CREATE"} {
+		assert.Contains(t, guarded, want, "the validating webhook guards %s", want)
+	}
+}
+
+func checkWebhook(t *testing.T, o objects, path string, fail *admissionregv1.FailurePolicyType, timeout *int32, side *admissionregv1.SideEffectClass,
+	versions []string, cc admissionregv1.WebhookClientConfig, sel *metav1.LabelSelector, conds []admissionregv1.MatchCondition) {
+	t.Helper()
+	assert.Equal(t, admissionregv1.Fail, *fail, "fail closed")
+	assert.LessOrEqual(t, *timeout, int32(3))
+	assert.Equal(t, admissionregv1.SideEffectClassNone, *side)
+	assert.Equal(t, []string{"v1"}, versions)
+	assert.Equal(t, path, *cc.Service.Path)
+	assert.Equal(t, o.svc.Name, cc.Service.Name)
+	assert.Equal(t, o.ns.Name, cc.Service.Namespace)
+	assert.NotEmpty(t, conds)
 
 	var optIn, exclude bool
-	for _, e := range w.NamespaceSelector.MatchExpressions {
+	for _, e := range sel.MatchExpressions {
 		if e.Key == "warden.dev/inject" && e.Operator == "In" && slices.Equal(e.Values, []string{"enabled"}) {
 			optIn = true
 		}
@@ -137,18 +166,6 @@ func TestWebhookConfiguration(t *testing.T) {
 	}
 	assert.True(t, optIn, "scoped to opted-in namespaces")
 	assert.True(t, exclude, "system and own namespaces excluded")
-
-	var pods, ephemeral bool
-	for _, r := range w.Rules {
-		if slices.Equal(r.Resources, []string{"pods"}) && slices.Equal(r.Operations, []admissionregv1.OperationType{admissionregv1.Create}) {
-			pods = true
-		}
-		if slices.Equal(r.Resources, []string{"pods/ephemeralcontainers"}) && slices.Contains(r.Operations, admissionregv1.Update) {
-			ephemeral = true
-		}
-	}
-	assert.True(t, pods, "pod creation is admitted")
-	assert.True(t, ephemeral, "ephemeral containers are checked")
 }
 
 func TestDeployment(t *testing.T) {
@@ -226,7 +243,13 @@ func TestLeastPrivilegeRBAC(t *testing.T) {
 		for _, v := range rule.Verbs {
 			assert.NotContains(t, []string{"*", "delete", "deletecollection", "escalate", "bind", "impersonate"}, v)
 		}
-		assert.NotContains(t, rule.Resources, "secrets", "the webhook never reads secrets")
+		if slices.Contains(rule.Resources, "secrets") {
+			// Its status-sealing key only: read by name, created once (create cannot be named).
+			if slices.Contains(rule.Verbs, "get") {
+				assert.Equal(t, []string{webhook.DefaultStatusKeySecret}, rule.ResourceNames, "reads no Secret but its key")
+			}
+			assert.Subset(t, []string{"get", "create"}, rule.Verbs)
+		}
 	}
 }
 
@@ -244,6 +267,7 @@ func TestCertManagerOverlay(t *testing.T) {
 	require.NoError(t, err)
 	assert.Contains(t, string(k), "../base")
 	assert.Contains(t, string(k), "cert-manager.io/inject-ca-from: warden-system/warden-webhook-tls")
+	assert.Contains(t, string(k), "kind: ValidatingWebhookConfiguration", "both webhook configurations get the CA")
 	cert, err := os.ReadFile(filepath.Join(root, "certificate.yaml"))
 	require.NoError(t, err)
 	o := load(t)

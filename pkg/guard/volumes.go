@@ -1,0 +1,134 @@
+package guard
+
+import (
+	"path"
+	"slices"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/warden-dev/warden/pkg/api"
+)
+
+// A user volume may use the sources below freely: they hold the pod's own objects or per-pod
+// storage. PersistentVolumeClaims, ephemeral volumes and CSI volumes are checked against the
+// share; hostPath and the in-tree network volumes reach storage Warden cannot see behind and are
+// refused unless an admin allows them.
+
+// inlineTypes are the in-tree volume types that name storage directly (not through a claim).
+var inlineTypes = []string{
+	"nfs", "iscsi", "glusterfs", "rbd", "cephfs", "fc", "flexVolume", "flocker", "quobyte",
+	"portworxVolume", "scaleIO", "storageos", "azureFile", "azureDisk", "cinder",
+	"gcePersistentDisk", "awsElasticBlockStore", "vsphereVolume", "photonPersistentDisk", "gitRepo",
+}
+
+// InlineTypes lists the volume types Rules.InlineVolumeAllow may name.
+func InlineTypes() []string { return slices.Clone(inlineTypes) }
+
+// inlineType names the in-tree network source v uses, "" for none.
+func inlineType(v *corev1.VolumeSource) string {
+	for _, t := range []struct {
+		name string
+		set  bool
+	}{
+		{"nfs", v.NFS != nil}, {"iscsi", v.ISCSI != nil}, {"glusterfs", v.Glusterfs != nil}, {"rbd", v.RBD != nil},
+		{"cephfs", v.CephFS != nil}, {"fc", v.FC != nil}, {"flexVolume", v.FlexVolume != nil}, {"flocker", v.Flocker != nil},
+		{"quobyte", v.Quobyte != nil}, {"portworxVolume", v.PortworxVolume != nil}, {"scaleIO", v.ScaleIO != nil},
+		{"storageos", v.StorageOS != nil}, {"azureFile", v.AzureFile != nil}, {"azureDisk", v.AzureDisk != nil},
+		{"cinder", v.Cinder != nil}, {"gcePersistentDisk", v.GCEPersistentDisk != nil},
+		{"awsElasticBlockStore", v.AWSElasticBlockStore != nil}, {"vsphereVolume", v.VsphereVolume != nil},
+		{"photonPersistentDisk", v.PhotonPersistentDisk != nil}, {"gitRepo", v.GitRepo != nil},
+	} {
+		if t.set {
+			return t.name
+		}
+	}
+	return ""
+}
+
+// Volume judges one volume that is not Warden's.
+func (r *Rules) Volume(i int, vol *corev1.Volume) *Violation {
+	src := &vol.VolumeSource
+	share := &r.Snapshot
+	refuse := func(what string) *Violation {
+		return Deny(ReasonForbiddenVolume, "spec.volumes[%d] (%q) %s; only the Warden sidecar reaches the dataset share: remove the volume and ask the sidecar at http://127.0.0.1:$%s/v1/datasets", i, vol.Name, what, api.EnvPort)
+	}
+	switch {
+	case src.HostPath != nil:
+		p := src.HostPath.Path
+		if share.HostPath != nil && PathsOverlap(p, share.HostPath.Path) {
+			return refuse("mounts host path " + p + ", which overlaps the dataset share")
+		}
+		if !slices.ContainsFunc(r.HostPathAllow, func(prefix string) bool { return under(p, prefix) }) {
+			return Deny(ReasonForbiddenVolume, "spec.volumes[%d] (%q) mounts host path %q; the node's filesystem holds every pod's credentials, so Warden pods may mount only host paths a cluster admin allowed (webhook flag --allow-host-path, now %q)", i, vol.Name, p, r.HostPathAllow)
+		}
+	case src.PersistentVolumeClaim != nil:
+		if share.PersistentVolumeClaim != nil && src.PersistentVolumeClaim.ClaimName == share.PersistentVolumeClaim.ClaimName {
+			return refuse("mounts the claim " + share.PersistentVolumeClaim.ClaimName + ", which is the dataset share")
+		}
+	case src.Ephemeral != nil:
+		if t := src.Ephemeral.VolumeClaimTemplate; t != nil && r.clonesShare(t.Spec.DataSource, t.Spec.DataSourceRef) {
+			return refuse("would be a copy of the dataset share (its dataSource names the share's claim)")
+		}
+	case src.CSI != nil:
+		if share.CSI != nil && src.CSI.Driver == share.CSI.Driver {
+			return refuse("uses CSI driver " + src.CSI.Driver + ", which serves the dataset share")
+		}
+	case src.Projected != nil:
+		for j, s := range src.Projected.Sources {
+			if t := s.ServiceAccountToken; t != nil && slices.Contains(r.Audiences, t.Audience) {
+				return Deny(ReasonTokenAudience, "spec.volumes[%d] (%q) projects a service-account token for audience %q (sources[%d]), which only the Warden sidecar may hold: it would let the pod call the broker or Vault past the sidecar and its audit log; remove that source", i, vol.Name, t.Audience, j)
+			}
+		}
+	}
+	if t := inlineType(src); t != "" {
+		if src.NFS != nil && share.NFS != nil && PathsOverlap(src.NFS.Path, share.NFS.Path) {
+			// Whatever the server is called: a name with a trailing dot, an IP, an alias.
+			return refuse("mounts NFS path " + src.NFS.Path + ", which overlaps the dataset share's export " + share.NFS.Path)
+		}
+		if !slices.Contains(r.InlineVolumeAllow, t) {
+			return Deny(ReasonForbiddenVolume, "spec.volumes[%d] (%q) is an inline %s volume, which can reach storage behind the dataset share; use a PersistentVolumeClaim, or ask a cluster admin to allow %s volumes (webhook flag --allow-inline-volumes)", i, vol.Name, t, t)
+		}
+	}
+	return nil
+}
+
+// clonesShare reports whether a claim's data source is the share's claim.
+func (r *Rules) clonesShare(ds *corev1.TypedLocalObjectReference, ref *corev1.TypedObjectReference) bool {
+	pvc := r.Snapshot.PersistentVolumeClaim
+	if pvc == nil {
+		return false
+	}
+	isClaim := func(group *string, kind, name string) bool {
+		return (group == nil || *group == "") && kind == "PersistentVolumeClaim" && name == pvc.ClaimName
+	}
+	return (ds != nil && isClaim(ds.APIGroup, ds.Kind, ds.Name)) || (ref != nil && isClaim(ref.APIGroup, ref.Kind, ref.Name))
+}
+
+// Claim judges a PersistentVolumeClaim created in an opted-in namespace: a clone of the share
+// would hand the whole share to whoever mounts it.
+func (r *Rules) Claim(spec *corev1.PersistentVolumeClaimSpec) *Violation {
+	if r.clonesShare(spec.DataSource, spec.DataSourceRef) {
+		return Deny(ReasonForbiddenVolume, "the claim's dataSource is %q, the dataset share; only the Warden sidecar reaches the share: remove the dataSource", r.Snapshot.PersistentVolumeClaim.ClaimName)
+	}
+	return nil
+}
+
+// SnapshotOf judges a VolumeSnapshot created in an opted-in namespace.
+func (r *Rules) SnapshotOf(claim string) *Violation {
+	if pvc := r.Snapshot.PersistentVolumeClaim; pvc != nil && claim == pvc.ClaimName {
+		return Deny(ReasonForbiddenVolume, "the snapshot's source is %q, the dataset share; only the Warden sidecar reaches the share", claim)
+	}
+	return nil
+}
+
+// PathsOverlap is true when one path contains the other: mounting a parent reaches the child.
+func PathsOverlap(a, b string) bool {
+	return under(a, b) || under(b, a)
+}
+
+// under is true when p is prefix or below it.
+func under(p, prefix string) bool {
+	p, prefix = path.Clean("/"+p), path.Clean("/"+prefix)
+	return p == prefix || prefix == "/" || strings.HasPrefix(p, prefix+"/")
+}

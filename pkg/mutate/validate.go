@@ -1,0 +1,146 @@
+package mutate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+
+	admissionv1 "k8s.io/api/admission/v1"
+	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+	sigsjson "sigs.k8s.io/json"
+
+	"github.com/warden-dev/warden/pkg/guard"
+)
+
+// Validator is the admission.Handler for /validate-v1-pod. It runs after every mutating webhook
+// and enforces pkg/guard's invariant where the mutating webhook cannot see: on the final pod
+// (whatever webhooks ran after Warden), on every update of a pod, on `kubectl exec`/`attach`,
+// and on claims and volume snapshots that could copy the dataset share. It judges the seal and
+// old-versus-new, never what this version would inject, so a rolling upgrade and pods injected
+// by older versions pass.
+type Validator struct {
+	*scope
+	rules *guard.Rules
+}
+
+// NewValidator returns a ready validating handler sharing the mutating handler's configuration
+// and metrics.
+func NewValidator(cfg Config, ownNamespace string, ns Namespaces, keys *guard.Keyring, log *slog.Logger, m *Metrics) (*Validator, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("mutate: %w", err)
+	}
+	if ns == nil || keys == nil {
+		return nil, errors.New("mutate: namespace lookup and status keys are required")
+	}
+	return &Validator{scope: newScope(&cfg, ownNamespace, ns, log, m), rules: cfg.Rules(keys)}, nil
+}
+
+var _ admission.Handler = (*Validator)(nil)
+
+// Handle judges one request.
+func (v *Validator) Handle(ctx context.Context, req admission.Request) admission.Response {
+	return v.serve(ctx, req, v.handle)
+}
+
+func (v *Validator) handle(ctx context.Context, req admission.Request, name *string) (admission.Response, string, string) {
+	*name = req.Name
+	judge := v.route(req)
+	if judge == nil {
+		return skipped("not a request Warden validates")
+	}
+	why, err := v.inScope(ctx, req.Namespace)
+	if err != nil {
+		return errored(http.StatusInternalServerError, err)
+	}
+	if why != "" {
+		return skipped(why)
+	}
+	violation, err := judge(req)
+	switch {
+	case err != nil:
+		return errored(http.StatusBadRequest, fmt.Errorf("warden: %w", err))
+	case violation != nil:
+		return denied(violation)
+	}
+	return admission.Allowed(""), OutcomeAllowed, ""
+}
+
+type judgement func(admission.Request) (*guard.Violation, error)
+
+// route picks the rule for a request; nil when Warden has nothing to say about it.
+func (v *Validator) route(req admission.Request) judgement {
+	gr := req.Resource.Group + "/" + req.Resource.Resource
+	switch {
+	case gr == "/pods" && req.Operation == admissionv1.Create && req.SubResource == "":
+		return v.podCreate
+	case gr == "/pods" && req.Operation == admissionv1.Update:
+		// The pod itself, and the subresources that change its spec: ephemeralcontainers
+		// (`kubectl debug`) and resize.
+		return v.podUpdate
+	case gr == "/pods" && req.Operation == admissionv1.Connect && (req.SubResource == "exec" || req.SubResource == "attach"):
+		return connect
+	case gr == "/persistentvolumeclaims" && req.Operation == admissionv1.Create:
+		return v.claim
+	case gr == "snapshot.storage.k8s.io/volumesnapshots" && req.Operation == admissionv1.Create:
+		return v.snapshot
+	}
+	return nil
+}
+
+func (v *Validator) podCreate(req admission.Request) (*guard.Violation, error) {
+	pod, err := decodeFull(req.Object.Raw)
+	if err != nil {
+		return nil, err
+	}
+	_, violation := v.rules.Check(req.Namespace, pod, true)
+	return violation, nil
+}
+
+func (v *Validator) podUpdate(req admission.Request) (*guard.Violation, error) {
+	pod, err := decodeFull(req.Object.Raw)
+	if err != nil {
+		return nil, err
+	}
+	old, err := decodeFull(req.OldObject.Raw)
+	if err != nil {
+		return nil, fmt.Errorf("old object: %w", err)
+	}
+	return v.rules.Update(old, pod), nil
+}
+
+// connect reads the container of PodExecOptions or PodAttachOptions.
+func connect(req admission.Request) (*guard.Violation, error) {
+	var opts struct {
+		Container string `json:"container"`
+	}
+	if err := sigsjson.UnmarshalCaseSensitivePreserveInts(req.Object.Raw, &opts); err != nil {
+		return nil, fmt.Errorf("cannot decode %s options: %w", req.SubResource, err)
+	}
+	return guard.Connect(opts.Container), nil
+}
+
+func (v *Validator) claim(req admission.Request) (*guard.Violation, error) {
+	var pvc corev1.PersistentVolumeClaim
+	if err := sigsjson.UnmarshalCaseSensitivePreserveInts(req.Object.Raw, &pvc); err != nil {
+		return nil, fmt.Errorf("cannot decode claim: %w", err)
+	}
+	return v.rules.Claim(&pvc.Spec), nil
+}
+
+// snapshot reads a VolumeSnapshot's source without its CRD's Go types (it may not be installed).
+func (v *Validator) snapshot(req admission.Request) (*guard.Violation, error) {
+	var vs struct {
+		Spec struct {
+			Source struct {
+				PersistentVolumeClaimName string `json:"persistentVolumeClaimName"`
+			} `json:"source"`
+		} `json:"spec"`
+	}
+	if err := sigsjson.UnmarshalCaseSensitivePreserveInts(req.Object.Raw, &vs); err != nil {
+		return nil, fmt.Errorf("cannot decode volume snapshot: %w", err)
+	}
+	return v.rules.SnapshotOf(vs.Spec.Source.PersistentVolumeClaimName), nil
+}
