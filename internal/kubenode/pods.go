@@ -162,3 +162,19 @@ func fileExists(p string) bool {
 	_, err := os.Stat(p)
 	return err == nil
 }
+
+// Containers lists the IDs of the runtime's containers of a pod, its sandbox included.
+func (n *Node) Containers(namespace, pod string) ([]string, error) {
+	filter := fmt.Sprintf(`labels."io.kubernetes.pod.namespace"==%s,labels."io.kubernetes.pod.name"==%s`, namespace, pod)
+	out, err := n.Ctr("containers", "ls", "-q", filter)
+	if err != nil {
+		return nil, fmt.Errorf("ctr containers ls: %w: %s", err, out)
+	}
+	return strings.Fields(string(out)), nil
+}
+
+// VolumeDir is where the kubelet keeps a pod's volume of the given plugin on the host, e.g.
+// VolumeDir(uid, "kubernetes.io~empty-dir", "warden-state").
+func (n *Node) VolumeDir(podUID, plugin, volume string) string {
+	return filepath.Join(n.KubeletDir(), "pods", podUID, "volumes", plugin, volume)
+}
