@@ -1,0 +1,97 @@
+package guard
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+
+	"github.com/warden-dev/warden/pkg/api"
+)
+
+func TestUpdate(t *testing.T) {
+	k := testKeyring(t, "k1")
+	r := testRules(k)
+	for _, tc := range []struct {
+		name   string
+		change func(*corev1.Pod)
+		reason string
+	}{
+		{"labels", func(p *corev1.Pod) { p.Labels = map[string]string{"x": "y", api.LabelWorkload: "workspace"} }, ""},
+		{"other annotation", func(p *corev1.Pod) { p.Annotations["team"] = "ds" }, ""},
+		{"finalizer", func(p *corev1.Pod) { p.Finalizers = []string{"example.com/keep"} }, ""},
+		{"app image", func(p *corev1.Pod) { p.Spec.Containers[0].Image = "python:3.13" }, ""},
+		{"status rewritten", func(p *corev1.Pod) { p.Annotations[api.AnnotationStatus] += " " }, ReasonImmutable},
+		{"status removed", func(p *corev1.Pod) { delete(p.Annotations, api.AnnotationStatus) }, ReasonImmutable},
+		{"sidecar image", func(p *corev1.Pod) { p.Spec.InitContainers[0].Image = "evil" }, ReasonImmutable},
+		{"sidecar resized", func(p *corev1.Pod) {
+			p.Spec.InitContainers[0].Resources.Limits[corev1.ResourceMemory] = resource.MustParse("4Mi")
+		}, ReasonImmutable},
+		{"debug container on the app", func(p *corev1.Pod) {
+			p.Spec.EphemeralContainers = []corev1.EphemeralContainer{{EphemeralContainerCommon: corev1.EphemeralContainerCommon{Name: "dbg", Image: "busybox"}, TargetContainerName: "app"}}
+		}, ""},
+		{"debug container with the app's data mount", func(p *corev1.Pod) {
+			p.Spec.EphemeralContainers = []corev1.EphemeralContainer{{EphemeralContainerCommon: corev1.EphemeralContainerCommon{Name: "dbg",
+				VolumeMounts: []corev1.VolumeMount{{Name: api.VolumeStaging, MountPath: "/d", SubPath: ownSubPath, ReadOnly: true}}}}}
+		}, ""},
+		{"debug container on the sidecar", func(p *corev1.Pod) {
+			p.Spec.EphemeralContainers = []corev1.EphemeralContainer{{EphemeralContainerCommon: corev1.EphemeralContainerCommon{Name: "dbg"}, TargetContainerName: api.SidecarName}}
+		}, ReasonEphemeral},
+		{"debug container with the token", func(p *corev1.Pod) {
+			p.Spec.EphemeralContainers = []corev1.EphemeralContainer{{EphemeralContainerCommon: corev1.EphemeralContainerCommon{Name: "dbg",
+				VolumeMounts: []corev1.VolumeMount{{Name: api.VolumeToken, MountPath: "/t"}}}}}
+		}, ReasonForbiddenMount},
+		{"debug container with all of staging", func(p *corev1.Pod) {
+			p.Spec.EphemeralContainers = []corev1.EphemeralContainer{{EphemeralContainerCommon: corev1.EphemeralContainerCommon{Name: "dbg",
+				VolumeMounts: []corev1.VolumeMount{{Name: api.VolumeStaging, MountPath: "/d", ReadOnly: true}}}}}
+		}, ReasonForbiddenMount},
+		{"debug container with SYS_PTRACE", func(p *corev1.Pod) {
+			p.Spec.EphemeralContainers = []corev1.EphemeralContainer{{EphemeralContainerCommon: corev1.EphemeralContainerCommon{Name: "dbg",
+				SecurityContext: &corev1.SecurityContext{Capabilities: &corev1.Capabilities{Add: []corev1.Capability{"SYS_PTRACE"}}}}}}
+		}, ReasonCapability},
+		{"debug container named like the sidecar", func(p *corev1.Pod) {
+			p.Spec.EphemeralContainers = []corev1.EphemeralContainer{{EphemeralContainerCommon: corev1.EphemeralContainerCommon{Name: api.SidecarName}}}
+		}, ReasonImmutable},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			old := injectedPod(t, k)
+			p := old.DeepCopy()
+			tc.change(p)
+			v := r.Update(old, p)
+			if tc.reason == "" {
+				assert.Nil(t, v)
+				return
+			}
+			require.NotNil(t, v, "update admitted")
+			assert.Equal(t, tc.reason, v.Reason, v.Message)
+		})
+	}
+
+	// A pod injected by a Warden whose key is gone keeps receiving updates: they are judged old
+	// against new, not by the seal.
+	old := injectedPod(t, testKeyring(t, "retired"))
+	p := old.DeepCopy()
+	p.Labels = map[string]string{"x": "y"}
+	assert.Nil(t, r.Update(old, p))
+
+	// A pod that was never injected cannot be made to look injected by an update.
+	plain := &corev1.Pod{Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app"}}}}
+	forged := plain.DeepCopy()
+	forged.Annotations = map[string]string{api.AnnotationStatus: old.Annotations[api.AnnotationStatus]}
+	v := r.Update(plain, forged)
+	require.NotNil(t, v)
+	assert.Equal(t, ReasonImmutable, v.Reason)
+	debug := plain.DeepCopy()
+	debug.Spec.EphemeralContainers = []corev1.EphemeralContainer{{EphemeralContainerCommon: corev1.EphemeralContainerCommon{Name: "dbg",
+		VolumeMounts: []corev1.VolumeMount{{Name: api.VolumeStaging, MountPath: "/d", ReadOnly: true, SubPath: ownSubPath}}}}}
+	assert.NotNil(t, r.Update(plain, debug), "no Warden volume for a pod Warden did not inject")
+}
+
+func TestConnect(t *testing.T) {
+	assert.NotNil(t, Connect(api.SidecarName))
+	assert.NotNil(t, Connect(" Warden-Sidecar"))
+	assert.Nil(t, Connect("app"))
+	assert.Nil(t, Connect(""))
+}
