@@ -22,6 +22,7 @@ import (
 	"runtime"
 	"sort"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -116,6 +117,7 @@ type Node struct {
 	kube       kubernetes.Interface
 	containerd *exec.Cmd
 	kubelet    *exec.Cmd
+	stopOnce   sync.Once
 }
 
 // New takes the machine's node lock, cleans up after a node whose process died, and creates
@@ -340,7 +342,12 @@ func (n *Node) Ctr(args ...string) ([]byte, error) {
 
 // Stop deletes the node's pods (so the kubelet tears their sandboxes and networks down), stops
 // the kubelet and containerd, and gives the host back: bridge, iptables chains, sysctls, mounts.
+// Only the first call does anything.
 func (n *Node) Stop() {
+	n.stopOnce.Do(n.stop)
+}
+
+func (n *Node) stop() {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	if n.kube != nil && alive(n.kubelet) {

@@ -14,6 +14,7 @@ package node
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -103,6 +104,7 @@ func TestMain(m *testing.M) {
 }
 
 func run(m *testing.M) (code int) {
+	flag.Parse() // for testing.Verbose
 	fail := func(format string, args ...any) int {
 		// Not a skip: `make test` runs this suite, and a suite that silently skips proves nothing.
 		fmt.Fprintf(os.Stderr, "node suite: "+format+"\n", args...)
