@@ -1,6 +1,8 @@
 # Warden. `make test` and `make demo` work on a fresh machine with Go and the module proxy:
-# the real kube-apiserver and etcd the tests need are built from source once and cached in
-# ~/.cache/warden (override with WARDEN_CACHE).
+# the real kube-apiserver, etcd, Vault and kubelet the tests need are built from source once and
+# cached in ~/.cache/warden (override with WARDEN_CACHE). The real-node suite (`make node`, part
+# of `make test`) also needs root and Debian's containerd, runc, containernetworking-plugins and
+# iptables (.ci/run installs them).
 SHELL := /bin/bash
 GO ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
@@ -8,14 +10,18 @@ LDFLAGS := -s -w -X github.com/warden-dev/warden/pkg/version.Version=$(VERSION)
 FUZZTIME ?= 10s
 ENVTEST_ASSETS = $(shell hack/tools/build.sh path-envtest)
 VAULT_BIN = $(shell hack/tools/build.sh path-vault)
+KUBELET_BIN = $(shell hack/tools/build.sh path-kubelet)
+IMAGE_REPO ?= ghcr.io/warden-dev
+WEBHOOK_IMAGE ?= $(IMAGE_REPO)/warden-webhook:$(VERSION)
+SIDECAR_IMAGE ?= $(IMAGE_REPO)/warden-sidecar:$(VERSION)
 export GOFLAGS := -buildvcs=false
 
-.PHONY: all build test lint unit e2e fuzz demo bench bench-sidecar bench-secrets bench-identity loadtest envtest vault images clean help
+.PHONY: all build test lint unit e2e node fuzz demo bench bench-sidecar bench-secrets bench-identity bench-node loadtest envtest vault kubelet images images-docker clean help
 
 all: build
 
 help: ## list targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
 
 build: ## build bin/warden-webhook, bin/warden-sidecar and the bin/warden CLI
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/warden-webhook ./cmd/webhook
@@ -28,12 +34,17 @@ envtest: ## build (once) the kube-apiserver and etcd the tests run against
 vault: ## build (once) the Vault server the tests run against
 	hack/tools/build.sh vault
 
+kubelet: ## build (once) the kubelet the real-node suite runs pods on
+	hack/tools/build.sh kubelet
+
 lint: ## gofmt and go vet
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
+	$(GO) vet -tags node ./test/node/
 
-test: envtest vault lint ## everything: unit, e2e against a real kube-apiserver and Vault, fuzz targets briefly (-race)
+test: envtest vault kubelet lint ## everything: unit, e2e against a real kube-apiserver and Vault, real pods on a kubelet node, fuzz targets briefly (-race)
 	KUBEBUILDER_ASSETS=$(ENVTEST_ASSETS) WARDEN_VAULT=$(VAULT_BIN) $(GO) test -race -count=1 ./...
+	$(MAKE) --no-print-directory node
 	$(MAKE) --no-print-directory fuzz
 
 unit: ## unit tests only (no control plane)
@@ -41,6 +52,11 @@ unit: ## unit tests only (no control plane)
 
 e2e: envtest vault ## the envtest + Vault suite only
 	KUBEBUILDER_ASSETS=$(ENVTEST_ASSETS) WARDEN_VAULT=$(VAULT_BIN) $(GO) test -race -count=1 -v ./test/e2e/
+
+# The node suite owns the machine's one node (a bridge, port 10250, a lock): it runs alone, after
+# the packages above, never beside another node suite. NODE_FLAGS=-v shows each test.
+node: envtest vault kubelet ## real pods on a kubelet + containerd node on this machine (root, Debian packages)
+	KUBEBUILDER_ASSETS=$(ENVTEST_ASSETS) WARDEN_VAULT=$(VAULT_BIN) WARDEN_KUBELET=$(KUBELET_BIN) $(GO) test -tags node -race -count=1 -timeout 20m $(NODE_FLAGS) ./test/node/
 
 fuzz: ## run every fuzz target for FUZZTIME (default 10s)
 	$(GO) test ./pkg/mutate -run '^$$' -fuzz '^FuzzMutate$$' -fuzztime $(FUZZTIME)
@@ -62,12 +78,18 @@ bench-secrets: envtest vault ## cached and uncached secret reads against a real 
 bench-identity: envtest vault ## 1000 workload-identity binds against the fake IAM and a real API server
 	KUBEBUILDER_ASSETS=$(ENVTEST_ASSETS) WARDEN_VAULT=$(VAULT_BIN) $(GO) test ./test/e2e -run '^$$' -bench IdentityBind -benchtime 1000x
 
+bench-node: envtest vault kubelet images ## pod start-up with vs without Warden (20 pods each), sidecar memory after 100 stages, image sizes
+	KUBEBUILDER_ASSETS=$(ENVTEST_ASSETS) WARDEN_VAULT=$(VAULT_BIN) WARDEN_KUBELET=$(KUBELET_BIN) $(GO) test -tags node -count=1 -timeout 30m ./test/node/ -run '^$$' -bench . -benchtime 1x
+
 loadtest: ## /mutate-v1-pod over TLS at a fixed rate (RATE=500 DURATION=30s)
 	$(GO) run ./hack/loadtest -rate $${RATE:-500} -duration $${DURATION:-30s}
 
-images: ## container images (needs a Docker engine)
-	docker build -f Dockerfile.webhook --build-arg VERSION=$(VERSION) -t ghcr.io/warden-dev/warden-webhook:$(VERSION) .
-	docker build -f Dockerfile.sidecar --build-arg VERSION=$(VERSION) -t ghcr.io/warden-dev/warden-sidecar:$(VERSION) .
+images: build ## bin/images/warden-{webhook,sidecar}.tar from the static binaries, no Docker needed (WEBHOOK_IMAGE, SIDECAR_IMAGE name them)
+	$(GO) run ./hack/images -out bin/images -version $(VERSION) -webhook-image $(WEBHOOK_IMAGE) -sidecar-image $(SIDECAR_IMAGE)
+
+images-docker: ## the same images built by a Docker engine from Dockerfile.webhook and Dockerfile.sidecar
+	docker build -f Dockerfile.webhook --build-arg VERSION=$(VERSION) -t $(WEBHOOK_IMAGE) .
+	docker build -f Dockerfile.sidecar --build-arg VERSION=$(VERSION) -t $(SIDECAR_IMAGE) .
 
 clean:
 	rm -rf bin
