@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 )
@@ -15,53 +16,75 @@ import (
 // Logs is what a container of pod wrote to stdout and stderr, across its restarts (oldest
 // first), read from the kubelet's log files: no API server round trip to the kubelet needed.
 func (n *Node) Logs(pod *corev1.Pod, container string) (string, error) {
+	lines, err := n.LogLines(pod, container)
+	var out strings.Builder
+	for _, l := range lines {
+		out.WriteString(l.Text)
+		out.WriteByte('\n')
+	}
+	return out.String(), err
+}
+
+// LogLine is one line a container wrote; Time is when the runtime received it (nanoseconds).
+type LogLine struct {
+	Time   time.Time
+	Stream string
+	Text   string
+}
+
+// LogLines is Logs line by line, with the runtime's timestamps.
+func (n *Node) LogLines(pod *corev1.Pod, container string) ([]LogLine, error) {
 	dir := filepath.Join(n.Dir, "pod-logs", fmt.Sprintf("%s_%s_%s", pod.Namespace, pod.Name, pod.UID), container)
 	files, err := filepath.Glob(filepath.Join(dir, "*.log"))
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	if len(files) == 0 {
-		return "", fmt.Errorf("no logs in %s", dir)
+		return nil, fmt.Errorf("no logs in %s", dir)
 	}
 	restart := func(f string) int {
 		i, _ := strconv.Atoi(strings.TrimSuffix(filepath.Base(f), ".log"))
 		return i
 	}
 	sort.Slice(files, func(i, j int) bool { return restart(files[i]) < restart(files[j]) })
-	var out strings.Builder
+	var lines []LogLine
 	for _, f := range files {
-		if err := readCRILog(f, &out); err != nil {
-			return "", err
+		if lines, err = readCRILog(f, lines); err != nil {
+			return lines, err
 		}
 	}
-	return out.String(), nil
+	return lines, nil
 }
 
-// readCRILog appends the messages of a CRI log file ("TIME STREAM P|F MESSAGE" per line; P is a
+// readCRILog appends the lines of a CRI log file ("TIME STREAM P|F TEXT" per line; P is a
 // partial line continued by the next).
-func readCRILog(file string, out *strings.Builder) error {
+func readCRILog(file string, lines []LogLine) ([]LogLine, error) {
 	f, err := os.Open(file)
 	if err != nil {
-		return err
+		return lines, err
 	}
 	defer f.Close()
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	partial := false
 	for sc.Scan() {
 		parts := strings.SplitN(sc.Text(), " ", 4)
 		if len(parts) < 3 {
 			continue
 		}
-		msg := ""
+		text := ""
 		if len(parts) == 4 {
-			msg = parts[3]
+			text = parts[3]
 		}
-		out.WriteString(msg)
-		if parts[2] != "P" {
-			out.WriteByte('\n')
+		if partial && len(lines) > 0 {
+			lines[len(lines)-1].Text += text
+		} else {
+			ts, _ := time.Parse(time.RFC3339Nano, parts[0])
+			lines = append(lines, LogLine{Time: ts, Stream: parts[1], Text: text})
 		}
+		partial = parts[2] == "P"
 	}
-	return sc.Err()
+	return lines, sc.Err()
 }
 
 // ContainerID is the runtime's ID of a container of pod (init containers included), as

@@ -281,7 +281,7 @@ type meta struct {
 }
 
 // stateOf reads a staged copy's metadata from the pod's state volume, on the host.
-func stateOf(t *testing.T, p *corev1.Pod, name string) *meta {
+func stateOf(t testing.TB, p *corev1.Pod, name string) *meta {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join(node.VolumeDir(string(p.UID), "kubernetes.io~empty-dir", api.VolumeState), name+".json"))
 	if err != nil {
