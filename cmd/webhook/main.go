@@ -58,6 +58,9 @@ func run() error {
 		memLim       = fs.String("sidecar-memory-limit", def.SidecarResources.Limits.Memory().String(), "sidecar memory limit")
 		staging      = fs.String("staging-volume", `{"emptyDir":{}}`, "volume source (JSON or YAML) of the staging area")
 		snapshots    = fs.String("snapshot-volume", `{"persistentVolumeClaim":{"claimName":"warden-snapshots","readOnly":true}}`, "volume source (JSON or YAML) of the dataset snapshot share")
+		hostPaths    = fs.String("allow-host-path", "", "comma-separated host path prefixes that pods in opted-in namespaces may mount (default none: hostPath volumes are refused)")
+		inlineVols   = fs.String("allow-inline-volumes", "", "comma-separated in-tree volume types (e.g. nfs) pods in opted-in namespaces may use inline (default none)")
+		keySecret    = fs.String("status-key-secret", webhook.DefaultStatusKeySecret, "Secret in --namespace with the keys that seal warden.dev/status (created on first start)")
 		tokenTTL     = fs.Int64("token-expiration-seconds", def.TokenExpirationSeconds, "lifetime of the sidecar's projected token (>= 600)")
 		brokerURL    = fs.String("broker-url", "https://warden-webhook.warden-system.svc:8443", "https URL of the broker, passed to injected sidecars (\"\" for none)")
 		vaultAddr    = fs.String("vault-addr", "", "Vault address given to injected sidecars, enabling their secrets endpoints")
@@ -125,11 +128,9 @@ func run() error {
 	if cfg.SnapshotVolume, err = parseVolume(*snapshots); err != nil {
 		return fmt.Errorf("--snapshot-volume: %w", err)
 	}
-	for _, ns := range strings.Split(*exempt, ",") {
-		if ns = strings.TrimSpace(ns); ns != "" {
-			cfg.ExemptNamespaces = append(cfg.ExemptNamespaces, ns)
-		}
-	}
+	cfg.ExemptNamespaces = splitList(*exempt)
+	cfg.HostPathAllow = splitList(*hostPaths)
+	cfg.InlineVolumeAllow = splitList(*inlineVols)
 	host, portStr, err := splitHostPort(*listen)
 	if err != nil {
 		return fmt.Errorf("--listen: %w", err)
@@ -162,6 +163,7 @@ func run() error {
 		AdminGroup:      *adminGroup,
 		PolicyConfigMap: *policyCM,
 		Namespace:       *namespace,
+		StatusKeySecret: *keySecret,
 		Mutate:          cfg,
 		Log:             log,
 	})
@@ -170,6 +172,17 @@ func run() error {
 	}
 	log.Info("warden webhook starting", "version", version.Version, "listen", *listen, "health", srv.HealthAddr(), "policy", *policyFile)
 	return srv.Start(ctx)
+}
+
+// splitList reads a comma-separated flag.
+func splitList(s string) []string {
+	var out []string
+	for _, v := range strings.Split(s, ",") {
+		if v = strings.TrimSpace(v); v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
 }
 
 // parseVolume reads a VolumeSource given as JSON or YAML, refusing unknown fields.

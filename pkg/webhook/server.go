@@ -316,6 +316,10 @@ func (s *Server) HealthAddr() string {
 	return s.health.Addr().String()
 }
 
+// PodRules is the pod invariant this webhook enforces, with its status keys (for tests that
+// assemble their own broker).
+func (s *Server) PodRules() *guard.Rules { return s.opts.Mutate.Rules(s.keys) }
+
 // Policy is the policy store (for the broker and tests).
 func (s *Server) Policy() *policy.Store { return s.policy }
 

@@ -134,7 +134,7 @@ func TestBrokerRefusesOtherTokens(t *testing.T) {
 	require.NotContains(t, plainPod.Annotations, api.AnnotationStatus)
 	code, msg = rawBroker(t, plainTok, body)
 	assert.Equal(t, 403, code)
-	assert.Contains(t, msg, "not injected")
+	assert.Contains(t, msg, "not opted in")
 
 	// A deleted pod: its token stops working.
 	gone, goneTok := podToken(t, "apps", "svc-prod-app-1", "deleted", api.TokenAudience)
@@ -228,7 +228,7 @@ func TestBrokerWithRBACGrants(t *testing.T) {
 `, 1)))
 	require.NoError(t, err)
 	engine := &grants.Engine{Policy: func() *policy.Policy { return pol }, Authz: &broker.RBACAuthorizer{SAR: kube.AuthorizationV1().SubjectAccessReviews(), TTL: time.Second}}
-	b, err := broker.New(broker.Options{Kube: kube, Grants: engine})
+	b, err := broker.New(broker.Options{Kube: kube, Grants: engine, Pods: server.PodRules(), Namespaces: namespaceLabels{}})
 	require.NoError(t, err)
 	srv := httptest.NewTLSServer(b)
 	defer srv.Close()
@@ -255,4 +255,15 @@ func TestBrokerWithRBACGrants(t *testing.T) {
 		assert.Equal(t, tc.owner, d.Owner.CanRead, "%+v", tc)
 		assert.Equal(t, tc.allowed, d.Allowed(), "%+v", tc)
 	}
+}
+
+// namespaceLabels reads namespace labels straight from the API server.
+type namespaceLabels struct{}
+
+func (namespaceLabels) Labels(ctx context.Context, name string) (map[string]string, error) {
+	ns, err := kube.CoreV1().Namespaces().Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		return nil, err
+	}
+	return ns.Labels, nil
 }

@@ -37,6 +37,9 @@ var (
 	brokerURL  string
 	vaultSrv   *testvault.Server
 	fakeIAM    *fakeiam.Server
+	// webhookCfg is the webhook's client: impersonating its service account, with the RBAC of
+	// manifests/base/rbac.yaml.
+	webhookCfg *rest.Config
 )
 
 // Org service accounts that exist in the fake IAM.
@@ -102,6 +105,10 @@ func run(m *testing.M) int {
 	}
 	cfg := mutate.DefaultConfig()
 	cfg.SidecarImage = "ghcr.io/warden-dev/warden-sidecar:e2e"
+	// What injected sidecars are told (no kubelet runs them here): host names, so the red team
+	// can try to redirect them.
+	cfg.BrokerURL = "https://warden-webhook.warden-system.svc:8443"
+	cfg.VaultAddr = "https://vault.vault.svc:8200"
 	logOut := io.Discard
 	if os.Getenv("E2E_VERBOSE") != "" {
 		logOut = os.Stderr
@@ -117,7 +124,7 @@ func run(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, "e2e: applying manifests/base/rbac.yaml:", err)
 		return 1
 	}
-	webhookCfg := rest.CopyConfig(env.Config)
+	webhookCfg = rest.CopyConfig(env.Config)
 	webhookCfg.Impersonate = rest.ImpersonationConfig{
 		UserName: "system:serviceaccount:warden-system:warden-webhook",
 		Groups:   []string{"system:serviceaccounts", "system:serviceaccounts:warden-system", "system:authenticated"},

@@ -108,7 +108,8 @@ func TestAllowedOwnerIsInjected(t *testing.T) {
 	assert.Equal(t, corev1.ContainerRestartPolicyAlways, *sc.RestartPolicy)
 	assert.Equal(t, "ghcr.io/warden-dev/warden-sidecar:e2e", sc.Image)
 	assert.Contains(t, sc.Args, "--owner=apps/svc-prod-app-1")
-	assert.NotNil(t, sc.StartupProbe)
+	require.NotNil(t, sc.Lifecycle, "the postStart hook holds the app until the sidecar answers")
+	assert.Contains(t, sc.Lifecycle.PostStart.Exec.Command, "--wait=1m0s")
 
 	vols := map[string]corev1.Volume{}
 	for _, v := range stored.Spec.Volumes {
@@ -191,7 +192,7 @@ func TestIsolationBreakersAreRefused(t *testing.T) {
 		PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: "warden-snapshots"}}}}
 	_, err = createPod(t, "apps", mount, true)
 	require.Error(t, err)
-	assert.Contains(t, err.Error(), "dataset snapshot share")
+	assert.Contains(t, err.Error(), "which is the dataset share")
 
 	fake := newPod("fake", "svc-prod-app-1")
 	fake.Spec.Containers = append(fake.Spec.Containers, corev1.Container{Name: api.SidecarName, Image: "evil"})
