@@ -4,6 +4,9 @@ import (
 	"testing"
 
 	"github.com/warden-dev/warden/internal/podfixture"
+	admissionv1 "k8s.io/api/admission/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 )
 
 // BenchmarkHandle measures one admission decision as controller-runtime runs it: decode the
@@ -47,5 +50,50 @@ func BenchmarkReinvocation(b *testing.B) {
 		if len(resp.Patch) != 0 {
 			b.Fatal("not empty")
 		}
+	}
+}
+
+// BenchmarkInvariant is the share of BenchmarkHandle spent on pkg/guard's invariant: the pod as
+// written, then the pod as the patch leaves it.
+func BenchmarkInvariant(b *testing.B) {
+	h := newTestHandler(b)
+	pod, err := decodePod(mustJSON(b, podfixture.Realistic("svc-prod-app-1")))
+	if err != nil {
+		b.Fatal(err)
+	}
+	r := h.plans.get(&h.cfg, "apps/svc-prod-app-1", "prod", "app")
+	annotation, err := h.rules.Keys.Annotate(r.status, r.parts)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if v := h.rules.Fresh(pod, r.appMount.SubPath); v != nil {
+			b.Fatal(v)
+		}
+		if _, v := h.rules.Check("apps", h.cfg.injected(pod, r, annotation), false); v != nil {
+			b.Fatal(v)
+		}
+	}
+}
+
+// BenchmarkValidate is the validating webhook on the final pod (full decode, seal verified) and
+// on an update (old against new).
+func BenchmarkValidate(b *testing.B) {
+	h, v := newTestHandler(b), newTestValidator(b)
+	raw := mustJSON(b, podfixture.Realistic("svc-prod-app-1"))
+	injected := applyPatch(b, raw, admit(b, h, request("apps", raw)))
+	create := request("apps", injected)
+	update := request("apps", injected)
+	update.Operation, update.OldObject = admissionv1.Update, runtime.RawExtension{Raw: injected}
+	for name, req := range map[string]admission.Request{"create": create, "update": update} {
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if resp := v.Handle(b.Context(), req); !resp.Allowed {
+					b.Fatal(resp.Result)
+				}
+			}
+		})
 	}
 }
