@@ -19,6 +19,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"sort"
 	"strings"
@@ -398,6 +399,15 @@ func (n *Node) killTasks() {
 		out, _ := n.Ctr(what, "ls", "-q")
 		return strings.Fields(string(out))
 	}
+	// Sandboxes the kubelet could not stop (it is gone) keep their network namespace and the
+	// runtime's CNI cache entries: note them to remove once the containers are.
+	var netns, results []string
+	for _, c := range list("containers") {
+		info, _ := n.Ctr("containers", "info", c)
+		netns = append(netns, netnsPath.FindAllString(string(info), -1)...)
+		m, _ := filepath.Glob("/var/lib/cni/results/*-" + c + "-*")
+		results = append(results, m...)
+	}
 	for _, t := range list("tasks") {
 		_, _ = n.Ctr("tasks", "kill", "-s", "SIGKILL", t)
 	}
@@ -409,7 +419,17 @@ func (n *Node) killTasks() {
 	for _, c := range list("containers") {
 		_, _ = n.Ctr("containers", "delete", c)
 	}
+	for _, ns := range netns {
+		// ip netns del unmounts and removes the pinning file; the veth's host end goes with it.
+		_ = run("ip", "netns", "del", filepath.Base(ns))
+	}
+	for _, f := range results {
+		_ = os.Remove(f)
+	}
 }
+
+// netnsPath is how containerd's CRI names a pod's network namespace in its sandbox's spec.
+var netnsPath = regexp.MustCompile(`/var/run/netns/cni-[0-9a-f-]+`)
 
 // restoreHost undoes what New and the kubelet changed on the host, then removes Dir.
 func (n *Node) restoreHost() {

@@ -24,7 +24,8 @@ import (
 // as many identical pods in a namespace that is not, alternating, one pod at a time. For the
 // injected pods it also splits the time at the sidecar's "serving" line (the runtime's
 // timestamp): before it, sandbox, volumes and sidecar start-up; after it, until the app starts,
-// the kubelet noticing the sidecar's startup probe pass. Run with -benchtime 1x (make bench-node).
+// the kubelet learning that the sidecar has started (its postStart hold, or a startup probe) and
+// starting the app. Run with -benchtime 1x (make bench-node).
 //
 // "sa-token": both kinds of pod carry the projected service-account token volume the
 // ServiceAccount admission plugin adds to every pod in a real cluster (envtest disables the
