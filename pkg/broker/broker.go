@@ -30,7 +30,7 @@ import (
 	"github.com/warden-dev/warden/pkg/grants"
 	"github.com/warden-dev/warden/pkg/guard"
 	"github.com/warden-dev/warden/pkg/identity"
-	"github.com/warden-dev/warden/pkg/stage"
+	"github.com/warden-dev/warden/pkg/policy"
 )
 
 // Extra keys the API server puts into TokenReview results of pod-bound tokens.
@@ -262,11 +262,11 @@ func validCaller(c grants.Caller, owner string) error {
 		// A pod may act for its own service account only.
 		return fmt.Errorf("%w: caller service account %q is not this pod's owner", errForbidden, c.ServiceAccount)
 	case c.ServiceAccount == "":
-		if err := stage.ValidCaller(c.User); err != nil {
+		if err := policy.ValidUser(c.User); err != nil {
 			return fmt.Errorf("%w: %v", errBadInput, err)
 		}
 		for _, g := range c.Groups {
-			if err := stage.ValidCaller(g); err != nil {
+			if err := policy.ValidUser(g); err != nil {
 				return fmt.Errorf("%w: group: %v", errBadInput, err)
 			}
 		}

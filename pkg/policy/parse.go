@@ -89,9 +89,20 @@ var (
 	dns1123Subdomain = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`)
 )
 
-func validUserName(s string) error {
+// ValidUser checks a user or group name (a reader, a caller): 1-255 letters, digits and
+// . _ @ + -, starting with a letter or digit. The sidecar and the broker check callers with it.
+func ValidUser(s string) error {
 	if !userRe.MatchString(s) {
-		return fmt.Errorf("name %q has characters other than letters, digits and . _ @ + -", s)
+		return fmt.Errorf("name %q must be 1-255 letters, digits or . _ @ + -, starting with a letter or digit", s)
+	}
+	return nil
+}
+
+// ValidDatasetID checks a dataset id: 1-128 letters, digits and . _ -, starting with a letter
+// or digit. The sidecar checks ids in request paths with it.
+func ValidDatasetID(s string) error {
+	if !datasetIDRe.MatchString(s) {
+		return fmt.Errorf("dataset id %q must be 1-128 letters, digits or . _ -, starting with a letter or digit", s)
 	}
 	return nil
 }
@@ -140,11 +151,11 @@ func (p *Policy) build(root *yaml.Node) error {
 	p.memberOf = map[string][]string{}
 	for g, users := range p.Groups {
 		line := keyLine(root, "groups", g)
-		if err := validUserName(g); err != nil {
+		if err := ValidUser(g); err != nil {
 			fail(line, "groups.%s: %v", g, err)
 		}
 		for _, u := range users {
-			if err := validUserName(u); err != nil {
+			if err := ValidUser(u); err != nil {
 				fail(line, "groups.%s: member: %v", g, err)
 				continue
 			}
@@ -183,7 +194,7 @@ func (p *Policy) build(root *yaml.Node) error {
 			fail(line, "%s: environment %q is not one of dev, test, prod", where, o.Environment)
 		}
 		if o.User != "" {
-			if err := validUserName(o.User); err != nil {
+			if err := ValidUser(o.User); err != nil {
 				fail(line, "%s: user: %v", where, err)
 			}
 		}

@@ -93,7 +93,7 @@ func ParseMember(s string) (Member, error) {
 	m := Member{Kind: MemberKind(kind), Name: name}
 	switch m.Kind {
 	case KindUser, KindGroup:
-		if err := validUserName(name); err != nil {
+		if err := ValidUser(name); err != nil {
 			return Member{}, fmt.Errorf("member %q: %w", s, err)
 		}
 	case KindServiceAccount:

@@ -17,7 +17,7 @@ import (
 	"github.com/go-jose/go-jose/v4/jwt"
 
 	"github.com/warden-dev/warden/pkg/grants"
-	"github.com/warden-dev/warden/pkg/stage"
+	"github.com/warden-dev/warden/pkg/policy"
 )
 
 // CallerHeader names the caller when the app vouches for it.
@@ -51,7 +51,7 @@ func (h HeaderCallers) Caller(r *http.Request) (grants.Caller, error) {
 	case len(v) > 1:
 		return grants.Caller{}, fmt.Errorf("%w: %s given more than once", errCaller, CallerHeader)
 	}
-	if err := stage.ValidCaller(v[0]); err != nil {
+	if err := policy.ValidUser(v[0]); err != nil {
 		return grants.Caller{}, fmt.Errorf("%w: %s: %v", errCaller, CallerHeader, err)
 	}
 	if h.Workspace {
@@ -125,7 +125,7 @@ func (j *JWTCallers) Caller(r *http.Request) (grants.Caller, error) {
 		claim = "sub"
 	}
 	user, _ := custom[claim].(string)
-	if err := stage.ValidCaller(user); err != nil {
+	if err := policy.ValidUser(user); err != nil {
 		return grants.Caller{}, fmt.Errorf("%w: claim %q: %v", errCallerToken, claim, err)
 	}
 	c := grants.Caller{User: user}
@@ -135,7 +135,7 @@ func (j *JWTCallers) Caller(r *http.Request) (grants.Caller, error) {
 	}
 	if gs, ok := custom[gclaim].([]any); ok {
 		for _, g := range gs {
-			if s, ok := g.(string); ok && stage.ValidCaller(s) == nil {
+			if s, ok := g.(string); ok && policy.ValidUser(s) == nil {
 				c.Groups = append(c.Groups, s)
 			}
 		}

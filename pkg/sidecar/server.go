@@ -12,7 +12,6 @@ import (
 	"log/slog"
 	"maps"
 	"net/http"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -26,6 +25,7 @@ import (
 	"github.com/warden-dev/warden/pkg/audit"
 	"github.com/warden-dev/warden/pkg/grants"
 	"github.com/warden-dev/warden/pkg/health"
+	"github.com/warden-dev/warden/pkg/policy"
 	"github.com/warden-dev/warden/pkg/stage"
 )
 
@@ -245,7 +245,6 @@ func errStatus(err error) (int, string) {
 var (
 	errBody   = errors.New("bad request body")
 	errDenied = errors.New("access denied")
-	datasetRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
 )
 
 // decodeBody reads one JSON object, refusing unknown fields, trailing data and big bodies.
@@ -272,8 +271,10 @@ func (s *Server) begin(r *http.Request, action string) (request, error) {
 	}
 	q.caller = c
 	q.rec.Caller = c.Name()
-	if id := r.PathValue("id"); id != "" && !datasetRe.MatchString(id) {
-		return q, fmt.Errorf("%w: %q is not a dataset id", errBody, id)
+	if id := r.PathValue("id"); id != "" {
+		if err := policy.ValidDatasetID(id); err != nil {
+			return q, fmt.Errorf("%w: %v", errBody, err)
+		}
 	}
 	return q, nil
 }

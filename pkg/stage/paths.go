@@ -48,19 +48,8 @@ func CleanRelPath(p string, allowEmpty bool) (string, error) {
 	return p, nil
 }
 
-var (
-	callerRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._@+-]{0,254}$`)
-	// stagedRe is the shape of names Stage hands out: 20 hex digits, '-', a sanitized base name.
-	stagedRe = regexp.MustCompile(`^[0-9a-f]{20}-[A-Za-z0-9._-]{1,80}$`)
-)
-
-// ValidCaller checks a caller (user) name: the same alphabet as user names in the policy.
-func ValidCaller(name string) error {
-	if !callerRe.MatchString(name) {
-		return fmt.Errorf("%w: caller %q must be 1-255 letters, digits or . _ @ + -, starting with a letter or digit", ErrBadRequest, name)
-	}
-	return nil
-}
+// stagedRe is the shape of names Stage hands out: 20 hex digits, '-', a sanitized base name.
+var stagedRe = regexp.MustCompile(`^[0-9a-f]{20}-[A-Za-z0-9._-]{1,80}$`)
 
 // ValidStagedName checks a name from DELETE /v1/staged/{name}.
 func ValidStagedName(name string) error {
