@@ -157,6 +157,10 @@ func New(o Options) (n *Node, err error) {
 		o.Logf("kubenode: cleaning up after an earlier node in %s", prev)
 		(&Node{Dir: string(prev), opts: o, sock: filepath.Join(string(prev), "containerd.sock")}).recover()
 	}
+	if run("ip", "link", "show", Bridge) == nil {
+		// Not ours to delete: no node's lock names it.
+		return n, fmt.Errorf("bridge %s exists but no node owns it; remove it (ip link del %s) or change kubenode.Bridge", Bridge, Bridge)
+	}
 	if n.Dir, err = os.MkdirTemp("", "warden-node-"); err != nil {
 		return n, err
 	}
