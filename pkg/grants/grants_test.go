@@ -2,12 +2,7 @@ package grants
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"net/http"
-	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -141,50 +136,4 @@ func TestCached(t *testing.T) {
 	l2, err := c.List(ctx, "apps/dev", Caller{ServiceAccount: "apps/dev"})
 	require.NoError(t, err)
 	assert.Equal(t, l, l2)
-}
-
-func TestClientErrors(t *testing.T) {
-	tok := filepath.Join(t.TempDir(), "token")
-	require.NoError(t, os.WriteFile(tok, []byte("tok-1\n"), 0o600))
-	var status int
-	var body string
-	var gotAuth string
-	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		gotAuth = r.Header.Get("Authorization")
-		w.WriteHeader(status)
-		_, _ = w.Write([]byte(body))
-	}))
-	defer srv.Close()
-	c := &Client{BaseURL: srv.URL, TokenFile: tok, HTTP: srv.Client()}
-	ctx := context.Background()
-
-	status, body = 200, `{"dataset_id":"p1","owner":{"name":"apps/prod","can_read":true},"caller":{"name":"ann","can_read":true},"snapshot":"prod/p1"}`
-	d, err := c.Check(ctx, "apps/prod", Caller{User: "ann"}, "p1")
-	require.NoError(t, err)
-	assert.True(t, d.Allowed())
-	assert.Equal(t, "Bearer tok-1", gotAuth, "token read from the file, trimmed")
-
-	_, err = c.Check(ctx, "apps/other", Caller{User: "ann"}, "p1")
-	assert.ErrorIs(t, err, ErrUnavailable, "an answer for another owner is not trusted")
-
-	for code, want := range map[int]error{401: ErrUnavailable, 403: ErrUnknownOwner, 500: ErrUnavailable, 503: ErrUnavailable} {
-		status, body = code, `{"error":"nope","code":"x"}`
-		_, err := c.Check(ctx, "apps/prod", Caller{User: "ann"}, "p1")
-		assert.ErrorIs(t, err, want, "status %d", code)
-		assert.Contains(t, err.Error(), "nope")
-	}
-	status, body = 200, `{not json`
-	_, err = c.Check(ctx, "apps/prod", Caller{User: "ann"}, "p1")
-	assert.ErrorIs(t, err, ErrUnavailable)
-	status, body = 200, `{}`
-	_, err = c.List(ctx, "apps/prod", Caller{User: "ann"})
-	assert.Error(t, err)
-
-	srv.Close()
-	_, err = c.Check(ctx, "apps/prod", Caller{User: "ann"}, "p1")
-	assert.True(t, errors.Is(err, ErrUnavailable), "broker down: %v", err)
-
-	missing := &Client{BaseURL: "https://127.0.0.1:1", TokenFile: filepath.Join(t.TempDir(), "none"), HTTP: http.DefaultClient}
-	_, err = missing.Check(ctx, "apps/prod", Caller{}, "p1")
-	assert.ErrorIs(t, err, ErrUnavailable)
 }

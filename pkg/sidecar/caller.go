@@ -3,7 +3,6 @@ package sidecar
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -22,13 +21,6 @@ import (
 
 // CallerHeader names the caller when the app vouches for it.
 const CallerHeader = "X-Warden-Caller"
-
-// errCaller is a request whose caller cannot be established (400, or 401 for a bad token).
-var (
-	errCaller       = errors.New("bad caller")
-	errCallerToken  = errors.New("caller token rejected")
-	errCallerScoped = errors.New("caller not allowed here")
-)
 
 // CallerResolver establishes on whose behalf a request is made.
 type CallerResolver interface {

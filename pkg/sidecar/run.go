@@ -20,6 +20,7 @@ import (
 	"github.com/warden-dev/warden/internal/serve"
 	"github.com/warden-dev/warden/pkg/api"
 	"github.com/warden-dev/warden/pkg/audit"
+	"github.com/warden-dev/warden/pkg/brokerapi"
 	"github.com/warden-dev/warden/pkg/grants"
 	"github.com/warden-dev/warden/pkg/health"
 	"github.com/warden-dev/warden/pkg/policy"
@@ -227,7 +228,7 @@ func grantSource(ctx context.Context, o Options, log *slog.Logger, reg prometheu
 			}
 			tlsCfg.RootCAs = pool
 		}
-		client := &grants.Client{
+		client := &brokerapi.Client{
 			BaseURL:   o.BrokerURL,
 			TokenFile: o.TokenFile,
 			HTTP: &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{

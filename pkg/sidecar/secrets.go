@@ -45,26 +45,6 @@ func ifMatch(r *http.Request) (*int, error) {
 	return &n, nil
 }
 
-func secretStatus(err error) (int, string, bool) {
-	switch {
-	case errors.Is(err, secrets.ErrNotConfigured):
-		return http.StatusNotImplemented, "not_implemented", true
-	case errors.Is(err, secrets.ErrNotFound):
-		return http.StatusNotFound, "not_found", true
-	case errors.Is(err, secrets.ErrConflict):
-		return http.StatusConflict, "conflict", true
-	case errors.Is(err, secrets.ErrTooLarge):
-		return http.StatusRequestEntityTooLarge, "payload_too_large", true
-	case errors.Is(err, secrets.ErrForbidden):
-		return http.StatusForbidden, "forbidden", true
-	case errors.Is(err, secrets.ErrUnavailable):
-		return http.StatusServiceUnavailable, "unavailable", true
-	case errors.Is(err, secrets.ErrBadKey):
-		return http.StatusBadRequest, "bad_request", true
-	}
-	return 0, "", false
-}
-
 // secretBegin starts a secrets request, answering 501 when no Vault is configured.
 func (s *Server) secretBegin(w http.ResponseWriter, r *http.Request, action string) (request, bool) {
 	q := request{rec: audit.Record{Action: action, Owner: s.cfg.Owner}}
@@ -135,7 +115,7 @@ func (s *Server) secretDone(w http.ResponseWriter, q request, version int, body 
 		w.WriteHeader(http.StatusNoContent)
 		return
 	}
-	writeJSON(w, http.StatusOK, body)
+	httpjson.Write(w, http.StatusOK, body)
 }
 
 func (s *Server) secretsPut(w http.ResponseWriter, r *http.Request) {

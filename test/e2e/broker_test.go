@@ -25,6 +25,7 @@ import (
 
 	"github.com/warden-dev/warden/pkg/api"
 	"github.com/warden-dev/warden/pkg/broker"
+	"github.com/warden-dev/warden/pkg/brokerapi"
 	"github.com/warden-dev/warden/pkg/grants"
 	"github.com/warden-dev/warden/pkg/policy"
 	"github.com/warden-dev/warden/pkg/sidecar"
@@ -63,10 +64,10 @@ func caPool(t testing.TB) *x509.CertPool {
 }
 
 // brokerClient is the sidecar's own client, with a token file.
-func brokerClient(t testing.TB, base, tok string, pool *x509.CertPool) *grants.Client {
+func brokerClient(t testing.TB, base, tok string, pool *x509.CertPool) *brokerapi.Client {
 	f := filepath.Join(t.TempDir(), "token")
 	require.NoError(t, os.WriteFile(f, []byte(tok), 0o600))
-	return &grants.Client{BaseURL: base, TokenFile: f, HTTP: &http.Client{Timeout: 10 * time.Second,
+	return &brokerapi.Client{BaseURL: base, TokenFile: f, HTTP: &http.Client{Timeout: 10 * time.Second,
 		Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}}
 }
 
@@ -96,7 +97,7 @@ func TestBrokerAnswersForTheTokensPod(t *testing.T) {
 }
 
 func rawBroker(t *testing.T, tok, body string) (int, string) {
-	req, _ := http.NewRequest("POST", brokerURL+grants.PathCheck, strings.NewReader(body))
+	req, _ := http.NewRequest("POST", brokerURL+brokerapi.PathCheck, strings.NewReader(body))
 	if tok != "" {
 		req.Header.Set("Authorization", "Bearer "+tok)
 	}

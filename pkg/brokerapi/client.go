@@ -1,4 +1,4 @@
-package grants
+package brokerapi
 
 import (
 	"bytes"
@@ -12,36 +12,10 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/warden-dev/warden/internal/httpjson"
+	"github.com/warden-dev/warden/pkg/grants"
 )
-
-// Broker API paths, served by the broker in cmd/webhook.
-const (
-	PathCheck        = "/v1/grants/check"
-	PathList         = "/v1/grants/list"
-	PathIdentityOrgs = "/v1/identity/orgs"
-	PathIdentityGCP  = "/v1/identity/gcp"
-)
-
-// BindRequest is the body of POST /v1/identity/gcp (at the sidecar and at the broker): the org
-// whose GCP service account the pod should act as; empty means the org used last.
-type BindRequest struct {
-	Org string `json:"org"`
-}
-
-// CheckRequest and ListRequest are the broker's request bodies. The owner is not in them: the
-// broker takes it from the caller's verified service-account token.
-type CheckRequest struct {
-	Dataset string `json:"dataset"`
-	Caller  Caller `json:"caller"`
-}
-
-type ListRequest struct {
-	Caller Caller `json:"caller"`
-}
-
-type ListResponse struct {
-	Datasets []Dataset `json:"datasets"`
-}
 
 // Client asks the broker over HTTPS, authenticating with the pod's projected service-account
 // token (re-read as the kubelet rotates it).
@@ -67,7 +41,7 @@ func (c *Client) bearer() (string, error) {
 	}
 	b, err := os.ReadFile(c.TokenFile)
 	if err != nil {
-		return "", fmt.Errorf("%w: reading service-account token: %v", ErrUnavailable, err)
+		return "", fmt.Errorf("%w: reading service-account token: %v", grants.ErrUnavailable, err)
 	}
 	c.token, c.tokenRead = strings.TrimSpace(string(b)), time.Now()
 	return c.token, nil
@@ -77,7 +51,7 @@ func (c *Client) bearer() (string, error) {
 // sidecar passes on to app code where they mean something to it.
 type StatusError struct {
 	Status  int
-	Code    string
+	Code    httpjson.Code
 	Message string
 }
 
@@ -86,7 +60,7 @@ func (e *StatusError) Error() string {
 }
 
 // Call sends one request to the broker with the pod's token. Transport failures wrap
-// ErrUnavailable; answers other than 2xx are *StatusError.
+// grants.ErrUnavailable; answers other than 2xx are *StatusError.
 func (c *Client) Call(ctx context.Context, method, path string, in, out any) error {
 	token, err := c.bearer()
 	if err != nil {
@@ -110,18 +84,15 @@ func (c *Client) Call(ctx context.Context, method, path string, in, out any) err
 	req.Header.Set("Authorization", "Bearer "+token)
 	resp, err := c.HTTP.Do(req)
 	if err != nil {
-		return fmt.Errorf("%w: broker: %v", ErrUnavailable, err)
+		return fmt.Errorf("%w: broker: %v", grants.ErrUnavailable, err)
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
 	if err != nil {
-		return fmt.Errorf("%w: broker: %v", ErrUnavailable, err)
+		return fmt.Errorf("%w: broker: %v", grants.ErrUnavailable, err)
 	}
 	if resp.StatusCode/100 != 2 {
-		var e struct {
-			Error string `json:"error"`
-			Code  string `json:"code"`
-		}
+		var e httpjson.ErrorBody
 		_ = json.Unmarshal(data, &e)
 		if e.Error == "" {
 			e.Error = resp.Status
@@ -130,7 +101,7 @@ func (c *Client) Call(ctx context.Context, method, path string, in, out any) err
 	}
 	if out != nil && len(data) > 0 {
 		if err := json.Unmarshal(data, out); err != nil {
-			return fmt.Errorf("%w: broker sent an unreadable answer: %v", ErrUnavailable, err)
+			return fmt.Errorf("%w: broker sent an unreadable answer: %v", grants.ErrUnavailable, err)
 		}
 	}
 	return nil
@@ -142,28 +113,28 @@ func (c *Client) post(ctx context.Context, path string, in, out any) error {
 	var se *StatusError
 	if errors.As(err, &se) {
 		if se.Status == http.StatusForbidden {
-			return fmt.Errorf("%w: broker: %s", ErrUnknownOwner, se.Message)
+			return fmt.Errorf("%w: broker: %s", grants.ErrUnknownOwner, se.Message)
 		}
 		// 401 means this pod's token was not accepted: a configuration problem the app
 		// cannot fix, so it is reported as unavailable rather than as a refusal.
-		return fmt.Errorf("%w: %v", ErrUnavailable, se)
+		return fmt.Errorf("%w: %v", grants.ErrUnavailable, se)
 	}
 	return err
 }
 
-// Check implements Source. The owner argument is informational: the broker decides for the
+// Check implements grants.Source. The owner argument is informational: the broker decides for the
 // owner its token proves.
-func (c *Client) Check(ctx context.Context, owner string, caller Caller, dataset string) (Decision, error) {
-	var d Decision
+func (c *Client) Check(ctx context.Context, owner string, caller grants.Caller, dataset string) (grants.Decision, error) {
+	var d grants.Decision
 	err := c.post(ctx, PathCheck, CheckRequest{Dataset: dataset, Caller: caller}, &d)
 	if err == nil && d.Owner.Name != owner {
-		return d, fmt.Errorf("%w: broker answered for owner %q, this sidecar serves %q", ErrUnavailable, d.Owner.Name, owner)
+		return d, fmt.Errorf("%w: broker answered for owner %q, this sidecar serves %q", grants.ErrUnavailable, d.Owner.Name, owner)
 	}
 	return d, err
 }
 
-// List implements Source.
-func (c *Client) List(ctx context.Context, _ string, caller Caller) ([]Dataset, error) {
+// List implements grants.Source.
+func (c *Client) List(ctx context.Context, _ string, caller grants.Caller) ([]grants.Dataset, error) {
 	var l ListResponse
 	if err := c.post(ctx, PathList, ListRequest{Caller: caller}, &l); err != nil {
 		return nil, err
@@ -172,4 +143,23 @@ func (c *Client) List(ctx context.Context, _ string, caller Caller) ([]Dataset, 
 		return nil, errors.New("broker answer has no datasets")
 	}
 	return l.Datasets, nil
+}
+
+// Orgs lists the orgs the pod's owner belongs to.
+func (c *Client) Orgs(ctx context.Context) (OrgsResponse, error) {
+	var o OrgsResponse
+	err := c.Call(ctx, http.MethodGet, PathIdentityOrgs, nil, &o)
+	return o, err
+}
+
+// Bind binds the pod's owner to an org's GCP service account ("" for the org used last).
+func (c *Client) Bind(ctx context.Context, org string) (Binding, error) {
+	var b Binding
+	err := c.Call(ctx, http.MethodPost, PathIdentityGCP, BindRequest{Org: org}, &b)
+	return b, err
+}
+
+// Reset removes the owner's binding.
+func (c *Client) Reset(ctx context.Context) error {
+	return c.Call(ctx, http.MethodDelete, PathIdentityGCP, nil, nil)
 }

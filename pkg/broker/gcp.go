@@ -2,58 +2,28 @@ package broker
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"slices"
 	"strings"
 
+	"github.com/warden-dev/warden/internal/httpjson"
+	"github.com/warden-dev/warden/pkg/brokerapi"
 	authnv1 "k8s.io/api/authentication/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-
-	"github.com/warden-dev/warden/pkg/grants"
-	"github.com/warden-dev/warden/pkg/identity"
 )
 
-// PathAdminOrgs changes an org's GCP service account (admins only).
-const PathAdminOrgs = "/v1/admin/orgs/{org}"
-
-// OrgMappingRequest is the body of PUT /v1/admin/orgs/{org}.
-type OrgMappingRequest struct {
-	GCPServiceAccount string `json:"gcpServiceAccount"`
+// registerGCP serves GKE workload identity: orgs, bind, reset, and the admins' org mapping.
+func (s *Server) registerGCP() {
+	s.mux.HandleFunc("GET "+brokerapi.PathIdentityOrgs, s.identityOrgs)
+	s.mux.HandleFunc("POST "+brokerapi.PathIdentityGCP, s.identityBind)
+	s.mux.HandleFunc("DELETE "+brokerapi.PathIdentityGCP, s.identityReset)
+	s.mux.HandleFunc("PUT "+brokerapi.PathAdminOrgs, s.adminSetOrg)
 }
 
-var errIdentityOff = errors.New("GCP workload identity is not enabled on this broker (start the webhook with --gcp-identity)")
-
-func (s *Server) registerIdentity() {
-	s.mux.HandleFunc("GET "+grants.PathIdentityOrgs, s.identityOrgs)
-	s.mux.HandleFunc("POST "+grants.PathIdentityGCP, s.identityBind)
-	s.mux.HandleFunc("DELETE "+grants.PathIdentityGCP, s.identityReset)
-	s.mux.HandleFunc("PUT "+PathAdminOrgs, s.adminSetOrg)
-}
-
-// identityStatus maps binder errors; ok is false for errors it does not know.
-func identityStatus(err error) (int, string, bool) {
-	switch {
-	case errors.Is(err, errIdentityOff):
-		return http.StatusNotImplemented, "not_implemented", true
-	case errors.Is(err, identity.ErrNotMember):
-		return http.StatusForbidden, "forbidden", true
-	case errors.Is(err, identity.ErrUnknownOrg), errors.Is(err, identity.ErrNoDefaultOrg):
-		return http.StatusNotFound, "not_found", true
-	case errors.Is(err, identity.ErrIAMUnavailable), errors.Is(err, identity.ErrClusterUnavailable), errors.Is(err, identity.ErrNoPolicy):
-		return http.StatusServiceUnavailable, "unavailable", true
-	case errors.Is(err, identity.ErrIAMDenied):
-		return http.StatusBadGateway, "iam_denied", true
-	case errors.Is(err, identity.ErrNoProject), errors.Is(err, identity.ErrBadEdit):
-		return http.StatusUnprocessableEntity, "invalid_policy", true
-	}
-	return 0, "", false
-}
-
-func (s *Server) identityOwner(w http.ResponseWriter, r *http.Request) (identityOwner string, ok bool) {
+func (s *Server) gcpOwner(w http.ResponseWriter, r *http.Request) (string, bool) {
 	if s.opts.Identity == nil {
-		s.fail(w, r, errIdentityOff)
+		s.fail(w, r, errGCPOff)
 		return "", false
 	}
 	id, err := s.authenticate(r.Context(), r)
@@ -65,7 +35,7 @@ func (s *Server) identityOwner(w http.ResponseWriter, r *http.Request) (identity
 }
 
 func (s *Server) identityOrgs(w http.ResponseWriter, r *http.Request) {
-	owner, ok := s.identityOwner(w, r)
+	owner, ok := s.gcpOwner(w, r)
 	if !ok {
 		return
 	}
@@ -74,15 +44,19 @@ func (s *Server) identityOrgs(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"orgs": orgs})
+	out := brokerapi.OrgsResponse{Orgs: make([]brokerapi.Org, len(orgs))}
+	for i, o := range orgs {
+		out.Orgs[i] = brokerapi.Org{Name: o.Name, GCPServiceAccount: o.GCPServiceAccount}
+	}
+	httpjson.Write(w, http.StatusOK, out)
 }
 
 func (s *Server) identityBind(w http.ResponseWriter, r *http.Request) {
-	owner, ok := s.identityOwner(w, r)
+	owner, ok := s.gcpOwner(w, r)
 	if !ok {
 		return
 	}
-	var req grants.BindRequest
+	var req brokerapi.BindRequest
 	if err := readBody(w, r, &req); err != nil {
 		s.fail(w, r, err)
 		return
@@ -92,11 +66,13 @@ func (s *Server) identityBind(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, b)
+	httpjson.Write(w, http.StatusOK, brokerapi.Binding{
+		Org: b.Org, GCPServiceAccount: b.GCPServiceAccount, State: b.State, WrittenAt: b.WrittenAt, BoundAt: b.BoundAt,
+	})
 }
 
 func (s *Server) identityReset(w http.ResponseWriter, r *http.Request) {
-	owner, ok := s.identityOwner(w, r)
+	owner, ok := s.gcpOwner(w, r)
 	if !ok {
 		return
 	}
@@ -119,7 +95,7 @@ func (s *Server) adminSetOrg(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	var req OrgMappingRequest
+	var req brokerapi.OrgMappingRequest
 	if err := readBody(w, r, &req); err != nil {
 		s.fail(w, r, err)
 		return

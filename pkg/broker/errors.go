@@ -1,0 +1,44 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"net/http"
+
+	"github.com/warden-dev/warden/internal/httpjson"
+	"github.com/warden-dev/warden/pkg/grants"
+	"github.com/warden-dev/warden/pkg/identity"
+)
+
+// errAuth is a request whose token does not identify a Warden sidecar (401); errForbidden is a
+// verified pod that may not use the broker (403).
+var (
+	errAuth      = errors.New("unauthenticated")
+	errForbidden = errors.New("forbidden")
+	errBadInput  = errors.New("bad request")
+	// errUnavailable is a dependency outage that is not a grant source's (TokenReview for admins).
+	errUnavailable = grants.ErrUnavailable
+)
+
+var errGCPOff = errors.New("GCP workload identity is not enabled on this broker (start the webhook with --gcp-identity)")
+
+// statuses is the one place the broker decides an error's answer. Every error the broker and
+// the packages it calls can return is listed (a test holds it to that).
+var statuses = httpjson.Mapping{
+	{Err: errAuth, Status: http.StatusUnauthorized, Code: httpjson.CodeUnauthorized},
+	{Err: errForbidden, Status: http.StatusForbidden, Code: httpjson.CodeForbidden},
+	{Err: errBadInput, Status: http.StatusBadRequest, Code: httpjson.CodeBadRequest},
+	{Err: errGCPOff, Status: http.StatusNotImplemented, Code: httpjson.CodeNotImplemented},
+	{Err: grants.ErrUnknownOwner, Status: http.StatusForbidden, Code: httpjson.CodeForbidden},
+	{Err: grants.ErrUnavailable, Status: http.StatusServiceUnavailable, Code: httpjson.CodeUnavailable},
+	{Err: identity.ErrNotMember, Status: http.StatusForbidden, Code: httpjson.CodeForbidden},
+	{Err: identity.ErrUnknownOrg, Status: http.StatusNotFound, Code: httpjson.CodeNotFound},
+	{Err: identity.ErrNoDefaultOrg, Status: http.StatusNotFound, Code: httpjson.CodeNotFound},
+	{Err: identity.ErrIAMUnavailable, Status: http.StatusServiceUnavailable, Code: httpjson.CodeUnavailable},
+	{Err: identity.ErrClusterUnavailable, Status: http.StatusServiceUnavailable, Code: httpjson.CodeUnavailable},
+	{Err: identity.ErrNoPolicy, Status: http.StatusServiceUnavailable, Code: httpjson.CodeUnavailable},
+	{Err: identity.ErrIAMDenied, Status: http.StatusBadGateway, Code: httpjson.CodeIAMDenied},
+	{Err: identity.ErrNoProject, Status: http.StatusUnprocessableEntity, Code: httpjson.CodeInvalidPolicy},
+	{Err: identity.ErrBadEdit, Status: http.StatusUnprocessableEntity, Code: httpjson.CodeInvalidPolicy},
+	{Err: context.DeadlineExceeded, Status: http.StatusServiceUnavailable, Code: httpjson.CodeTimeout},
+}

@@ -1,0 +1,70 @@
+// Package brokerapi is the broker's HTTP API as its clients see it: the paths, the request and
+// answer types, and the client the sidecar uses. It imports nothing from Kubernetes, so the
+// sidecar binary stays small; the broker (pkg/broker) serves these types.
+package brokerapi
+
+import (
+	"time"
+
+	"github.com/warden-dev/warden/pkg/grants"
+)
+
+// Paths the broker serves (TLS, bearer token of the pod's projected service-account token;
+// admins use their Kubernetes token on PathAdminOrgs).
+const (
+	PathCheck        = "/v1/grants/check"
+	PathList         = "/v1/grants/list"
+	PathIdentityOrgs = "/v1/identity/orgs"
+	PathIdentityGCP  = "/v1/identity/gcp"
+	PathAdminOrgs    = "/v1/admin/orgs/{org}"
+)
+
+// CheckRequest asks whether the pod's owner, for a caller, may read a dataset. The owner is not
+// in it: the broker takes it from the verified token. The answer is a grants.Decision.
+type CheckRequest struct {
+	Dataset string        `json:"dataset"`
+	Caller  grants.Caller `json:"caller"`
+}
+
+// ListRequest asks which datasets the owner and the caller may both read.
+type ListRequest struct {
+	Caller grants.Caller `json:"caller"`
+}
+
+// ListResponse answers ListRequest.
+type ListResponse struct {
+	Datasets []grants.Dataset `json:"datasets"`
+}
+
+// BindRequest is the body of POST /v1/identity/gcp (at the sidecar and at the broker): the org
+// whose GCP service account the pod should act as; empty means the org used last.
+type BindRequest struct {
+	Org string `json:"org"`
+}
+
+// Binding answers a bind.
+type Binding struct {
+	Org               string `json:"org"`
+	GCPServiceAccount string `json:"gcp_service_account"`
+	// State is "pending" until IAM is expected to have propagated the change, then "bound".
+	State     string    `json:"state"`
+	WrittenAt time.Time `json:"written_at"`
+	// BoundAt is when "pending" is expected to turn into "bound".
+	BoundAt time.Time `json:"bound_at"`
+}
+
+// Org is one org the owner belongs to.
+type Org struct {
+	Name              string `json:"name"`
+	GCPServiceAccount string `json:"gcp_service_account"`
+}
+
+// OrgsResponse answers GET /v1/identity/orgs.
+type OrgsResponse struct {
+	Orgs []Org `json:"orgs"`
+}
+
+// OrgMappingRequest is the body of PUT /v1/admin/orgs/{org}.
+type OrgMappingRequest struct {
+	GCPServiceAccount string `json:"gcpServiceAccount"`
+}
