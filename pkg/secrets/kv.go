@@ -1,0 +1,204 @@
+package secrets
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"time"
+
+	vault "github.com/hashicorp/vault/api"
+)
+
+// read returns the secrets and their version: from the cache while it is younger than CacheTTL
+// (which is also how long they outlive a Vault outage), unless bypass asks for Vault itself.
+func (s *Store) read(ctx context.Context, bypass bool) (map[string]string, int, error) {
+	if data, v, ok := s.fromCache(bypass); ok {
+		return data, v, nil
+	}
+	data, version, err := s.fetch(ctx)
+	if err != nil {
+		return nil, 0, err
+	}
+	s.store(data, version)
+	return maps.Clone(data), version, nil
+}
+
+// fromCache returns a copy of the cached secrets while they are fresh. A zero fetch time marks
+// the cache stale without forgetting the version last read (see write).
+func (s *Store) fromCache(bypass bool) (map[string]string, int, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cached && !bypass && !s.fetched.IsZero() && s.now().Sub(s.fetched) < s.cfg.CacheTTL {
+		return maps.Clone(s.data), s.version, true
+	}
+	return nil, 0, false
+}
+
+// fetch reads the secrets and their version from Vault.
+func (s *Store) fetch(ctx context.Context) (map[string]string, int, error) {
+	if s.client.Token() == "" {
+		s.mu.Lock()
+		lerr := s.loginErr
+		s.mu.Unlock()
+		if lerr != nil {
+			return nil, 0, fmt.Errorf("vault login: %w", lerr)
+		}
+		return nil, 0, fmt.Errorf("%w: not logged in to vault yet", ErrUnavailable)
+	}
+	var sec *vault.KVSecret
+	err := s.do(ctx, func() (err error) { sec, err = s.kv.Get(ctx, s.cfg.Path); return err })
+	data, version := map[string]string{}, 0
+	switch {
+	case errors.Is(err, vault.ErrSecretNotFound):
+		// Nothing at the path: the version to write on top of, if any, is in the metadata. (A
+		// latest version deleted outside Warden is not this case: Vault answers it with its
+		// version metadata and no data, which the default branch turns into no secrets.)
+		var md *vault.KVMetadata
+		if merr := s.do(ctx, func() (err error) { md, err = s.kv.GetMetadata(ctx, s.cfg.Path); return err }); merr == nil {
+			version = md.CurrentVersion
+		} else if !errors.Is(merr, vault.ErrSecretNotFound) {
+			return nil, 0, classify(merr)
+		}
+	case err != nil:
+		return nil, 0, classify(err)
+	default:
+		for k, v := range sec.Data {
+			switch t := v.(type) {
+			case string:
+				data[k] = t
+			default: // written by other tools: hand it back as JSON text
+				b, _ := json.Marshal(t)
+				data[k] = string(b)
+			}
+		}
+		if sec.VersionMetadata != nil {
+			version = sec.VersionMetadata.Version
+		}
+	}
+	return data, version, nil
+}
+
+func (s *Store) store(data map[string]string, version int) {
+	s.mu.Lock()
+	s.data, s.version, s.fetched, s.cached = data, version, s.now(), true
+	s.mu.Unlock()
+}
+
+// Keys lists the secret names, sorted, with the version they were read at.
+func (s *Store) Keys(ctx context.Context) ([]string, int, error) {
+	data, v, err := s.read(ctx, false)
+	if err != nil {
+		return nil, 0, err
+	}
+	return slices.Sorted(maps.Keys(data)), v, nil
+}
+
+// All returns every secret.
+func (s *Store) All(ctx context.Context) (map[string]string, int, error) {
+	return s.read(ctx, false)
+}
+
+// Get returns one secret.
+func (s *Store) Get(ctx context.Context, key string) (string, int, error) {
+	if err := ValidKey(key); err != nil {
+		return "", 0, err
+	}
+	data, v, err := s.read(ctx, false)
+	if err != nil {
+		return "", 0, err
+	}
+	val, ok := data[key]
+	if !ok {
+		return "", v, fmt.Errorf("%w: %q", ErrNotFound, key)
+	}
+	return val, v, nil
+}
+
+// SetAll replaces all secrets as one new version. The write is check-and-set: against ifVersion
+// when given (the version the caller read), else against the version this sidecar last saw, so
+// a writer that did not see another's change gets ErrConflict instead of erasing it.
+func (s *Store) SetAll(ctx context.Context, data map[string]string, ifVersion *int) (int, error) {
+	for k := range data {
+		if err := ValidKey(k); err != nil {
+			return 0, err
+		}
+	}
+	size, err := encodedSize(data)
+	if err != nil {
+		return 0, err
+	}
+	if size > s.cfg.MaxBytes {
+		return 0, fmt.Errorf("%w: %d bytes, the limit is %d", ErrTooLarge, size, s.cfg.MaxBytes)
+	}
+	cas := 0
+	if ifVersion != nil {
+		cas = *ifVersion
+	} else {
+		s.mu.Lock()
+		cached, v := s.cached, s.version
+		s.mu.Unlock()
+		if !cached {
+			if _, v, err = s.read(ctx, true); err != nil {
+				return 0, err
+			}
+		}
+		cas = v
+	}
+	return s.write(ctx, data, cas)
+}
+
+// Delete removes one secret (a new version without it), check-and-set like SetAll.
+func (s *Store) Delete(ctx context.Context, key string, ifVersion *int) (int, error) {
+	if err := ValidKey(key); err != nil {
+		return 0, err
+	}
+	data, v, err := s.read(ctx, true)
+	if err != nil {
+		return 0, err
+	}
+	if ifVersion != nil && *ifVersion != v {
+		return 0, fmt.Errorf("%w: version %d was read, %d is current", ErrConflict, *ifVersion, v)
+	}
+	if _, ok := data[key]; !ok {
+		return 0, fmt.Errorf("%w: %q", ErrNotFound, key)
+	}
+	delete(data, key)
+	return s.write(ctx, data, v)
+}
+
+func (s *Store) write(ctx context.Context, data map[string]string, cas int) (int, error) {
+	payload := make(map[string]any, len(data))
+	for k, v := range data {
+		payload[k] = v
+	}
+	var sec *vault.KVSecret
+	err := s.do(ctx, func() (err error) {
+		sec, err = s.kv.Put(ctx, s.cfg.Path, payload, vault.WithCheckAndSet(cas))
+		return err
+	})
+	if err != nil {
+		err = classify(err)
+		if errors.Is(err, ErrConflict) {
+			// The next read goes to Vault; the version a blind write is checked against stays
+			// the one last read, so retrying without reading conflicts again.
+			s.mu.Lock()
+			s.fetched = time.Time{}
+			s.mu.Unlock()
+		}
+		return 0, err
+	}
+	v := cas + 1
+	if sec != nil && sec.VersionMetadata != nil {
+		v = sec.VersionMetadata.Version
+	}
+	s.store(maps.Clone(data), v)
+	return v, nil
+}
+
+func encodedSize(data map[string]string) (int, error) {
+	b, err := json.Marshal(data)
+	return len(b), err
+}
