@@ -109,7 +109,7 @@ func parseFlags(args []string) (*options, error) {
 	fs.StringVar(&o.VaultRole, "vault-role", "", "Vault Kubernetes-auth role (default warden-NAMESPACE-SERVICEACCOUNT)")
 	fs.StringVar(&o.VaultAuthPath, "vault-auth-path", "kubernetes", "mount path of Vault's Kubernetes auth method")
 	fs.StringVar(&o.VaultMount, "vault-mount", "secret", "KV v2 mount holding the secrets")
-	fs.StringVar(&o.VaultPath, "vault-path", "warden/{namespace}/{owner}", "the owner's entry under the mount; {namespace} and {owner} (service account) are filled in")
+	fs.StringVar(&o.VaultPath, "vault-path", sidecar.DefaultVaultPath, "the owner's entry under the mount; {namespace} and {owner} (service account) are filled in")
 	fs.StringVar(&o.VaultCACert, "vault-ca-cert", "", "PEM file of the CA that signed Vault's certificate")
 	fs.StringVar(&o.VaultNamespace, "vault-namespace", "", "Vault Enterprise namespace")
 	fs.StringVar(&o.VaultTokenFile, "vault-token-file", "", "service-account token for the Vault login (default: --token-file)")

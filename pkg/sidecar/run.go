@@ -161,10 +161,14 @@ func Run(ctx context.Context, o Options, ready chan<- string) error {
 	return serve.Until(ctx, hs, ln)
 }
 
+// DefaultVaultPath is where an owner's secrets live under the KV mount; manifests/vault's
+// configure-vault.sh writes the same layout into its policy.
+const DefaultVaultPath = "warden/{namespace}/{owner}"
+
 func openSecrets(ctx context.Context, o Options, log *slog.Logger) (*secrets.Store, error) {
 	tmpl := o.VaultPath
 	if tmpl == "" {
-		tmpl = "warden/{namespace}/{owner}"
+		tmpl = DefaultVaultPath
 	}
 	path, err := secrets.PathFor(tmpl, o.Owner)
 	if err != nil {

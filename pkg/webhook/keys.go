@@ -22,8 +22,26 @@ import (
 // pick it up (StatusKeyRefresh), and remove the old entry once no pod sealed with it runs.
 const DefaultStatusKeySecret = "warden-status-key"
 
+// DefaultPolicyConfigMap is the ConfigMap (in the webhook's namespace) that holds the policy.
+const DefaultPolicyConfigMap = "warden-policy"
+
 // StatusKeyRefresh is how often replicas re-read the Secret.
 const StatusKeyRefresh = time.Minute
+
+// loadKeys reads (or, on first start, creates) the key Secret at start-up.
+func loadKeys(kube kubernetes.Interface, namespace, name string) (*guard.Keyring, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	data, err := statusKeys(ctx, kube, namespace, name, true)
+	if err != nil {
+		return nil, err
+	}
+	keys, err := guard.NewKeyring(data)
+	if err != nil {
+		return nil, fmt.Errorf("webhook: Secret %s/%s: %w", namespace, name, err)
+	}
+	return keys, nil
+}
 
 // statusKeys reads the key Secret. With create, a missing Secret is made with a fresh random key
 // (the first start of the first replica; two replicas racing both end up with whichever won).

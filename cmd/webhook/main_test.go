@@ -1,0 +1,96 @@
+package main
+
+import (
+	"flag"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/warden-dev/warden/internal/flagenv"
+	"github.com/warden-dev/warden/pkg/mutate"
+	"github.com/warden-dev/warden/pkg/webhook"
+)
+
+func parse(t *testing.T, args ...string) (*options, webhook.Options, error) {
+	t.Helper()
+	o := &options{}
+	fs := flag.NewFlagSet("warden-webhook", flag.ContinueOnError)
+	o.addFlags(fs)
+	require.NoError(t, fs.Parse(args))
+	require.NoError(t, flagenv.Apply(fs, "WARDEN_"))
+	so, err := o.serverOptions()
+	return o, so, err
+}
+
+func TestDefaults(t *testing.T) {
+	certs := t.TempDir()
+	_, so, err := parse(t, "--cert-dir="+certs)
+	require.NoError(t, err)
+	def := mutate.DefaultConfig()
+	assert.Equal(t, def.StagingVolume, so.Mutate.StagingVolume, "defaults come from mutate.DefaultConfig")
+	assert.Equal(t, def.SnapshotVolume, so.Mutate.SnapshotVolume)
+	assert.True(t, def.SidecarResources.Limits.Memory().Equal(*so.Mutate.SidecarResources.Limits.Memory()))
+	assert.Equal(t, webhook.DefaultStatusKeySecret, so.StatusKeySecret)
+	assert.Equal(t, webhook.DefaultPolicyConfigMap, so.PolicyConfigMap)
+	assert.Equal(t, 9443, so.Port)
+	assert.Empty(t, so.Mutate.BrokerCA, "no ca.crt in --cert-dir: no CA handed to sidecars")
+
+	require.NoError(t, os.WriteFile(filepath.Join(certs, "ca.crt"), []byte("PEM"), 0o600))
+	_, so, err = parse(t, "--cert-dir="+certs)
+	require.NoError(t, err)
+	assert.Equal(t, "PEM", so.Mutate.BrokerCA, "ca.crt in --cert-dir is the broker's CA")
+}
+
+func TestFlagsReachTheServer(t *testing.T) {
+	t.Setenv("WARDEN_SIDECAR_IMAGE", "registry.example.com/sidecar:env")
+	_, so, err := parse(t, "--cert-dir="+t.TempDir(), "--listen=127.0.0.1:7443", "--native-sidecar=false",
+		"--sidecar-memory-limit=64Mi", "--allow-host-path=/opt/models, /data", "--allow-inline-volumes=nfs",
+		"--exempt-namespaces=a,b", "--snapshot-volume=nfs: {server: nfs.local, path: /exports}", "--sidecar-image-pull-policy=Never")
+	require.NoError(t, err)
+	m := so.Mutate
+	assert.Equal(t, "registry.example.com/sidecar:env", m.SidecarImage, "environment fallback")
+	assert.Equal(t, "127.0.0.1", so.Host)
+	assert.Equal(t, 7443, so.Port)
+	assert.False(t, m.NativeSidecar)
+	assert.Equal(t, "64Mi", m.SidecarResources.Limits.Memory().String())
+	assert.Equal(t, []string{"/opt/models", "/data"}, m.HostPathAllow)
+	assert.Equal(t, []string{"nfs"}, m.InlineVolumeAllow)
+	assert.Equal(t, []string{"a", "b"}, m.ExemptNamespaces)
+	assert.Equal(t, "nfs.local", m.SnapshotVolume.NFS.Server)
+	assert.Equal(t, corev1.PullNever, m.SidecarImagePullPolicy)
+}
+
+func TestBadFlags(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--listen=9443"}, "--listen"},
+		{[]string{"--listen=:0"}, "no valid port"},
+		{[]string{"--sidecar-memory-limit=lots"}, "--sidecar-memory-limit"},
+		{[]string{"--staging-volume={\"hostPath\":{\"path\":\"/x\"}}"}, "per pod"},
+		{[]string{"--snapshot-volume={\"bogus\":{}}"}, "--snapshot-volume"},
+		{[]string{"--snapshot-volume={"}, "--snapshot-volume"},
+		{[]string{"--sidecar-image-pull-policy=Sometimes"}, "Always, IfNotPresent or Never"},
+		{[]string{"--broker-grants=ldap"}, "not policy or rbac"},
+		{[]string{"--log-level=chatty"}, "--log-level"},
+		{[]string{"--token-expiration-seconds=60"}, "600"},
+		{[]string{"--allow-host-path=relative"}, "absolute"},
+		{[]string{"--allow-inline-volumes=tmpfs"}, "not one of"},
+		{[]string{"--broker-ca-file=/does/not/exist"}, "--broker-ca-file"},
+		{[]string{"--vault-addr=vault:8200"}, "http(s)://"},
+	} {
+		_, _, err := parse(t, append([]string{"--cert-dir=" + t.TempDir()}, tc.args...)...)
+		require.Error(t, err, "%v", tc.args)
+		assert.Contains(t, err.Error(), tc.want, "%v", tc.args)
+	}
+	// Every mistake at once.
+	_, _, err := parse(t, "--cert-dir="+t.TempDir(), "--listen=x", "--log-level=x")
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "--listen")
+	assert.Contains(t, err.Error(), "--log-level")
+}

@@ -1,0 +1,206 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	"sigs.k8s.io/yaml"
+
+	"github.com/warden-dev/warden/pkg/mutate"
+	"github.com/warden-dev/warden/pkg/webhook"
+)
+
+// options are the command line; serverOptions turns them into the server's options. Every
+// default comes from the package that owns it (mutate.DefaultConfig, pkg/webhook's constants).
+type options struct {
+	policyFile, certDir                   string
+	listen, healthListen, brokerListen    string
+	brokerGrants, brokerCA, brokerURL     string
+	namespace, exempt, keySecret          string
+	image, pullPolicy                     string
+	port                                  int
+	native                                bool
+	cpuRequest, memRequest                string
+	cpuLimit, memLimit                    string
+	staging, snapshots                    string
+	hostPaths, inlineVolumes              string
+	tokenTTL                              int64
+	vaultAddr                             string
+	gcpIdentity, gcpInsecure              bool
+	gcpEndpoint                           string
+	gcpPropagation, gcpResync             time.Duration
+	adminGroup, policyConfigMap, logLevel string
+	version                               bool
+}
+
+func (o *options) addFlags(fs *flag.FlagSet) {
+	def := mutate.DefaultConfig()
+	fs.StringVar(&o.policyFile, "policy", "/etc/warden/policy.yaml", "policy file (YAML), hot-reloaded")
+	fs.StringVar(&o.certDir, "cert-dir", "/etc/warden/tls", "directory with tls.crt and tls.key, reloaded on rotation")
+	fs.StringVar(&o.listen, "listen", ":9443", "admission webhook TLS listen address")
+	fs.StringVar(&o.healthListen, "health-listen", ":8081", "plain-HTTP address for /healthz, /readyz and /metrics")
+	fs.StringVar(&o.brokerListen, "broker-listen", ":8443", "broker API TLS listen address (\"\" disables the broker)")
+	fs.StringVar(&o.brokerGrants, "broker-grants", "policy", "where the broker reads dataset grants: policy (reader lists) or rbac (SubjectAccessReview on datasets.warden.dev)")
+	fs.StringVar(&o.brokerCA, "broker-ca-file", "", "CA that sidecars use to verify the broker (default: ca.crt in --cert-dir, when present)")
+	fs.StringVar(&o.brokerURL, "broker-url", "https://warden-webhook.warden-system.svc:8443", "https URL of the broker, passed to injected sidecars (\"\" for none)")
+	fs.StringVar(&o.namespace, "namespace", "warden-system", "the webhook's own namespace (never injected)")
+	fs.StringVar(&o.exempt, "exempt-namespaces", "", "comma-separated namespaces never injected, in addition to kube-system, kube-public, kube-node-lease and --namespace")
+	fs.StringVar(&o.keySecret, "status-key-secret", webhook.DefaultStatusKeySecret, "Secret in --namespace with the keys that seal warden.dev/status (created on first start)")
+	fs.StringVar(&o.image, "sidecar-image", def.SidecarImage, "sidecar image")
+	fs.StringVar(&o.pullPolicy, "sidecar-image-pull-policy", string(def.SidecarImagePullPolicy), "sidecar imagePullPolicy: Always, IfNotPresent or Never")
+	fs.IntVar(&o.port, "sidecar-port", int(def.SidecarPort), "loopback port of the sidecar (WARDEN_PORT)")
+	fs.BoolVar(&o.native, "native-sidecar", def.NativeSidecar, "inject the sidecar as a native sidecar (init container with restartPolicy Always); false for clusters older than 1.29")
+	fs.StringVar(&o.cpuRequest, "sidecar-cpu-request", def.SidecarResources.Requests.Cpu().String(), "sidecar CPU request")
+	fs.StringVar(&o.memRequest, "sidecar-memory-request", def.SidecarResources.Requests.Memory().String(), "sidecar memory request")
+	fs.StringVar(&o.cpuLimit, "sidecar-cpu-limit", def.SidecarResources.Limits.Cpu().String(), "sidecar CPU limit")
+	fs.StringVar(&o.memLimit, "sidecar-memory-limit", def.SidecarResources.Limits.Memory().String(), "sidecar memory limit")
+	fs.StringVar(&o.staging, "staging-volume", mustJSON(def.StagingVolume), "volume source (JSON or YAML) of the staging area; per pod: emptyDir or ephemeral")
+	fs.StringVar(&o.snapshots, "snapshot-volume", mustJSON(def.SnapshotVolume), "volume source (JSON or YAML) of the dataset snapshot share")
+	fs.StringVar(&o.hostPaths, "allow-host-path", "", "comma-separated host path prefixes that pods in opted-in namespaces may mount (default none: hostPath volumes are refused)")
+	fs.StringVar(&o.inlineVolumes, "allow-inline-volumes", "", "comma-separated in-tree volume types (e.g. nfs) pods in opted-in namespaces may use inline (default none)")
+	fs.Int64Var(&o.tokenTTL, "token-expiration-seconds", def.TokenExpirationSeconds, "lifetime of the sidecar's projected token (>= 600)")
+	fs.StringVar(&o.vaultAddr, "vault-addr", "", "Vault address given to injected sidecars, enabling their secrets endpoints")
+	fs.BoolVar(&o.gcpIdentity, "gcp-identity", false, "bind GKE workload identity for sidecars (the broker's own identity needs iam.serviceAccounts.getIamPolicy/setIamPolicy on the orgs' GCP service accounts)")
+	fs.StringVar(&o.gcpEndpoint, "gcp-iam-endpoint", "", "IAM admin API endpoint (default Google's)")
+	fs.BoolVar(&o.gcpInsecure, "gcp-iam-insecure", false, "talk to --gcp-iam-endpoint without TLS or credentials (local fakes only)")
+	fs.DurationVar(&o.gcpPropagation, "gcp-propagation", 7*time.Minute, "how long an IAM change takes to propagate; bindings answer state pending until then")
+	fs.DurationVar(&o.gcpResync, "identity-resync", 10*time.Minute, "how often the reconciler re-checks every binding Warden made")
+	fs.StringVar(&o.adminGroup, "admin-group", "", "group whose members may change org mappings through the broker (empty: nobody)")
+	fs.StringVar(&o.policyConfigMap, "policy-configmap", webhook.DefaultPolicyConfigMap, "ConfigMap (in --namespace) holding the policy, edited by org-mapping changes")
+	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.BoolVar(&o.version, "version", false, "print the version and exit")
+}
+
+// serverOptions validates the flags and builds the server's options (all but the Kubernetes
+// client and the IAM client, which need the network). Every mistake is reported at once.
+func (o *options) serverOptions() (webhook.Options, error) {
+	var errs []error
+	bad := func(flag string, err error) { errs = append(errs, fmt.Errorf("--%s: %w", flag, err)) }
+
+	cfg := mutate.DefaultConfig()
+	cfg.SidecarImage = o.image
+	cfg.SidecarPort = int32(o.port)
+	cfg.NativeSidecar = o.native
+	cfg.TokenExpirationSeconds = o.tokenTTL
+	cfg.BrokerURL = o.brokerURL
+	cfg.VaultAddr = o.vaultAddr
+	cfg.ExemptNamespaces = splitList(o.exempt)
+	cfg.HostPathAllow = splitList(o.hostPaths)
+	cfg.InlineVolumeAllow = splitList(o.inlineVolumes)
+	switch p := corev1.PullPolicy(o.pullPolicy); p {
+	case corev1.PullAlways, corev1.PullIfNotPresent, corev1.PullNever:
+		cfg.SidecarImagePullPolicy = p
+	default:
+		bad("sidecar-image-pull-policy", fmt.Errorf("%q is not Always, IfNotPresent or Never", o.pullPolicy))
+	}
+	for _, q := range []struct {
+		flag, val string
+		list      corev1.ResourceList
+		name      corev1.ResourceName
+	}{
+		{"sidecar-cpu-request", o.cpuRequest, cfg.SidecarResources.Requests, corev1.ResourceCPU},
+		{"sidecar-memory-request", o.memRequest, cfg.SidecarResources.Requests, corev1.ResourceMemory},
+		{"sidecar-cpu-limit", o.cpuLimit, cfg.SidecarResources.Limits, corev1.ResourceCPU},
+		{"sidecar-memory-limit", o.memLimit, cfg.SidecarResources.Limits, corev1.ResourceMemory},
+	} {
+		v, err := resource.ParseQuantity(q.val)
+		if err != nil {
+			bad(q.flag, err)
+			continue
+		}
+		q.list[q.name] = v
+	}
+	var err error
+	if cfg.StagingVolume, err = parseVolume(o.staging); err != nil {
+		bad("staging-volume", err)
+	}
+	if cfg.SnapshotVolume, err = parseVolume(o.snapshots); err != nil {
+		bad("snapshot-volume", err)
+	}
+	caFile := o.brokerCA
+	if caFile == "" {
+		caFile = filepath.Join(o.certDir, "ca.crt")
+	}
+	if ca, err := os.ReadFile(caFile); err == nil {
+		cfg.BrokerCA = string(ca)
+	} else if o.brokerCA != "" {
+		bad("broker-ca-file", err)
+	}
+	if err := cfg.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	host, port, err := splitHostPort(o.listen)
+	if err != nil {
+		bad("listen", err)
+	}
+	if o.brokerGrants != "policy" && o.brokerGrants != "rbac" {
+		bad("broker-grants", fmt.Errorf("%q is not policy or rbac", o.brokerGrants))
+	}
+	log, err := logger(o.logLevel)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	return webhook.Options{
+		PolicyFile:      o.policyFile,
+		Host:            host,
+		Port:            port,
+		CertDir:         o.certDir,
+		HealthAddr:      o.healthListen,
+		BrokerAddr:      o.brokerListen,
+		BrokerGrants:    o.brokerGrants,
+		AdminGroup:      o.adminGroup,
+		PolicyConfigMap: o.policyConfigMap,
+		Namespace:       o.namespace,
+		StatusKeySecret: o.keySecret,
+		Mutate:          cfg,
+		Log:             log,
+	}, errors.Join(errs...)
+}
+
+// splitList reads a comma-separated flag.
+func splitList(s string) []string {
+	var out []string
+	for _, v := range strings.Split(s, ",") {
+		if v = strings.TrimSpace(v); v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// parseVolume reads a VolumeSource given as JSON or YAML, refusing unknown fields.
+func parseVolume(s string) (corev1.VolumeSource, error) {
+	var v corev1.VolumeSource
+	err := yaml.UnmarshalStrict([]byte(s), &v)
+	return v, err
+}
+
+func mustJSON(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return string(b)
+}
+
+func splitHostPort(addr string) (string, int, error) {
+	host, ps, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", 0, err
+	}
+	p, err := strconv.Atoi(ps)
+	if err != nil || p < 1 || p > 65535 {
+		return "", 0, fmt.Errorf("%q has no valid port", addr)
+	}
+	return host, p, nil
+}

@@ -1,0 +1,112 @@
+package webhook
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"time"
+
+	"github.com/warden-dev/warden/internal/serve"
+	"github.com/warden-dev/warden/pkg/broker"
+	"github.com/warden-dev/warden/pkg/grants"
+	"github.com/warden-dev/warden/pkg/identity"
+	"sigs.k8s.io/controller-runtime/pkg/certwatcher"
+)
+
+// The broker's listener: TLS with the webhook's certificate (reloaded on rotation), its grant
+// source, GKE workload identity and the org admin endpoint.
+
+func (s *Server) setupBroker() error {
+	kube := s.kube
+	engine := grants.NewPolicyEngine(s.policy.Current)
+	switch s.opts.BrokerGrants {
+	case "", "policy":
+	case "rbac":
+		engine.Authz = &broker.RBACAuthorizer{SAR: kube.AuthorizationV1().SubjectAccessReviews(), TTL: 10 * time.Second}
+	default:
+		return fmt.Errorf("webhook: broker grants %q is not policy or rbac", s.opts.BrokerGrants)
+	}
+	bo := broker.Options{
+		Kube: kube, Grants: engine, Log: s.log.With("component", "broker"), AdminGroup: s.opts.AdminGroup,
+		// The broker trusts a pod only as far as the admission webhooks would: opted-in
+		// namespace, and the same invariant, seal included.
+		Pods: s.opts.Mutate.Rules(s.keys), Namespaces: namespaceLabels{s.mgr.GetCache()},
+	}
+	if s.opts.AdminGroup != "" {
+		cm := s.opts.PolicyConfigMap
+		if cm == "" {
+			cm = DefaultPolicyConfigMap
+		}
+		bo.OrgAdmin = &identity.OrgAdmin{Kube: kube, Namespace: s.opts.Namespace, ConfigMap: cm}
+	}
+	if g := s.opts.GCP; g != nil {
+		if g.IAM == nil {
+			return errors.New("webhook: GCP identity needs an IAM client")
+		}
+		bo.Identity = &identity.Binder{
+			Policies:    &identity.Policies{IAM: g.IAM},
+			Records:     &identity.Records{Kube: kube, Namespace: s.opts.Namespace},
+			Kube:        kube,
+			Policy:      s.policy.Current,
+			Propagation: g.Propagation,
+			Log:         s.log.With("component", "identity"),
+		}
+		rec := &identity.Reconciler{Binder: bo.Identity, Resync: g.Resync, Log: s.log.With("component", "identity-reconciler")}
+		if err := rec.SetupWithManager(context.Background(), s.mgr); err != nil {
+			return fmt.Errorf("webhook: identity reconciler: %w", err)
+		}
+	}
+	b, err := broker.New(bo)
+	if err != nil {
+		return err
+	}
+	s.bh = b
+	if s.broker, err = net.Listen("tcp", s.opts.BrokerAddr); err != nil {
+		return fmt.Errorf("webhook: broker listener: %w", err)
+	}
+	return nil
+}
+
+// BrokerAddr is the bound address of the broker listener.
+func (s *Server) BrokerAddr() string {
+	if s.broker == nil {
+		return ""
+	}
+	return s.broker.Addr().String()
+}
+
+// serveBroker serves the broker over TLS, reloading the certificate like the webhook does.
+func (s *Server) serveBroker(ctx context.Context, errc chan<- error) error {
+	cw, err := certwatcher.New(filepath.Join(s.opts.CertDir, "tls.crt"), filepath.Join(s.opts.CertDir, "tls.key"))
+	if err != nil {
+		return fmt.Errorf("webhook: broker certificate: %w", err)
+	}
+	go func() {
+		if err := cw.Start(ctx); err != nil {
+			s.log.Error("broker certificate watcher", "error", err)
+		}
+	}()
+	srv := &http.Server{
+		Handler:           s.bh,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	tl := tls.NewListener(s.broker, &tls.Config{
+		MinVersion:     tls.VersionTLS12,
+		NextProtos:     []string{"http/1.1"},
+		GetCertificate: cw.GetCertificate,
+	})
+	go func() {
+		if err := serve.Until(ctx, srv, tl); err != nil {
+			errc <- err
+		}
+	}()
+	return nil
+}

@@ -1,0 +1,54 @@
+package webhook
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
+
+	"github.com/warden-dev/warden/internal/serve"
+	"github.com/warden-dev/warden/pkg/health"
+)
+
+// addChecks registers what /readyz reports: the policy, the admission TLS listener and the
+// namespace cache the scope check reads.
+func (s *Server) addChecks() {
+	store, mgr := s.policy, s.mgr
+	s.checks.Add("policy", store.Check)
+	started := mgr.GetWebhookServer().StartedChecker()
+	s.checks.Add("admission-tls", func() (health.State, string) {
+		if err := started(nil); err != nil {
+			return health.Failing, err.Error()
+		}
+		return health.OK, "serving " + MutatePath + " and " + ValidatePath
+	})
+	s.checks.Add("namespace-cache", func() (health.State, string) {
+		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+		defer cancel()
+		if !mgr.GetCache().WaitForCacheSync(ctx) {
+			return health.Failing, "namespace cache not synced yet"
+		}
+		return health.OK, "synced"
+	})
+}
+
+// serveHealth serves /healthz, /readyz and /metrics (Warden's and controller-runtime's) over
+// plain HTTP until ctx ends.
+func (s *Server) serveHealth(ctx context.Context, errc chan<- error) {
+	if s.health == nil {
+		return
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/healthz", health.Healthz())
+	mux.Handle("/readyz", s.checks.Readyz())
+	mux.Handle("/metrics", promhttp.HandlerFor(prometheus.Gatherers{s.opts.Registry, ctrlmetrics.Registry}, promhttp.HandlerOpts{}))
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		if err := serve.Until(ctx, srv, s.health); err != nil {
+			errc <- err
+		}
+	}()
+}
