@@ -136,7 +136,9 @@ func StartWith(o Options) (*Env, error) {
 	// endpoint reconciler is off.
 	env.ControlPlane.GetAPIServer().Configure().
 		Set("advertise-address", "127.0.0.1").
-		Set("endpoint-reconciler-type", "none")
+		Set("endpoint-reconciler-type", "none").
+		// There is no DNS for node names here: reach kubelets (logs, exec) by their IP.
+		Set("kubelet-preferred-address-types", "InternalIP")
 	cfg, err := env.Start()
 	if err != nil {
 		return nil, fmt.Errorf("starting kube-apiserver and etcd from %s: %w", assets, err)

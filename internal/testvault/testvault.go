@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/warden-dev/warden/internal/testenv"
@@ -73,6 +74,8 @@ func Start(dir string) (*Server, error) {
 	// HOME keeps the dev server's token helper file out of the real home directory.
 	cmd.Env = append(os.Environ(), "VAULT_DISABLE_MLOCK=true", "HOME="+home)
 	cmd.Stdout, cmd.Stderr = logf, logf
+	// A test binary killed mid-run must not leave the dev server behind.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
