@@ -37,7 +37,8 @@ vault: ## build (once) the Vault server the tests run against
 kubelet: ## build (once) the kubelet the real-node suite runs pods on
 	hack/tools/build.sh kubelet
 
-lint: ## gofmt and go vet
+lint: ## gofmt, go vet, and no tracked binaries or files over 1 MiB
+	@hack/lint/no-build-outputs.sh
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) vet -tags node ./test/node/
