@@ -31,8 +31,8 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/warden-dev/warden/internal/fakeiam"
-	"github.com/warden-dev/warden/internal/testenv"
-	"github.com/warden-dev/warden/internal/testvault"
+	"github.com/warden-dev/warden/internal/testing/testenv"
+	"github.com/warden-dev/warden/internal/testing/testvault"
 	"github.com/warden-dev/warden/pkg/api"
 )
 

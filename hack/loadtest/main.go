@@ -3,7 +3,7 @@
 // webhook server with Warden's handler, TLS, HTTP/1.1 keep-alive, as deployed) with a static
 // namespace lookup; -target points it at a running webhook instead.
 //
-// The generator is open-loop (internal/openloop).
+// The generator is open-loop (internal/testing/openloop).
 //
 //	go run ./hack/loadtest -rate 500 -duration 30s
 package main
@@ -40,8 +40,8 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	ctrlwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
 
-	"github.com/warden-dev/warden/internal/openloop"
-	"github.com/warden-dev/warden/internal/podfixture"
+	"github.com/warden-dev/warden/internal/testing/openloop"
+	"github.com/warden-dev/warden/internal/testing/podfixture"
 	"github.com/warden-dev/warden/pkg/guard"
 	"github.com/warden-dev/warden/pkg/mutate"
 	"github.com/warden-dev/warden/pkg/policy"

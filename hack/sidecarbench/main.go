@@ -28,7 +28,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/warden-dev/warden/internal/openloop"
+	"github.com/warden-dev/warden/internal/testing/openloop"
 	"github.com/warden-dev/warden/pkg/api"
 	"github.com/warden-dev/warden/pkg/stage"
 )

@@ -3,7 +3,7 @@ package mutate
 import (
 	"testing"
 
-	"github.com/warden-dev/warden/internal/podfixture"
+	"github.com/warden-dev/warden/internal/testing/podfixture"
 	admissionv1 "k8s.io/api/admission/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"

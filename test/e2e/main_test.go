@@ -21,8 +21,8 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/warden-dev/warden/internal/fakeiam"
-	"github.com/warden-dev/warden/internal/testenv"
-	"github.com/warden-dev/warden/internal/testvault"
+	"github.com/warden-dev/warden/internal/testing/testenv"
+	"github.com/warden-dev/warden/internal/testing/testvault"
 	"github.com/warden-dev/warden/pkg/identity"
 	"github.com/warden-dev/warden/pkg/mutate"
 	"github.com/warden-dev/warden/pkg/webhook"

@@ -29,7 +29,7 @@ import (
 
 	"github.com/warden-dev/warden/internal/kubenode"
 	"github.com/warden-dev/warden/internal/ociimage"
-	"github.com/warden-dev/warden/internal/testenv"
+	"github.com/warden-dev/warden/internal/testing/testenv"
 )
 
 const (

@@ -22,8 +22,8 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/warden-dev/warden/internal/kubenode"
-	"github.com/warden-dev/warden/internal/testenv"
-	"github.com/warden-dev/warden/internal/testvault"
+	"github.com/warden-dev/warden/internal/testing/testenv"
+	"github.com/warden-dev/warden/internal/testing/testvault"
 )
 
 // vaultOwners get a Vault role.

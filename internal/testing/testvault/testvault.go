@@ -19,7 +19,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/warden-dev/warden/internal/testenv"
+	"github.com/warden-dev/warden/internal/testing/testenv"
 )
 
 // RootToken of the dev server.

@@ -46,7 +46,7 @@ func RepoRoot() string {
 		return wd
 	}
 	_, file, _, _ := runtime.Caller(0)
-	return filepath.Join(filepath.Dir(file), "..", "..")
+	return filepath.Join(filepath.Dir(file), "..", "..", "..")
 }
 
 // Assets is the directory with kube-apiserver and etcd: $KUBEBUILDER_ASSETS, else where
