@@ -1,0 +1,88 @@
+package identity
+
+import (
+	"context"
+	"sync/atomic"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	k8stesting "k8s.io/client-go/testing"
+)
+
+const adminPolicy = "# managed by the platform team\n" + testPolicy
+
+func newOrgAdmin(t *testing.T) *OrgAdmin {
+	t.Helper()
+	kube := newKube(&corev1.ConfigMap{
+		ObjectMeta: metav1.ObjectMeta{Namespace: recordsNS, Name: "warden-policy", ResourceVersion: "1"},
+		Data:       map[string]string{"policy.yaml": adminPolicy},
+	})
+	return &OrgAdmin{Kube: kube, Namespace: recordsNS, ConfigMap: "warden-policy"}
+}
+
+func (a *OrgAdmin) doc(t *testing.T) string {
+	t.Helper()
+	cm, err := a.Kube.CoreV1().ConfigMaps(recordsNS).Get(context.Background(), "warden-policy", metav1.GetOptions{})
+	require.NoError(t, err)
+	return cm.Data["policy.yaml"]
+}
+
+func TestSetOrgAccount(t *testing.T) {
+	ctx := context.Background()
+	const newGSA = "aes9-svc@my-project.iam.gserviceaccount.com"
+	t.Run("edits the ConfigMap in place", func(t *testing.T) {
+		a := newOrgAdmin(t)
+		require.NoError(t, a.SetOrgAccount(ctx, "org2", newGSA))
+		doc := a.doc(t)
+		assert.Contains(t, doc, "# managed by the platform team", "comments survive")
+		p := mustPolicy(t, doc)
+		o, _ := p.IsOrgMember("org2", ownerA)
+		assert.Equal(t, newGSA, o.GCPServiceAccount)
+		o, _ = p.IsOrgMember("org1", ownerA)
+		assert.Equal(t, gsa, o.GCPServiceAccount, "other orgs untouched")
+	})
+	for _, tc := range []struct {
+		name, org, gsa string
+		want           error
+	}{
+		{"unknown org", "org9", newGSA, ErrUnknownOrg},
+		{"an account the policy refuses", "org2", "not-an-email", ErrBadEdit},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a := newOrgAdmin(t)
+			err := a.SetOrgAccount(ctx, tc.org, tc.gsa)
+			assert.ErrorIs(t, err, tc.want)
+			assert.Equal(t, adminPolicy, a.doc(t), "nothing written")
+		})
+	}
+	t.Run("no ConfigMap", func(t *testing.T) {
+		a := newOrgAdmin(t)
+		a.ConfigMap = "missing"
+		assert.ErrorContains(t, a.SetOrgAccount(ctx, "org2", newGSA), "not found")
+	})
+	t.Run("another writer's change is kept", func(t *testing.T) {
+		a := newOrgAdmin(t)
+		kube := a.Kube.(kubeFake)
+		gvr := corev1.SchemeGroupVersion.WithResource("configmaps")
+		var raced atomic.Bool
+		kube.PrependReactor("update", "configmaps", func(k8stesting.Action) (bool, runtime.Object, error) {
+			if raced.CompareAndSwap(false, true) {
+				obj, err := kube.Tracker().Get(gvr, recordsNS, "warden-policy")
+				require.NoError(t, err)
+				cm := obj.(*corev1.ConfigMap).DeepCopy()
+				cm.Data["policy.yaml"] = "# edited by someone else\n" + cm.Data["policy.yaml"]
+				cm.ResourceVersion = "other"
+				require.NoError(t, kube.Tracker().Update(gvr, cm, recordsNS))
+			}
+			return false, nil, nil
+		})
+		require.NoError(t, a.SetOrgAccount(ctx, "org2", newGSA))
+		doc := a.doc(t)
+		assert.Contains(t, doc, "# edited by someone else")
+		assert.Contains(t, doc, newGSA)
+	})
+}
