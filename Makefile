@@ -64,7 +64,7 @@ fuzz: ## run every fuzz target for FUZZTIME (default 10s)
 	$(GO) test ./pkg/policy -run '^$$' -fuzz '^FuzzPolicy$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./pkg/stage -run '^$$' -fuzz '^FuzzStagePath$$' -fuzztime $(FUZZTIME)
 
-demo: envtest vault build ## local control plane, webhook, sidecar and Vault dev server on loopback
+demo: envtest vault kubelet build ## local control plane, webhook, sidecar and Vault dev server; a real injected pod on a kubelet node when the machine allows
 	KUBEBUILDER_ASSETS=$(ENVTEST_ASSETS) WARDEN_VAULT=$(VAULT_BIN) $(GO) run ./hack/demo
 
 bench: ## handler micro-benchmarks (ns/op, allocs/op)

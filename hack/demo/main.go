@@ -1,7 +1,9 @@
-// Command demo runs Warden end to end on loopback: a real kube-apiserver and etcd (envtest), the
-// warden-webhook binary with the example policy, and a warden-sidecar. It creates namespaces,
-// service accounts and pods that show admission, denial and the injected spec, prints them, and
-// stops everything. Run it with `make demo`.
+// Command demo runs Warden end to end on this machine: a real kube-apiserver and etcd (envtest),
+// the warden-webhook binary with the example policy, and a warden-sidecar, on loopback. It
+// creates namespaces, service accounts and pods that show admission, denial and the injected
+// spec, stages files, reads secrets from a Vault dev server and binds a GCP identity against the
+// fake IAM. Then, when the machine can run a kubelet node (root, Debian's containerd, runc and
+// CNI plugins), it runs an injected job pod for real. Run it with `make demo`.
 package main
 
 import (
@@ -39,7 +41,12 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx); err != nil {
+	err := run(ctx)
+	if err == nil {
+		root := testenv.RepoRoot()
+		err = realPod(ctx, root, filepath.Join(root, "bin"))
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "demo failed:", err)
 		os.Exit(1)
 	}
