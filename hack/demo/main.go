@@ -32,7 +32,7 @@ import (
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/yaml"
 
-	"github.com/warden-dev/warden/internal/fakeiam"
+	"github.com/warden-dev/warden/internal/testing/fakeiam"
 	"github.com/warden-dev/warden/internal/testing/testenv"
 	"github.com/warden-dev/warden/internal/testing/testvault"
 	"github.com/warden-dev/warden/pkg/api"

@@ -13,10 +13,14 @@ import (
 // ShutdownGrace is how long in-flight requests get once the context ends.
 const ShutdownGrace = 5 * time.Second
 
-// Until serves srv on ln and returns when ctx ends (nil) or serving fails (the error).
+// Until serves srv on ln and returns when ctx ends (nil) or serving fails (the error). After ctx
+// ends it returns only once in-flight requests are answered (or ShutdownGrace is over): Serve
+// returns as soon as shutdown begins, and a process that exits then would cut them off.
 func Until(ctx context.Context, srv *http.Server, ln net.Listener) error {
 	stopped := make(chan struct{})
+	drained := make(chan struct{})
 	go func() {
+		defer close(drained)
 		select {
 		case <-ctx.Done():
 		case <-stopped:
@@ -28,6 +32,7 @@ func Until(ctx context.Context, srv *http.Server, ln net.Listener) error {
 	}()
 	err := srv.Serve(ln)
 	close(stopped)
+	<-drained
 	if errors.Is(err, http.ErrServerClosed) {
 		return nil
 	}

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -170,4 +171,29 @@ func TestServeErrors(t *testing.T) {
 			cancel() // after a failure, ending the context must not touch the stopped server
 		})
 	}
+}
+
+// Until returns only after a request in flight when the context ended has been answered.
+func TestUntilWaitsForInFlightRequests(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	entered, release := make(chan struct{}), make(chan struct{})
+	var answered atomic.Bool
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		close(entered)
+		<-release
+		answered.Store(true)
+	})}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- Until(ctx, srv, ln) }()
+	go func() { _, _ = http.Get("http://" + ln.Addr().String()) }()
+	<-entered
+	cancel()
+	go func() {
+		time.Sleep(50 * time.Millisecond) // let shutdown begin while the request is held
+		close(release)
+	}()
+	require.NoError(t, <-done)
+	assert.True(t, answered.Load(), "Until returned before the request in flight was answered")
 }

@@ -22,7 +22,7 @@ import (
 	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
 
-	"github.com/warden-dev/warden/internal/fakeiam"
+	"github.com/warden-dev/warden/internal/testing/fakeiam"
 	"github.com/warden-dev/warden/pkg/policy"
 )
 

@@ -13,7 +13,7 @@ import (
 	"google.golang.org/genproto/googleapis/type/expr"
 	"k8s.io/apimachinery/pkg/util/wait"
 
-	"github.com/warden-dev/warden/internal/fakeiam"
+	"github.com/warden-dev/warden/internal/testing/fakeiam"
 )
 
 const gsa = "aes1-svc@my-project.iam.gserviceaccount.com"

@@ -20,7 +20,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
-	"github.com/warden-dev/warden/internal/fakeiam"
+	"github.com/warden-dev/warden/internal/testing/fakeiam"
 	"github.com/warden-dev/warden/internal/testing/testenv"
 	"github.com/warden-dev/warden/internal/testing/testvault"
 	"github.com/warden-dev/warden/pkg/identity"
