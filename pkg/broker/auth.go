@@ -9,12 +9,13 @@ import (
 	"strings"
 	"time"
 
-	"github.com/warden-dev/warden/pkg/api"
-	"github.com/warden-dev/warden/pkg/grants"
 	authnv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/warden-dev/warden/pkg/api"
+	"github.com/warden-dev/warden/pkg/grants"
 )
 
 // Who is calling: a sidecar token turned into the owner of a pod Warden admitted, with the

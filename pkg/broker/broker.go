@@ -111,12 +111,14 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	httpjson.WriteError(w, status, code, err.Error())
 }
 
-// readBody decodes one small JSON object strictly.
+// readBody decodes one small JSON object strictly. A body over the limit stays a
+// *http.MaxBytesError, which the mapping answers 413.
 func readBody(w http.ResponseWriter, r *http.Request, v any) error {
-	if err := httpjson.Decode(w, r, v, 64<<10); err != nil {
+	err := httpjson.Decode(w, r, v, 64<<10)
+	if errors.Is(err, httpjson.ErrMalformed) {
 		return fmt.Errorf("%w: %v", errBadInput, err)
 	}
-	return nil
+	return err
 }
 
 func validCaller(c grants.Caller, owner string) error {

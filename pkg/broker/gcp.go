@@ -7,10 +7,11 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/warden-dev/warden/internal/httpjson"
-	"github.com/warden-dev/warden/pkg/brokerapi"
 	authnv1 "k8s.io/api/authentication/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/warden-dev/warden/internal/httpjson"
+	"github.com/warden-dev/warden/pkg/brokerapi"
 )
 
 // registerGCP serves GKE workload identity: orgs, bind, reset, and the admins' org mapping.
