@@ -102,7 +102,7 @@ func (s *Server) trusted(ctx context.Context, pod *corev1.Pod) error {
 	if labels[api.LabelInject] != api.LabelInjectEnabled {
 		return fmt.Errorf("namespace %s is not opted in to Warden (label %s=%s)", pod.Namespace, api.LabelInject, api.LabelInjectEnabled)
 	}
-	if _, v := s.opts.Pods.Check(pod.Namespace, pod, true); v != nil {
+	if _, v := s.opts.Pods.Check(pod.Namespace, pod); v != nil {
 		return v
 	}
 	return nil

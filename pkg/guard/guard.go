@@ -83,15 +83,24 @@ type Injection struct {
 	SubPath string
 }
 
-// Check judges a pod as it will run. namespace is the request's (a pod being created may not
-// carry one yet). verify=false skips the seal, for the mutating webhook's check of the pod it
-// has just injected itself; everyone else verifies.
-func (r *Rules) Check(namespace string, pod *corev1.Pod, verify bool) (*Injection, *Violation) {
+// Check judges a pod as it will run, its seal verified. namespace is the request's (a pod being
+// created may not carry one yet).
+func (r *Rules) Check(namespace string, pod *corev1.Pod) (*Injection, *Violation) {
+	return r.check(namespace, pod, nil)
+}
+
+// CheckOwn judges a pod the caller has just injected itself, with status st (the mutating
+// webhook, before it answers): the seal is its own, so only the rest is judged.
+func (r *Rules) CheckOwn(namespace string, pod *corev1.Pod, st api.Status) (*Injection, *Violation) {
+	return r.check(namespace, pod, &st)
+}
+
+func (r *Rules) check(namespace string, pod *corev1.Pod, own *api.Status) (*Injection, *Violation) {
 	spec := &pod.Spec
 	if v := r.podLevel(spec); v != nil {
 		return nil, v
 	}
-	inj, v := r.injection(namespace, pod, verify)
+	inj, v := r.injection(namespace, pod, own)
 	if v != nil {
 		return nil, v
 	}
@@ -149,7 +158,7 @@ func isWardenVolume(name string, inj *Injection) bool {
 }
 
 // injection finds and verifies Warden's parts.
-func (r *Rules) injection(namespace string, pod *corev1.Pod, verify bool) (*Injection, *Violation) {
+func (r *Rules) injection(namespace string, pod *corev1.Pod, own *api.Status) (*Injection, *Violation) {
 	raw, ok := pod.Annotations[api.AnnotationStatus]
 	if !ok {
 		return nil, Deny(ReasonNotInjected, "the pod has no %s annotation, so Warden did not inject it; pods in namespaces labelled %s=%s are injected when they are created (check that Warden's MutatingWebhookConfiguration is installed)", api.AnnotationStatus, api.LabelInject, api.LabelInjectEnabled)
@@ -182,13 +191,11 @@ func (r *Rules) injection(namespace string, pod *corev1.Pod, verify bool) (*Inje
 		return sidecar, vols, nil
 	}
 	var err error
-	if verify {
+	if own == nil {
 		inj.Status, err = r.Keys.Verify(raw, find)
 	} else {
-		err = decodeStatus(raw, &inj.Status)
-		if err == nil {
-			_, _, err = find(inj.Status)
-		}
+		inj.Status = *own
+		_, _, err = find(inj.Status)
 	}
 	if err != nil {
 		return nil, forged("%v", err)

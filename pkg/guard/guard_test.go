@@ -186,7 +186,7 @@ func TestCheck(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			p := injectedPod(t, k)
 			tc.change(p)
-			_, v := r.Check("apps", p, true)
+			_, v := r.Check("apps", p)
 			if tc.reason == "" {
 				assert.Nil(t, v)
 				return

@@ -129,6 +129,16 @@ func PathsOverlap(a, b string) bool {
 
 // under is true when p is prefix or below it.
 func under(p, prefix string) bool {
-	p, prefix = path.Clean("/"+p), path.Clean("/"+prefix)
+	p, prefix = cleanAbs(p), cleanAbs(prefix)
 	return p == prefix || prefix == "/" || strings.HasPrefix(p, prefix+"/")
+}
+
+// cleanAbs is path.Clean("/"+p), without its allocations for the common already-clean path.
+func cleanAbs(p string) string {
+	if strings.HasPrefix(p, "/") && (p == "/" || !strings.HasSuffix(p, "/")) &&
+		!strings.Contains(p, "//") && !strings.Contains(p, "/./") && !strings.Contains(p, "/../") &&
+		!strings.HasSuffix(p, "/.") && !strings.HasSuffix(p, "/..") {
+		return p
+	}
+	return path.Clean("/" + p)
 }

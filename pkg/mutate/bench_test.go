@@ -71,7 +71,7 @@ func BenchmarkInvariant(b *testing.B) {
 		if v := h.rules.Fresh(pod, r.appMount.SubPath); v != nil {
 			b.Fatal(v)
 		}
-		if _, v := h.rules.Check("apps", h.cfg.injected(pod, r, annotation), false); v != nil {
+		if _, v := h.rules.CheckOwn("apps", h.cfg.injected(pod, r, annotation), r.status); v != nil {
 			b.Fatal(v)
 		}
 	}

@@ -33,11 +33,107 @@ type podView struct {
 		HostAliases           []corev1.HostAlias   `json:"hostAliases"`
 		DNSPolicy             corev1.DNSPolicy     `json:"dnsPolicy"`
 		DNSConfig             *corev1.PodDNSConfig `json:"dnsConfig"`
-		Volumes               []corev1.Volume      `json:"volumes"`
+		Volumes               []volumeView         `json:"volumes"`
 		InitContainers        []containerView      `json:"initContainers"`
 		Containers            []containerView      `json:"containers"`
 		EphemeralContainers   []containerView      `json:"ephemeralContainers"`
 	} `json:"spec"`
+}
+
+// volumeView keeps what pkg/guard reads of a volume: the sources that can reach the share or
+// the node, in full, and of every other in-tree network source only that it is there.
+type volumeView struct {
+	Name                  string                                    `json:"name"`
+	HostPath              *corev1.HostPathVolumeSource              `json:"hostPath"`
+	NFS                   *corev1.NFSVolumeSource                   `json:"nfs"`
+	PersistentVolumeClaim *corev1.PersistentVolumeClaimVolumeSource `json:"persistentVolumeClaim"`
+	CSI                   *corev1.CSIVolumeSource                   `json:"csi"`
+	Ephemeral             *struct {
+		VolumeClaimTemplate *struct {
+			Spec struct {
+				DataSource    *corev1.TypedLocalObjectReference `json:"dataSource"`
+				DataSourceRef *corev1.TypedObjectReference      `json:"dataSourceRef"`
+			} `json:"spec"`
+		} `json:"volumeClaimTemplate"`
+	} `json:"ephemeral"`
+	Projected *struct {
+		Sources []struct {
+			ServiceAccountToken *corev1.ServiceAccountTokenProjection `json:"serviceAccountToken"`
+		} `json:"sources"`
+	} `json:"projected"`
+	ISCSI                present `json:"iscsi"`
+	Glusterfs            present `json:"glusterfs"`
+	RBD                  present `json:"rbd"`
+	CephFS               present `json:"cephfs"`
+	FC                   present `json:"fc"`
+	FlexVolume           present `json:"flexVolume"`
+	Flocker              present `json:"flocker"`
+	Quobyte              present `json:"quobyte"`
+	PortworxVolume       present `json:"portworxVolume"`
+	ScaleIO              present `json:"scaleIO"`
+	StorageOS            present `json:"storageos"`
+	AzureFile            present `json:"azureFile"`
+	AzureDisk            present `json:"azureDisk"`
+	Cinder               present `json:"cinder"`
+	GCEPersistentDisk    present `json:"gcePersistentDisk"`
+	AWSElasticBlockStore present `json:"awsElasticBlockStore"`
+	VsphereVolume        present `json:"vsphereVolume"`
+	PhotonPersistentDisk present `json:"photonPersistentDisk"`
+	GitRepo              present `json:"gitRepo"`
+}
+
+// present records that a field was set to something other than null, without decoding it.
+type present bool
+
+func (p *present) UnmarshalJSON(b []byte) error {
+	*p = string(b) != "null"
+	return nil
+}
+
+func (v *volumeView) volume() corev1.Volume {
+	out := corev1.Volume{Name: v.Name, VolumeSource: corev1.VolumeSource{
+		HostPath: v.HostPath, NFS: v.NFS, PersistentVolumeClaim: v.PersistentVolumeClaim, CSI: v.CSI,
+	}}
+	s := &out.VolumeSource
+	if e := v.Ephemeral; e != nil {
+		s.Ephemeral = &corev1.EphemeralVolumeSource{}
+		if t := e.VolumeClaimTemplate; t != nil {
+			s.Ephemeral.VolumeClaimTemplate = &corev1.PersistentVolumeClaimTemplate{Spec: corev1.PersistentVolumeClaimSpec{
+				DataSource: t.Spec.DataSource, DataSourceRef: t.Spec.DataSourceRef,
+			}}
+		}
+	}
+	if p := v.Projected; p != nil {
+		s.Projected = &corev1.ProjectedVolumeSource{Sources: make([]corev1.VolumeProjection, len(p.Sources))}
+		for i, src := range p.Sources {
+			s.Projected.Sources[i].ServiceAccountToken = src.ServiceAccountToken
+		}
+	}
+	set := func(on present, f func()) {
+		if on {
+			f()
+		}
+	}
+	set(v.ISCSI, func() { s.ISCSI = &corev1.ISCSIVolumeSource{} })
+	set(v.Glusterfs, func() { s.Glusterfs = &corev1.GlusterfsVolumeSource{} })
+	set(v.RBD, func() { s.RBD = &corev1.RBDVolumeSource{} })
+	set(v.CephFS, func() { s.CephFS = &corev1.CephFSVolumeSource{} })
+	set(v.FC, func() { s.FC = &corev1.FCVolumeSource{} })
+	set(v.FlexVolume, func() { s.FlexVolume = &corev1.FlexVolumeSource{} })
+	set(v.Flocker, func() { s.Flocker = &corev1.FlockerVolumeSource{} })
+	set(v.Quobyte, func() { s.Quobyte = &corev1.QuobyteVolumeSource{} })
+	set(v.PortworxVolume, func() { s.PortworxVolume = &corev1.PortworxVolumeSource{} })
+	set(v.ScaleIO, func() { s.ScaleIO = &corev1.ScaleIOVolumeSource{} })
+	set(v.StorageOS, func() { s.StorageOS = &corev1.StorageOSVolumeSource{} })
+	set(v.AzureFile, func() { s.AzureFile = &corev1.AzureFileVolumeSource{} })
+	set(v.AzureDisk, func() { s.AzureDisk = &corev1.AzureDiskVolumeSource{} })
+	set(v.Cinder, func() { s.Cinder = &corev1.CinderVolumeSource{} })
+	set(v.GCEPersistentDisk, func() { s.GCEPersistentDisk = &corev1.GCEPersistentDiskVolumeSource{} })
+	set(v.AWSElasticBlockStore, func() { s.AWSElasticBlockStore = &corev1.AWSElasticBlockStoreVolumeSource{} })
+	set(v.VsphereVolume, func() { s.VsphereVolume = &corev1.VsphereVirtualDiskVolumeSource{} })
+	set(v.PhotonPersistentDisk, func() { s.PhotonPersistentDisk = &corev1.PhotonPersistentDiskVolumeSource{} })
+	set(v.GitRepo, func() { s.GitRepo = &corev1.GitRepoVolumeSource{} })
+	return out
 }
 
 type containerView struct {
@@ -127,10 +223,15 @@ func decodePod(raw []byte) (*corev1.Pod, error) {
 			HostAliases:           v.Spec.HostAliases,
 			DNSPolicy:             v.Spec.DNSPolicy,
 			DNSConfig:             v.Spec.DNSConfig,
-			Volumes:               v.Spec.Volumes,
 			InitContainers:        containers(v.Spec.InitContainers),
 			Containers:            containers(v.Spec.Containers),
 		},
+	}
+	if len(v.Spec.Volumes) > 0 {
+		p.Spec.Volumes = make([]corev1.Volume, len(v.Spec.Volumes))
+		for i := range v.Spec.Volumes {
+			p.Spec.Volumes[i] = v.Spec.Volumes[i].volume()
+		}
 	}
 	for i := range v.Spec.EphemeralContainers {
 		ec := &v.Spec.EphemeralContainers[i]

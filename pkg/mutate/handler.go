@@ -115,7 +115,7 @@ func (h *Handler) admitCreate(namespace string, pod *corev1.Pod) (admission.Resp
 	if _, injected := pod.Annotations[api.AnnotationStatus]; injected {
 		// A re-invocation after other webhooks, or a copy of an injected pod: Warden's parts
 		// must carry a valid seal, whichever Warden version made them.
-		if _, v := h.rules.Check(namespace, pod, true); v != nil {
+		if _, v := h.rules.Check(namespace, pod); v != nil {
 			return denied(v)
 		}
 		if d := h.cfg.checkAppContainers(&pod.Spec, hasAppMount); d != nil {
@@ -143,7 +143,7 @@ func (h *Handler) admitCreate(namespace string, pod *corev1.Pod) (admission.Resp
 	// The pod as it will run, Warden's parts included, must satisfy the invariant before Warden
 	// answers. Fresh above has judged the author's parts with the author's field paths; this
 	// judges what the patch will produce, so nothing Warden adds can open a way around it.
-	if _, v := h.rules.Check(namespace, h.cfg.injected(pod, r, annotation), false); v != nil {
+	if _, v := h.rules.CheckOwn(namespace, h.cfg.injected(pod, r, annotation), status); v != nil {
 		return denied(v)
 	}
 	return patched(h.cfg.injectPatch(pod, r, annotation)), OutcomeInjected, ""

@@ -166,7 +166,10 @@ func (c *Config) appContainerOps(p *patch, spec *corev1.PodSpec, r *rendered) {
 // sealed status.
 func (c *Config) injectPatch(pod *corev1.Pod, r *rendered, annotation string) []byte {
 	spec := &pod.Spec
-	var p patch
+	// One allocation for the whole patch: the sidecar and volumes, the annotation, and a mount
+	// and env per container.
+	containers := len(spec.Containers) + len(spec.InitContainers)
+	p := patch{buf: make([]byte, 0, len(r.sidecars)+len(r.volumesArray)+len(annotation)+containers*(len(r.mounts)+len(r.envs)+128)+256)}
 	c.appContainerOps(&p, spec, r)
 	p.appendTo("/spec/volumes", len(spec.Volumes), r.volumesArray, r.volumes)
 	// Container ops above use the original indexes, so the sidecar goes in last. As the first
@@ -219,8 +222,8 @@ func (c *Config) injected(pod *corev1.Pod, r *rendered, annotation string) *core
 		out := slices.Clone(cs)
 		for i := range out {
 			if out[i].Name != api.SidecarName && !hasAppMount(&out[i]) {
+				// The mount is what the invariant judges; the env the patch adds is not.
 				out[i].VolumeMounts = append(slices.Clip(out[i].VolumeMounts), r.appMount)
-				out[i].Env = append(slices.Clip(out[i].Env), r.appEnv...)
 			}
 		}
 		return out

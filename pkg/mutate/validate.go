@@ -95,7 +95,7 @@ func (v *Validator) podCreate(req admission.Request) (*guard.Violation, error) {
 	if err != nil {
 		return nil, err
 	}
-	_, violation := v.rules.Check(req.Namespace, pod, true)
+	_, violation := v.rules.Check(req.Namespace, pod)
 	return violation, nil
 }
 
