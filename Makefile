@@ -16,7 +16,7 @@ WEBHOOK_IMAGE ?= $(IMAGE_REPO)/warden-webhook:$(VERSION)
 SIDECAR_IMAGE ?= $(IMAGE_REPO)/warden-sidecar:$(VERSION)
 export GOFLAGS := -buildvcs=false
 
-.PHONY: all build test lint unit e2e node fuzz demo bench bench-sidecar bench-secrets bench-identity bench-node loadtest envtest vault kubelet images images-docker clean help
+.PHONY: generate all build test lint unit e2e node fuzz demo bench bench-sidecar bench-secrets bench-identity bench-node loadtest envtest vault kubelet images images-docker clean help
 
 all: build
 
@@ -91,6 +91,13 @@ images: build ## bin/images/warden-{webhook,sidecar}.tar from the static binarie
 images-docker: ## the same images built by a Docker engine from Dockerfile.webhook and Dockerfile.sidecar
 	docker build -f Dockerfile.webhook --build-arg VERSION=$(VERSION) -t $(WEBHOOK_IMAGE) .
 	docker build -f Dockerfile.sidecar --build-arg VERSION=$(VERSION) -t $(SIDECAR_IMAGE) .
+
+CONTROLLER_GEN = $(shell hack/tools/build.sh path-controller-gen)
+
+generate: ## CRDs (manifests/base/crds) and deepcopy functions from pkg/apis, with controller-gen
+	hack/tools/build.sh controller-gen
+	$(CONTROLLER_GEN) object paths=./pkg/apis/...
+	$(CONTROLLER_GEN) crd paths=./pkg/apis/... output:crd:dir=manifests/base/crds
 
 clean:
 	rm -rf bin

@@ -250,7 +250,7 @@ func startInProcess(ctx context.Context) (string, string, error) {
 // static is both the policy source and a namespace lookup where every namespace is opted in.
 type static struct{ p *policy.Policy }
 
-func (s static) Current() *policy.Policy { return s.p }
+func (s static) View() policy.View { return s.p }
 func (s static) Labels(context.Context, string) (map[string]string, error) {
 	return map[string]string{"warden.dev/inject": "enabled"}, nil
 }

@@ -50,12 +50,18 @@ kubelet() {
   echo "$cache/k8s-$K8S_VERSION/kubelet"
 }
 
+controller_gen() {
+  build "$here/controller-gen" "$cache/controller-gen-v0.23.0/controller-gen" sigs.k8s.io/controller-tools/cmd/controller-gen
+}
+
 case "${1:-}" in
   envtest) envtest ;;
   vault) vault ;;
   kubelet) kubelet ;;
+  controller-gen) controller_gen ;;
+  path-controller-gen) echo "$cache/controller-gen-v0.23.0/controller-gen" ;;
   path-kubelet) echo "$cache/k8s-$K8S_VERSION/kubelet" ;;
   path-envtest) echo "$cache/k8s-$K8S_VERSION" ;;
   path-vault) echo "$cache/vault-$VAULT_VERSION/vault" ;;
-  *) echo "usage: $0 envtest|vault|kubelet|path-envtest|path-vault|path-kubelet" >&2; exit 2 ;;
+  *) echo "usage: $0 envtest|vault|kubelet|controller-gen|path-envtest|path-vault|path-kubelet" >&2; exit 2 ;;
 esac

@@ -80,7 +80,7 @@ func newFixture(t *testing.T) *fixture {
 	cfg := mutate.DefaultConfig()
 	cfg.SidecarImage = "example.com/sidecar:test"
 	f.srv, err = New(Options{
-		Kube: f.kube, Grants: grants.NewPolicyEngine(func() *policy.Policy { return pol }),
+		Kube: f.kube, Grants: grants.NewPolicyEngine(func() policy.View { return pol }),
 		Pods: cfg.Rules(keys), Namespaces: labels{"apps": optedIn, "plain": {}},
 	})
 	require.NoError(t, err)
@@ -135,7 +135,12 @@ func (f *fixture) pod(t *testing.T, ns, name string, inject bool, change ...func
 
 type staticPolicy struct{ p *policy.Policy }
 
-func (s staticPolicy) Current() *policy.Policy { return s.p }
+func (s staticPolicy) View() policy.View {
+	if s.p == nil {
+		return nil
+	}
+	return s.p
+}
 
 func (f *fixture) call(token, path, body string) (int, string) {
 	req := httptest.NewRequest(http.MethodPost, path, strings.NewReader(body))

@@ -43,7 +43,7 @@ type rbacAnswer struct {
 	at      time.Time
 }
 
-func (a *RBACAuthorizer) OwnerCanRead(ctx context.Context, pol *policy.Policy, owner, dataset string) (bool, error) {
+func (a *RBACAuthorizer) OwnerCanRead(ctx context.Context, pol policy.View, owner, dataset string) (bool, error) {
 	if !ownerInEnvironment(pol, owner, dataset) {
 		return false, nil
 	}
@@ -52,7 +52,7 @@ func (a *RBACAuthorizer) OwnerCanRead(ctx context.Context, pol *policy.Policy, o
 		[]string{"system:serviceaccounts", "system:serviceaccounts:" + ns, "system:authenticated"}, dataset)
 }
 
-func (a *RBACAuthorizer) CallerCanRead(ctx context.Context, pol *policy.Policy, owner string, caller grants.Caller, dataset string) (bool, error) {
+func (a *RBACAuthorizer) CallerCanRead(ctx context.Context, pol policy.View, owner string, caller grants.Caller, dataset string) (bool, error) {
 	if caller.ServiceAccount != "" {
 		return a.OwnerCanRead(ctx, pol, caller.ServiceAccount, dataset)
 	}
@@ -62,7 +62,7 @@ func (a *RBACAuthorizer) CallerCanRead(ctx context.Context, pol *policy.Policy, 
 }
 
 // ownerInEnvironment applies the policy's environment restriction, which RBAC cannot express.
-func ownerInEnvironment(pol *policy.Policy, owner, dataset string) bool {
+func ownerInEnvironment(pol policy.View, owner, dataset string) bool {
 	o, ok := pol.Owner(owner)
 	d, dok := pol.Dataset(dataset)
 	if !ok || !dok {

@@ -76,34 +76,34 @@ type Source interface {
 // Authorizer decides single reads; the Engine combines two of them with the policy's dataset
 // table and environment rules.
 type Authorizer interface {
-	OwnerCanRead(ctx context.Context, pol *policy.Policy, owner, dataset string) (bool, error)
+	OwnerCanRead(ctx context.Context, pol policy.View, owner, dataset string) (bool, error)
 	// CallerCanRead decides for a caller of owner's pod.
-	CallerCanRead(ctx context.Context, pol *policy.Policy, owner string, caller Caller, dataset string) (bool, error)
+	CallerCanRead(ctx context.Context, pol policy.View, owner string, caller Caller, dataset string) (bool, error)
 }
 
 // PolicyAuthorizer reads the reader lists of the policy file.
 type PolicyAuthorizer struct{}
 
-func (PolicyAuthorizer) OwnerCanRead(_ context.Context, pol *policy.Policy, owner, dataset string) (bool, error) {
+func (PolicyAuthorizer) OwnerCanRead(_ context.Context, pol policy.View, owner, dataset string) (bool, error) {
 	return pol.OwnerCanRead(dataset, owner), nil
 }
 
-func (PolicyAuthorizer) CallerCanRead(_ context.Context, pol *policy.Policy, _ string, caller Caller, dataset string) (bool, error) {
+func (PolicyAuthorizer) CallerCanRead(_ context.Context, pol policy.View, _ string, caller Caller, dataset string) (bool, error) {
 	return pol.CanRead(dataset, caller.principal()), nil
 }
 
 // Engine is a Source that answers from a policy and an Authorizer.
 type Engine struct {
-	Policy func() *policy.Policy
+	Policy func() policy.View
 	Authz  Authorizer
 }
 
 // NewPolicyEngine answers everything from the policy file.
-func NewPolicyEngine(pol func() *policy.Policy) *Engine {
+func NewPolicyEngine(pol func() policy.View) *Engine {
 	return &Engine{Policy: pol, Authz: PolicyAuthorizer{}}
 }
 
-func (e *Engine) policy(owner string) (*policy.Policy, policy.Owner, error) {
+func (e *Engine) policy(owner string) (policy.View, policy.Owner, error) {
 	pol := e.Policy()
 	if pol == nil {
 		return nil, policy.Owner{}, ErrUnavailable
@@ -150,20 +150,26 @@ func (e *Engine) Check(ctx context.Context, owner string, caller Caller, id stri
 	return d, nil
 }
 
-// List returns the datasets both may read, in policy order.
+// List returns the datasets both may read, in policy order. With the policy's reader lists the
+// candidates are the owner's readable datasets (an index lookup, no scan); another authorizer
+// (RBAC) is asked about every dataset.
 func (e *Engine) List(ctx context.Context, owner string, caller Caller) ([]Dataset, error) {
 	pol, _, err := e.policy(owner)
 	if err != nil {
 		return nil, err
 	}
+	candidates := pol.DatasetIDs
+	if _, ok := e.Authz.(PolicyAuthorizer); ok {
+		candidates = func() []string { return pol.ReadableBy(policy.Principal{ServiceAccount: owner}) }
+	}
 	out := []Dataset{}
-	for _, ds := range pol.Datasets {
-		d, err := e.Check(ctx, owner, caller, ds.ID)
+	for _, id := range candidates() {
+		d, err := e.Check(ctx, owner, caller, id)
 		if err != nil {
 			return nil, err
 		}
 		if d.Allowed() {
-			out = append(out, Dataset{ID: ds.ID, Snapshot: ds.Snapshot})
+			out = append(out, Dataset{ID: id, Snapshot: d.Snapshot})
 		}
 	}
 	return out, nil

@@ -26,7 +26,7 @@ datasets:
 func engine(t *testing.T) *Engine {
 	p, err := policy.Parse([]byte(testPolicy))
 	require.NoError(t, err)
-	return NewPolicyEngine(func() *policy.Policy { return p })
+	return NewPolicyEngine(func() policy.View { return p })
 }
 
 func TestEngine(t *testing.T) {
@@ -57,7 +57,7 @@ func TestEngine(t *testing.T) {
 
 	_, err = e.Check(ctx, "apps/stranger", Caller{User: "ann"}, "p1")
 	assert.ErrorIs(t, err, ErrUnknownOwner)
-	_, err = (&Engine{Policy: func() *policy.Policy { return nil }, Authz: PolicyAuthorizer{}}).Check(ctx, "apps/prod", Caller{}, "p1")
+	_, err = (&Engine{Policy: func() policy.View { return nil }, Authz: PolicyAuthorizer{}}).Check(ctx, "apps/prod", Caller{}, "p1")
 	assert.ErrorIs(t, err, ErrUnavailable)
 
 	l, err := e.List(ctx, "apps/dev", Caller{ServiceAccount: "apps/dev"})

@@ -51,7 +51,7 @@ type Binder struct {
 	Policies *Policies
 	Records  *Records
 	Kube     kubernetes.Interface
-	Policy   func() *policy.Policy
+	Policy   func() policy.View
 	// Propagation is how long an IAM change takes to be seen everywhere (2-7 minutes).
 	Propagation time.Duration
 	Log         *slog.Logger
@@ -113,7 +113,7 @@ func (b *Binder) Bind(ctx context.Context, owner, org string) (Binding, error) {
 	switch {
 	case pol == nil:
 		return Binding{}, ErrNoPolicy
-	case pol.GCP.Project == "":
+	case pol.Project() == "":
 		return Binding{}, ErrNoProject
 	}
 	if org == "" {
@@ -134,7 +134,7 @@ func (b *Binder) Bind(ctx context.Context, owner, org string) (Binding, error) {
 		return Binding{}, fmt.Errorf("%w: %s is not a member of org %q", ErrNotMember, owner, org)
 	}
 	ns, ksa, _ := strings.Cut(owner, "/")
-	m := Member(pol.GCP.Project, ns, ksa)
+	m := Member(pol.Project(), ns, ksa)
 
 	defer b.lock(owner)()
 	old, had, err := b.Records.Get(ctx, owner)

@@ -126,7 +126,12 @@ func newWorld(t *testing.T) *world {
 	}
 	w.binder = &Binder{
 		Policies: p, Records: &Records{Kube: w.kube, Namespace: recordsNS},
-		Kube: w.kube, Policy: func() *policy.Policy { return w.pol }, Propagation: propagate, Now: w.clock.Now,
+		Kube: w.kube, Policy: func() policy.View {
+			if w.pol == nil {
+				return nil
+			}
+			return w.pol
+		}, Propagation: propagate, Now: w.clock.Now,
 	}
 	return w
 }

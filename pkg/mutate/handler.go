@@ -21,7 +21,7 @@ import (
 
 // PolicySource yields the policy in force, nil when none could be loaded.
 type PolicySource interface {
-	Current() *policy.Policy
+	View() policy.View
 }
 
 // Namespaces looks up a namespace's labels (a cached client in the webhook, a map in tests).
@@ -93,7 +93,7 @@ func (h *Handler) handle(ctx context.Context, req admission.Request, name *strin
 }
 
 func (h *Handler) admitCreate(namespace string, pod *corev1.Pod) (admission.Response, string, string) {
-	pol := h.policy.Current()
+	pol := h.policy.View()
 	if pol == nil {
 		return denied(deny(ReasonNoPolicy, "the Warden policy could not be loaded, so no pod can be admitted in opted-in namespaces; a cluster admin must fix the policy ConfigMap (see the webhook's /readyz and logs)"))
 	}

@@ -39,7 +39,12 @@ datasets:
 
 type staticPolicy struct{ p *policy.Policy }
 
-func (s staticPolicy) Current() *policy.Policy { return s.p }
+func (s staticPolicy) View() policy.View {
+	if s.p == nil {
+		return nil
+	}
+	return s.p
+}
 
 type staticNamespaces map[string]map[string]string
 

@@ -235,6 +235,8 @@ func (p *Policy) build(root *yaml.Node) error {
 		p.datasets[d.ID] = d
 	}
 
+	p.indexReaders()
+
 	seenOrg := map[string]bool{}
 	for i := range p.Orgs {
 		o := &p.Orgs[i]

@@ -32,6 +32,8 @@ type Policy struct {
 	datasets map[string]*Dataset
 	// memberOf maps a user to the groups that list it.
 	memberOf map[string][]string
+	// byReader maps a reader to the indexes of the datasets that list it.
+	byReader map[Member][]int
 }
 
 // Owner is a Kubernetes service account allowed to run pods in opted-in namespaces.

@@ -231,3 +231,11 @@ func (s *Store) Run(ctx context.Context) error {
 		}
 	}
 }
+
+// View is Current as a policy.View: nil (not a typed nil) when no policy was ever loaded.
+func (s *Store) View() View {
+	if p := s.Current(); p != nil {
+		return p
+	}
+	return nil
+}

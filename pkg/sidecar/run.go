@@ -212,7 +212,7 @@ func grantSource(ctx context.Context, o Options, log *slog.Logger, reg prometheu
 			}
 		}()
 		checks.Add("policy", store.Check)
-		return grants.NewPolicyEngine(store.Current), nil, nil
+		return grants.NewPolicyEngine(store.View), nil, nil
 	case o.BrokerURL != "":
 		if !strings.HasPrefix(o.BrokerURL, "https://") {
 			return nil, nil, fmt.Errorf("--broker-url %q must be https: the sidecar sends its service-account token", o.BrokerURL)

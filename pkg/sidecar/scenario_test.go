@@ -86,7 +86,7 @@ func newHarness(t testing.TB, owner, env string, mut ...func(*Config)) *harness 
 	require.NoError(t, err)
 	cfg := Config{
 		Owner: owner, Environment: env, Workload: workload,
-		Grants:  grants.NewPolicyEngine(func() *policy.Policy { return pol }),
+		Grants:  grants.NewPolicyEngine(func() policy.View { return pol }),
 		Stager:  h.stager,
 		Callers: HeaderCallers{Owner: owner},
 		Audit:   al,

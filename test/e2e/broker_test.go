@@ -228,7 +228,7 @@ func TestBrokerWithRBACGrants(t *testing.T) {
   - {id: dev-dataset-9, snapshot: dev/9, environments: [dev], readers: []}
 `, 1)))
 	require.NoError(t, err)
-	engine := &grants.Engine{Policy: func() *policy.Policy { return pol }, Authz: &broker.RBACAuthorizer{SAR: kube.AuthorizationV1().SubjectAccessReviews(), TTL: time.Second}}
+	engine := &grants.Engine{Policy: func() policy.View { return pol }, Authz: &broker.RBACAuthorizer{SAR: kube.AuthorizationV1().SubjectAccessReviews(), TTL: time.Second}}
 	b, err := broker.New(broker.Options{Kube: kube, Grants: engine, Pods: server.PodRules(), Namespaces: namespaceLabels{}})
 	require.NoError(t, err)
 	srv := httptest.NewTLSServer(b)

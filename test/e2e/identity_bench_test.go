@@ -42,7 +42,7 @@ func BenchmarkIdentityBind(b *testing.B) {
 		Policies:    &identity.Policies{IAM: mustIAMClient(b)},
 		Records:     &identity.Records{Kube: kube, Namespace: "warden-system", Prefix: fmt.Sprintf("bench-identity-%d", time.Now().UnixNano())},
 		Kube:        kube,
-		Policy:      func() *policy.Policy { return pol },
+		Policy:      func() policy.View { return pol },
 		Propagation: time.Minute,
 	}
 	writesBefore := fakeIAM.Writes(gsa)
