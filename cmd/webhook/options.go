@@ -23,7 +23,8 @@ import (
 // options are the command line; serverOptions turns them into the server's options. Every
 // default comes from the package that owns it (mutate.DefaultConfig, pkg/webhook's constants).
 type options struct {
-	policyFile, certDir                   string
+	policyFile, certDir, gcpProject       string
+	policyObjects                         bool
 	listen, healthListen, brokerListen    string
 	brokerGrants, brokerCA, brokerURL     string
 	namespace, exempt, keySecret          string
@@ -45,7 +46,9 @@ type options struct {
 
 func (o *options) addFlags(fs *flag.FlagSet) {
 	def := mutate.DefaultConfig()
-	fs.StringVar(&o.policyFile, "policy", "/etc/warden/policy.yaml", "policy file (YAML), hot-reloaded")
+	fs.StringVar(&o.policyFile, "policy", "/etc/warden/policy.yaml", "policy file (YAML), hot-reloaded (\"\" for none: the policy objects alone)")
+	fs.BoolVar(&o.policyObjects, "policy-objects", true, "read the policy objects (Owner, Dataset, Group, Org in warden.dev) too; the file wins where both define a name")
+	fs.StringVar(&o.gcpProject, "gcp-project", "", "GCP project of the workload identity pool when the policy file names none")
 	fs.StringVar(&o.certDir, "cert-dir", "/etc/warden/tls", "directory with tls.crt and tls.key, reloaded on rotation")
 	fs.StringVar(&o.listen, "listen", ":9443", "admission webhook TLS listen address")
 	fs.StringVar(&o.healthListen, "health-listen", ":8081", "plain-HTTP address for /healthz, /readyz and /metrics")
@@ -152,6 +155,8 @@ func (o *options) serverOptions() (webhook.Options, error) {
 	}
 	return webhook.Options{
 		PolicyFile:      o.policyFile,
+		NoPolicyObjects: !o.policyObjects,
+		GCPProject:      o.gcpProject,
 		Host:            host,
 		Port:            port,
 		CertDir:         o.certDir,

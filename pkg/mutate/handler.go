@@ -95,7 +95,7 @@ func (h *Handler) handle(ctx context.Context, req admission.Request, name *strin
 func (h *Handler) admitCreate(namespace string, pod *corev1.Pod) (admission.Response, string, string) {
 	pol := h.policy.View()
 	if pol == nil {
-		return denied(deny(ReasonNoPolicy, "the Warden policy could not be loaded, so no pod can be admitted in opted-in namespaces; a cluster admin must fix the policy ConfigMap (see the webhook's /readyz and logs)"))
+		return denied(deny(ReasonNoPolicy, "no Warden policy is in force (the policy file could not be loaded, or the policy objects have not synced yet), so no pod can be admitted in opted-in namespaces; see the webhook's /readyz and logs"))
 	}
 	sa := pod.Spec.ServiceAccountName
 	if sa == "" {

@@ -424,7 +424,7 @@ func TestFailClosed(t *testing.T) {
 		h.policy = staticPolicy{nil}
 		resp := admit(t, h, request("apps", raw))
 		assert.False(t, resp.Allowed)
-		assert.Contains(t, resp.Result.Message, "policy could not be loaded")
+		assert.Contains(t, resp.Result.Message, "no Warden policy is in force")
 	})
 	t.Run("namespace lookup fails", func(t *testing.T) {
 		h := newTestHandler(t)

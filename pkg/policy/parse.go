@@ -122,8 +122,8 @@ func ValidServiceAccount(s string) error {
 	return nil
 }
 
-// validSnapshotDir accepts a clean relative path that stays under the snapshot root.
-func validSnapshotDir(s string) error {
+// ValidSnapshotDir accepts a clean relative path that stays under the snapshot root.
+func ValidSnapshotDir(s string) error {
 	switch {
 	case s == "":
 		return errors.New("snapshot directory is empty")
@@ -212,14 +212,14 @@ func (p *Policy) build(root *yaml.Node) error {
 		if !datasetIDRe.MatchString(d.ID) {
 			fail(line, "%s: id must be 1-128 letters, digits, '.', '_' or '-', starting with a letter or digit", where)
 		}
-		if err := validSnapshotDir(d.Snapshot); err != nil {
+		if err := ValidSnapshotDir(d.Snapshot); err != nil {
 			fail(line, "%s: %v", where, err)
 		}
 		for name, dir := range d.Snapshots {
 			if !datasetIDRe.MatchString(name) {
 				fail(line, "%s: snapshot name %q must be letters, digits, '.', '_' or '-'", where, name)
 			}
-			if err := validSnapshotDir(dir); err != nil {
+			if err := ValidSnapshotDir(dir); err != nil {
 				fail(line, "%s: snapshots.%s: %v", where, name, err)
 			}
 		}
@@ -249,7 +249,7 @@ func (p *Policy) build(root *yaml.Node) error {
 			fail(line, "%s: duplicate org", where)
 		}
 		seenOrg[o.Name] = true
-		if err := validGSA(o.GCPServiceAccount); err != nil {
+		if err := ValidGCPServiceAccount(o.GCPServiceAccount); err != nil {
 			fail(line, "%s: %v", where, err)
 		}
 		o.members = parseMembers(where+": members", line, o.Members)
@@ -263,7 +263,16 @@ func (p *Policy) build(root *yaml.Node) error {
 	return errors.Join(errs...)
 }
 
-func validGSA(s string) error {
+// ValidOrgName checks an org name: lower-case letters, digits and '-', at most 63.
+func ValidOrgName(s string) error {
+	if !orgRe.MatchString(s) {
+		return fmt.Errorf("org name %q must be at most 63 lower-case letters, digits and '-'", s)
+	}
+	return nil
+}
+
+// ValidGCPServiceAccount checks a GCP service account e-mail.
+func ValidGCPServiceAccount(s string) error {
 	a, err := mail.ParseAddress(s)
 	if err != nil || a.Address != s || a.Name != "" || !strings.HasSuffix(s, ".gserviceaccount.com") {
 		return fmt.Errorf("gcpServiceAccount %q must be a GCP service account email (NAME@PROJECT.iam.gserviceaccount.com)", s)

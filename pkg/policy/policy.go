@@ -55,6 +55,23 @@ type Dataset struct {
 	readers []Member
 }
 
+// Members are the dataset's readers, parsed.
+func (d Dataset) Members() []Member { return d.readers }
+
+// WithMembers returns d with its readers parsed from Readers (for datasets built outside Parse,
+// such as those read from the cluster); the first malformed reader is the error.
+func (d Dataset) WithMembers() (Dataset, error) {
+	d.readers = make([]Member, 0, len(d.Readers))
+	for _, r := range d.Readers {
+		m, err := ParseMember(r)
+		if err != nil {
+			return d, err
+		}
+		d.readers = append(d.readers, m)
+	}
+	return d, nil
+}
+
 // Org maps a group of owners to a GCP service account.
 type Org struct {
 	Name              string   `yaml:"name"`

@@ -154,7 +154,7 @@ func FuzzPolicy(f *testing.F) {
 			}
 		}
 		for _, d := range p.Datasets {
-			if validSnapshotDir(d.Snapshot) != nil || strings.Contains(d.Snapshot, "..") && strings.HasPrefix(d.Snapshot, "..") {
+			if ValidSnapshotDir(d.Snapshot) != nil || strings.Contains(d.Snapshot, "..") && strings.HasPrefix(d.Snapshot, "..") {
 				t.Fatalf("snapshot %q escapes the root", d.Snapshot)
 			}
 			for _, o := range p.Owners {

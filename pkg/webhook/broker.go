@@ -23,7 +23,7 @@ import (
 
 func (s *Server) setupBroker() error {
 	kube := s.kube
-	engine := grants.NewPolicyEngine(s.policy.View)
+	engine := grants.NewPolicyEngine(s.source.View)
 	switch s.opts.BrokerGrants {
 	case "", "policy":
 	case "rbac":
@@ -52,7 +52,7 @@ func (s *Server) setupBroker() error {
 			Policies:    &identity.Policies{IAM: g.IAM},
 			Records:     &identity.Records{Kube: kube, Namespace: s.opts.Namespace},
 			Kube:        kube,
-			Policy:      s.policy.View,
+			Policy:      s.source.View,
 			Propagation: g.Propagation,
 			Log:         s.log.With("component", "identity"),
 		}

@@ -13,11 +13,14 @@ import (
 	"github.com/warden-dev/warden/pkg/health"
 )
 
-// addChecks registers what /readyz reports: the policy, the admission TLS listener and the
-// namespace cache the scope check reads.
+// addChecks registers what /readyz reports: the policy file, the policy objects, the admission
+// TLS listener and the namespace cache the scope check reads.
 func (s *Server) addChecks() {
-	store, mgr := s.policy, s.mgr
-	s.checks.Add("policy", store.Check)
+	mgr := s.mgr
+	if s.policy != nil {
+		s.checks.Add("policy", s.policy.Check)
+	}
+	s.checks.Add("policy-objects", s.policyCheck)
 	started := mgr.GetWebhookServer().StartedChecker()
 	s.checks.Add("admission-tls", func() (health.State, string) {
 		if err := started(nil); err != nil {

@@ -16,6 +16,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	ctrlwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
 
+	"github.com/warden-dev/warden/pkg/clusterpolicy"
 	"github.com/warden-dev/warden/pkg/identity"
 )
 
@@ -24,6 +25,9 @@ import (
 func newManager(opts Options) (ctrl.Manager, error) {
 	scheme := runtime.NewScheme()
 	if err := clientgoscheme.AddToScheme(scheme); err != nil {
+		return nil, err
+	}
+	if err := clusterpolicy.AddToScheme(scheme); err != nil {
 		return nil, err
 	}
 	mgrOpts := ctrl.Options{
@@ -43,12 +47,20 @@ func newManager(opts Options) (ctrl.Manager, error) {
 			}},
 		}),
 	}
+	byObject := map[client.Object]cache.ByObject{}
 	if opts.GCP != nil {
-		// The identity reconciler watches pods cluster-wide, reduced to the few fields it reads,
-		// and runs on one replica at a time.
-		mgrOpts.Cache = cache.Options{ByObject: map[client.Object]cache.ByObject{&corev1.Pod{}: {Transform: identity.StripPod}}}
+		// The identity reconciler watches pods cluster-wide, reduced to the few fields it reads.
+		byObject[&corev1.Pod{}] = cache.ByObject{Transform: identity.StripPod}
+	}
+	if !opts.NoPolicyObjects {
+		byObject = clusterpolicy.CacheOptions(byObject)
+	}
+	mgrOpts.Cache = cache.Options{ByObject: byObject}
+	if opts.GCP != nil || !opts.NoPolicyObjects {
+		// The identity reconciler and the policy objects' status writer run on one replica at a
+		// time.
 		mgrOpts.LeaderElection = true
-		mgrOpts.LeaderElectionID = "warden-identity-reconciler"
+		mgrOpts.LeaderElectionID = "warden-webhook-leader"
 		mgrOpts.LeaderElectionNamespace = opts.Namespace
 		mgrOpts.LeaderElectionReleaseOnCancel = true
 	}

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -34,7 +35,12 @@ const (
 // Options configure the webhook process.
 type Options struct {
 	RestConfig *rest.Config
+	// PolicyFile is the policy file, hot-reloaded ("" for none: the policy is the objects only).
 	PolicyFile string
+	// NoPolicyObjects turns the policy objects (Owner, Dataset, Group, Org) off: the file alone.
+	NoPolicyObjects bool
+	// GCPProject is the workload identity pool's project when the policy file names none.
+	GCPProject string
 	// Host and Port of the admission TLS listener; CertDir holds tls.crt and tls.key, which are
 	// reloaded when they change (cert-manager or the certs/ script rotating them).
 	Host    string
@@ -74,16 +80,19 @@ type GCPOptions struct {
 
 // Server is a ready-to-start webhook process.
 type Server struct {
-	opts   Options
-	kube   kubernetes.Interface
-	keys   *guard.Keyring
-	log    *slog.Logger
-	mgr    ctrl.Manager
-	policy *policy.Store
-	checks *health.Checks
-	health net.Listener
-	broker net.Listener
-	bh     http.Handler
+	opts Options
+	kube kubernetes.Interface
+	keys *guard.Keyring
+	log  *slog.Logger
+	mgr  ctrl.Manager
+	// policy is the file's store (nil without a file); source is the policy in force.
+	policy       *policy.Store
+	source       policySource
+	policySynced atomic.Bool
+	checks       *health.Checks
+	health       net.Listener
+	broker       net.Listener
+	bh           http.Handler
 }
 
 // New builds the server: it loads the policy, binds the health listener and prepares the
@@ -102,13 +111,23 @@ func New(opts Options) (*Server, error) {
 	log := opts.Log
 	ctrl.SetLogger(logr.FromSlogHandler(log.Handler()))
 
-	store, err := policy.NewStore(opts.PolicyFile, log, opts.Registry)
-	if err != nil {
-		return nil, err
+	if opts.PolicyFile == "" && opts.NoPolicyObjects {
+		return nil, errors.New("webhook: no policy: give a policy file, or keep the policy objects on")
+	}
+	var store *policy.Store
+	if opts.PolicyFile != "" {
+		var err error
+		if store, err = policy.NewStore(opts.PolicyFile, log, opts.Registry); err != nil {
+			return nil, err
+		}
 	}
 
 	mgr, err := newManager(opts)
 	if err != nil {
+		return nil, err
+	}
+	s := &Server{opts: opts, log: log, mgr: mgr, policy: store, checks: &health.Checks{}}
+	if err := s.setupPolicy(); err != nil {
 		return nil, err
 	}
 
@@ -126,7 +145,7 @@ func New(opts Options) (*Server, error) {
 
 	metrics := mutate.NewMetrics(opts.Registry)
 	namespaces := namespaceLabels{mgr.GetCache()}
-	h, err := mutate.NewHandler(opts.Mutate, opts.Namespace, store, namespaces, keys, log, metrics)
+	h, err := mutate.NewHandler(opts.Mutate, opts.Namespace, s.source, namespaces, keys, log, metrics)
 	if err != nil {
 		return nil, err
 	}
@@ -137,7 +156,7 @@ func New(opts Options) (*Server, error) {
 	mgr.GetWebhookServer().Register(MutatePath, &ReviewHandler{Handler: h, Log: log})
 	mgr.GetWebhookServer().Register(ValidatePath, &ReviewHandler{Handler: v, Log: log})
 
-	s := &Server{opts: opts, kube: kube, keys: keys, log: log, mgr: mgr, policy: store, checks: &health.Checks{}}
+	s.kube, s.keys = kube, keys
 	s.addChecks()
 	if opts.HealthAddr != "" {
 		if s.health, err = net.Listen("tcp", opts.HealthAddr); err != nil {
@@ -164,15 +183,20 @@ func (s *Server) HealthAddr() string {
 // assemble their own broker).
 func (s *Server) PodRules() *guard.Rules { return s.opts.Mutate.Rules(s.keys) }
 
-// Policy is the policy store (for the broker and tests).
+// Policy is the policy file's store (nil without a file; for tests).
 func (s *Server) Policy() *policy.Store { return s.policy }
+
+// PolicyView is the policy in force (nil until it can be read).
+func (s *Server) PolicyView() policy.View { return s.source.View() }
 
 // Start serves until ctx ends.
 func (s *Server) Start(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	errc := make(chan error, 4)
-	go func() { errc <- s.policy.Run(ctx) }()
+	if s.policy != nil {
+		go func() { errc <- s.policy.Run(ctx) }()
+	}
 	go refreshStatusKeys(ctx, s.kube, s.opts.Namespace, s.opts.StatusKeySecret, s.keys, s.log)
 	s.serveHealth(ctx, errc)
 	if s.broker != nil {

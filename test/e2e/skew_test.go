@@ -44,6 +44,7 @@ func startReplica(t *testing.T, rc *rest.Config, name, image, keySecret, label s
 	done := make(chan error, 1)
 	go func() { done <- srv.Start(c) }()
 	t.Cleanup(func() { cancel(); <-done })
+	require.Eventually(t, func() bool { return srv.PolicyView() != nil }, time.Minute, 50*time.Millisecond, "policy never in force")
 
 	configs, err := testenv.LoadAdmissionConfigurations(testenv.RepoRoot() + "/manifests/base")
 	require.NoError(t, err)

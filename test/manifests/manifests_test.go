@@ -20,6 +20,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	apiextv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/serializer/json"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
@@ -40,6 +41,7 @@ type objects struct {
 	cm    *corev1.ConfigMap
 	ns    *corev1.Namespace
 	roles []*rbacv1.ClusterRole
+	crds  []*apiextv1.CustomResourceDefinition
 	sa    *corev1.ServiceAccount
 	crb   *rbacv1.ClusterRoleBinding
 	role  *rbacv1.Role
@@ -93,6 +95,8 @@ func load(t *testing.T) objects {
 				o.ns = v
 			case *rbacv1.ClusterRole:
 				o.roles = append(o.roles, v)
+			case *apiextv1.CustomResourceDefinition:
+				o.crds = append(o.crds, v)
 			case *rbacv1.ClusterRoleBinding:
 				o.crb = v
 			case *rbacv1.Role:
@@ -221,8 +225,19 @@ func TestLeastPrivilegeRBAC(t *testing.T) {
 		"/serviceaccounts":                   {"get", "patch"},         // iam.gke.io annotation
 		"authentication.k8s.io/tokenreviews": {"create"},               // sidecar tokens
 		"authorization.k8s.io/subjectaccessreviews": {"create"}, // RBAC grants
+		"warden.dev/owners":                         {"get", "list", "watch"},
+		"warden.dev/datasets":                       {"get", "list", "watch"},
+		"warden.dev/groups":                         {"get", "list", "watch"},
+		"warden.dev/orgs":                           {"get", "list", "watch", "patch"}, // org admin endpoint
+		"warden.dev/owners/status":                  {"update"},
+		"warden.dev/datasets/status":                {"update"},
+		"warden.dev/groups/status":                  {"update"},
+		"warden.dev/orgs/status":                    {"update"},
 	}
 	for _, r := range o.roles {
+		if r.Name != "warden-webhook" {
+			continue
+		}
 		for _, rule := range r.Rules {
 			for _, g := range rule.APIGroups {
 				for _, res := range rule.Resources {
@@ -251,6 +266,59 @@ func TestLeastPrivilegeRBAC(t *testing.T) {
 			assert.Subset(t, []string{"get", "create"}, rule.Verbs)
 		}
 	}
+}
+
+// The roles that delegate the policy: a dataset owner touches datasets and nothing else, the
+// admin role only Warden's objects, and only the dataset roles are aggregated into the
+// built-in namespace roles (owners, groups and orgs are never a namespace admin's).
+func TestPolicyRoles(t *testing.T) {
+	o := load(t)
+	roles := map[string]*rbacv1.ClusterRole{}
+	for _, r := range o.roles {
+		roles[r.Name] = r
+	}
+	for name, resources := range map[string][]string{
+		"warden-admin":          {"owners", "orgs", "groups", "datasets"},
+		"warden-dataset-owner":  {"datasets"},
+		"warden-dataset-viewer": {"datasets"},
+		"warden-viewer":         {"owners", "orgs", "groups", "datasets"},
+	} {
+		r := roles[name]
+		require.NotNil(t, r, name)
+		for _, rule := range r.Rules {
+			assert.Equal(t, []string{"warden.dev"}, rule.APIGroups, name)
+			assert.Subset(t, resources, rule.Resources, name)
+			assert.NotContains(t, rule.Verbs, "*", name)
+		}
+		aggregated := r.Labels["rbac.authorization.k8s.io/aggregate-to-admin"] == "true"
+		assert.Equal(t, strings.HasPrefix(name, "warden-dataset-"), aggregated, "%s aggregation", name)
+	}
+}
+
+// The CRDs: served v1alpha1 with a status subresource, an Accepted column, a documented schema
+// (kubectl explain) and CEL rules.
+func TestCRDs(t *testing.T) {
+	o := load(t)
+	kinds := map[string]apiextv1.ResourceScope{}
+	for _, c := range o.crds {
+		kinds[c.Spec.Names.Kind] = c.Spec.Scope
+		assert.Equal(t, "warden.dev", c.Spec.Group)
+		require.Len(t, c.Spec.Versions, 1)
+		v := c.Spec.Versions[0]
+		assert.Equal(t, "v1alpha1", v.Name)
+		assert.True(t, v.Served && v.Storage)
+		assert.NotNil(t, v.Subresources.Status, "%s has a status subresource", c.Name)
+		var accepted bool
+		for _, col := range v.AdditionalPrinterColumns {
+			accepted = accepted || col.Name == "Accepted"
+		}
+		assert.True(t, accepted, "%s prints Accepted", c.Name)
+		schema := v.Schema.OpenAPIV3Schema
+		assert.NotEmpty(t, schema.Description, "%s: kubectl explain has a description", c.Name)
+		assert.NotEmpty(t, schema.Properties["spec"].Description)
+	}
+	assert.Equal(t, map[string]apiextv1.ResourceScope{"Owner": apiextv1.ClusterScoped, "Org": apiextv1.ClusterScoped,
+		"Group": apiextv1.ClusterScoped, "Dataset": apiextv1.NamespaceScoped}, kinds)
 }
 
 func TestShippedPolicyIsValid(t *testing.T) {

@@ -129,6 +129,9 @@ func StartWith(o Options) (*Env, error) {
 
 	env := &envtest.Environment{
 		BinaryAssetsDirectory:    assets,
+		// Warden's CRDs, as manifests/base installs them.
+		CRDDirectoryPaths:     []string{filepath.Join(root, "manifests/base/crds")},
+		ErrorIfCRDPathMissing: true,
 		ControlPlaneStartTimeout: 2 * time.Minute,
 		ControlPlaneStopTimeout:  time.Minute,
 	}

@@ -1,0 +1,85 @@
+package clusterpolicy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	wardenv1 "github.com/warden-dev/warden/pkg/apis/warden/v1alpha1"
+)
+
+var (
+	namespaceGVK = corev1.SchemeGroupVersion.WithKind("Namespace")
+	errNoRoot    = fmt.Errorf("the namespace has no %s annotation: a cluster admin decides where its datasets may live", wardenv1.AnnotationSnapshotRoot)
+)
+
+// Resource is the API resource of a kind (for RBAC and messages).
+func Resource(kind string) schema.GroupResource {
+	return wardenv1.GroupVersion.WithResource(kind).GroupResource()
+}
+
+// AddToScheme registers Warden's API types.
+func AddToScheme(s *runtime.Scheme) error { return wardenv1.AddToScheme(s) }
+
+// CacheOptions keep Warden's objects as stored (never copied on read: the view only reads).
+func CacheOptions(byObject map[client.Object]cache.ByObject) map[client.Object]cache.ByObject {
+	if byObject == nil {
+		byObject = map[client.Object]cache.ByObject{}
+	}
+	for _, o := range []client.Object{&wardenv1.Owner{}, &wardenv1.Dataset{}, &wardenv1.Group{}, &wardenv1.Org{}} {
+		byObject[o] = cache.ByObject{UnsafeDisableDeepCopy: ptr.To(true)}
+	}
+	return byObject
+}
+
+// Indexer is the part of a manager that registers field indexes.
+type Indexer interface {
+	IndexField(ctx context.Context, obj client.Object, field string, extract client.IndexerFunc) error
+}
+
+// Register adds the field indexes the view looks up with. Invalid objects are not indexed, so
+// they never match a reader, a member or a user.
+func Register(ctx context.Context, idx Indexer) error {
+	return errors.Join(
+		idx.IndexField(ctx, &wardenv1.Dataset{}, indexID, func(o client.Object) []string {
+			return []string{o.GetName()}
+		}),
+		idx.IndexField(ctx, &wardenv1.Dataset{}, indexReader, func(o client.Object) []string {
+			d := o.(*wardenv1.Dataset)
+			if _, err := datasetOf(d); err != nil {
+				return nil
+			}
+			out := make([]string, len(d.Spec.Readers))
+			for i, r := range d.Spec.Readers {
+				out[i] = string(r)
+			}
+			return out
+		}),
+		idx.IndexField(ctx, &wardenv1.Org{}, indexMember, func(o client.Object) []string {
+			org := o.(*wardenv1.Org)
+			if _, _, err := orgOf(org); err != nil {
+				return nil
+			}
+			out := make([]string, len(org.Spec.Members))
+			for i, m := range org.Spec.Members {
+				out[i] = string(m)
+			}
+			return out
+		}),
+		idx.IndexField(ctx, &wardenv1.Group{}, indexUser, func(o client.Object) []string {
+			g := o.(*wardenv1.Group)
+			users, err := groupOf(g)
+			if err != nil {
+				return nil
+			}
+			return users
+		}),
+	)
+}

@@ -1,0 +1,346 @@
+package clusterpolicy
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	wardenv1 "github.com/warden-dev/warden/pkg/apis/warden/v1alpha1"
+	"github.com/warden-dev/warden/pkg/policy"
+)
+
+// Source is the policy in force: the file (when there is one) and the objects in the cache.
+type Source struct {
+	// Reader is the manager's cache, with the indexes of Register.
+	Reader client.Reader
+	// File is the policy file's current policy (nil: no file, or none loaded).
+	File func() *policy.Policy
+	// Project is the GCP project when the file names none.
+	Project string
+	// Synced reports whether the cache has synced; until then there is no policy (fail closed).
+	Synced func() bool
+}
+
+// View is the policy in force now, nil until the cache has synced.
+func (s *Source) View() policy.View {
+	if s.Synced != nil && !s.Synced() {
+		return nil
+	}
+	var file *policy.Policy
+	if s.File != nil {
+		file = s.File()
+	}
+	return &view{s: s, file: file}
+}
+
+// view answers from one snapshot of the file and the live cache. Lookups never fail: a cache
+// read that errs answers "no such thing", which never grants.
+type view struct {
+	s    *Source
+	file *policy.Policy
+}
+
+var _ policy.View = (*view)(nil)
+
+func ctx() context.Context { return context.Background() }
+
+func (v *view) Owner(sa string) (policy.Owner, bool) {
+	if v.file != nil {
+		if o, ok := v.file.Owner(sa); ok {
+			return o, true
+		}
+	}
+	var o wardenv1.Owner
+	if err := v.s.Reader.Get(ctx(), client.ObjectKey{Name: strings.Replace(sa, "/", ".", 1)}, &o); err != nil {
+		return policy.Owner{}, false
+	}
+	out, err := ownerOf(&o)
+	if err != nil || out.ServiceAccount != sa {
+		return policy.Owner{}, false
+	}
+	return out, true
+}
+
+func (v *view) fileDefines(id string) bool {
+	if v.file == nil {
+		return false
+	}
+	_, ok := v.file.Dataset(id)
+	return ok
+}
+
+func (v *view) Dataset(id string) (policy.Dataset, bool) {
+	if v.file != nil {
+		if d, ok := v.file.Dataset(id); ok {
+			return d, true
+		}
+	}
+	return v.objectDataset(id)
+}
+
+// objectDataset resolves an id to the Dataset object in force: the oldest valid one of that
+// name, its snapshot directories under its namespace's root.
+func (v *view) objectDataset(id string) (policy.Dataset, bool) {
+	var list wardenv1.DatasetList
+	if err := v.s.Reader.List(ctx(), &list, client.MatchingFields{indexID: id}); err != nil {
+		return policy.Dataset{}, false
+	}
+	w := winner(list.Items)
+	if w == nil {
+		return policy.Dataset{}, false
+	}
+	d, err := v.resolve(w)
+	return d, err == nil
+}
+
+// winner is the Dataset that holds an id: the oldest (then first by namespace) valid one.
+func winner(items []wardenv1.Dataset) *wardenv1.Dataset {
+	var best *wardenv1.Dataset
+	for i := range items {
+		d := &items[i]
+		if _, err := datasetOf(d); err != nil || !d.DeletionTimestamp.IsZero() {
+			continue
+		}
+		if best == nil || older(d.ObjectMeta, best.ObjectMeta) {
+			best = d
+		}
+	}
+	return best
+}
+
+func older(a, b metav1.ObjectMeta) bool {
+	if !a.CreationTimestamp.Equal(&b.CreationTimestamp) {
+		return a.CreationTimestamp.Before(&b.CreationTimestamp)
+	}
+	return a.Namespace < b.Namespace
+}
+
+// resolve checks a Dataset and puts it under its namespace's snapshot root.
+func (v *view) resolve(d *wardenv1.Dataset) (policy.Dataset, error) {
+	out, err := datasetOf(d)
+	if err != nil {
+		return out, err
+	}
+	root, err := v.s.snapshotRoot(d.Namespace)
+	if err != nil {
+		return out, err
+	}
+	return rooted(out, root)
+}
+
+func (v *view) CanRead(id string, who policy.Principal) bool {
+	d, ok := v.Dataset(id)
+	return ok && v.matchesAny(d.Members(), who)
+}
+
+func (v *view) OwnerCanRead(id, owner string) bool {
+	o, ok := v.Owner(owner)
+	d, dok := v.Dataset(id)
+	if !ok || !dok {
+		return false
+	}
+	if len(d.Environments) > 0 && !slices.Contains(d.Environments, o.Environment) {
+		return false
+	}
+	return v.matchesAny(d.Members(), policy.Principal{ServiceAccount: owner})
+}
+
+// matchesAny is the file's rule with both sources' groups: a user is in group G when the caller
+// says so (an identity provider vouched for it) or when G, from the file or an object, lists it.
+func (v *view) matchesAny(members []policy.Member, who policy.Principal) bool {
+	var groups []string
+	for _, m := range members {
+		switch m.Kind {
+		case policy.KindServiceAccount:
+			if who.ServiceAccount != "" && m.Name == who.ServiceAccount {
+				return true
+			}
+		case policy.KindUser:
+			if who.User != "" && m.Name == who.User {
+				return true
+			}
+		case policy.KindGroup:
+			if who.ServiceAccount != "" {
+				continue
+			}
+			if groups == nil {
+				groups = v.groupsOf(who)
+			}
+			if slices.Contains(groups, m.Name) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// groupsOf lists the groups a user principal is in: vouched, the file's, the objects'.
+func (v *view) groupsOf(who policy.Principal) []string {
+	out := slices.Clone(who.Groups)
+	if who.User == "" {
+		return out
+	}
+	if v.file != nil {
+		for name, users := range v.file.Groups {
+			if slices.Contains(users, who.User) {
+				out = append(out, name)
+			}
+		}
+	}
+	var list wardenv1.GroupList
+	if err := v.s.Reader.List(ctx(), &list, client.MatchingFields{indexUser: who.User}); err == nil {
+		for i := range list.Items {
+			g := &list.Items[i]
+			if _, fileHas := v.fileGroup(g.Name); fileHas {
+				continue // the file's group of that name is the one in force
+			}
+			out = append(out, g.Name)
+		}
+	}
+	return out
+}
+
+func (v *view) fileGroup(name string) ([]string, bool) {
+	if v.file == nil {
+		return nil, false
+	}
+	users, ok := v.file.Groups[name]
+	return users, ok
+}
+
+func (v *view) ReadableBy(who policy.Principal) []string {
+	keys := []string{}
+	if who.ServiceAccount != "" {
+		keys = append(keys, string(policy.KindServiceAccount)+":"+who.ServiceAccount)
+	} else {
+		who.Groups = v.groupsOf(who)
+		keys = append(keys, string(policy.KindUser)+":"+who.User)
+		for _, g := range who.Groups {
+			keys = append(keys, string(policy.KindGroup)+":"+g)
+		}
+	}
+	var out []string
+	if v.file != nil {
+		out = v.file.ReadableBy(who)
+	}
+	var objs []string
+	seen := map[string]bool{}
+	for _, k := range keys {
+		var list wardenv1.DatasetList
+		if err := v.s.Reader.List(ctx(), &list, client.MatchingFields{indexReader: k}); err != nil {
+			continue
+		}
+		for i := range list.Items {
+			id := list.Items[i].Name
+			if seen[id] || v.fileDefines(id) {
+				continue
+			}
+			seen[id] = true
+			// The object that lists the reader must be the one in force for its id.
+			if d, ok := v.objectDataset(id); ok && v.matchesAny(d.Members(), who) {
+				objs = append(objs, id)
+			}
+		}
+	}
+	slices.Sort(objs)
+	return append(out, objs...)
+}
+
+func (v *view) DatasetIDs() []string {
+	var out []string
+	if v.file != nil {
+		out = v.file.DatasetIDs()
+	}
+	var list wardenv1.DatasetList
+	if err := v.s.Reader.List(ctx(), &list); err != nil {
+		return out
+	}
+	var objs []string
+	seen := map[string]bool{}
+	for i := range list.Items {
+		id := list.Items[i].Name
+		if seen[id] || v.fileDefines(id) {
+			continue
+		}
+		seen[id] = true
+		if _, ok := v.objectDataset(id); ok {
+			objs = append(objs, id)
+		}
+	}
+	slices.Sort(objs)
+	return append(out, objs...)
+}
+
+func (v *view) IsOrgMember(org, owner string) (policy.Org, bool) {
+	if v.file != nil {
+		for _, o := range v.file.Orgs {
+			if o.Name == org {
+				return v.file.IsOrgMember(org, owner)
+			}
+		}
+	}
+	var o wardenv1.Org
+	if err := v.s.Reader.Get(ctx(), client.ObjectKey{Name: org}, &o); err != nil {
+		return policy.Org{}, false
+	}
+	out, members, err := orgOf(&o)
+	if err != nil {
+		return policy.Org{}, false
+	}
+	return out, slices.Contains(members, policy.Member{Kind: policy.KindServiceAccount, Name: owner})
+}
+
+func (v *view) OrgsOf(owner string) []policy.Org {
+	var out []policy.Org
+	fileOrgs := map[string]bool{}
+	if v.file != nil {
+		out = v.file.OrgsOf(owner)
+		for _, o := range v.file.Orgs {
+			fileOrgs[o.Name] = true
+		}
+	}
+	var list wardenv1.OrgList
+	key := string(policy.KindServiceAccount) + ":" + owner
+	if err := v.s.Reader.List(ctx(), &list, client.MatchingFields{indexMember: key}); err != nil {
+		return out
+	}
+	var objs []policy.Org
+	for i := range list.Items {
+		if fileOrgs[list.Items[i].Name] {
+			continue
+		}
+		if o, _, err := orgOf(&list.Items[i]); err == nil {
+			objs = append(objs, o)
+		}
+	}
+	slices.SortFunc(objs, func(a, b policy.Org) int { return strings.Compare(a.Name, b.Name) })
+	return append(out, objs...)
+}
+
+func (v *view) Project() string {
+	if v.file != nil && v.file.GCP.Project != "" {
+		return v.file.GCP.Project
+	}
+	return v.s.Project
+}
+
+// snapshotRoot reads a namespace's warden.dev/snapshot-root annotation.
+func (s *Source) snapshotRoot(namespace string) (string, error) {
+	m := &metav1.PartialObjectMetadata{}
+	m.SetGroupVersionKind(namespaceGVK)
+	if err := s.Reader.Get(ctx(), client.ObjectKey{Name: namespace}, m); err != nil {
+		return "", err
+	}
+	root, ok := m.Annotations[wardenv1.AnnotationSnapshotRoot]
+	if !ok || root == "" {
+		return "", errNoRoot
+	}
+	return strings.TrimSuffix(root, "/"), nil
+}
+
+// Now is the clock status conditions use.
+var Now = func() metav1.Time { return metav1.NewTime(time.Now()) }
