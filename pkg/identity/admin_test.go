@@ -11,6 +11,10 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	k8stesting "k8s.io/client-go/testing"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	crfake "sigs.k8s.io/controller-runtime/pkg/client/fake"
+
+	wardenv1 "github.com/warden-dev/warden/pkg/apis/warden/v1alpha1"
 )
 
 const adminPolicy = "# managed by the platform team\n" + testPolicy
@@ -85,4 +89,31 @@ func TestSetOrgAccount(t *testing.T) {
 		assert.Contains(t, doc, "# edited by someone else")
 		assert.Contains(t, doc, newGSA)
 	})
+}
+
+// An org defined as an Org object is edited there; the file's orgs stay the file's.
+func TestSetOrgAccountOnObjects(t *testing.T) {
+	ctx := context.Background()
+	scheme := runtime.NewScheme()
+	require.NoError(t, wardenv1.AddToScheme(scheme))
+	objects := crfake.NewClientBuilder().WithScheme(scheme).WithObjects(&wardenv1.Org{
+		ObjectMeta: metav1.ObjectMeta{Name: "org-obj"},
+		Spec:       wardenv1.OrgSpec{GCPServiceAccount: "old@my-project.iam.gserviceaccount.com"},
+	}).Build()
+	a := newOrgAdmin(t)
+	a.Objects = objects
+	const gsa = "new@my-project.iam.gserviceaccount.com"
+	require.NoError(t, a.SetOrgAccount(ctx, "org-obj", gsa))
+	var o wardenv1.Org
+	require.NoError(t, objects.Get(ctx, client.ObjectKey{Name: "org-obj"}, &o))
+	assert.Equal(t, gsa, o.Spec.GCPServiceAccount)
+
+	require.NoError(t, a.SetOrgAccount(ctx, "org2", gsa), "an org of the file")
+	assert.Contains(t, a.doc(t), gsa)
+
+	assert.ErrorIs(t, a.SetOrgAccount(ctx, "nowhere", gsa), ErrUnknownOrg)
+	assert.ErrorIs(t, a.SetOrgAccount(ctx, "org-obj", "not-an-email"), ErrBadEdit)
+
+	a.ConfigMap = "" // objects only
+	require.NoError(t, a.SetOrgAccount(ctx, "org-obj", "third@my-project.iam.gserviceaccount.com"))
 }

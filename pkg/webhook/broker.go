@@ -43,6 +43,9 @@ func (s *Server) setupBroker() error {
 			cm = DefaultPolicyConfigMap
 		}
 		bo.OrgAdmin = &identity.OrgAdmin{Kube: kube, Namespace: s.opts.Namespace, ConfigMap: cm}
+		if !s.opts.NoPolicyObjects {
+			bo.OrgAdmin.Objects = s.mgr.GetClient()
+		}
 	}
 	if g := s.opts.GCP; g != nil {
 		if g.IAM == nil {
