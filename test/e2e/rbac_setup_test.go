@@ -19,9 +19,19 @@ import (
 	"github.com/warden-dev/warden/internal/testing/testenv"
 )
 
-// applyManifestRBAC creates the objects of manifests/base/rbac.yaml as they are.
+// applyManifestRBAC creates the objects of manifests/base/rbac.yaml and policy-roles.yaml as
+// they are.
 func applyManifestRBAC(ctx context.Context) error {
-	data, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), "manifests/base/rbac.yaml"))
+	for _, f := range []string{"rbac.yaml", "policy-roles.yaml"} {
+		if err := applyRBACFile(ctx, filepath.Join(testenv.RepoRoot(), "manifests/base", f)); err != nil {
+			return fmt.Errorf("%s: %w", f, err)
+		}
+	}
+	return nil
+}
+
+func applyRBACFile(ctx context.Context, file string) error {
+	data, err := os.ReadFile(file)
 	if err != nil {
 		return err
 	}

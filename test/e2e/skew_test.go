@@ -26,7 +26,7 @@ import (
 // startReplica runs another webhook process (another version: its own sidecar image) against
 // the suite's API server, with the status keys of keySecret in warden-system, and installs
 // Warden's admission configurations for it under name, for pods labelled label=yes.
-func startReplica(t *testing.T, rc *rest.Config, name, image, keySecret, label string) {
+func startReplica(t *testing.T, rc *rest.Config, name, image, keySecret, label string, mut ...func(*webhook.Options)) *webhook.Server {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
@@ -34,11 +34,15 @@ func startReplica(t *testing.T, rc *rest.Config, name, image, keySecret, label s
 	l.Close()
 	cfg := mutate.DefaultConfig()
 	cfg.SidecarImage = image
-	srv, err := webhook.New(webhook.Options{
+	opts := webhook.Options{
 		RestConfig: rc, PolicyFile: policyFile, Host: "127.0.0.1", Port: port, CertDir: env.CertDir,
 		Namespace: "warden-system", StatusKeySecret: keySecret, Mutate: cfg,
 		Log: slog.New(slog.NewJSONHandler(io.Discard, nil)),
-	})
+	}
+	for _, m := range mut {
+		m(&opts)
+	}
+	srv, err := webhook.New(opts)
 	require.NoError(t, err)
 	c, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -79,6 +83,7 @@ func startReplica(t *testing.T, rc *rest.Config, name, image, keySecret, label s
 			_ = kube.AdmissionregistrationV1().ValidatingWebhookConfigurations().Delete(context.Background(), name, metav1.DeleteOptions{})
 		})
 	}
+	return srv
 }
 
 // waitForReplica creates (dry run) a labelled pod until the replica's sidecar image shows up.
