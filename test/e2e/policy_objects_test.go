@@ -5,6 +5,7 @@ package e2e
 // from the objects.
 
 import (
+	"context"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -20,6 +21,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/warden-dev/warden/internal/testing/testenv"
@@ -99,6 +101,19 @@ func roleBinding(t *testing.T, ns, name, role, user string) {
 	}
 }
 
+// editDataset changes a Dataset the way kubectl edit does: read, change, write, again on a
+// conflict (the webhook writes the status meanwhile).
+func editDataset(t testing.TB, c client.Client, d *wardenv1.Dataset, change func(*wardenv1.Dataset)) error {
+	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		var cur wardenv1.Dataset
+		if err := objectsClient(t, "").Get(ctx(t), client.ObjectKeyFromObject(d), &cur); err != nil {
+			return err
+		}
+		change(&cur)
+		return c.Update(ctx(t), &cur)
+	})
+}
+
 func newDataset(ns, id, snapshot string, readers ...wardenv1.Member) *wardenv1.Dataset {
 	return &wardenv1.Dataset{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: id}, Spec: wardenv1.DatasetSpec{Snapshot: wardenv1.SnapshotDir(snapshot), Readers: readers}}
 }
@@ -115,15 +130,15 @@ func TestPolicyObjectsRBAC(t *testing.T) {
 	// A dataset owner manages the datasets of their namespace, readers included.
 	ds := newDataset("team-a", "team-a-sales", "sales", "user:ann")
 	require.NoError(t, dana.Create(ctx(t), ds))
-	ds.Spec.Readers = append(ds.Spec.Readers, "user:bob")
-	require.NoError(t, dana.Update(ctx(t), ds), "a dataset owner changes their dataset's readers")
+	require.NoError(t, editDataset(t, dana, ds, func(d *wardenv1.Dataset) { d.Spec.Readers = append(d.Spec.Readers, "user:bob") }),
+		"a dataset owner changes their dataset's readers")
 	// ... and nothing else.
 	err := dana.Create(ctx(t), newDataset("team-b", "team-b-steal", "x", "user:dana"))
 	assert.True(t, apierrors.IsForbidden(err), "datasets of another namespace: %v", err)
 	other := newDataset("team-b", "team-b-sales", "sales", "user:ann")
 	require.NoError(t, admin.Create(ctx(t), other))
-	other.Spec.Readers = append(other.Spec.Readers, "user:dana")
-	assert.True(t, apierrors.IsForbidden(dana.Update(ctx(t), other)), "another namespace's readers")
+	err = editDataset(t, dana, other, func(d *wardenv1.Dataset) { d.Spec.Readers = append(d.Spec.Readers, "user:dana") })
+	assert.True(t, apierrors.IsForbidden(err), "another namespace's readers: %v", err)
 	assert.True(t, apierrors.IsForbidden(dana.Create(ctx(t), &wardenv1.Owner{ObjectMeta: metav1.ObjectMeta{Name: "team-a.dana"},
 		Spec: wardenv1.OwnerSpec{ServiceAccount: "team-a/dana", Environment: "prod"}})), "a dataset owner cannot make an owner")
 	n, err := kube.CoreV1().Namespaces().Get(ctx(t), "team-a", metav1.GetOptions{})
@@ -197,12 +212,15 @@ func TestPolicyObjectsStatus(t *testing.T) {
 		{"a fine dataset", newDataset("team-s", "team-s-data", "data", "user:ann"), wardenv1.ReasonAccepted},
 	} {
 		require.NoError(t, c.Create(ctx(t), tc.obj), tc.name)
+		obj := tc.obj
+		t.Cleanup(func() { _ = c.Delete(context.Background(), obj) })
 		cond := accepted(t, c, tc.obj)
 		assert.Equal(t, tc.reason, cond.Reason, "%s: %s", tc.name, cond.Message)
 	}
 	// The same id in a second namespace: the first one holds it; once it goes, the second.
 	dup := newDataset("team-s2", "team-s-data", "data", "user:mallory")
 	require.NoError(t, c.Create(ctx(t), dup))
+	t.Cleanup(func() { _ = c.Delete(context.Background(), dup) })
 	assert.Equal(t, wardenv1.ReasonConflict, accepted(t, c, dup).Reason)
 	d, ok := server.PolicyView().Dataset("team-s-data")
 	require.True(t, ok)
@@ -250,10 +268,7 @@ func TestPolicyObjectsReachAdmissionAndBroker(t *testing.T) {
 	assert.False(t, d.Allowed(), "not a reader yet")
 
 	// The dataset owner adds a reader: the broker's answer follows.
-	require.NoError(t, c.Get(ctx(t), client.ObjectKeyFromObject(ds), ds))
-	ds = ds.DeepCopy()
-	ds.Spec.Readers = append(ds.Spec.Readers, "user:ann")
-	require.NoError(t, c.Update(ctx(t), ds))
+	require.NoError(t, editDataset(t, c, ds, func(d *wardenv1.Dataset) { d.Spec.Readers = append(d.Spec.Readers, "user:ann") }))
 	start := time.Now()
 	require.Eventually(t, func() bool {
 		d, err := b.Check(ctx(t), "apps/svc-objects", grants.Caller{User: "ann"}, "team-g-sales")
