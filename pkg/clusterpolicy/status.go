@@ -240,7 +240,7 @@ func (st *Statuses) dataset(ctx context.Context, o client.Object) (string, strin
 	}
 	var list wardenv1.DatasetList
 	if err := st.Source.Reader.List(ctx, &list, client.MatchingFields{indexID: d.Name}); err == nil {
-		if w := winner(list.Items); w != nil && (w.Namespace != d.Namespace) {
+		if w := st.Source.parsed.winner(list.Items); w != nil && (w.Namespace != d.Namespace) {
 			return wardenv1.ReasonConflict, fmt.Sprintf("Dataset %s/%s holds this id (created first); dataset ids are unique in the cluster", w.Namespace, w.Name)
 		}
 	}

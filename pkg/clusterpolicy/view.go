@@ -15,6 +15,7 @@ import (
 
 // Source is the policy in force: the file (when there is one) and the objects in the cache.
 type Source struct {
+	parsed parseCache
 	// Reader is the manager's cache, with the indexes of Register.
 	Reader client.Reader
 	// File is the policy file's current policy (nil: no file, or none loaded).
@@ -37,11 +38,27 @@ func (s *Source) View() policy.View {
 	return &view{s: s, file: file}
 }
 
-// view answers from one snapshot of the file and the live cache. Lookups never fail: a cache
-// read that errs answers "no such thing", which never grants.
+// view answers from one snapshot of the file and the live cache, for one decision or listing
+// (one goroutine): it remembers what it resolved, so a listing resolves each dataset, root and
+// principal's groups once. Lookups never fail: a cache read that errs answers "no such thing",
+// which never grants.
 type view struct {
 	s    *Source
 	file *policy.Policy
+
+	datasets map[string]resolved
+	groups   map[string][]string
+	roots    map[string]rootResult
+}
+
+type resolved struct {
+	d  policy.Dataset
+	ok bool
+}
+
+type rootResult struct {
+	root string
+	err  error
 }
 
 var _ policy.View = (*view)(nil)
@@ -85,31 +102,28 @@ func (v *view) Dataset(id string) (policy.Dataset, bool) {
 // objectDataset resolves an id to the Dataset object in force: the oldest valid one of that
 // name, its snapshot directories under its namespace's root.
 func (v *view) objectDataset(id string) (policy.Dataset, bool) {
+	if r, ok := v.datasets[id]; ok {
+		return r.d, r.ok
+	}
+	d, ok := v.lookupDataset(id)
+	if v.datasets == nil {
+		v.datasets = map[string]resolved{}
+	}
+	v.datasets[id] = resolved{d, ok}
+	return d, ok
+}
+
+func (v *view) lookupDataset(id string) (policy.Dataset, bool) {
 	var list wardenv1.DatasetList
 	if err := v.s.Reader.List(ctx(), &list, client.MatchingFields{indexID: id}); err != nil {
 		return policy.Dataset{}, false
 	}
-	w := winner(list.Items)
+	w := v.s.parsed.winner(list.Items)
 	if w == nil {
 		return policy.Dataset{}, false
 	}
 	d, err := v.resolve(w)
 	return d, err == nil
-}
-
-// winner is the Dataset that holds an id: the oldest (then first by namespace) valid one.
-func winner(items []wardenv1.Dataset) *wardenv1.Dataset {
-	var best *wardenv1.Dataset
-	for i := range items {
-		d := &items[i]
-		if _, err := datasetOf(d); err != nil || !d.DeletionTimestamp.IsZero() {
-			continue
-		}
-		if best == nil || older(d.ObjectMeta, best.ObjectMeta) {
-			best = d
-		}
-	}
-	return best
 }
 
 func older(a, b metav1.ObjectMeta) bool {
@@ -121,15 +135,22 @@ func older(a, b metav1.ObjectMeta) bool {
 
 // resolve checks a Dataset and puts it under its namespace's snapshot root.
 func (v *view) resolve(d *wardenv1.Dataset) (policy.Dataset, error) {
-	out, err := datasetOf(d)
+	out, err := v.s.parsed.dataset(d)
 	if err != nil {
 		return out, err
 	}
-	root, err := v.s.snapshotRoot(d.Namespace)
-	if err != nil {
-		return out, err
+	r, ok := v.roots[d.Namespace]
+	if !ok {
+		r.root, r.err = v.s.snapshotRoot(d.Namespace)
+		if v.roots == nil {
+			v.roots = map[string]rootResult{}
+		}
+		v.roots[d.Namespace] = r
 	}
-	return rooted(out, root)
+	if r.err != nil {
+		return out, r.err
+	}
+	return rooted(out, r.root)
 }
 
 func (v *view) CanRead(id string, who policy.Principal) bool {
@@ -180,10 +201,24 @@ func (v *view) matchesAny(members []policy.Member, who policy.Principal) bool {
 
 // groupsOf lists the groups a user principal is in: vouched, the file's, the objects'.
 func (v *view) groupsOf(who policy.Principal) []string {
-	out := slices.Clone(who.Groups)
 	if who.User == "" {
-		return out
+		return slices.Clone(who.Groups)
 	}
+	if g, ok := v.groups[who.User]; ok {
+		return append(slices.Clone(who.Groups), g...)
+	}
+	g := v.userGroups(who.User)
+	if v.groups == nil {
+		v.groups = map[string][]string{}
+	}
+	v.groups[who.User] = g
+	return append(slices.Clone(who.Groups), g...)
+}
+
+// userGroups lists the groups of the file and the objects that name user.
+func (v *view) userGroups(user string) []string {
+	var out []string
+	who := policy.Principal{User: user}
 	if v.file != nil {
 		for name, users := range v.file.Groups {
 			if slices.Contains(users, who.User) {

@@ -117,11 +117,17 @@ func (e *Engine) policy(owner string) (policy.View, policy.Owner, error) {
 
 // Check decides one dataset for owner and caller.
 func (e *Engine) Check(ctx context.Context, owner string, caller Caller, id string) (Decision, error) {
-	d := Decision{DatasetID: id, Owner: Access{Name: owner}, Caller: Access{Name: caller.Name()}}
 	pol, o, err := e.policy(owner)
 	if err != nil {
-		return d, err
+		return Decision{DatasetID: id, Owner: Access{Name: owner}, Caller: Access{Name: caller.Name()}}, err
 	}
+	return e.decide(ctx, pol, o, owner, caller, id)
+}
+
+// decide is Check with the policy in hand (one policy for a whole listing).
+func (e *Engine) decide(ctx context.Context, pol policy.View, o policy.Owner, owner string, caller Caller, id string) (Decision, error) {
+	var err error
+	d := Decision{DatasetID: id, Owner: Access{Name: owner}, Caller: Access{Name: caller.Name()}}
 	ds, ok := pol.Dataset(id)
 	switch {
 	case !ok:
@@ -154,7 +160,7 @@ func (e *Engine) Check(ctx context.Context, owner string, caller Caller, id stri
 // candidates are the owner's readable datasets (an index lookup, no scan); another authorizer
 // (RBAC) is asked about every dataset.
 func (e *Engine) List(ctx context.Context, owner string, caller Caller) ([]Dataset, error) {
-	pol, _, err := e.policy(owner)
+	pol, o, err := e.policy(owner)
 	if err != nil {
 		return nil, err
 	}
@@ -164,7 +170,7 @@ func (e *Engine) List(ctx context.Context, owner string, caller Caller) ([]Datas
 	}
 	out := []Dataset{}
 	for _, id := range candidates() {
-		d, err := e.Check(ctx, owner, caller, id)
+		d, err := e.decide(ctx, pol, o, owner, caller, id)
 		if err != nil {
 			return nil, err
 		}

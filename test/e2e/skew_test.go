@@ -26,7 +26,7 @@ import (
 // startReplica runs another webhook process (another version: its own sidecar image) against
 // the suite's API server, with the status keys of keySecret in warden-system, and installs
 // Warden's admission configurations for it under name, for pods labelled label=yes.
-func startReplica(t *testing.T, rc *rest.Config, name, image, keySecret, label string, mut ...func(*webhook.Options)) *webhook.Server {
+func startReplica(t testing.TB, rc *rest.Config, name, image, keySecret, label string, mut ...func(*webhook.Options)) *webhook.Server {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
