@@ -47,10 +47,9 @@ func (c *parseCache) dataset(d *wardenv1.Dataset) (policy.Dataset, error) {
 }
 
 // winner is the Dataset that holds an id: the oldest (then first by namespace) valid one.
-func (c *parseCache) winner(items []wardenv1.Dataset) *wardenv1.Dataset {
+func (c *parseCache) winner(items []*wardenv1.Dataset) *wardenv1.Dataset {
 	var best *wardenv1.Dataset
-	for i := range items {
-		d := &items[i]
+	for _, d := range items {
 		if !d.DeletionTimestamp.IsZero() {
 			continue
 		}

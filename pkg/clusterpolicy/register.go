@@ -28,13 +28,14 @@ func Resource(kind string) schema.GroupResource {
 // AddToScheme registers Warden's API types.
 func AddToScheme(s *runtime.Scheme) error { return wardenv1.AddToScheme(s) }
 
-// CacheOptions keep Warden's objects as stored (never copied on read: the view only reads).
+// CacheOptions keep Warden's objects as stored (never copied on read: the view only reads),
+// without their managed fields (half of a stored Dataset, never read).
 func CacheOptions(byObject map[client.Object]cache.ByObject) map[client.Object]cache.ByObject {
 	if byObject == nil {
 		byObject = map[client.Object]cache.ByObject{}
 	}
 	for _, o := range []client.Object{&wardenv1.Owner{}, &wardenv1.Dataset{}, &wardenv1.Group{}, &wardenv1.Org{}} {
-		byObject[o] = cache.ByObject{UnsafeDisableDeepCopy: ptr.To(true)}
+		byObject[o] = cache.ByObject{UnsafeDisableDeepCopy: ptr.To(true), Transform: cache.TransformStripManagedFields()}
 	}
 	return byObject
 }

@@ -238,11 +238,8 @@ func (st *Statuses) dataset(ctx context.Context, o client.Object) (string, strin
 	if v.fileDefines(d.Name) {
 		return wardenv1.ReasonConflict, "the policy file defines this dataset id; the file wins"
 	}
-	var list wardenv1.DatasetList
-	if err := st.Source.Reader.List(ctx, &list, client.MatchingFields{indexID: d.Name}); err == nil {
-		if w := st.Source.parsed.winner(list.Items); w != nil && (w.Namespace != d.Namespace) {
-			return wardenv1.ReasonConflict, fmt.Sprintf("Dataset %s/%s holds this id (created first); dataset ids are unique in the cluster", w.Namespace, w.Name)
-		}
+	if w := st.Source.parsed.winner(st.Source.datasetsBy(indexID, d.Name)); w != nil && w.Namespace != d.Namespace {
+		return wardenv1.ReasonConflict, fmt.Sprintf("Dataset %s/%s holds this id (created first); dataset ids are unique in the cluster", w.Namespace, w.Name)
 	}
 	if _, err := v.resolve(d); err != nil {
 		if errors.Is(err, errNoRoot) {

@@ -16,6 +16,7 @@ import (
 // Source is the policy in force: the file (when there is one) and the objects in the cache.
 type Source struct {
 	parsed parseCache
+	idx    idxPointer
 	// Reader is the manager's cache, with the indexes of Register.
 	Reader client.Reader
 	// File is the policy file's current policy (nil: no file, or none loaded).
@@ -47,8 +48,14 @@ type view struct {
 	file *policy.Policy
 
 	datasets map[string]resolved
+	owners   map[string]ownerResult
 	groups   map[string][]string
 	roots    map[string]rootResult
+}
+
+type ownerResult struct {
+	o  policy.Owner
+	ok bool
 }
 
 type resolved struct {
@@ -66,16 +73,28 @@ var _ policy.View = (*view)(nil)
 func ctx() context.Context { return context.Background() }
 
 func (v *view) Owner(sa string) (policy.Owner, bool) {
+	if r, ok := v.owners[sa]; ok {
+		return r.o, r.ok
+	}
+	o, ok := v.lookupOwner(sa)
+	if v.owners == nil {
+		v.owners = map[string]ownerResult{}
+	}
+	v.owners[sa] = ownerResult{o, ok}
+	return o, ok
+}
+
+func (v *view) lookupOwner(sa string) (policy.Owner, bool) {
 	if v.file != nil {
 		if o, ok := v.file.Owner(sa); ok {
 			return o, true
 		}
 	}
-	var o wardenv1.Owner
-	if err := v.s.Reader.Get(ctx(), client.ObjectKey{Name: strings.Replace(sa, "/", ".", 1)}, &o); err != nil {
+	o := v.s.owner(strings.Replace(sa, "/", ".", 1))
+	if o == nil {
 		return policy.Owner{}, false
 	}
-	out, err := ownerOf(&o)
+	out, err := ownerOf(o)
 	if err != nil || out.ServiceAccount != sa {
 		return policy.Owner{}, false
 	}
@@ -114,11 +133,7 @@ func (v *view) objectDataset(id string) (policy.Dataset, bool) {
 }
 
 func (v *view) lookupDataset(id string) (policy.Dataset, bool) {
-	var list wardenv1.DatasetList
-	if err := v.s.Reader.List(ctx(), &list, client.MatchingFields{indexID: id}); err != nil {
-		return policy.Dataset{}, false
-	}
-	w := v.s.parsed.winner(list.Items)
+	w := v.s.parsed.winner(v.s.datasetsBy(indexID, id))
 	if w == nil {
 		return policy.Dataset{}, false
 	}
@@ -226,15 +241,11 @@ func (v *view) userGroups(user string) []string {
 			}
 		}
 	}
-	var list wardenv1.GroupList
-	if err := v.s.Reader.List(ctx(), &list, client.MatchingFields{indexUser: who.User}); err == nil {
-		for i := range list.Items {
-			g := &list.Items[i]
-			if _, fileHas := v.fileGroup(g.Name); fileHas {
-				continue // the file's group of that name is the one in force
-			}
-			out = append(out, g.Name)
+	for _, g := range v.s.groupsBy(indexUser, who.User) {
+		if _, fileHas := v.fileGroup(g.Name); fileHas {
+			continue // the file's group of that name is the one in force
 		}
+		out = append(out, g.Name)
 	}
 	return out
 }
@@ -265,12 +276,8 @@ func (v *view) ReadableBy(who policy.Principal) []string {
 	var objs []string
 	seen := map[string]bool{}
 	for _, k := range keys {
-		var list wardenv1.DatasetList
-		if err := v.s.Reader.List(ctx(), &list, client.MatchingFields{indexReader: k}); err != nil {
-			continue
-		}
-		for i := range list.Items {
-			id := list.Items[i].Name
+		for _, ds := range v.s.datasetsBy(indexReader, k) {
+			id := ds.Name
 			if seen[id] || v.fileDefines(id) {
 				continue
 			}
@@ -290,14 +297,10 @@ func (v *view) DatasetIDs() []string {
 	if v.file != nil {
 		out = v.file.DatasetIDs()
 	}
-	var list wardenv1.DatasetList
-	if err := v.s.Reader.List(ctx(), &list); err != nil {
-		return out
-	}
 	var objs []string
 	seen := map[string]bool{}
-	for i := range list.Items {
-		id := list.Items[i].Name
+	for _, ds := range v.s.allDatasets() {
+		id := ds.Name
 		if seen[id] || v.fileDefines(id) {
 			continue
 		}
@@ -318,11 +321,11 @@ func (v *view) IsOrgMember(org, owner string) (policy.Org, bool) {
 			}
 		}
 	}
-	var o wardenv1.Org
-	if err := v.s.Reader.Get(ctx(), client.ObjectKey{Name: org}, &o); err != nil {
+	o := v.s.org(org)
+	if o == nil {
 		return policy.Org{}, false
 	}
-	out, members, err := orgOf(&o)
+	out, members, err := orgOf(o)
 	if err != nil {
 		return policy.Org{}, false
 	}
@@ -338,17 +341,13 @@ func (v *view) OrgsOf(owner string) []policy.Org {
 			fileOrgs[o.Name] = true
 		}
 	}
-	var list wardenv1.OrgList
 	key := string(policy.KindServiceAccount) + ":" + owner
-	if err := v.s.Reader.List(ctx(), &list, client.MatchingFields{indexMember: key}); err != nil {
-		return out
-	}
 	var objs []policy.Org
-	for i := range list.Items {
-		if fileOrgs[list.Items[i].Name] {
+	for _, org := range v.s.orgsBy(indexMember, key) {
+		if fileOrgs[org.Name] {
 			continue
 		}
-		if o, _, err := orgOf(&list.Items[i]); err == nil {
+		if o, _, err := orgOf(org); err == nil {
 			objs = append(objs, o)
 		}
 	}

@@ -4,9 +4,6 @@ import (
 	"context"
 	"fmt"
 
-	"sigs.k8s.io/controller-runtime/pkg/client"
-
-	wardenv1 "github.com/warden-dev/warden/pkg/apis/warden/v1alpha1"
 	"github.com/warden-dev/warden/pkg/clusterpolicy"
 	"github.com/warden-dev/warden/pkg/health"
 	"github.com/warden-dev/warden/pkg/policy"
@@ -43,10 +40,8 @@ func (s *Server) setupPolicy() error {
 	// Every replica reads the objects: start their informers and say when they have synced.
 	// Until then there is no policy, and admission fails closed.
 	return s.mgr.Add(everyReplica(func(ctx context.Context) error {
-		for _, o := range []client.Object{&wardenv1.Owner{}, &wardenv1.Dataset{}, &wardenv1.Group{}, &wardenv1.Org{}} {
-			if _, err := s.mgr.GetCache().GetInformer(ctx, o); err != nil {
-				return fmt.Errorf("webhook: watching %T (are Warden's CRDs installed? kubectl apply -k manifests/): %w", o, err)
-			}
+		if err := src.Attach(ctx, s.mgr.GetCache()); err != nil {
+			return fmt.Errorf("webhook: %w", err)
 		}
 		if s.mgr.GetCache().WaitForCacheSync(ctx) {
 			s.policySynced.Store(true)
