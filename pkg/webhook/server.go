@@ -143,6 +143,11 @@ func New(opts Options) (*Server, error) {
 		return nil, err
 	}
 
+	if opts.CertDir != "" {
+		if err := opts.Registry.Register(certExpiry(opts.CertDir)); err != nil {
+			return nil, err
+		}
+	}
 	metrics := mutate.NewMetrics(opts.Registry)
 	namespaces := namespaceLabels{mgr.GetCache()}
 	h, err := mutate.NewHandler(opts.Mutate, opts.Namespace, s.source, namespaces, keys, log, metrics)
