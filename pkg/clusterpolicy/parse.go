@@ -22,6 +22,9 @@ type parsedDataset struct {
 	version string
 	d       policy.Dataset
 	err     error
+	// root and rooted remember the dataset under the namespace root it was last resolved with.
+	root   string
+	rooted policy.Dataset
 }
 
 const maxParsed = 1 << 18
@@ -44,6 +47,34 @@ func (c *parseCache) dataset(d *wardenv1.Dataset) (policy.Dataset, error) {
 	c.m[d.UID] = parsedDataset{version: d.ResourceVersion, d: out, err: err}
 	c.mu.Unlock()
 	return out, err
+}
+
+// underRoot is rooted(dataset, root), remembered per version and root.
+func (c *parseCache) underRoot(d *wardenv1.Dataset, root string) (policy.Dataset, error) {
+	out, err := c.dataset(d)
+	if err != nil || d.UID == "" {
+		if err != nil {
+			return out, err
+		}
+		return rooted(out, root)
+	}
+	c.mu.RLock()
+	p, ok := c.m[d.UID]
+	c.mu.RUnlock()
+	if ok && p.version == d.ResourceVersion && p.root == root && p.err == nil {
+		return p.rooted, nil
+	}
+	r, err := rooted(out, root)
+	if err != nil {
+		return r, err
+	}
+	c.mu.Lock()
+	if e, ok := c.m[d.UID]; ok && e.version == d.ResourceVersion {
+		e.root, e.rooted = root, r
+		c.m[d.UID] = e
+	}
+	c.mu.Unlock()
+	return r, nil
 }
 
 // winner is the Dataset that holds an id: the oldest (then first by namespace) valid one.

@@ -150,9 +150,8 @@ func older(a, b metav1.ObjectMeta) bool {
 
 // resolve checks a Dataset and puts it under its namespace's snapshot root.
 func (v *view) resolve(d *wardenv1.Dataset) (policy.Dataset, error) {
-	out, err := v.s.parsed.dataset(d)
-	if err != nil {
-		return out, err
+	if _, err := v.s.parsed.dataset(d); err != nil {
+		return policy.Dataset{}, err
 	}
 	r, ok := v.roots[d.Namespace]
 	if !ok {
@@ -163,9 +162,9 @@ func (v *view) resolve(d *wardenv1.Dataset) (policy.Dataset, error) {
 		v.roots[d.Namespace] = r
 	}
 	if r.err != nil {
-		return out, r.err
+		return policy.Dataset{}, r.err
 	}
-	return rooted(out, r.root)
+	return v.s.parsed.underRoot(d, r.root)
 }
 
 func (v *view) CanRead(id string, who policy.Principal) bool {
