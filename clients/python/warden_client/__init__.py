@@ -1,0 +1,75 @@
+"""warden_client: the Warden sidecar API for Python notebooks and apps (standard library only).
+
+    import warden_client
+    w = warden_client.Client(caller="user-ds-1")       # finds the sidecar from WARDEN_PORT
+    w.datasets()                                       # [Dataset(id='prod-dataset-1', ...)]
+    with w.stage("prod-dataset-1", "sales.csv", ttl=600) as f:
+        with f.open(newline="") as fh:
+            ...                                        # the copy is deleted on leaving the block
+    w.secrets.set("db-password", "...")                # check-and-set against the version read
+    w.identity.wait_bound("org1", timeout=600)         # GCP workload identity, once IAM caught up
+
+Errors are exceptions carrying the API's ``code`` and HTTP ``status``; see ``warden_client.errors``.
+"""
+
+from ._version import __version__
+from .client import CALLER_HEADER, DEFAULT_PORT, Client, Identity, Secrets
+from .errors import (
+    APIError,
+    BadRequest,
+    ConfigurationError,
+    Conflict,
+    ConnectionFailed,
+    Forbidden,
+    IAMDenied,
+    InsufficientStorage,
+    InternalError,
+    MethodNotAllowed,
+    NotEnabled,
+    NotFound,
+    PayloadTooLarge,
+    ProtocolError,
+    RequestTimeout,
+    Unauthorized,
+    Unavailable,
+    WardenError,
+    WardenTimeout,
+)
+from .models import Access, Binding, Dataset, FileEntry, Listing, Org, Party, SecretValues, StagedFile
+
+__all__ = [
+    "__version__",
+    "Client",
+    "Secrets",
+    "Identity",
+    "CALLER_HEADER",
+    "DEFAULT_PORT",
+    "Access",
+    "Binding",
+    "Dataset",
+    "FileEntry",
+    "Listing",
+    "Org",
+    "Party",
+    "SecretValues",
+    "StagedFile",
+    "WardenError",
+    "ConfigurationError",
+    "ConnectionFailed",
+    "ProtocolError",
+    "WardenTimeout",
+    "APIError",
+    "BadRequest",
+    "Unauthorized",
+    "Forbidden",
+    "NotFound",
+    "MethodNotAllowed",
+    "Conflict",
+    "PayloadTooLarge",
+    "InsufficientStorage",
+    "NotEnabled",
+    "Unavailable",
+    "RequestTimeout",
+    "IAMDenied",
+    "InternalError",
+]
