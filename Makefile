@@ -16,7 +16,7 @@ WEBHOOK_IMAGE ?= $(IMAGE_REPO)/warden-webhook:$(VERSION)
 SIDECAR_IMAGE ?= $(IMAGE_REPO)/warden-sidecar:$(VERSION)
 export GOFLAGS := -buildvcs=false
 
-.PHONY: generate all build test lint unit e2e node fuzz demo bench bench-sidecar bench-secrets bench-identity bench-node bench-policy loadtest envtest vault kubelet images images-docker clean help
+.PHONY: generate all build test lint unit e2e python node fuzz demo bench bench-sidecar bench-secrets bench-identity bench-node bench-policy loadtest envtest vault kubelet images images-docker clean help
 
 all: build
 
@@ -45,6 +45,7 @@ lint: ## gofmt, go vet, and no tracked binaries or files over 1 MiB
 
 test: envtest vault kubelet lint ## everything: unit, e2e against a real kube-apiserver and Vault, real pods on a kubelet node, fuzz targets briefly (-race)
 	KUBEBUILDER_ASSETS=$(ENVTEST_ASSETS) WARDEN_VAULT=$(VAULT_BIN) $(GO) test -race -count=1 ./...
+	$(MAKE) --no-print-directory python
 	$(MAKE) --no-print-directory node
 	$(MAKE) --no-print-directory fuzz
 
@@ -53,6 +54,13 @@ unit: ## unit tests only (no control plane)
 
 e2e: envtest vault ## the envtest + Vault suite only
 	KUBEBUILDER_ASSETS=$(ENVTEST_ASSETS) WARDEN_VAULT=$(VAULT_BIN) $(GO) test -race -count=1 -v ./test/e2e/
+
+# The Python client (clients/python): unittest with the machine's python3 (standard library only)
+# against a real sidecar built here, in local mode; its broker-mode tests run inside `make e2e`.
+PYTHON ?= python3
+python: ## the Python client's tests against a real sidecar (local mode), offline pip install included
+	CGO_ENABLED=0 $(GO) build -o bin/python-test/warden-sidecar ./cmd/sidecar
+	cd clients/python && WARDEN_SIDECAR_BIN=$(CURDIR)/bin/python-test/warden-sidecar $(PYTHON) -m unittest discover -s tests -t .
 
 # The node suite owns the machine's one node (a bridge, port 10250, a lock): it runs alone, after
 # the packages above, never beside another node suite. NODE_FLAGS=-v shows each test.
