@@ -141,6 +141,12 @@ class Transport:
         answer = Answer(status=resp.status, headers={k.lower(): v for k, v in resp.getheaders()}, data=raw)
         if 200 <= resp.status < 300:
             return answer
+        if 300 <= resp.status < 400:
+            raise ProtocolError(
+                f"{method} {path}: the sidecar answered {resp.status} (a redirect to {answer.header('Location')!r}); "
+                "the client does not follow redirects",
+                status=resp.status,
+            )
         raise _error(answer, method, path)
 
 

@@ -12,7 +12,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Union
 from urllib.parse import quote
 
 from ._http import DEFAULT_MAX_ANSWER_BYTES, Answer, Transport
-from .errors import ConfigurationError, Forbidden, ProtocolError, Unavailable, WardenError, WardenTimeout
+from .errors import BadRequest, ConfigurationError, Forbidden, ProtocolError, Unavailable, WardenError, WardenTimeout
 from .models import Access, Binding, Dataset, Listing, Org, SecretValues, StagedFile, _field, _list
 
 __all__ = ["Client", "Secrets", "Identity", "CALLER_HEADER", "DEFAULT_PORT"]
@@ -41,6 +41,10 @@ def _seg(value: str, what: str) -> str:
         raise TypeError(f"{what} must be a str, not {type(value).__name__}")
     if value == "":
         raise ValueError(f"{what} must not be empty")
+    if value in (".", ".."):
+        # HTTP path cleaning would turn these into another endpoint before the sidecar could
+        # refuse them: refused here, with the exception the sidecar would raise.
+        raise BadRequest(400, "bad_request", f"{what} {value!r} is not valid (refused by the client)")
     return quote(value, safe="")
 
 
