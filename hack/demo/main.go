@@ -28,14 +28,18 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
 	"github.com/warden-dev/warden/internal/testing/fakeiam"
 	"github.com/warden-dev/warden/internal/testing/testenv"
 	"github.com/warden-dev/warden/internal/testing/testvault"
 	"github.com/warden-dev/warden/pkg/api"
+	wardenv1 "github.com/warden-dev/warden/pkg/apis/warden/v1alpha1"
 )
 
 func main() {
@@ -203,6 +207,11 @@ func run(ctx context.Context) error {
 	}
 	fmt.Printf("created pod plain/web with %d container(s), %d init container(s), no %s annotation: %v\n",
 		len(plain.Spec.Containers), len(plain.Spec.InitContainers), api.AnnotationStatus, plain.Annotations[api.AnnotationStatus] == "")
+
+	section("policy objects: a dataset owner publishes a Dataset in their namespace")
+	if err := publishDataset(ctx, env); err != nil {
+		return err
+	}
 
 	section("sidecar: bin/warden-sidecar for pod apps/report, grants from the broker")
 	tok, err := kube.CoreV1().ServiceAccounts("apps").CreateToken(ctx, "svc-prod-app-1", &authnv1.TokenRequest{Spec: authnv1.TokenRequestSpec{
@@ -394,6 +403,7 @@ func runSidecar(ctx context.Context, bin, tmp, broker, ca, token, vaultAddr stri
 	show("denied: staging a dataset the caller may not read", "POST", "/v1/datasets/prod-dataset-3/stage", "user-ds-1", `{"path":"salaries.csv"}`)
 	show("refused: path traversal", "POST", "/v1/datasets/prod-dataset-1/stage", "user-ds-1", `{"path":"../../dataset-3/rw/salaries.csv"}`)
 	show("delete the copy before its TTL", "DELETE", "/v1/staged/"+staged.Name, "user-ds-1", "")
+	show("stage from the Dataset object team-sales (its namespace's root is prod/)", "POST", "/v1/datasets/team-sales/stage", "user-ds-1", `{"path":"sales.csv"}`)
 
 	fmt.Println("\nsecrets: the sidecar logged in to Vault with the pod's token; the app never sees a Vault token")
 	show("store the owner's secrets (one KV v2 version)", "PUT", "/v1/secrets", "", `{"db-user":"report","db-password":"s3cr3t"}`)
@@ -478,4 +488,39 @@ func waitHTTP(ctx context.Context, url string) error {
 func indent(s string) string {
 	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
 	return "    " + strings.Join(lines, "\n    ") + "\n"
+}
+
+// publishDataset does what a platform admin and a dataset owner would with kubectl: the admin
+// gives namespace team-data the share's prod/ subtree, the owner publishes a Dataset there.
+func publishDataset(ctx context.Context, env *testenv.Env) error {
+	scheme := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(scheme); err != nil {
+		return err
+	}
+	if err := wardenv1.AddToScheme(scheme); err != nil {
+		return err
+	}
+	c, err := client.New(env.Config, client.Options{Scheme: scheme})
+	if err != nil {
+		return err
+	}
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "team-data", Annotations: map[string]string{wardenv1.AnnotationSnapshotRoot: "prod"}}}
+	if err := c.Create(ctx, ns); err != nil {
+		return err
+	}
+	ds := &wardenv1.Dataset{ObjectMeta: metav1.ObjectMeta{Namespace: "team-data", Name: "team-sales"},
+		Spec: wardenv1.DatasetSpec{Snapshot: "dataset-1/rw", Readers: []wardenv1.Member{"serviceAccount:apps/svc-prod-app-1", "user:user-ds-1"}}}
+	if err := c.Create(ctx, ds); err != nil {
+		return err
+	}
+	fmt.Println("namespace team-data, annotated warden.dev/snapshot-root=prod by an admin; Dataset team-data/team-sales: snapshot dataset-1/rw, readers apps/svc-prod-app-1 and user-ds-1")
+	for i := 0; i < 100; i++ {
+		if err := c.Get(ctx, client.ObjectKeyFromObject(ds), ds); err == nil && len(ds.Status.Conditions) > 0 {
+			cond := ds.Status.Conditions[0]
+			fmt.Printf("the webhook's verdict on it: %s=%s (%s)\n", cond.Type, cond.Status, cond.Message)
+			return nil
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return errors.New("the Dataset got no status")
 }
