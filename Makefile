@@ -16,7 +16,7 @@ WEBHOOK_IMAGE ?= $(IMAGE_REPO)/warden-webhook:$(VERSION)
 SIDECAR_IMAGE ?= $(IMAGE_REPO)/warden-sidecar:$(VERSION)
 export GOFLAGS := -buildvcs=false
 
-.PHONY: generate all build test lint unit e2e python node fuzz demo bench bench-sidecar bench-secrets bench-identity bench-node bench-policy loadtest envtest vault kubelet images images-docker clean help
+.PHONY: generate all build test lint unit e2e python node fuzz demo bench bench-sidecar bench-secrets bench-identity bench-node bench-policy chart-test chart-crds loadtest envtest vault kubelet images images-docker clean help
 
 all: build
 
@@ -46,6 +46,7 @@ lint: ## gofmt, go vet, and no tracked binaries or files over 1 MiB
 test: envtest vault kubelet lint ## everything: unit, e2e against a real kube-apiserver and Vault, real pods on a kubelet node, fuzz targets briefly (-race)
 	KUBEBUILDER_ASSETS=$(ENVTEST_ASSETS) WARDEN_VAULT=$(VAULT_BIN) $(GO) test -race -count=1 ./...
 	$(MAKE) --no-print-directory python
+	$(MAKE) --no-print-directory chart-test
 	$(MAKE) --no-print-directory node
 	$(MAKE) --no-print-directory fuzz
 
@@ -109,6 +110,16 @@ generate: ## CRDs (manifests/base/crds) and deepcopy functions from pkg/apis, wi
 	hack/tools/build.sh controller-gen
 	$(CONTROLLER_GEN) object paths=./pkg/apis/...
 	$(CONTROLLER_GEN) crd paths=./pkg/apis/... output:crd:dir=manifests/base/crds
+	$(MAKE) --no-print-directory chart-crds
+
+# The Helm chart and the monitoring rules are checked in test/chart, a Go module of its own, so
+# Helm's, kustomize's and Prometheus's dependencies stay out of Warden's go.mod.
+chart-test: envtest ## the Helm chart: helm lint, default render = kustomize base, every value; monitoring rules against a running webhook and sidecar
+	cd test/chart && $(GO) vet ./... && KUBEBUILDER_ASSETS=$(ENVTEST_ASSETS) $(GO) test -count=1 ./...
+
+chart-crds: ## copy manifests/base/crds into charts/warden/crds (Helm reads no file outside the chart; chart-test fails when they differ)
+	rm -f charts/warden/crds/*.yaml
+	cp manifests/base/crds/*.yaml charts/warden/crds/
 
 clean:
 	rm -rf bin
