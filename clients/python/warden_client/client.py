@@ -12,7 +12,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Union
 from urllib.parse import quote
 
 from ._http import DEFAULT_MAX_ANSWER_BYTES, Answer, Transport
-from .errors import BadRequest, ConfigurationError, Forbidden, ProtocolError, Unavailable, WardenError, WardenTimeout
+from .errors import BadRequest, ConfigurationError, Conflict, Forbidden, ProtocolError, Unavailable, WardenError, WardenTimeout
 from .models import Access, Binding, Dataset, Listing, Org, SecretValues, StagedFile, _field, _list
 
 __all__ = ["Client", "Secrets", "Identity", "CALLER_HEADER", "DEFAULT_PORT"]
@@ -22,6 +22,8 @@ DEFAULT_PORT = 8787  # what the webhook sets WARDEN_PORT to
 
 #: A bearer token, or a function returning a fresh one (called before every request).
 Token = Union[str, Callable[[], str]]
+#: A secrets version: an ETag as answered ('"v3"') or the version number (3).
+ETag = Union[str, int]
 #: A staging lifetime: seconds, or a timedelta.
 TTL = Union[int, float, _dt.timedelta]
 
@@ -310,7 +312,7 @@ class Secrets:
             raise ProtocolError("secrets: expected a JSON object of string values", status=a.status)
         return SecretValues(d, self._note(a))
 
-    def set_all(self, values: Mapping[str, str], *, if_match: Optional[str] = None) -> Optional[str]:
+    def set_all(self, values: Mapping[str, str], *, if_match: Optional[ETag] = None) -> Optional[str]:
         """Replace all secrets with ``values`` (one KV version). With ``if_match`` (an ETag from
         ``get_all``) the write fails with Conflict if they changed since; without it, the sidecar
         checks against the version it last read. Returns the new ETag."""
@@ -318,34 +320,56 @@ class Secrets:
         a = self._c._call("PUT", "/v1/secrets", body=body, headers=self._write_headers(if_match))
         return self._note(a)
 
-    def set(self, key: str, value: str, *, if_match: Optional[str] = None) -> Optional[str]:
+    def set(self, key: str, value: str, *, if_match: Optional[ETag] = None, retries: int = 1) -> Optional[str]:
         """Set one secret, keeping the others: read all, change one, write back against the
-        version read (or ``if_match``). Returns the new ETag."""
-        return self.update({key: value}, if_match=if_match)
+        version read (or ``if_match``). Returns the new ETag. See ``update`` for ``retries``."""
+        if not isinstance(value, str):
+            raise TypeError(f"secret {key!r}: values must be str, not {type(value).__name__}")
+        return self.update({key: value}, if_match=if_match, retries=retries)
 
-    def update(self, changes: Mapping[str, Optional[str]], *, if_match: Optional[str] = None) -> Optional[str]:
+    def update(
+        self, changes: Mapping[str, Optional[str]], *, if_match: Optional[ETag] = None, retries: int = 1
+    ) -> Optional[str]:
         """Set several secrets at once (a value of None deletes that key), as one check-and-set
-        write. Returns the new ETag."""
+        write. Returns the new ETag.
+
+        Without ``if_match``, a Conflict (another writer came first, or the sidecar's cached copy
+        was older than Vault's) re-reads and applies the same changes again, up to ``retries``
+        times: the other writer's keys are kept, and only the keys named here are overwritten.
+        With ``if_match`` a Conflict is raised as it is."""
         for k, v in changes.items():
             _seg(k, "secret key")
             if v is not None and not isinstance(v, str):
                 raise TypeError(f"secret {k!r}: values must be str, not {type(v).__name__}")
-        current = self.get_all()
-        merged: Dict[str, str] = dict(current)
-        for k, v in changes.items():
-            if v is None:
-                merged.pop(k, None)
-            else:
-                merged[k] = v
-        return self.set_all(merged, if_match=if_match or current.etag)
+        attempt = 0
+        while True:
+            current = self.get_all()
+            merged: Dict[str, str] = dict(current)
+            for k, v in changes.items():
+                if v is None:
+                    merged.pop(k, None)
+                else:
+                    merged[k] = v
+            try:
+                return self.set_all(merged, if_match=if_match if if_match is not None else current.etag)
+            except Conflict:
+                if if_match is not None or attempt >= retries:
+                    raise
+                attempt += 1
 
-    def delete(self, key: str, *, if_match: Optional[str] = None) -> Optional[str]:
+    def delete(self, key: str, *, if_match: Optional[ETag] = None) -> Optional[str]:
         """Delete one secret (NotFound when there is no such key). Returns the new ETag."""
         a = self._c._call("DELETE", f"/v1/secrets/{_seg(key, 'secret key')}", headers=self._write_headers(if_match))
         return self._note(a)
 
-    def _write_headers(self, if_match: Optional[str]) -> Dict[str, str]:
+    def _write_headers(self, if_match: Optional[ETag]) -> Dict[str, str]:
         h = self._c._headers()
+        if isinstance(if_match, bool):
+            raise TypeError("if_match must be an ETag such as '\"v3\"' or a version number")
+        if isinstance(if_match, int):
+            if if_match < 0:
+                raise ValueError("if_match must not be negative")
+            if_match = f'"v{if_match}"'
         if if_match:
             h["If-Match"] = if_match
         return h
