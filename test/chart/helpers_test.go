@@ -105,17 +105,24 @@ func ids(m map[string]object) []string {
 // after files).
 func render(t testing.TB, sets ...string) []object {
 	t.Helper()
-	out, err := renderErr(sets...)
+	out, err := renderErr("", sets...)
 	require.NoError(t, err)
 	return decodeAll(t, out)
 }
 
-func renderErr(sets ...string) (string, error) {
+// renderErr renders with a values file's content (valuesYAML, may be empty) and --set values.
+func renderErr(valuesYAML string, sets ...string) (string, error) {
 	chrt, err := loader.Load(chartDir())
 	if err != nil {
 		return "", err
 	}
 	vals := map[string]any{}
+	if err := yaml.Unmarshal([]byte(valuesYAML), &vals); err != nil {
+		return "", err
+	}
+	if vals == nil {
+		vals = map[string]any{}
+	}
 	for _, s := range sets {
 		if err := strvals.ParseInto(s, vals); err != nil {
 			return "", fmt.Errorf("--set %s: %w", s, err)
