@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import csv
 import hashlib
+import importlib
 import io
 import os
 import re
@@ -24,7 +25,7 @@ import tarfile
 import time
 import zipfile
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
+from typing import IO, Any, Dict, Iterable, List, Mapping, Optional, Tuple, cast
 
 __all__ = [
     "get_requires_for_build_wheel",
@@ -192,7 +193,7 @@ def parse_toml_subset(text: str) -> Dict[str, Any]:
 def load_pyproject(root: Path) -> Dict[str, Any]:
     text = (root / "pyproject.toml").read_text(encoding="utf-8")
     try:
-        import tomllib  # type: ignore[import-not-found,unused-ignore]
+        tomllib = importlib.import_module("tomllib")  # Python 3.11+
     except ImportError:
         return parse_toml_subset(text)
     return dict(tomllib.loads(text))
@@ -304,7 +305,7 @@ class _WheelWriter:
         self.date = time.gmtime(_epoch())[:6]
 
     def add(self, name: str, data: bytes) -> None:
-        info = zipfile.ZipInfo(name, date_time=self.date)  # type: ignore[arg-type]
+        info = zipfile.ZipInfo(name, date_time=self.date)
         info.external_attr = (0o100644 & 0xFFFF) << 16
         info.compress_type = zipfile.ZIP_DEFLATED
         self.zip.writestr(info, data)
@@ -316,7 +317,7 @@ class _WheelWriter:
         for r in self.records:
             w.writerow(r)
         w.writerow((record_name, "", ""))
-        info = zipfile.ZipInfo(record_name, date_time=self.date)  # type: ignore[arg-type]
+        info = zipfile.ZipInfo(record_name, date_time=self.date)
         info.external_attr = (0o100644 & 0xFFFF) << 16
         info.compress_type = zipfile.ZIP_DEFLATED
         self.zip.writestr(info, buf.getvalue().encode("utf-8"))
@@ -425,7 +426,7 @@ def build_sdist(sdist_directory: str, config_settings: Optional[Mapping[str, Any
     import gzip
 
     with open(tmp, "wb") as raw, gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=mtime) as gz:
-        with tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        with tarfile.open(fileobj=cast(IO[bytes], gz), mode="w", format=tarfile.PAX_FORMAT) as tar:
             for arcname in sorted(files):
                 data = files[arcname]
                 info = tarfile.TarInfo(f"{base}/{arcname}")

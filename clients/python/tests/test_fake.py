@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import unittest
+from typing import Type
 
 import warden_client as wc
 from tests.fake_sidecar import FakeSidecar, binding
@@ -144,13 +145,14 @@ class SecretsTest(FakeTestCase):
             ((503, {}, b'{"error": "slow", "code": "timeout"}'), wc.RequestTimeout, "slow"),
             ((302, {"Location": "http://evil.example/"}, b""), wc.ProtocolError, "redirect"),
         ]
+        exc: Type[wc.WardenError]
         for answer, exc, text in cases:
             with self.subTest(answer=answer[2][:20]):
                 self.fake.on("GET", "/v1/secrets", answer)
-                with self.assertRaises(exc) as cm:
+                with self.assertRaises(exc) as cm_bad:
                     self.s.list()
-                self.assertIn(text, str(cm.exception))
-                self.assertIsInstance(cm.exception, wc.WardenError)
+                self.assertIn(text, str(cm_bad.exception))
+                self.assertIsInstance(cm_bad.exception, wc.WardenError)
         self.fake.on("GET", "/v1/secrets", (200, {}, b'{"a": 1}'))
         with self.assertRaises(wc.ProtocolError):
             self.s.get_all()

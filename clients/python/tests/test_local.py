@@ -284,6 +284,10 @@ class LocalModeFeaturesTest(SidecarTestCase):
 class JWTCallersTest(unittest.TestCase):
     """With --caller-jwks the caller is proven by a bearer token; X-Warden-Caller is refused."""
 
+    tmp: tempfile.TemporaryDirectory  # type: ignore[type-arg]
+    issuer: Issuer
+    sidecar: Sidecar
+
     @classmethod
     def setUpClass(cls) -> None:
         cls.tmp = tempfile.TemporaryDirectory()
@@ -328,9 +332,9 @@ class JWTCallersTest(unittest.TestCase):
         self.assertIn("signed token", cm.exception.message)
         for bad in ["not-a-jwt", self.issuer.token("user-ds-1", ttl=-3600), self.issuer.token("user-ds-1", aud="other"),
                     self.issuer.token("user-ds-1")[:-8] + "AAAAAAAA"]:
-            with self.subTest(token=bad[:16]), self.assertRaises(wc.Unauthorized) as cm:
+            with self.subTest(token=bad[:16]), self.assertRaises(wc.Unauthorized) as cm401:
                 w.datasets(token=bad)
-            self.assertEqual((cm.exception.status, cm.exception.code), (401, "unauthorized"))
+            self.assertEqual((cm401.exception.status, cm401.exception.code), (401, "unauthorized"))
         with self.assertRaises(ValueError):
             w.datasets(caller="user-ds-1", token="x")
         with self.assertRaises(ValueError):
