@@ -275,12 +275,15 @@ def _check_identity(caller: Optional[str], token: Optional[Token]) -> None:
 
 
 class Secrets:
-    """The owner's secrets in Vault, through the sidecar (``client.secrets``).
+    """The owner's secrets in Vault, through the sidecar (``client.secrets``). They belong to
+    the pod's owner (its service account), whoever the caller is.
 
-    Every answer carries the KV version as an ETag (``'"v3"'``); writes are check-and-set:
-    against ``if_match=`` when given, else (``set``/``update``/``delete`` of single keys)
-    against the version just read, so a concurrent change raises Conflict instead of being
-    lost. ``etag`` is the last version this object saw."""
+    Every answer carries the KV version as an ETag (``'"v3"'``). Writes are check-and-set, as
+    the sidecar implements them: against ``if_match=`` when given (an ETag, or the version
+    number); else ``set``/``update`` write against the version they just read, ``set_all``
+    against the version the sidecar last read, and ``delete`` against the current one. A write
+    based on an old version raises Conflict instead of erasing another writer's change.
+    ``etag`` is the last version this object saw."""
 
     def __init__(self, client: Client) -> None:
         self._c = client
