@@ -319,6 +319,10 @@ class JWTCallersTest(unittest.TestCase):
         self.assertEqual([d.id for d in w.datasets()], ["prod-dataset-1", "prod-dataset-2"])
         w.datasets()
         self.assertEqual(len(calls), 2)
+        with w.stage("prod-dataset-1", "sales.csv") as f:
+            self.assertIn("user=user-ds-2", str(f.path))
+        self.assertEqual(len(calls), 4, "the delete asked the provider for a fresh token")
+        self.assertFalse(f.path.exists())
 
     def test_per_call_token_and_owner(self) -> None:
         w = wc.Client(self.sidecar.url)

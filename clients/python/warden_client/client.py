@@ -37,8 +37,8 @@ _UNSET: Any = _Unset()
 
 
 def _seg(value: str, what: str) -> str:
-    """One URL path segment. Everything is escaped ('/' and '..' included), so a hostile value
-    reaches the sidecar as one segment and is refused there with 400, never re-routed."""
+    """One URL path segment. Everything is escaped ('/' included), so a hostile value reaches
+    the sidecar as one segment and is refused there with 400, never re-routed."""
     if not isinstance(value, str):
         raise TypeError(f"{what} must be a str, not {type(value).__name__}")
     if value == "":
@@ -184,12 +184,12 @@ class Client:
 
     # --- datasets ---------------------------------------------------------------------------
 
-    def datasets(self, *, caller: Any = _UNSET, token: Any = _UNSET) -> List[Dataset]:
+    def datasets(self, *, caller: Optional[str] = _UNSET, token: Optional[Token] = _UNSET) -> List[Dataset]:
         """The datasets both the owner and the caller may read."""
         d = self._call("GET", "/v1/datasets", headers=self._headers(caller, token)).json()
         return [Dataset.from_json(x) for x in _list(d, "datasets", "datasets", optional=True)]
 
-    def access(self, dataset_id: str, *, caller: Any = _UNSET, token: Any = _UNSET) -> Access:
+    def access(self, dataset_id: str, *, caller: Optional[str] = _UNSET, token: Optional[Token] = _UNSET) -> Access:
         """Whether the owner and the caller may read a dataset. A refusal is an answer here
         (``Access.allowed`` False), not an exception; a malformed id raises BadRequest."""
         path = f"/v1/datasets/{_seg(dataset_id, 'dataset id')}/access"
@@ -206,8 +206,8 @@ class Client:
         path: str = "",
         *,
         snapshot: Optional[str] = None,
-        caller: Any = _UNSET,
-        token: Any = _UNSET,
+        caller: Optional[str] = _UNSET,
+        token: Optional[Token] = _UNSET,
     ) -> Listing:
         """One folder of a dataset (``path`` relative to the dataset; "" is its top)."""
         q: Dict[str, str] = {}
@@ -227,8 +227,8 @@ class Client:
         *,
         ttl: Optional[TTL] = None,
         snapshot: Optional[str] = None,
-        caller: Any = _UNSET,
-        token: Any = _UNSET,
+        caller: Optional[str] = _UNSET,
+        token: Optional[Token] = _UNSET,
     ) -> StagedFile:
         """Copy one file of a dataset into the pod's read-only data folder and return it.
 
@@ -241,22 +241,28 @@ class Client:
         body: Dict[str, Any] = {"path": path, "ttl_seconds": _ttl_seconds(ttl)}
         if snapshot:
             body["snapshot"] = snapshot
-        headers = self._headers(caller, token)
+        # The copy belongs to the caller it was staged for: it is deleted as that caller, with
+        # headers made afresh then (a token provider may have a newer token by that time).
+        if caller is _UNSET and token is _UNSET:
+            who = (self._caller, self._token)
+        else:
+            who = (None if caller is _UNSET else caller, None if token is _UNSET else token)
         d = self._call(
             "POST",
             f"/v1/datasets/{_seg(dataset_id, 'dataset id')}/stage",
             body=body,
-            headers=headers,
+            headers=self._headers(*who),
             timeout=max(self.stage_timeout, self._transport.timeout),
         ).json()
 
         def delete(name: str) -> None:
-            # The copy belongs to the caller it was staged for: delete as that caller.
-            self._call("DELETE", f"/v1/staged/{_seg(name, 'staged name')}", headers=headers)
+            self._call("DELETE", f"/v1/staged/{_seg(name, 'staged name')}", headers=self._headers(*who))
 
         return StagedFile.from_json(d, dataset_id=dataset_id, source=path, snapshot=snapshot, delete=delete)
 
-    def delete_staged(self, name: Union[str, StagedFile], *, caller: Any = _UNSET, token: Any = _UNSET) -> None:
+    def delete_staged(
+        self, name: Union[str, StagedFile], *, caller: Optional[str] = _UNSET, token: Optional[Token] = _UNSET
+    ) -> None:
         """Delete a staged copy by its name (only the caller it was staged for may)."""
         if isinstance(name, StagedFile):
             name.delete()
