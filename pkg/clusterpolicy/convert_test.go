@@ -69,6 +69,41 @@ func TestConvertRoundTrip(t *testing.T) {
 		assert.ElementsMatch(t, file.ReadableBy(who), objects.ReadableBy(who), u)
 	}
 	assert.ElementsMatch(t, file.DatasetIDs(), objects.DatasetIDs())
+
+	// Storage: every principal, every space (and one that does not exist), every access kind.
+	principals := []policy.Principal{}
+	for _, u := range append(users, "integration-test") {
+		principals = append(principals, policy.Principal{User: u})
+	}
+	for _, o := range file.Owners {
+		principals = append(principals, policy.Principal{ServiceAccount: o.ServiceAccount})
+	}
+	spaces := 0
+	for _, org := range file.Orgs {
+		names := []string{"missing"}
+		if org.Storage != nil {
+			for _, sp := range org.Storage.Spaces {
+				names = append(names, sp.Name)
+			}
+		}
+		for _, name := range names {
+			fsp, fok := file.StorageSpace(org.Name, name)
+			osp, ook := objects.StorageSpace(org.Name, name)
+			require.Equal(t, fok, ook, "%s/%s", org.Name, name)
+			if !fok {
+				continue
+			}
+			spaces++
+			assert.Equal(t, fsp.Space.Bucket+fsp.Space.Prefix, osp.Space.Bucket+osp.Space.Prefix)
+			assert.Equal(t, fsp.Store.Topic, osp.Store.Topic)
+			for _, who := range principals {
+				for _, a := range policy.Accesses {
+					assert.Equal(t, policy.DecideStorage(file, fsp, who, a), policy.DecideStorage(objects, osp, who, a), "%s %s %s/%s", who, a, org.Name, name)
+				}
+			}
+		}
+	}
+	assert.Equal(t, 3, spaces, "the example has storage to compare")
 	assert.Equal(t, file.GCP.Project, objects.Project())
 }
 

@@ -22,7 +22,7 @@ import (
 const allNamespaces = "__all_namespaces/"
 
 type indexers struct {
-	owners, datasets, groups, orgs toolscache.Indexer
+	owners, datasets, groups, orgs, spaces, storagePolicies toolscache.Indexer
 }
 
 // Attach starts (or finds) the informers of Warden's kinds and reads their indexers from then on.
@@ -52,7 +52,13 @@ func (s *Source) Attach(ctx context.Context, c cache.Cache) error {
 	if ix.orgs, err = get(&wardenv1.Org{}); err != nil {
 		return err
 	}
-	if ix.owners != nil && ix.datasets != nil && ix.groups != nil && ix.orgs != nil {
+	if ix.spaces, err = get(&wardenv1.Space{}); err != nil {
+		return err
+	}
+	if ix.storagePolicies, err = get(&wardenv1.StoragePolicy{}); err != nil {
+		return err
+	}
+	if ix.owners != nil && ix.datasets != nil && ix.groups != nil && ix.orgs != nil && ix.spaces != nil && ix.storagePolicies != nil {
 		s.idx.Store(&ix)
 	}
 	return nil
@@ -130,6 +136,45 @@ func (s *Source) org(name string) *wardenv1.Org {
 		return nil
 	}
 	return &o
+}
+
+func (s *Source) spacesBy(field, key string) []*wardenv1.Space {
+	if ix := s.idx.Load(); ix != nil {
+		return byIndex[*wardenv1.Space](ix.spaces, field, key)
+	}
+	var l wardenv1.SpaceList
+	if err := s.Reader.List(ctx(), &l, client.MatchingFields{field: key}); err != nil {
+		return nil
+	}
+	return pointers(l.Items)
+}
+
+func (s *Source) space(name string) *wardenv1.Space {
+	if ix := s.idx.Load(); ix != nil {
+		return byKey[*wardenv1.Space](ix.spaces, name)
+	}
+	var o wardenv1.Space
+	if err := s.Reader.Get(ctx(), client.ObjectKey{Name: name}, &o); err != nil {
+		return nil
+	}
+	return &o
+}
+
+func (s *Source) storagePolicies() []*wardenv1.StoragePolicy {
+	if ix := s.idx.Load(); ix != nil {
+		var out []*wardenv1.StoragePolicy
+		for _, o := range ix.storagePolicies.List() {
+			if p, ok := o.(*wardenv1.StoragePolicy); ok {
+				out = append(out, p)
+			}
+		}
+		return out
+	}
+	var l wardenv1.StoragePolicyList
+	if err := s.Reader.List(ctx(), &l); err != nil {
+		return nil
+	}
+	return pointers(l.Items)
 }
 
 func byIndex[T any](ix toolscache.Indexer, field, key string) []T {

@@ -34,7 +34,7 @@ func CacheOptions(byObject map[client.Object]cache.ByObject) map[client.Object]c
 	if byObject == nil {
 		byObject = map[client.Object]cache.ByObject{}
 	}
-	for _, o := range []client.Object{&wardenv1.Owner{}, &wardenv1.Dataset{}, &wardenv1.Group{}, &wardenv1.Org{}} {
+	for _, o := range []client.Object{&wardenv1.Owner{}, &wardenv1.Dataset{}, &wardenv1.Group{}, &wardenv1.Org{}, &wardenv1.Space{}, &wardenv1.StoragePolicy{}} {
 		byObject[o] = cache.ByObject{UnsafeDisableDeepCopy: ptr.To(true), Transform: cache.TransformStripManagedFields()}
 	}
 	return byObject
@@ -73,6 +73,12 @@ func Register(ctx context.Context, idx Indexer) error {
 				out[i] = string(m)
 			}
 			return out
+		}),
+		idx.IndexField(ctx, &wardenv1.Space{}, indexBucket, func(o client.Object) []string {
+			if _, err := spaceOf(o.(*wardenv1.Space)); err != nil {
+				return nil
+			}
+			return []string{o.(*wardenv1.Space).Spec.Bucket}
 		}),
 		idx.IndexField(ctx, &wardenv1.Group{}, indexUser, func(o client.Object) []string {
 			g := o.(*wardenv1.Group)

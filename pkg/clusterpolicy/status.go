@@ -25,7 +25,7 @@ import (
 	wardenv1 "github.com/warden-dev/warden/pkg/apis/warden/v1alpha1"
 )
 
-// Statuses writes condition Accepted on every Owner, Dataset, Group and Org: whether the view
+// Statuses writes condition Accepted on every Owner, Dataset, Group, Org, Space and StoragePolicy: whether the view
 // uses it, and when not, why. It decides with the same functions as the view, so what the
 // status says is what Warden does. It runs on the leader only (one writer).
 type Statuses struct {
@@ -55,6 +55,13 @@ func (st *Statuses) SetupWithManager(mgr ctrl.Manager) error {
 		{&wardenv1.Owner{}, st.owner, nil},
 		{&wardenv1.Group{}, st.group, nil},
 		{&wardenv1.Org{}, st.org, nil},
+		{&wardenv1.StoragePolicy{}, st.storagePolicy, nil},
+		{&wardenv1.Space{}, st.space, func(b *builder.Builder) *builder.Builder {
+			// A space's standing changes with its org and the other spaces of its bucket.
+			return b.
+				Watches(&wardenv1.Org{}, handler.EnqueueRequestsFromMapFunc(st.spacesOfOrg)).
+				Watches(&wardenv1.Space{}, handler.EnqueueRequestsFromMapFunc(st.sameBucket))
+		}},
 		{&wardenv1.Dataset{}, st.dataset, func(b *builder.Builder) *builder.Builder {
 			// A dataset's standing changes with its namespace's root and with the other
 			// Datasets of the same id.
@@ -112,7 +119,8 @@ func (st *Statuses) fanOut(ctx context.Context, fans []chan event.GenericEvent) 
 			return
 		case <-st.FileChanged:
 		}
-		lists := []client.ObjectList{&wardenv1.OwnerList{}, &wardenv1.GroupList{}, &wardenv1.OrgList{}, &wardenv1.DatasetList{}}
+		lists := []client.ObjectList{&wardenv1.OwnerList{}, &wardenv1.GroupList{}, &wardenv1.OrgList{},
+			&wardenv1.StoragePolicyList{}, &wardenv1.SpaceList{}, &wardenv1.DatasetList{}}
 		for i, l := range lists {
 			if err := st.Source.Reader.List(ctx, l); err != nil {
 				continue
@@ -170,6 +178,10 @@ func statusOf(o client.Object) *wardenv1.Status {
 		return &v.Status
 	case *wardenv1.Org:
 		return &v.Status
+	case *wardenv1.Space:
+		return &v.Status
+	case *wardenv1.StoragePolicy:
+		return &v.Status
 	}
 	panic(fmt.Sprintf("clusterpolicy: no status on %T", o))
 }
@@ -214,6 +226,9 @@ func (st *Statuses) group(_ context.Context, o client.Object) (string, string) {
 func (st *Statuses) org(_ context.Context, o client.Object) (string, string) {
 	org := o.(*wardenv1.Org)
 	if _, _, err := orgOf(org); err != nil {
+		return invalid(err)
+	}
+	if _, err := orgStorageOf(org); err != nil {
 		return invalid(err)
 	}
 	if f := st.fileView().file; f != nil {

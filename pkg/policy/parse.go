@@ -254,6 +254,7 @@ func (p *Policy) build(root *yaml.Node) error {
 		}
 		o.members = parseMembers(where+": members", line, o.Members)
 	}
+	p.buildStorage(root, fail, parseMembers)
 	if p.GCP.Project != "" && !projectRe.MatchString(p.GCP.Project) {
 		fail(keyLine(root, "gcp", "project"), "gcp.project %q is not a valid GCP project id", p.GCP.Project)
 	}

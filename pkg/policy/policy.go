@@ -27,6 +27,8 @@ type Policy struct {
 	Groups   map[string][]string `yaml:"groups"`
 	Orgs     []Org               `yaml:"orgs"`
 	GCP      GCP                 `yaml:"gcp"`
+	// Storage holds the cluster-wide storage roles; spaces live under their org.
+	Storage StorageRoles `yaml:"storage"`
 
 	owners   map[string]*Owner
 	datasets map[string]*Dataset
@@ -77,6 +79,8 @@ type Org struct {
 	Name              string   `yaml:"name"`
 	GCPServiceAccount string   `yaml:"gcpServiceAccount"`
 	Members           []string `yaml:"members"`
+	// Storage is the org's Cloud Storage spaces and roles (nil: none).
+	Storage *OrgStorage `yaml:"storage,omitempty"`
 
 	members []Member
 }

@@ -27,6 +27,7 @@ type View interface {
 	OrgsOf(owner string) []Org
 	// Project is the GCP project of the workload identity pool ("" when none is set).
 	Project() string
+	StorageView
 }
 
 var _ View = (*Policy)(nil)

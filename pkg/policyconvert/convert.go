@@ -1,5 +1,6 @@
 // Package policyconvert turns a policy file into the objects that express it (`warden policy
-// convert FILE`): one Owner per owner, one Group per group, one Org per org, and the datasets as
+// convert FILE`): one Owner per owner, one Group per group, one Org per org (its spaces as
+// Space objects, the storage roles as StoragePolicy "default"), and the datasets as
 // Datasets in one namespace whose snapshot root is the share's root, so that every snapshot path
 // stays what the file said.
 package policyconvert
@@ -60,6 +61,20 @@ func Objects(p *policy.Policy, namespace string) ([]runtime.Object, error) {
 			org.Spec.Members = append(org.Spec.Members, wardenv1.Member(m))
 		}
 		out = append(out, org)
+		if o.Storage == nil {
+			continue
+		}
+		org.Spec.Storage = &wardenv1.OrgStorage{Access: members(o.Storage.Access), RoleGrants: grants(o.Storage.RoleGrants), Topic: o.Storage.Topic}
+		for _, sp := range o.Storage.Spaces {
+			out = append(out, &wardenv1.Space{TypeMeta: meta("Space"), ObjectMeta: metav1.ObjectMeta{Name: o.Name + "." + sp.Name},
+				Spec: wardenv1.SpaceSpec{Org: o.Name, Bucket: sp.Bucket, Prefix: sp.Prefix, Visibility: wardenv1.Visibility(sp.Visibility),
+					LoadingZone: sp.LoadingZone, RoleGrants: grants(sp.RoleGrants)}})
+		}
+	}
+	if r := p.Storage; len(r.Admins)+len(r.AllPublic.Orgs)+len(r.AllPublic.Spaces) > 0 {
+		out = append(out, &wardenv1.StoragePolicy{TypeMeta: meta("StoragePolicy"), ObjectMeta: metav1.ObjectMeta{Name: "default"},
+			Spec: wardenv1.StoragePolicySpec{Admins: members(r.Admins),
+				AllPublic: wardenv1.AllPublic{Orgs: members(r.AllPublic.Orgs), Spaces: members(r.AllPublic.Spaces)}}})
 	}
 	for _, d := range p.Datasets {
 		// Object names are DNS subdomains: a file id with upper case or '_' cannot be one.
@@ -83,6 +98,18 @@ func Objects(p *policy.Policy, namespace string) ([]runtime.Object, error) {
 		out = append(out, ds)
 	}
 	return out, nil
+}
+
+func members(in []string) []wardenv1.Member {
+	var out []wardenv1.Member
+	for _, m := range in {
+		out = append(out, wardenv1.Member(m))
+	}
+	return out
+}
+
+func grants(g policy.RoleGrants) wardenv1.RoleGrants {
+	return wardenv1.RoleGrants{Users: members(g.Users), Suppliers: members(g.Suppliers), Trustees: members(g.Trustees)}
 }
 
 // validName checks a Kubernetes object name (lower-case RFC 1123 subdomain).

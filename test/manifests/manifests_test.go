@@ -233,6 +233,10 @@ func TestLeastPrivilegeRBAC(t *testing.T) {
 		"warden.dev/datasets/status":                {"update"},
 		"warden.dev/groups/status":                  {"update"},
 		"warden.dev/orgs/status":                    {"update"},
+		"warden.dev/spaces":                         {"get", "list", "watch"},
+		"warden.dev/storagepolicies":                {"get", "list", "watch"},
+		"warden.dev/spaces/status":                  {"update"},
+		"warden.dev/storagepolicies/status":         {"update"},
 	}
 	for _, r := range o.roles {
 		if r.Name != "warden-webhook" {
@@ -278,10 +282,10 @@ func TestPolicyRoles(t *testing.T) {
 		roles[r.Name] = r
 	}
 	for name, resources := range map[string][]string{
-		"warden-admin":          {"owners", "orgs", "groups", "datasets"},
+		"warden-admin":          {"owners", "orgs", "groups", "datasets", "spaces", "storagepolicies"},
 		"warden-dataset-owner":  {"datasets"},
 		"warden-dataset-viewer": {"datasets"},
-		"warden-viewer":         {"owners", "orgs", "groups", "datasets"},
+		"warden-viewer":         {"owners", "orgs", "groups", "datasets", "spaces", "storagepolicies"},
 	} {
 		r := roles[name]
 		require.NotNil(t, r, name)
@@ -318,7 +322,8 @@ func TestCRDs(t *testing.T) {
 		assert.NotEmpty(t, schema.Properties["spec"].Description)
 	}
 	assert.Equal(t, map[string]apiextv1.ResourceScope{"Owner": apiextv1.ClusterScoped, "Org": apiextv1.ClusterScoped,
-		"Group": apiextv1.ClusterScoped, "Dataset": apiextv1.NamespaceScoped}, kinds)
+		"Group": apiextv1.ClusterScoped, "Dataset": apiextv1.NamespaceScoped,
+		"Space": apiextv1.ClusterScoped, "StoragePolicy": apiextv1.ClusterScoped}, kinds)
 }
 
 func TestShippedPolicyIsValid(t *testing.T) {

@@ -16,6 +16,8 @@ func AddToScheme(s *runtime.Scheme) error {
 		&Dataset{}, &DatasetList{},
 		&Group{}, &GroupList{},
 		&Org{}, &OrgList{},
+		&Space{}, &SpaceList{},
+		&StoragePolicy{}, &StoragePolicyList{},
 	)
 	metav1.AddToGroupVersion(s, GroupVersion)
 	return nil

@@ -216,6 +216,9 @@ type OrgSpec struct {
 	// +listType=set
 	// +kubebuilder:validation:MaxItems=10000
 	Members []Member `json:"members,omitempty"`
+	// Storage is the org's Cloud Storage roles and commit topic (its spaces are Space objects).
+	// +optional
+	Storage *OrgStorage `json:"storage,omitempty"`
 }
 
 // +kubebuilder:object:root=true

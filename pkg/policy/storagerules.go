@@ -1,0 +1,109 @@
+package policy
+
+import (
+	"fmt"
+	"strings"
+)
+
+// StorageView is what a storage decision reads of the policy in force; View includes it.
+type StorageView interface {
+	// StorageSpace resolves a space of an org (false: no such org, or no such space in it).
+	StorageSpace(org, space string) (StorageSpace, bool)
+	// StorageRoles are the cluster-wide storage roles (admins, the public roles).
+	StorageRoles() StorageRoles
+	// Holds reports whether who is one of members, with the policy's groups resolved.
+	Holds(members []Member, who Principal) bool
+}
+
+// StorageDecision is the answer for one principal. Missing names what it lacks when refused.
+type StorageDecision struct {
+	Allowed bool
+	// Admin is set when the decision came from the admin bypass.
+	Admin bool
+	// Role is the principal's strongest role in the space (org-wide roles included).
+	Role Role
+	// Missing says what the principal lacks, in the policy's words, when refused.
+	Missing string
+}
+
+// Needed is the role an access kind needs in a space: read needs user, upload supplier, delete
+// trustee, except in the loading zone, where suppliers may delete what they uploaded.
+func Needed(a Access, s Space) Role {
+	switch a {
+	case AccessRead:
+		return RoleUser
+	case AccessUpload:
+		return RoleSupplier
+	case AccessDelete:
+		if s.LoadingZone {
+			return RoleSupplier
+		}
+		return RoleTrustee
+	}
+	return RoleTrustee + 1 // an unknown kind is never granted
+}
+
+// DecideStorage applies the storage rules (after the SAS access manager's) to one principal.
+// Two gates, both needed:
+//
+//   - the org: access to the org (its access list, or any org-wide role);
+//   - the space: a role in the space (or org-wide) at least Needed(a).
+//
+// Reading relaxes them by visibility: an internal space needs the org gate only; a public space
+// takes the public org role in place of org access, or the public space role in place of a
+// space role, but not both (someone with no tie to the org or the space is never enough).
+// Uploading and deleting never take public roles. Admins pass every gate.
+func DecideStorage(v StorageView, sp StorageSpace, who Principal, a Access) StorageDecision {
+	roles := v.StorageRoles()
+	if v.Holds(roles.admins, who) {
+		return StorageDecision{Allowed: true, Admin: true, Role: RoleTrustee}
+	}
+	orgRole := strongest(v, sp.Store.RoleGrants, who)
+	role := max(orgRole, strongest(v, sp.Space.RoleGrants, who))
+	orgAccess := orgRole > RoleNone || v.Holds(sp.Store.access, who)
+	need := Needed(a, sp.Space)
+	d := StorageDecision{Role: role}
+
+	if a == AccessRead {
+		switch sp.Space.EffectiveVisibility() {
+		case VisibilityInternal:
+			d.Allowed = orgAccess
+		case VisibilityPublic:
+			orgGate := orgAccess || v.Holds(roles.AllPublic.orgs, who)
+			spaceGate := role >= need || v.Holds(roles.AllPublic.spaces, who)
+			d.Allowed = orgGate && spaceGate && (orgAccess || role >= need)
+		default:
+			d.Allowed = orgAccess && role >= need
+		}
+	} else {
+		d.Allowed = a.Valid() && orgAccess && role >= need
+	}
+	if !d.Allowed {
+		d.Missing = missing(sp, a, need, orgAccess, role)
+	}
+	return d
+}
+
+// strongest is who's strongest role among grants.
+func strongest(v StorageView, g RoleGrants, who Principal) Role {
+	for _, r := range []Role{RoleTrustee, RoleSupplier, RoleUser} {
+		if v.Holds(g.Holders(r), who) {
+			return r
+		}
+	}
+	return RoleNone
+}
+
+func missing(sp StorageSpace, a Access, need Role, orgAccess bool, have Role) string {
+	where := sp.Org.Name + "/" + sp.Space.Name
+	var parts []string
+	if !orgAccess {
+		parts = append(parts, fmt.Sprintf("access to org %s", sp.Org.Name))
+	}
+	switch {
+	case a == AccessRead && sp.Space.EffectiveVisibility() == VisibilityInternal:
+	case have < need:
+		parts = append(parts, fmt.Sprintf("role %s in space %s (has %s)", need, where, have))
+	}
+	return "needs " + strings.Join(parts, " and ")
+}

@@ -1,0 +1,205 @@
+package policy
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// The seed's role names, as a principal holds them: one org-side and one space-side role.
+var (
+	orgRoles   = []string{"none", "org_orga1_access", "org_all_public"}
+	spaceRoles = []string{"none", "spc_space1_user", "spc_space1_supplier", "spc_space1_trustee", "spc_all_public"}
+)
+
+// seedPolicy gives user "ORGROLE+SPACEROLE" exactly those two roles, in every space of orga1.
+func seedPolicy(t *testing.T) *Policy {
+	t.Helper()
+	var access, pubOrgs, pubSpaces []string
+	grants := map[string][]string{}
+	for _, o := range orgRoles {
+		for _, s := range spaceRoles {
+			u := "user:" + o + "+" + s
+			switch o {
+			case "org_orga1_access":
+				access = append(access, u)
+			case "org_all_public":
+				pubOrgs = append(pubOrgs, u)
+			}
+			switch s {
+			case "spc_all_public":
+				pubSpaces = append(pubSpaces, u)
+			case "none":
+			default:
+				role := strings.TrimPrefix(s, "spc_space1_") + "s"
+				grants[role] = append(grants[role], u)
+			}
+		}
+	}
+	list := func(l []string) string { return "[" + strings.Join(l, ", ") + "]" }
+	space := func(name, vis string, zone bool) string {
+		return fmt.Sprintf(`
+      - name: %s
+        bucket: orga1-data
+        prefix: %s/
+        visibility: %s
+        loadingZone: %t
+        users: %s
+        suppliers: %s
+        trustees: %s`, name, name, vis, zone, list(grants["users"]), list(grants["suppliers"]), list(grants["trustees"]))
+	}
+	doc := fmt.Sprintf(`
+storage:
+  admins: [group:sdk-admins]
+  allPublic:
+    orgs: %s
+    spaces: %s
+groups:
+  sdk-admins: [root]
+orgs:
+  - name: orga1
+    gcpServiceAccount: orga1@proj-1234.iam.gserviceaccount.com
+    storage:
+      access: %s
+      topic: orga1-commits
+      spaces:%s%s%s%s
+gcp:
+  project: proj-1234
+`, list(pubOrgs), list(pubSpaces), list(access),
+		space("public", "public", false), space("internal", "internal", false),
+		space("private", "private", false), space("loadingzone", "private", true))
+	p, err := Parse([]byte(doc))
+	require.NoError(t, err)
+	return p
+}
+
+// TestStorageSeedExamples is the seed's Security-Examples as a table over every combination of
+// one org-side and one space-side role: the listed combinations pass, every other is refused.
+func TestStorageSeedExamples(t *testing.T) {
+	p := seedPolicy(t)
+	combos := func(pairs ...string) map[string]bool {
+		m := map[string]bool{}
+		for _, s := range pairs {
+			m[s] = true
+		}
+		return m
+	}
+	withAccess := func(spaceRoles ...string) []string {
+		var out []string
+		for _, s := range spaceRoles {
+			out = append(out, "org_orga1_access+"+s)
+		}
+		return out
+	}
+	cases := []struct {
+		space  string
+		access Access
+		allow  map[string]bool
+	}{
+		// "read data from a PUBLIC space1": the nine listed combinations (three distinct with
+		// spc_all_public); org_all_public with spc_all_public is not among them.
+		{"public", AccessRead, combos(append(withAccess("spc_space1_user", "spc_space1_supplier", "spc_space1_trustee", "spc_all_public"),
+			"org_all_public+spc_space1_user", "org_all_public+spc_space1_supplier", "org_all_public+spc_space1_trustee")...)},
+		// "upload or delete from PUBLIC space1: *_all_public will not be enough".
+		{"public", AccessUpload, combos(withAccess("spc_space1_supplier", "spc_space1_trustee")...)},
+		{"public", AccessDelete, combos(withAccess("spc_space1_trustee")...)},
+		// "store data into a PRIVATE/INTERNAL space1": org access plus supplier or trustee.
+		{"private", AccessUpload, combos(withAccess("spc_space1_supplier", "spc_space1_trustee")...)},
+		{"internal", AccessUpload, combos(withAccess("spc_space1_supplier", "spc_space1_trustee")...)},
+		{"private", AccessDelete, combos(withAccess("spc_space1_trustee")...)},
+		{"internal", AccessDelete, combos(withAccess("spc_space1_trustee")...)},
+		// Reading a private space needs org access and a space role; an internal one org access.
+		{"private", AccessRead, combos(withAccess("spc_space1_user", "spc_space1_supplier", "spc_space1_trustee")...)},
+		{"internal", AccessRead, combos(withAccess("none", "spc_space1_user", "spc_space1_supplier", "spc_space1_trustee", "spc_all_public")...)},
+		// "the loading zone ... deletion is even possible for suppliers".
+		{"loadingzone", AccessDelete, combos(withAccess("spc_space1_supplier", "spc_space1_trustee")...)},
+		{"loadingzone", AccessUpload, combos(withAccess("spc_space1_supplier", "spc_space1_trustee")...)},
+		{"loadingzone", AccessRead, combos(withAccess("spc_space1_user", "spc_space1_supplier", "spc_space1_trustee")...)},
+	}
+	for _, c := range cases {
+		sp, ok := p.StorageSpace("orga1", c.space)
+		require.True(t, ok)
+		for _, o := range orgRoles {
+			for _, s := range spaceRoles {
+				who := o + "+" + s
+				t.Run(fmt.Sprintf("%s/%s/%s", c.space, c.access, who), func(t *testing.T) {
+					d := DecideStorage(p, sp, Principal{User: who}, c.access)
+					assert.Equal(t, c.allow[who], d.Allowed, "missing: %s", d.Missing)
+					if !d.Allowed {
+						assert.True(t, strings.HasPrefix(d.Missing, "needs "), d.Missing)
+					}
+				})
+			}
+		}
+	}
+}
+
+func TestStorageAdminBypasses(t *testing.T) {
+	p := seedPolicy(t)
+	for _, space := range []string{"public", "internal", "private", "loadingzone"} {
+		sp, _ := p.StorageSpace("orga1", space)
+		for _, a := range Accesses {
+			d := DecideStorage(p, sp, Principal{User: "root"}, a)
+			assert.True(t, d.Allowed && d.Admin, "%s %s", space, a)
+			// The group may also be vouched for by the caller's identity provider.
+			d = DecideStorage(p, sp, Principal{User: "someone", Groups: []string{"sdk-admins"}}, a)
+			assert.True(t, d.Allowed, "%s %s", space, a)
+		}
+	}
+	_, ok := p.StorageSpace("orga1", "nope")
+	assert.False(t, ok, "admins pass role checks, not existence")
+}
+
+func TestStorageOrgWideRolesAndMissing(t *testing.T) {
+	p, err := Parse([]byte(`
+owners:
+  - {serviceAccount: team-a/etl, environment: prod}
+groups:
+  loaders: [alice]
+orgs:
+  - name: acme
+    gcpServiceAccount: acme@proj-1234.iam.gserviceaccount.com
+    storage:
+      suppliers: [group:loaders, serviceAccount:team-a/etl]
+      access: [user:carol]
+      spaces:
+        - {name: raw, bucket: acme-raw, prefix: raw/}
+        - {name: curated, bucket: acme-raw, prefix: curated/, trustees: [user:bob]}
+gcp: {project: proj-1234}
+`))
+	require.NoError(t, err)
+	raw, _ := p.StorageSpace("acme", "raw")
+	curated, _ := p.StorageSpace("acme", "curated")
+	etl := Principal{ServiceAccount: "team-a/etl"}
+	alice := Principal{User: "alice"}
+
+	// An org-wide supplier is a supplier in every space, and has access to the org.
+	for _, who := range []Principal{etl, alice} {
+		assert.True(t, DecideStorage(p, raw, who, AccessUpload).Allowed, who)
+		assert.True(t, DecideStorage(p, curated, who, AccessRead).Allowed, who)
+		d := DecideStorage(p, curated, who, AccessDelete)
+		assert.False(t, d.Allowed, who)
+		assert.Equal(t, "needs role trustee in space acme/curated (has supplier)", d.Missing)
+	}
+	// A space role without access to the org is half of what is needed.
+	d := DecideStorage(p, curated, Principal{User: "bob"}, AccessRead)
+	assert.False(t, d.Allowed)
+	assert.Equal(t, "needs access to org acme", d.Missing)
+	// Org access without a role in a private space is the other half.
+	d = DecideStorage(p, raw, Principal{User: "carol"}, AccessRead)
+	assert.Equal(t, "needs role user in space acme/raw (has none)", d.Missing)
+	d = DecideStorage(p, raw, Principal{User: "mallory"}, AccessUpload)
+	assert.Equal(t, "needs access to org acme and role supplier in space acme/raw (has none)", d.Missing)
+	// A group is never a service account's: an owner is matched by name only.
+	assert.False(t, DecideStorage(p, raw, Principal{ServiceAccount: "team-a/other", Groups: []string{"loaders"}}, AccessRead).Allowed)
+}
+
+func TestStorageUnknownAccessNeverGranted(t *testing.T) {
+	p := seedPolicy(t)
+	sp, _ := p.StorageSpace("orga1", "private")
+	d := DecideStorage(p, sp, Principal{User: "org_orga1_access+spc_space1_trustee"}, Access("admin"))
+	assert.False(t, d.Allowed)
+}
