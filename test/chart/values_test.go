@@ -127,7 +127,11 @@ podLabels: {example.com/tier: control}
 		assert.WithinDuration(t, time.Now().AddDate(0, 0, 30), parseCert(t, dig(tls, "data", "tls.crt").(string)).NotAfter, 48*time.Hour)
 		assert.WithinDuration(t, time.Now().AddDate(0, 0, 400), parseCert(t, dig(tls, "data", "ca.crt").(string)).NotAfter, 48*time.Hour)
 	}},
-	// certificates.generate.rotate is proven against a real API server: TestUpgradeKeepsCertificates.
+	// What rotation does on upgrade is proven against a real API server:
+	// TestInstallAndUpgradeKeepCertificates.
+	{name: "certificates.generate.rotation", set: []string{"certificates.generate.rotation=2027-01"}, check: func(t *testing.T, objs []object) {
+		assert.Equal(t, "2027-01", dig(find(t, objs, "Secret", "warden-webhook-tls"), "metadata", "annotations", "warden.dev/rotation"))
+	}},
 	{name: "certificates.mode=cert-manager", set: []string{"certificates.mode=cert-manager", "certificates.certManager.duration=720h", "certificates.certManager.renewBefore=240h"}, check: func(t *testing.T, objs []object) {
 		assert.False(t, has(objs, "Secret", "warden-webhook-tls"))
 		cert := find(t, objs, "Certificate", "warden-webhook-tls")
@@ -274,8 +278,6 @@ func TestEveryValueIsTested(t *testing.T) {
 			collect("", m)
 		}
 	}
-	// Proven elsewhere: rotate against a real API server (TestUpgradeKeepsCertificates).
-	setKeys = append(setKeys, "certificates.generate.rotate")
 	t.Logf("%d values, all set by a case", len(leaves))
 	for _, leaf := range leaves {
 		covered := slices.ContainsFunc(setKeys, func(k string) bool {

@@ -63,7 +63,8 @@ warden-policy
 The generated CA and serving certificate (certificates.mode=generate), computed once per render
 and cached in .Values so the Secrets and both webhook configurations agree. On upgrade the
 Secrets in the cluster are reused: the CA always (pods that are running verify the broker with
-it), the serving certificate unless certificates.generate.rotate is true.
+it), the serving certificate unless certificates.generate.rotation differs from the one it was
+signed for (annotation warden.dev/rotation on its Secret).
 */}}
 {{- define "warden.generatedCerts" -}}
 {{- if not (hasKey .Values "__wardenCerts") -}}
@@ -80,7 +81,12 @@ it), the serving certificate unless certificates.generate.rotate is true.
 {{- end -}}
 {{- $crt := "" -}}
 {{- $key := "" -}}
-{{- if and (not $g.rotate) $caSecret $tlsSecret $tlsSecret.data (index $tlsSecret.data "tls.crt") (index $tlsSecret.data "tls.key") -}}
+{{- $rotation := toString $g.rotation -}}
+{{- $signedFor := "" -}}
+{{- if and $tlsSecret $tlsSecret.metadata $tlsSecret.metadata.annotations -}}
+{{- $signedFor = index $tlsSecret.metadata.annotations "warden.dev/rotation" | default "" -}}
+{{- end -}}
+{{- if and $caSecret $tlsSecret $tlsSecret.data (index $tlsSecret.data "tls.crt") (index $tlsSecret.data "tls.key") (eq $rotation $signedFor) -}}
 {{- $crt = index $tlsSecret.data "tls.crt" | b64dec -}}
 {{- $key = index $tlsSecret.data "tls.key" | b64dec -}}
 {{- else -}}
