@@ -23,11 +23,20 @@ type Client struct {
 	BaseURL   string
 	HTTP      *http.Client
 	TokenFile string
+	// Timeout bounds one call (default DefaultTimeout); commits take CommitTimeout.
+	Timeout time.Duration
 
 	mu        sync.Mutex
 	token     string
 	tokenRead time.Time
 }
+
+// Call timeouts: the broker answers within them (its Google API calls have shorter ones).
+const (
+	DefaultTimeout = 5 * time.Second
+	// CommitTimeout allows a commit's listing of up to ten thousand objects and its publish.
+	CommitTimeout = 30 * time.Second
+)
 
 // tokenRefresh is how often the token file is re-read; the kubelet rotates projected tokens at
 // 80% of their lifetime, so minutes are plenty.
@@ -62,6 +71,15 @@ func (e *StatusError) Error() string {
 // Call sends one request to the broker with the pod's token. Transport failures wrap
 // grants.ErrUnavailable; answers other than 2xx are *StatusError.
 func (c *Client) Call(ctx context.Context, method, path string, in, out any) error {
+	timeout := c.Timeout
+	if timeout == 0 {
+		timeout = DefaultTimeout
+	}
+	if path == PathStorageCommit {
+		timeout = CommitTimeout
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
 	token, err := c.bearer()
 	if err != nil {
 		return err

@@ -235,7 +235,8 @@ func grantSource(ctx context.Context, o Options, log *slog.Logger, reg prometheu
 		client := &brokerapi.Client{
 			BaseURL:   o.BrokerURL,
 			TokenFile: o.TokenFile,
-			HTTP: &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
+			// Each call has its own deadline (brokerapi.DefaultTimeout, longer for commits).
+			HTTP: &http.Client{Transport: &http.Transport{
 				TLSClientConfig: tlsCfg, MaxIdleConnsPerHost: 4, IdleConnTimeout: time.Minute,
 			}},
 		}

@@ -1,0 +1,75 @@
+package storage
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+
+	"cloud.google.com/go/iam/credentials/apiv1/credentialspb"
+	"cloud.google.com/go/storage"
+
+	"github.com/warden-dev/warden/pkg/brokerapi"
+	"github.com/warden-dev/warden/pkg/policy"
+)
+
+// MethodAccess is the access kind a signed URL's method needs.
+var MethodAccess = map[string]policy.Access{
+	http.MethodGet:    policy.AccessRead,
+	http.MethodHead:   policy.AccessRead,
+	http.MethodPut:    policy.AccessUpload,
+	http.MethodDelete: policy.AccessDelete,
+}
+
+// AccessFor is the access kind a method needs (an error for methods signed URLs do not take).
+func AccessFor(method string) (policy.Access, error) {
+	a, ok := MethodAccess[method]
+	if !ok {
+		return "", fmt.Errorf("%w: method %q is not GET, HEAD, PUT or DELETE", ErrBadInput, method)
+	}
+	return a, nil
+}
+
+// SignedURL signs a V4 URL for one object of t's space with the org's service account, through
+// IAM Credentials' SignBlob (no key ever leaves Google). It lives as long as t's access kind's
+// credentials. t.Access must be the method's (AccessFor).
+func (s *Service) SignedURL(ctx context.Context, t Target, object, method string) (brokerapi.SignedURL, error) {
+	a, err := AccessFor(method)
+	if err != nil {
+		return brokerapi.SignedURL{}, err
+	}
+	if a != t.Access {
+		return brokerapi.SignedURL{}, fmt.Errorf("%w: %s needs %s access, the target is for %s", ErrBadInput, method, a, t.Access)
+	}
+	name, err := objectName(t, object)
+	if err != nil {
+		return brokerapi.SignedURL{}, err
+	}
+	expires := s.opts.Now().Add(s.opts.Lifetimes[a])
+	var signErr error
+	u, err := storage.SignedURL(t.Bucket, name, &storage.SignedURLOptions{
+		GoogleAccessID: t.ServiceAccount,
+		Scheme:         storage.SigningSchemeV4,
+		Method:         method,
+		Expires:        expires,
+		Hostname:       s.opts.SignedURLHost,
+		Insecure:       s.opts.SignedURLInsecure,
+		SignBytes: func(b []byte) ([]byte, error) {
+			ctx, cancel := context.WithTimeout(ctx, callTimeout)
+			defer cancel()
+			resp, err := s.opts.IAM.SignBlob(ctx, &credentialspb.SignBlobRequest{Name: resource(t.ServiceAccount), Payload: b})
+			if err != nil {
+				signErr = classify("IAM Credentials SignBlob for "+t.ServiceAccount, err)
+				return nil, signErr
+			}
+			return resp.GetSignedBlob(), nil
+		},
+	})
+	s.metrics.signed(method, err)
+	if signErr != nil {
+		return brokerapi.SignedURL{}, signErr
+	}
+	if err != nil {
+		return brokerapi.SignedURL{}, fmt.Errorf("%w: signing: %v", ErrBadInput, err)
+	}
+	return brokerapi.SignedURL{URL: u, Method: method, ExpiresAt: expires, Bucket: t.Bucket, Object: name}, nil
+}
