@@ -232,8 +232,8 @@ func TestOutagesCacheNothing(t *testing.T) {
 func TestBadTargets(t *testing.T) {
 	f := setup(t)
 	for name, mutate := range map[string]func(*Target){
-		"unknown access": func(t *Target) { t.Access = "admin" },
-		"pubsub access":  func(t *Target) { t.Access = accessPubSub },
+		"unknown access":  func(t *Target) { t.Access = "admin" },
+		"pubsub access":   func(t *Target) { t.Access = accessPubSub },
 		"quote in prefix": func(t *Target) { t.Prefix = "raw') || true || ('/" },
 		"bad bucket":      func(t *Target) { t.Bucket = "Bad Bucket" },
 	} {

@@ -157,3 +157,26 @@ func TestEveryNamespacedObjectIsInTheReleaseNamespace(t *testing.T) {
 		}
 	}
 }
+
+// Installed into another namespace, nothing still names warden-system: the Service, the broker
+// URL, the certificates' names, the webhooks' client config and the namespaces they skip all
+// follow the release namespace.
+func TestAnotherNamespace(t *testing.T) {
+	for _, mode := range []string{"generate", "cert-manager", "none"} {
+		out, err := renderIn("platform-security", "", "namespace.create=true", "certificates.mode="+mode)
+		require.NoError(t, err)
+		assert.NotContains(t, out, "warden-system", "certificates.mode=%s", mode)
+		objs := decodeAll(t, out)
+		assert.Contains(t, containerArgs(t, objs), "--broker-url=https://warden-webhook.platform-security.svc:8443")
+		for _, kind := range []string{"MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"} {
+			w := find(t, objs, kind, "warden")
+			assert.Equal(t, "platform-security", dig(w, "webhooks", 0, "clientConfig", "service", "namespace"))
+			assert.Contains(t, dig(w, "webhooks", 0, "namespaceSelector", "matchExpressions", 1, "values"), "platform-security")
+		}
+		if mode == "generate" {
+			tls := find(t, objs, "Secret", "warden-webhook-tls")
+			leaf := parseCert(t, dig(tls, "data", "tls.crt").(string))
+			assert.Equal(t, []string{"warden-webhook.platform-security.svc", "warden-webhook.platform-security.svc.cluster.local"}, leaf.DNSNames)
+		}
+	}
+}

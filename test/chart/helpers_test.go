@@ -112,6 +112,11 @@ func render(t testing.TB, sets ...string) []object {
 
 // renderErr renders with a values file's content (valuesYAML, may be empty) and --set values.
 func renderErr(valuesYAML string, sets ...string) (string, error) {
+	return renderIn(releaseNamespace, valuesYAML, sets...)
+}
+
+// renderIn renders into another release namespace.
+func renderIn(namespace, valuesYAML string, sets ...string) (string, error) {
 	chrt, err := loader.Load(chartDir())
 	if err != nil {
 		return "", err
@@ -134,7 +139,7 @@ func renderErr(valuesYAML string, sets ...string) (string, error) {
 	install.Replace = true
 	install.IncludeCRDs = true
 	install.ReleaseName = releaseName
-	install.Namespace = releaseNamespace
+	install.Namespace = namespace
 	install.KubeVersion = kubeVersion
 	rel, err := install.Run(chrt, vals)
 	if err != nil {

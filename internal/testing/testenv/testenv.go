@@ -128,10 +128,10 @@ func StartWith(o Options) (*Env, error) {
 	configs.pointAt(fmt.Sprintf("https://%s:%d", o.Host, port), ca)
 
 	env := &envtest.Environment{
-		BinaryAssetsDirectory:    assets,
+		BinaryAssetsDirectory: assets,
 		// Warden's CRDs, as manifests/base installs them.
-		CRDDirectoryPaths:     []string{filepath.Join(root, "manifests/base/crds")},
-		ErrorIfCRDPathMissing: true,
+		CRDDirectoryPaths:        []string{filepath.Join(root, "manifests/base/crds")},
+		ErrorIfCRDPathMissing:    true,
 		ControlPlaneStartTimeout: 2 * time.Minute,
 		ControlPlaneStopTimeout:  time.Minute,
 	}
