@@ -115,7 +115,8 @@ generate: ## CRDs (manifests/base/crds) and deepcopy functions from pkg/apis, wi
 # The Helm chart and the monitoring rules are checked in test/chart, a Go module of its own, so
 # Helm's, kustomize's and Prometheus's dependencies stay out of Warden's go.mod.
 chart-test: envtest ## the Helm chart: helm lint, default render = kustomize base, every value; monitoring rules against a running webhook and sidecar
-	cd test/chart && $(GO) vet ./... && KUBEBUILDER_ASSETS=$(ENVTEST_ASSETS) $(GO) test -count=1 ./...
+	@# test/chart builds Warden from this tree (replace => ../..): follow Warden's go.mod first.
+	cd test/chart && $(GO) mod tidy && $(GO) vet ./... && KUBEBUILDER_ASSETS=$(ENVTEST_ASSETS) $(GO) test -count=1 ./...
 
 chart-crds: ## copy manifests/base/crds into charts/warden/crds (Helm reads no file outside the chart; chart-test fails when they differ)
 	rm -f charts/warden/crds/*.yaml
