@@ -15,6 +15,7 @@ import (
 
 	"github.com/warden-dev/warden/internal/flagenv"
 	"github.com/warden-dev/warden/pkg/identity"
+	"github.com/warden-dev/warden/pkg/storage"
 	"github.com/warden-dev/warden/pkg/version"
 	"github.com/warden-dev/warden/pkg/webhook"
 )
@@ -54,6 +55,14 @@ func run() error {
 		}
 		defer iam.Close()
 		opts.GCP = &webhook.GCPOptions{IAM: iam, Propagation: o.gcpPropagation, Resync: o.gcpResync}
+	}
+	if opts.Storage != nil {
+		creds, err := storage.NewIAMCredentialsClient(ctx, o.storage.credentials, o.storage.insecure)
+		if err != nil {
+			return fmt.Errorf("--storage: %w", err)
+		}
+		defer creds.Close()
+		opts.Storage.IAM = creds
 	}
 	srv, err := webhook.New(opts)
 	if err != nil {

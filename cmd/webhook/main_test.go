@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -12,6 +13,8 @@ import (
 
 	"github.com/warden-dev/warden/internal/flagenv"
 	"github.com/warden-dev/warden/pkg/mutate"
+	"github.com/warden-dev/warden/pkg/policy"
+	"github.com/warden-dev/warden/pkg/storage"
 	"github.com/warden-dev/warden/pkg/webhook"
 )
 
@@ -64,6 +67,25 @@ func TestFlagsReachTheServer(t *testing.T) {
 	assert.Equal(t, corev1.PullNever, m.SidecarImagePullPolicy)
 }
 
+func TestStorageFlags(t *testing.T) {
+	_, so, err := parse(t, "--cert-dir="+t.TempDir())
+	require.NoError(t, err)
+	assert.Nil(t, so.Storage, "off unless --storage")
+
+	_, so, err = parse(t, "--cert-dir="+t.TempDir(), "--storage", "--storage-upload-ttl=45m", "--storage-cache-buffer=2m",
+		"--gcp-storage-endpoint=http://127.0.0.1:4443/storage/v1/", "--gcp-pubsub-endpoint=127.0.0.1:8085", "--gcp-storage-insecure",
+		"--gcp-sts-endpoint=http://127.0.0.1:9/v1/token")
+	require.NoError(t, err)
+	require.NotNil(t, so.Storage)
+	assert.Equal(t, 45*time.Minute, so.Storage.Lifetimes[policy.AccessUpload])
+	assert.Equal(t, storage.DefaultLifetimes[policy.AccessRead], so.Storage.Lifetimes[policy.AccessRead])
+	assert.Equal(t, 2*time.Minute, so.Storage.Buffer)
+	assert.Equal(t, "127.0.0.1:4443", so.Storage.SignedURLHost)
+	assert.True(t, so.Storage.SignedURLInsecure, "signed URLs for an http endpoint are http")
+	assert.Equal(t, storage.PubSub{Endpoint: "127.0.0.1:8085", Insecure: true}, so.Storage.Publisher)
+	assert.Equal(t, storage.STS{Endpoint: "http://127.0.0.1:9/v1/token"}, so.Storage.Downscoper)
+}
+
 func TestBadFlags(t *testing.T) {
 	for _, tc := range []struct {
 		args []string
@@ -83,6 +105,11 @@ func TestBadFlags(t *testing.T) {
 		{[]string{"--allow-inline-volumes=tmpfs"}, "not one of"},
 		{[]string{"--broker-ca-file=/does/not/exist"}, "--broker-ca-file"},
 		{[]string{"--vault-addr=vault:8200"}, "http(s)://"},
+		{[]string{"--storage", "--storage-read-ttl=2h"}, "at most 1h0m0s"},
+		{[]string{"--storage", "--storage-cache-buffer=15m"}, "the delete lifetime 10m0s must be longer than the cache buffer"},
+		{[]string{"--storage", "--storage-max-commit-objects=0"}, "at least 1"},
+		{[]string{"--storage", "--gcp-storage-endpoint=gcs.local:4443"}, "not an http(s) URL"},
+		{[]string{"--storage", "--gcp-sts-endpoint=ftp://sts"}, "not an http(s) URL"},
 	} {
 		_, _, err := parse(t, append([]string{"--cert-dir=" + t.TempDir()}, tc.args...)...)
 		require.Error(t, err, "%v", tc.args)

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -17,6 +18,8 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/warden-dev/warden/pkg/mutate"
+	"github.com/warden-dev/warden/pkg/policy"
+	"github.com/warden-dev/warden/pkg/storage"
 	"github.com/warden-dev/warden/pkg/webhook"
 )
 
@@ -42,6 +45,17 @@ type options struct {
 	gcpPropagation, gcpResync             time.Duration
 	adminGroup, policyConfigMap, logLevel string
 	version                               bool
+	storage                               storageFlags
+}
+
+// storageFlags configure Cloud Storage credentials (--storage and the --storage-* flags).
+type storageFlags struct {
+	enabled                       bool
+	readTTL, uploadTTL, deleteTTL time.Duration
+	buffer                        time.Duration
+	maxCommit                     int
+	credentials, sts, gcs, pubsub string
+	insecure                      bool
 }
 
 func (o *options) addFlags(fs *flag.FlagSet) {
@@ -78,6 +92,17 @@ func (o *options) addFlags(fs *flag.FlagSet) {
 	fs.BoolVar(&o.gcpInsecure, "gcp-iam-insecure", false, "talk to --gcp-iam-endpoint without TLS or credentials (local fakes only)")
 	fs.DurationVar(&o.gcpPropagation, "gcp-propagation", 7*time.Minute, "how long an IAM change takes to propagate; bindings answer state pending until then")
 	fs.DurationVar(&o.gcpResync, "identity-resync", 10*time.Minute, "how often the reconciler re-checks every binding Warden made")
+	fs.BoolVar(&o.storage.enabled, "storage", false, "hand out short-lived Cloud Storage credentials for the policy's spaces (the broker's identity needs roles/iam.serviceAccountTokenCreator on the orgs' GCP service accounts)")
+	fs.DurationVar(&o.storage.readTTL, "storage-read-ttl", storage.DefaultLifetimes[policy.AccessRead], "lifetime of read credentials and GET signed URLs (at most 1h)")
+	fs.DurationVar(&o.storage.uploadTTL, "storage-upload-ttl", storage.DefaultLifetimes[policy.AccessUpload], "lifetime of upload credentials and PUT signed URLs (at most 1h)")
+	fs.DurationVar(&o.storage.deleteTTL, "storage-delete-ttl", storage.DefaultLifetimes[policy.AccessDelete], "lifetime of delete credentials and DELETE signed URLs (at most 1h)")
+	fs.DurationVar(&o.storage.buffer, "storage-cache-buffer", storage.DefaultBuffer, "a cached credential is handed out only while more than this is left; below, a new one is minted")
+	fs.IntVar(&o.storage.maxCommit, "storage-max-commit-objects", storage.DefaultMaxCommitObjects, "most objects one commit lists and announces")
+	fs.StringVar(&o.storage.credentials, "gcp-credentials-endpoint", "", "IAM Credentials API endpoint (default Google's)")
+	fs.StringVar(&o.storage.sts, "gcp-sts-endpoint", "", "STS token URL for downscoping (default https://sts.googleapis.com/v1/token)")
+	fs.StringVar(&o.storage.gcs, "gcp-storage-endpoint", "", "Cloud Storage JSON API endpoint, e.g. http://HOST:PORT/storage/v1/; signed URLs name its host (default Google's)")
+	fs.StringVar(&o.storage.pubsub, "gcp-pubsub-endpoint", "", "Pub/Sub endpoint for commit notifications (default Google's)")
+	fs.BoolVar(&o.storage.insecure, "gcp-storage-insecure", false, "talk to --gcp-credentials-endpoint and --gcp-pubsub-endpoint without TLS or credentials (local fakes and emulators only)")
 	fs.StringVar(&o.adminGroup, "admin-group", "", "group whose members may change org mappings through the broker (empty: nobody)")
 	fs.StringVar(&o.policyConfigMap, "policy-configmap", webhook.DefaultPolicyConfigMap, "ConfigMap (in --namespace) holding the policy, edited by org-mapping changes")
 	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
@@ -153,7 +178,12 @@ func (o *options) serverOptions() (webhook.Options, error) {
 	if err != nil {
 		errs = append(errs, err)
 	}
+	so, err := o.storage.options()
+	if err != nil {
+		errs = append(errs, err)
+	}
 	return webhook.Options{
+		Storage:         so,
 		PolicyFile:      o.policyFile,
 		NoPolicyObjects: !o.policyObjects,
 		GCPProject:      o.gcpProject,
@@ -170,6 +200,43 @@ func (o *options) serverOptions() (webhook.Options, error) {
 		Mutate:          cfg,
 		Log:             log,
 	}, errors.Join(errs...)
+}
+
+// options are the storage service's options but its IAM Credentials client (nil when off).
+func (f storageFlags) options() (*storage.Options, error) {
+	if !f.enabled {
+		return nil, nil
+	}
+	var errs []error
+	lt, err := storage.Lifetimes(map[policy.Access]time.Duration{
+		policy.AccessRead: f.readTTL, policy.AccessUpload: f.uploadTTL, policy.AccessDelete: f.deleteTTL,
+	}, f.buffer)
+	if err != nil {
+		errs = append(errs, fmt.Errorf("--storage-*-ttl, --storage-cache-buffer: %w", err))
+	}
+	if f.maxCommit < 1 {
+		errs = append(errs, errors.New("--storage-max-commit-objects must be at least 1"))
+	}
+	o := &storage.Options{
+		Lifetimes: lt, Buffer: f.buffer, MaxCommitObjects: f.maxCommit,
+		Downscoper: storage.STS{Endpoint: f.sts},
+		Lister:     storage.GCS{Endpoint: f.gcs},
+		Publisher:  storage.PubSub{Endpoint: f.pubsub, Insecure: f.insecure},
+	}
+	if f.sts != "" {
+		if u, err := url.Parse(f.sts); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			errs = append(errs, fmt.Errorf("--gcp-sts-endpoint %q is not an http(s) URL", f.sts))
+		}
+	}
+	if f.gcs != "" {
+		u, err := url.Parse(f.gcs)
+		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			errs = append(errs, fmt.Errorf("--gcp-storage-endpoint %q is not an http(s) URL", f.gcs))
+		} else {
+			o.SignedURLHost, o.SignedURLInsecure = u.Host, u.Scheme == "http"
+		}
+	}
+	return o, errors.Join(errs...)
 }
 
 // splitList reads a comma-separated flag.

@@ -52,8 +52,10 @@ const (
 	CodeInternal            Code = "internal"
 	CodeNotImplemented      Code = "not_implemented"
 	CodeIAMDenied           Code = "iam_denied"
-	CodeUnavailable         Code = "unavailable"
-	CodeTimeout             Code = "timeout"
+	// CodeGCPDenied: a Google API refused Warden's own call (a role or resource is missing).
+	CodeGCPDenied   Code = "gcp_denied"
+	CodeUnavailable Code = "unavailable"
+	CodeTimeout     Code = "timeout"
 )
 
 // ErrorBody is every error answer: {"error": "...", "code": "..."}.

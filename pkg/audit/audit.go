@@ -18,6 +18,10 @@ const (
 	ActionStage  = "stage"
 	ActionDelete = "delete"
 	ActionExpire = "expire"
+	// Cloud Storage: credentials, a signed URL, a commit of the loading zone.
+	ActionStorageCredentials = "storage-credentials"
+	ActionStorageSignedURL   = "storage-signed-url"
+	ActionStorageCommit      = "storage-commit"
 )
 
 // Outcomes.
@@ -31,20 +35,24 @@ const (
 
 // Record is one decision.
 type Record struct {
-	Time     time.Time `json:"time"`
-	Action   string    `json:"action"`
-	Owner    string    `json:"owner"`
-	Caller   string    `json:"caller,omitempty"`
-	Pod      string    `json:"pod,omitempty"`
-	Dataset  string    `json:"dataset,omitempty"`
-	Snapshot string    `json:"snapshot,omitempty"`
-	Source   string    `json:"source,omitempty"`
-	Target   string    `json:"target,omitempty"`
-	TTL      int64     `json:"ttl,omitempty"` // seconds
-	Size     int64     `json:"size,omitempty"`
-	SHA256   string    `json:"sha256,omitempty"`
-	Outcome  string    `json:"outcome"`
-	Reason   string    `json:"reason,omitempty"`
+	Time    time.Time `json:"time"`
+	Action  string    `json:"action"`
+	Owner   string    `json:"owner"`
+	Caller  string    `json:"caller,omitempty"`
+	Pod     string    `json:"pod,omitempty"`
+	Dataset string    `json:"dataset,omitempty"`
+	// Org, Space and Access name a Cloud Storage request.
+	Org      string `json:"org,omitempty"`
+	Space    string `json:"space,omitempty"`
+	Access   string `json:"access,omitempty"`
+	Snapshot string `json:"snapshot,omitempty"`
+	Source   string `json:"source,omitempty"`
+	Target   string `json:"target,omitempty"`
+	TTL      int64  `json:"ttl,omitempty"` // seconds
+	Size     int64  `json:"size,omitempty"`
+	SHA256   string `json:"sha256,omitempty"`
+	Outcome  string `json:"outcome"`
+	Reason   string `json:"reason,omitempty"`
 }
 
 // Logger writes records as JSON lines. It is safe for concurrent use; a line is written with a

@@ -24,6 +24,7 @@ import (
 	"github.com/warden-dev/warden/pkg/guard"
 	"github.com/warden-dev/warden/pkg/identity"
 	"github.com/warden-dev/warden/pkg/policy"
+	"github.com/warden-dev/warden/pkg/storage"
 )
 
 // Extra keys the API server puts into TokenReview results of pod-bound tokens.
@@ -51,6 +52,10 @@ type Options struct {
 	// pass it, seal included. Namespaces tells whether a pod's namespace is opted in.
 	Pods       *guard.Rules
 	Namespaces Namespaces
+	// Storage hands out Cloud Storage credentials for the policy's spaces (nil: the storage
+	// endpoints answer 501); Policy is the policy in force they decide with.
+	Storage *storage.Service
+	Policy  func() policy.View
 }
 
 // Namespaces looks up a namespace's labels.
@@ -79,6 +84,9 @@ func New(o Options) (*Server, error) {
 	if o.Kube == nil || o.Grants == nil || o.Pods == nil || o.Namespaces == nil {
 		return nil, errors.New("broker: Kubernetes client, grant source, pod rules and namespace lookup are required")
 	}
+	if o.Storage != nil && o.Policy == nil {
+		return nil, errors.New("broker: storage credentials need the policy in force")
+	}
 	if o.Audience == "" {
 		o.Audience = api.TokenAudience
 	}
@@ -92,6 +100,7 @@ func New(o Options) (*Server, error) {
 	s.mux.HandleFunc("POST "+brokerapi.PathCheck, s.check)
 	s.mux.HandleFunc("POST "+brokerapi.PathList, s.list)
 	s.registerGCP()
+	s.registerStorage()
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		httpjson.WriteError(w, http.StatusNotFound, httpjson.CodeNotFound, "no such endpoint: "+r.Method+" "+r.URL.Path)

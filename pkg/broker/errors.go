@@ -8,6 +8,7 @@ import (
 	"github.com/warden-dev/warden/internal/httpjson"
 	"github.com/warden-dev/warden/pkg/grants"
 	"github.com/warden-dev/warden/pkg/identity"
+	"github.com/warden-dev/warden/pkg/storage"
 )
 
 // errAuth is a request whose token does not identify a Warden sidecar (401); errForbidden is a
@@ -40,5 +41,14 @@ var statuses = httpjson.Mapping{
 	{Err: identity.ErrIAMDenied, Status: http.StatusBadGateway, Code: httpjson.CodeIAMDenied},
 	{Err: identity.ErrNoProject, Status: http.StatusUnprocessableEntity, Code: httpjson.CodeInvalidPolicy},
 	{Err: identity.ErrBadEdit, Status: http.StatusUnprocessableEntity, Code: httpjson.CodeInvalidPolicy},
+	{Err: errStorageOff, Status: http.StatusNotImplemented, Code: httpjson.CodeNotImplemented},
+	{Err: errNoSpace, Status: http.StatusNotFound, Code: httpjson.CodeNotFound},
+	{Err: storage.ErrUnavailable, Status: http.StatusServiceUnavailable, Code: httpjson.CodeUnavailable},
+	{Err: storage.ErrDenied, Status: http.StatusBadGateway, Code: httpjson.CodeGCPDenied},
+	{Err: storage.ErrBadInput, Status: http.StatusBadRequest, Code: httpjson.CodeBadRequest},
+	{Err: storage.ErrNotLoadingZone, Status: http.StatusBadRequest, Code: httpjson.CodeBadRequest},
+	{Err: storage.ErrNoTopic, Status: http.StatusConflict, Code: httpjson.CodeConflict},
+	{Err: storage.ErrNothingToCommit, Status: http.StatusConflict, Code: httpjson.CodeConflict},
+	{Err: storage.ErrTooMany, Status: http.StatusRequestEntityTooLarge, Code: httpjson.CodePayloadTooLarge},
 	{Err: context.DeadlineExceeded, Status: http.StatusServiceUnavailable, Code: httpjson.CodeTimeout},
 }

@@ -20,6 +20,7 @@ var (
 	errCallerToken  = errors.New("caller token rejected")
 	errCallerScoped = errors.New("caller not allowed here")
 	errNoBroker     = errors.New("GCP identity needs the Warden broker: this sidecar runs in local mode (--policy); run it with --broker-url")
+	errStorageLocal = errors.New("Cloud Storage credentials need the Warden broker: this sidecar runs in local mode (--policy); run it with --broker-url")
 )
 
 // statuses is the one place the sidecar decides an error's answer. Every exported error of the
@@ -31,6 +32,7 @@ var statuses = httpjson.Mapping{
 	{Err: errCallerScoped, Status: http.StatusForbidden, Code: httpjson.CodeForbidden},
 	{Err: errDenied, Status: http.StatusForbidden, Code: httpjson.CodeForbidden},
 	{Err: errNoBroker, Status: http.StatusNotImplemented, Code: httpjson.CodeNotImplemented},
+	{Err: errStorageLocal, Status: http.StatusNotImplemented, Code: httpjson.CodeNotImplemented},
 
 	{Err: stage.ErrBadPath, Status: http.StatusBadRequest, Code: httpjson.CodeBadRequest},
 	{Err: stage.ErrBadRequest, Status: http.StatusBadRequest, Code: httpjson.CodeBadRequest},

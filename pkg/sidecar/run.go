@@ -124,12 +124,16 @@ func Run(ctx context.Context, o Options, ready chan<- string) error {
 			return health.OK, "logged in to " + o.VaultAddr
 		})
 	}
-	srv, err := New(Config{
+	cfg := Config{
 		Owner: o.Owner, Environment: o.Environment, Workload: o.Workload,
 		Grants: source, Stager: stager, Callers: callers, Audit: auditLog, Log: log,
 		Checks: checks, Registry: reg, RequestTimeout: o.RequestTimeout,
 		Secrets: store, SecretsMaxBytes: o.SecretsMaxBytes, Broker: broker,
-	})
+	}
+	if client, ok := broker.(*brokerapi.Client); ok {
+		cfg.Storage = client
+	}
+	srv, err := New(cfg)
 	if err != nil {
 		return err
 	}

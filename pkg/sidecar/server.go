@@ -22,6 +22,7 @@ import (
 	"github.com/warden-dev/warden/internal/httpjson"
 	"github.com/warden-dev/warden/pkg/api"
 	"github.com/warden-dev/warden/pkg/audit"
+	"github.com/warden-dev/warden/pkg/brokerapi"
 	"github.com/warden-dev/warden/pkg/grants"
 	"github.com/warden-dev/warden/pkg/health"
 	"github.com/warden-dev/warden/pkg/stage"
@@ -39,7 +40,9 @@ type Config struct {
 	Secrets         SecretStore
 	SecretsMaxBytes int
 	// Broker answers the GCP workload identity endpoints (nil in local mode: they answer 501).
-	Broker   Broker
+	Broker Broker
+	// Storage answers the Cloud Storage endpoints (nil in local mode: they answer 501).
+	Storage  StorageBroker
 	Audit    *audit.Logger
 	Log      *slog.Logger
 	Checks   *health.Checks
@@ -121,6 +124,9 @@ func New(cfg Config) (*Server, error) {
 	s.route("/v1/secrets/{key}", map[string]http.HandlerFunc{http.MethodGet: s.secretGet, http.MethodDelete: s.secretDelete})
 	s.route("/v1/identity/orgs", get(s.gcpOrgs))
 	s.route("/v1/identity/gcp", map[string]http.HandlerFunc{http.MethodPost: s.gcpBind, http.MethodDelete: s.gcpReset})
+	s.route(brokerapi.PathStorageCredentials, map[string]http.HandlerFunc{http.MethodPost: s.storageCredentials})
+	s.route(brokerapi.PathStorageSignedURL, map[string]http.HandlerFunc{http.MethodPost: s.storageSignedURL})
+	s.route(brokerapi.PathStorageCommit, map[string]http.HandlerFunc{http.MethodPost: s.storageCommit})
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		httpjson.WriteError(w, http.StatusNotFound, httpjson.CodeNotFound, fmt.Sprintf("no such endpoint: %s %s", r.Method, r.URL.Path))
 	})

@@ -126,16 +126,9 @@ func New(o Options) (*Service, error) {
 	if o.Buffer == 0 {
 		o.Buffer = DefaultBuffer
 	}
-	lt := map[policy.Access]time.Duration{}
-	for _, a := range policy.Accesses {
-		d := o.Lifetimes[a]
-		if d == 0 {
-			d = DefaultLifetimes[a]
-		}
-		if d > MaxLifetime || d <= o.Buffer {
-			return nil, fmt.Errorf("storage: the %s lifetime %s must be longer than the cache buffer %s and at most %s", a, d, o.Buffer, MaxLifetime)
-		}
-		lt[a] = d
+	lt, err := Lifetimes(o.Lifetimes, o.Buffer)
+	if err != nil {
+		return nil, err
 	}
 	o.Lifetimes = lt
 	if o.MaxCommitObjects == 0 {
@@ -148,11 +141,29 @@ func New(o Options) (*Service, error) {
 		o.Now = time.Now
 	}
 	s := &Service{opts: o, cache: cache{m: map[Target]*flight{}}}
-	var err error
 	if s.metrics, err = newMetrics(o.Registerer); err != nil {
 		return nil, err
 	}
 	return s, nil
+}
+
+// Lifetimes completes per-kind lifetimes with the defaults and checks them against the buffer:
+// each longer than the buffer (a token is handed out only while more than the buffer is left)
+// and at most MaxLifetime.
+func Lifetimes(in map[policy.Access]time.Duration, buffer time.Duration) (map[policy.Access]time.Duration, error) {
+	out := map[policy.Access]time.Duration{}
+	var errs []error
+	for _, a := range policy.Accesses {
+		d := in[a]
+		if d == 0 {
+			d = DefaultLifetimes[a]
+		}
+		if d > MaxLifetime || d <= buffer {
+			errs = append(errs, fmt.Errorf("the %s lifetime %s must be longer than the cache buffer %s and at most %s", a, d, buffer, MaxLifetime))
+		}
+		out[a] = d
+	}
+	return out, errors.Join(errs...)
 }
 
 // Lifetime is how long credentials and signed URLs of an access kind live.

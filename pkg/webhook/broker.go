@@ -15,11 +15,12 @@ import (
 	"github.com/warden-dev/warden/pkg/broker"
 	"github.com/warden-dev/warden/pkg/grants"
 	"github.com/warden-dev/warden/pkg/identity"
+	"github.com/warden-dev/warden/pkg/storage"
 	"sigs.k8s.io/controller-runtime/pkg/certwatcher"
 )
 
 // The broker's listener: TLS with the webhook's certificate (reloaded on rotation), its grant
-// source, GKE workload identity and the org admin endpoint.
+// source, GKE workload identity, Cloud Storage credentials and the org admin endpoint.
 
 func (s *Server) setupBroker() error {
 	kube := s.kube
@@ -63,6 +64,15 @@ func (s *Server) setupBroker() error {
 		if err := rec.SetupWithManager(context.Background(), s.mgr); err != nil {
 			return fmt.Errorf("webhook: identity reconciler: %w", err)
 		}
+	}
+	if so := s.opts.Storage; so != nil {
+		o := *so
+		o.Registerer, o.Log = s.opts.Registry, s.log.With("component", "storage")
+		svc, err := storage.New(o)
+		if err != nil {
+			return fmt.Errorf("webhook: %w", err)
+		}
+		bo.Storage, bo.Policy = svc, s.source.View
 	}
 	b, err := broker.New(bo)
 	if err != nil {

@@ -24,6 +24,7 @@ import (
 	"github.com/warden-dev/warden/pkg/identity"
 	"github.com/warden-dev/warden/pkg/mutate"
 	"github.com/warden-dev/warden/pkg/policy"
+	"github.com/warden-dev/warden/pkg/storage"
 )
 
 // Where the admission handlers are served.
@@ -55,6 +56,9 @@ type Options struct {
 	BrokerGrants string
 	// GCP enables workload-identity binding through the broker (nil: off).
 	GCP *GCPOptions
+	// Storage enables Cloud Storage credentials for the policy's spaces through the broker
+	// (nil: off). Registerer and Log are the server's own.
+	Storage *storage.Options
 	// AdminGroup may change org mappings in PolicyConfigMap (in Namespace, default
 	// DefaultPolicyConfigMap) through the broker.
 	AdminGroup      string

@@ -1,0 +1,168 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/warden-dev/warden/internal/httpjson"
+	"github.com/warden-dev/warden/pkg/brokerapi"
+	"github.com/warden-dev/warden/pkg/grants"
+	"github.com/warden-dev/warden/pkg/policy"
+	"github.com/warden-dev/warden/pkg/storage"
+)
+
+// Storage credentials: a verified pod asks for one space and one access kind; the owner and the
+// caller must both hold the role (policy.DecideStorage), then pkg/storage mints, signs or
+// commits as the org's GCP service account. Every decision is logged as an audit line.
+
+var (
+	errStorageOff = errors.New("Cloud Storage credentials are not enabled on this broker (start the webhook with --storage)")
+	errNoSpace    = errors.New("no such space")
+	errNoPolicy   = fmt.Errorf("%w: no policy is loaded", grants.ErrUnavailable)
+)
+
+func (s *Server) registerStorage() {
+	s.mux.HandleFunc("POST "+brokerapi.PathStorageCredentials, s.storageCredentials)
+	s.mux.HandleFunc("POST "+brokerapi.PathStorageSignedURL, s.storageSignedURL)
+	s.mux.HandleFunc("POST "+brokerapi.PathStorageCommit, s.storageCommit)
+}
+
+// storageRequest is what every storage endpoint decides on.
+type storageRequest struct {
+	id     verified
+	caller grants.Caller
+	org    string
+	space  string
+	access policy.Access
+	// what names the operation in audit lines.
+	what string
+}
+
+// authorize resolves the space and applies the rules to the owner and the caller; on success it
+// returns the target to mint for. Every outcome is audited.
+func (s *Server) authorize(ctx context.Context, q storageRequest) (storage.Target, error) {
+	t, reason, err := s.decideStorage(q)
+	outcome := "allowed"
+	if err != nil {
+		outcome, reason = "denied", err.Error()
+	}
+	s.opts.Log.InfoContext(ctx, "storage decision", "audit", true, "op", q.what, "pod", q.id.pod, "owner", q.id.owner,
+		"caller", q.caller.Name(), "org", q.org, "space", q.space, "access", q.access, "outcome", outcome, "reason", reason)
+	return t, err
+}
+
+func (s *Server) decideStorage(q storageRequest) (storage.Target, string, error) {
+	if err := policy.ValidOrgName(q.org); err != nil {
+		return storage.Target{}, "", fmt.Errorf("%w: org: %v", errBadInput, err)
+	}
+	if err := policy.ValidSpaceName(q.space); err != nil {
+		return storage.Target{}, "", fmt.Errorf("%w: space: %v", errBadInput, err)
+	}
+	if !q.access.Valid() {
+		return storage.Target{}, "", fmt.Errorf("%w: access %q is not read, upload or delete", errBadInput, q.access)
+	}
+	v := s.opts.Policy()
+	if v == nil {
+		return storage.Target{}, "", errNoPolicy
+	}
+	if _, ok := v.Owner(q.id.owner); !ok {
+		return storage.Target{}, "", fmt.Errorf("%w: %s is not an owner in the policy", grants.ErrUnknownOwner, q.id.owner)
+	}
+	sp, ok := v.StorageSpace(q.org, q.space)
+	if !ok {
+		return storage.Target{}, "", fmt.Errorf("%w: org %q has no space %q", errNoSpace, q.org, q.space)
+	}
+	owner := policy.Principal{ServiceAccount: q.id.owner}
+	d := policy.DecideStorage(v, sp, owner, q.access)
+	if !d.Allowed {
+		return storage.Target{}, "", fmt.Errorf("%w: owner %s %s", errForbidden, owner, d.Missing)
+	}
+	reason := "owner " + d.Role.String()
+	if q.caller.ServiceAccount == "" {
+		who := policy.Principal{User: q.caller.User, Groups: q.caller.Groups}
+		cd := policy.DecideStorage(v, sp, who, q.access)
+		if !cd.Allowed {
+			return storage.Target{}, "", fmt.Errorf("%w: caller %s %s", errForbidden, who, cd.Missing)
+		}
+		reason += ", caller " + cd.Role.String()
+		if cd.Admin {
+			reason += " (admin)"
+		}
+	}
+	return storage.TargetOf(sp, v.Project(), q.access), reason, nil
+}
+
+// beginStorage authenticates, reads the body and checks the caller; on failure it has answered.
+func (s *Server) beginStorage(w http.ResponseWriter, r *http.Request, body any, caller *grants.Caller) (verified, bool) {
+	if s.opts.Storage == nil {
+		s.fail(w, r, errStorageOff)
+		return verified{}, false
+	}
+	return s.begin(w, r, body, caller)
+}
+
+func (s *Server) storageCredentials(w http.ResponseWriter, r *http.Request) {
+	var req brokerapi.CredentialsRequest
+	id, ok := s.beginStorage(w, r, &req, &req.Caller)
+	if !ok {
+		return
+	}
+	t, err := s.authorize(r.Context(), storageRequest{id: id, caller: req.Caller, org: req.Org, space: req.Space, access: policy.Access(req.Access), what: "credentials"})
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	c, err := s.opts.Storage.Credential(r.Context(), t)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	httpjson.Write(w, http.StatusOK, c)
+}
+
+func (s *Server) storageSignedURL(w http.ResponseWriter, r *http.Request) {
+	var req brokerapi.SignedURLRequest
+	id, ok := s.beginStorage(w, r, &req, &req.Caller)
+	if !ok {
+		return
+	}
+	a, err := storage.AccessFor(req.Method)
+	if err == nil {
+		var t storage.Target
+		t, err = s.authorize(r.Context(), storageRequest{id: id, caller: req.Caller, org: req.Org, space: req.Space, access: a, what: "signed-url " + req.Method})
+		if err == nil {
+			var u brokerapi.SignedURL
+			if u, err = s.opts.Storage.SignedURL(r.Context(), t, req.Object, req.Method); err == nil {
+				httpjson.Write(w, http.StatusOK, u)
+				return
+			}
+		}
+	}
+	s.fail(w, r, err)
+}
+
+func (s *Server) storageCommit(w http.ResponseWriter, r *http.Request) {
+	var req brokerapi.CommitRequest
+	id, ok := s.beginStorage(w, r, &req, &req.Caller)
+	if !ok {
+		return
+	}
+	// Committing is the end of an upload: it needs what uploading needs.
+	t, err := s.authorize(r.Context(), storageRequest{id: id, caller: req.Caller, org: req.Org, space: req.Space, access: policy.AccessUpload, what: "commit"})
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	by := "serviceAccount:" + id.owner
+	if req.Caller.ServiceAccount == "" {
+		by += " for " + req.Caller.Name()
+	}
+	c, err := s.opts.Storage.Commit(r.Context(), t, req.RootDir, by)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	httpjson.Write(w, http.StatusOK, c)
+}
