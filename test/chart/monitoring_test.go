@@ -24,9 +24,9 @@ import (
 	"github.com/warden-dev/warden/pkg/mutate"
 )
 
-// promql is Prometheus's own PromQL parser with its default options: stable functions only, as a
+// promqlParser is Prometheus's own PromQL parser with its default options: stable functions only, as a
 // Prometheus server without feature flags accepts.
-var promql = parser.NewParser(parser.Options{})
+var promqlParser = parser.NewParser(parser.Options{})
 
 func monitoringDir() string { return filepath.Join(repoRoot(), "manifests", "monitoring") }
 
@@ -112,7 +112,7 @@ func TestPrometheusRulesParse(t *testing.T) {
 			assert.NotEmpty(t, r.Alert, "group %s: only alerting rules", g.Name)
 			assert.False(t, names[r.Alert], "alert %s defined twice", r.Alert)
 			names[r.Alert] = true
-			_, err := promql.ParseExpr(r.Expr.String())
+			_, err := promqlParser.ParseExpr(r.Expr.String())
 			assert.NoError(t, err, "%s: expr", r.Alert)
 			if assert.NotNil(t, r.For, r.Alert) {
 				_, err := model.ParseDuration(string(*r.For))
@@ -225,7 +225,7 @@ func TestRulesReadOnlyExportedMetrics(t *testing.T) {
 
 	for _, g := range m.rule.Spec.Groups {
 		for _, r := range g.Rules {
-			expr, err := promql.ParseExpr(r.Expr.String())
+			expr, err := promqlParser.ParseExpr(r.Expr.String())
 			require.NoError(t, err, r.Alert)
 			var selectors int
 			parser.Inspect(expr, func(node parser.Node, path []parser.Node) error {
