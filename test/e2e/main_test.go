@@ -1,7 +1,8 @@
 // Package e2e runs Warden against a real kube-apiserver and etcd (envtest) and a real Vault dev
 // server: the webhook configuration from manifests/, certificates from certs/gen-certs.sh, real
 // Namespaces, ServiceAccounts, Pods and tokens created through the API. GCP IAM, which has no
-// emulator, is the in-process fake of internal/fakeiam.
+// emulator, is the in-process fake of internal/fakeiam; storage credentials run against
+// internal/testing/testgcp (fake IAM Credentials and STS, fake-gcs-server, pstest).
 package e2e
 
 import (
@@ -22,6 +23,7 @@ import (
 
 	"github.com/warden-dev/warden/internal/testing/fakeiam"
 	"github.com/warden-dev/warden/internal/testing/testenv"
+	"github.com/warden-dev/warden/internal/testing/testgcp"
 	"github.com/warden-dev/warden/internal/testing/testvault"
 	"github.com/warden-dev/warden/pkg/identity"
 	"github.com/warden-dev/warden/pkg/mutate"
@@ -37,13 +39,17 @@ var (
 	brokerURL  string
 	vaultSrv   *testvault.Server
 	fakeIAM    *fakeiam.Server
+	// gcp is IAM Credentials, STS, Cloud Storage and Pub/Sub for storage credentials.
+	gcp *testgcp.Env
 	// webhookCfg is the webhook's client: impersonating its service account, with the RBAC of
 	// manifests/base/rbac.yaml.
 	webhookCfg *rest.Config
 )
 
-// Org service accounts that exist in the fake IAM.
-var orgGSAs = []string{"aes1-svc@my-project.iam.gserviceaccount.com", "aes2-svc@my-project.iam.gserviceaccount.com", "aes3-svc@my-project.iam.gserviceaccount.com"}
+// Org service accounts that exist in the fake IAM (and IAM Credentials); aes4 belongs to the
+// org the storage tests create as an object.
+var orgGSAs = []string{"aes1-svc@my-project.iam.gserviceaccount.com", "aes2-svc@my-project.iam.gserviceaccount.com",
+	"aes3-svc@my-project.iam.gserviceaccount.com", "aes4-svc@my-project.iam.gserviceaccount.com"}
 
 // identityPropagation is short, so tests see a binding turn from pending to bound.
 const identityPropagation = 2 * time.Second
@@ -66,6 +72,13 @@ orgs:
   - name: org1
     gcpServiceAccount: aes1-svc@my-project.iam.gserviceaccount.com
     members: [serviceAccount:apps/svc-prod-app-1, serviceAccount:apps/svc-ephemeral]
+    storage:
+      access: [serviceAccount:apps/svc-prod-app-1, user:user-ds-1, user:user-ds-2]
+      topic: org1-commits
+      spaces:
+        - {name: loadingzone, bucket: org1-landing, prefix: incoming/, loadingZone: true, suppliers: [serviceAccount:apps/svc-prod-app-1, user:user-ds-1]}
+        - {name: curated, bucket: org1-data, prefix: curated/, users: [serviceAccount:apps/svc-prod-app-1, user:user-ds-2]}
+        - {name: scratch, bucket: org1-scratch, users: [serviceAccount:apps/svc-prod-app-1]}
   - name: org2
     gcpServiceAccount: aes2-svc@my-project.iam.gserviceaccount.com
     members: [serviceAccount:apps/svc-prod-app-1]
@@ -141,8 +154,15 @@ func run(m *testing.M) int {
 		return 1
 	}
 	defer iamClient.Close()
+	gcp, err = testgcp.Start(context.Background(), orgGSAs...)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "e2e: GCP services:", err)
+		return 1
+	}
+	defer gcp.Close()
 	server, err = webhook.New(webhook.Options{
 		RestConfig:      webhookCfg,
+		Storage:         storageOptions(gcp),
 		GCP:             &webhook.GCPOptions{IAM: iamClient, Propagation: identityPropagation, Resync: 2 * time.Second},
 		AdminGroup:      "system:serviceaccounts:warden-admins",
 		PolicyConfigMap: "warden-policy",

@@ -82,6 +82,10 @@ func accepted(t *testing.T, c client.Client, obj client.Object) metav1.Condition
 			conds = o.Status.Conditions
 		case *wardenv1.Group:
 			conds = o.Status.Conditions
+		case *wardenv1.Space:
+			conds = o.Status.Conditions
+		case *wardenv1.StoragePolicy:
+			conds = o.Status.Conditions
 		}
 		cond = meta.FindStatusCondition(conds, wardenv1.ConditionAccepted)
 		return cond != nil && cond.ObservedGeneration == obj.GetGeneration()
