@@ -16,7 +16,7 @@ WEBHOOK_IMAGE ?= $(IMAGE_REPO)/warden-webhook:$(VERSION)
 SIDECAR_IMAGE ?= $(IMAGE_REPO)/warden-sidecar:$(VERSION)
 export GOFLAGS := -buildvcs=false
 
-.PHONY: generate all build test lint unit e2e python node fuzz demo bench bench-sidecar bench-secrets bench-identity bench-node bench-policy chart-test chart-crds loadtest envtest vault kubelet images images-docker clean help
+.PHONY: generate all build test lint unit e2e python node fuzz demo bench bench-sidecar bench-secrets bench-identity bench-node bench-storage bench-policy chart-test chart-crds loadtest envtest vault kubelet images images-docker clean help
 
 all: build
 
@@ -90,6 +90,9 @@ bench-identity: envtest vault ## 1000 workload-identity binds against the fake I
 
 bench-node: envtest vault kubelet images ## pod start-up with vs without Warden (20 pods each), sidecar memory after 100 stages, image sizes
 	KUBEBUILDER_ASSETS=$(ENVTEST_ASSETS) WARDEN_VAULT=$(VAULT_BIN) WARDEN_KUBELET=$(KUBELET_BIN) $(GO) test -tags node -count=1 -timeout 30m ./test/node/ -run '^$$' -bench . -benchtime 1x
+
+bench-storage: envtest vault ## storage credentials through a sidecar and the broker: cold (a mint each) and warm p50/p99 (STORAGE_SPACES=200)
+	KUBEBUILDER_ASSETS=$(ENVTEST_ASSETS) WARDEN_VAULT=$(VAULT_BIN) $(GO) test ./test/e2e -run '^$$' -bench StorageCredentials -benchtime 5000x
 
 bench-policy: envtest vault ## the policy as objects at scale: 10,000 owners, 50,000 datasets (POLICY_OWNERS, POLICY_DATASETS)
 	KUBEBUILDER_ASSETS=$(ENVTEST_ASSETS) WARDEN_VAULT=$(VAULT_BIN) $(GO) test ./test/e2e -run '^$$' -bench PolicyScale -benchtime 1x -timeout 60m

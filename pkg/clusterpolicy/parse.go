@@ -93,3 +93,36 @@ func (c *parseCache) winner(items []*wardenv1.Dataset) *wardenv1.Dataset {
 	}
 	return best
 }
+
+// spaceCache keeps each Space checked and parsed once per version: the overlap check reads every
+// Space of a bucket at each decision, and a bucket may hold hundreds of spaces.
+type spaceCache struct {
+	mu sync.RWMutex
+	m  map[types.UID]parsedSpace
+}
+
+type parsedSpace struct {
+	version string
+	s       policy.Space
+	err     error
+}
+
+func (c *spaceCache) space(o *wardenv1.Space) (policy.Space, error) {
+	if o.UID == "" {
+		return spaceOf(o)
+	}
+	c.mu.RLock()
+	p, ok := c.m[o.UID]
+	c.mu.RUnlock()
+	if ok && p.version == o.ResourceVersion {
+		return p.s, p.err
+	}
+	out, err := spaceOf(o)
+	c.mu.Lock()
+	if c.m == nil || len(c.m) >= maxParsed {
+		c.m = map[types.UID]parsedSpace{}
+	}
+	c.m[o.UID] = parsedSpace{version: o.ResourceVersion, s: out, err: err}
+	c.mu.Unlock()
+	return out, err
+}

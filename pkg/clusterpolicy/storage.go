@@ -127,7 +127,7 @@ var (
 // overlapping no space of the file and no older Space object (two spaces never share objects).
 // The error wraps errSpaceConflict or errUnknownOrg when the object is valid but not in force.
 func (v *view) spaceStanding(obj *wardenv1.Space) (policy.StorageSpace, error) {
-	sp, err := spaceOf(obj)
+	sp, err := v.s.spaces.space(obj)
 	if err != nil {
 		return policy.StorageSpace{}, err
 	}
@@ -150,7 +150,7 @@ func (v *view) spaceStanding(obj *wardenv1.Space) (policy.StorageSpace, error) {
 		if other.Name == obj.Name || !other.DeletionTimestamp.IsZero() || !olderSpace(other, obj) {
 			continue
 		}
-		os, err := spaceOf(other)
+		os, err := v.s.spaces.space(other)
 		if err == nil && policy.Overlap(sp, os) {
 			return policy.StorageSpace{}, fmt.Errorf("%w: overlaps Space %s (created first; gs://%s/%s)", errSpaceConflict, other.Name, os.Bucket, os.Prefix)
 		}

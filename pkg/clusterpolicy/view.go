@@ -16,6 +16,7 @@ import (
 // Source is the policy in force: the file (when there is one) and the objects in the cache.
 type Source struct {
 	parsed parseCache
+	spaces spaceCache
 	idx    idxPointer
 	// Reader is the manager's cache, with the indexes of Register.
 	Reader client.Reader
