@@ -1,8 +1,9 @@
 // Command demo runs Warden end to end on this machine: a real kube-apiserver and etcd (envtest),
 // the warden-webhook binary with the example policy, and a warden-sidecar, on loopback. It
 // creates namespaces, service accounts and pods that show admission, denial and the injected
-// spec, stages files, reads secrets from a Vault dev server and binds a GCP identity against the
-// fake IAM. Then, when the machine can run a kubelet node (root, Debian's containerd, runc and
+// spec, stages files, reads secrets from a Vault dev server, binds a GCP identity against the
+// fake IAM and hands out Cloud Storage credentials (fake IAM Credentials and STS,
+// fake-gcs-server, pstest): upload, signed URL, commit. Then, when the machine can run a kubelet node (root, Debian's containerd, runc and
 // CNI plugins), it runs an injected job pod for real. Run it with `make demo`.
 package main
 
@@ -23,6 +24,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/fsouza/fake-gcs-server/fakestorage"
 	authnv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -37,6 +39,7 @@ import (
 
 	"github.com/warden-dev/warden/internal/testing/fakeiam"
 	"github.com/warden-dev/warden/internal/testing/testenv"
+	"github.com/warden-dev/warden/internal/testing/testgcp"
 	"github.com/warden-dev/warden/internal/testing/testvault"
 	"github.com/warden-dev/warden/pkg/api"
 	wardenv1 "github.com/warden-dev/warden/pkg/apis/warden/v1alpha1"
@@ -102,6 +105,19 @@ func run(ctx context.Context) error {
 		return err
 	}
 	defer iam.Stop()
+	// Storage credentials: IAM Credentials and STS (fakes), Cloud Storage (fake-gcs-server) and
+	// Pub/Sub (pstest), in process; the webhook binary reaches them through its endpoint flags.
+	gcp, err := testgcp.Start(ctx, "aes1-svc@my-project.iam.gserviceaccount.com")
+	if err != nil {
+		return err
+	}
+	defer gcp.Close()
+	for _, b := range []string{"org1-data", "org1-public"} {
+		gcp.GCS.CreateBucketWithOpts(fakestorage.CreateBucketOpts{Name: b})
+	}
+	if err := gcp.CreateTopic(ctx, "my-project", "org1-commits"); err != nil {
+		return err
+	}
 
 	section("webhook: bin/warden-webhook with examples/policy.yaml")
 	healthAddr, err := freeAddr()
@@ -126,6 +142,8 @@ func run(ctx context.Context) error {
 		"--broker-url", "https://"+brokerAddr,
 		"--sidecar-image", "ghcr.io/warden-dev/warden-sidecar:demo",
 		"--gcp-identity", "--gcp-iam-endpoint", iam.Addr, "--gcp-iam-insecure", "--gcp-propagation", "2m",
+		"--storage", "--gcp-credentials-endpoint", gcp.Creds.Addr, "--gcp-sts-endpoint", gcp.STSEndpoint(),
+		"--gcp-storage-endpoint", gcp.GCSEndpoint(), "--gcp-pubsub-endpoint", gcp.PubSubEndpoint(), "--gcp-storage-insecure",
 	)
 	webhook.Stdout, webhook.Stderr = webhookLog, webhookLog
 	webhook.Cancel = func() error { return webhook.Process.Signal(syscall.SIGTERM) }
@@ -230,7 +248,7 @@ func run(ctx context.Context) error {
 		return err
 	}
 	defer stopVault()
-	return runSidecar(ctx, bin, tmp, "https://"+brokerAddr, filepath.Join(env.CertDir, "ca.crt"), tok.Status.Token, vaultAddr, func() {
+	return runSidecar(ctx, bin, tmp, "https://"+brokerAddr, filepath.Join(env.CertDir, "ca.crt"), tok.Status.Token, vaultAddr, gcp, func() {
 		ksa, err := kube.CoreV1().ServiceAccounts("apps").Get(ctx, "svc-prod-app-1", metav1.GetOptions{})
 		if err == nil {
 			fmt.Printf("  service account apps/svc-prod-app-1: %s=%q\n", "iam.gke.io/gcp-service-account", ksa.Annotations["iam.gke.io/gcp-service-account"])
@@ -310,7 +328,7 @@ var demoShare = map[string]string{
 	"prod/dataset-3/rw/salaries.csv":           "name,salary\nconfidential,1\n",
 }
 
-func runSidecar(ctx context.Context, bin, tmp, broker, ca, token, vaultAddr string, showIdentity func()) error {
+func runSidecar(ctx context.Context, bin, tmp, broker, ca, token, vaultAddr string, gcp *testgcp.Env, showIdentity func()) error {
 	addr, err := freeAddr()
 	if err != nil {
 		return err
@@ -438,6 +456,10 @@ func runSidecar(ctx context.Context, bin, tmp, broker, ca, token, vaultAddr stri
 	showIdentity()
 	show("no org given: the one used last (a pre-run script's call)", "POST", "/v1/identity/gcp", "", `{}`)
 	show("reset", "DELETE", "/v1/identity/gcp", "", "")
+
+	if err := demoStorage(ctx, show, gcp); err != nil {
+		return err
+	}
 
 	audit, err := os.ReadFile(auditLog)
 	if err != nil {
