@@ -8,6 +8,7 @@
             ...                                        # the copy is deleted on leaving the block
     w.secrets.set("db-password", "...")                # check-and-set against the version read
     w.identity.wait_bound("org1", timeout=600)         # GCP workload identity, once IAM caught up
+    cred = w.storage.credentials("org1", "curated")    # a token for one Cloud Storage space
 
 Errors are exceptions carrying the API's ``code`` and HTTP ``status``; see ``warden_client.errors``.
 """
@@ -21,6 +22,7 @@ from .errors import (
     Conflict,
     ConnectionFailed,
     Forbidden,
+    GCPDenied,
     IAMDenied,
     InsufficientStorage,
     InternalError,
@@ -30,18 +32,36 @@ from .errors import (
     PayloadTooLarge,
     ProtocolError,
     RequestTimeout,
+    TransferError,
     Unauthorized,
     Unavailable,
     WardenError,
     WardenTimeout,
 )
-from .models import Access, Binding, Dataset, FileEntry, Listing, Org, Party, SecretValues, StagedFile
+from .models import (
+    Access,
+    Binding,
+    Commit,
+    Dataset,
+    FileEntry,
+    Listing,
+    Org,
+    Party,
+    SecretValues,
+    SignedURL,
+    StagedFile,
+    StorageCredential,
+    StoredObject,
+)
+from .storage import Storage, TokenSource
 
 __all__ = [
     "__version__",
     "Client",
     "Secrets",
     "Identity",
+    "Storage",
+    "TokenSource",
     "CALLER_HEADER",
     "DEFAULT_PORT",
     "Access",
@@ -53,6 +73,10 @@ __all__ = [
     "Party",
     "SecretValues",
     "StagedFile",
+    "StorageCredential",
+    "SignedURL",
+    "StoredObject",
+    "Commit",
     "WardenError",
     "ConfigurationError",
     "ConnectionFailed",
@@ -71,5 +95,7 @@ __all__ = [
     "Unavailable",
     "RequestTimeout",
     "IAMDenied",
+    "GCPDenied",
+    "TransferError",
     "InternalError",
 ]

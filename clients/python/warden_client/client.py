@@ -11,29 +11,24 @@ import time
 from typing import Any, Callable, Dict, List, Mapping, Optional, Union
 from urllib.parse import quote
 
+from ._common import UNSET, Token
 from ._http import DEFAULT_MAX_ANSWER_BYTES, Answer, Transport
 from .errors import BadRequest, ConfigurationError, Conflict, Forbidden, ProtocolError, Unavailable, WardenError, WardenTimeout
 from .models import Access, Binding, Dataset, Listing, Org, SecretValues, StagedFile, _field, _list
+from .storage import Storage
 
 __all__ = ["Client", "Secrets", "Identity", "CALLER_HEADER", "DEFAULT_PORT"]
 
 CALLER_HEADER = "X-Warden-Caller"
 DEFAULT_PORT = 8787  # what the webhook sets WARDEN_PORT to
 
-#: A bearer token, or a function returning a fresh one (called before every request).
-Token = Union[str, Callable[[], str]]
 #: A secrets version: an ETag as answered ('"v3"') or the version number (3).
 ETag = Union[str, int]
 #: A staging lifetime: seconds, or a timedelta.
 TTL = Union[int, float, _dt.timedelta]
 
 
-class _Unset:
-    def __repr__(self) -> str:
-        return "<unset>"
-
-
-_UNSET: Any = _Unset()
+_UNSET: Any = UNSET
 
 
 def _seg(value: str, what: str) -> str:
@@ -107,6 +102,7 @@ class Client:
         self.stage_timeout = stage_timeout
         self.secrets = Secrets(self)
         self.identity = Identity(self)
+        self.storage = Storage(self)
 
     @property
     def base_url(self) -> str:
@@ -126,7 +122,7 @@ class Client:
         c = Client.__new__(Client)
         _check_identity(caller, token)
         c._transport, c._caller, c._token, c.stage_timeout = self._transport, caller, token, self.stage_timeout
-        c.secrets, c.identity = Secrets(c), Identity(c)
+        c.secrets, c.identity, c.storage = Secrets(c), Identity(c), Storage(c)
         return c
 
     # --- plumbing ---------------------------------------------------------------------------

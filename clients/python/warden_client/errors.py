@@ -53,6 +53,21 @@ class WardenTimeout(WardenError, TimeoutError):
     """A wait (for example :meth:`Identity.wait_bound`) ran out of time."""
 
 
+class TransferError(WardenError):
+    """An upload or download with a signed URL failed: Cloud Storage (not the sidecar) refused it
+    or answered something unexpected, or the connection broke. ``status`` is Cloud Storage's HTTP
+    status (0 without an answer), ``method`` the HTTP method, ``url`` the URL without its query
+    (the signature in the query is a credential and never appears in messages), ``body`` the
+    start of the answer (Cloud Storage's XML error, e.g. ``<Code>AccessDenied</Code>``)."""
+
+    def __init__(self, message: str, *, status: int = 0, method: str = "", url: str = "", body: str = "") -> None:
+        super().__init__(message)
+        self.status = status
+        self.method = method
+        self.url = url
+        self.body = body
+
+
 class APIError(WardenError):
     """The sidecar refused or failed a request.
 
@@ -150,6 +165,14 @@ class IAMDenied(APIError):
     CODE = "iam_denied"
 
 
+class GCPDenied(APIError):
+    """502 ``gcp_denied``: a Google API refused Warden's own call for Cloud Storage credentials
+    (the broker may not impersonate the org's account, or the account may not reach the bucket
+    or topic). Not the caller's fault: the platform's GCP permissions need fixing."""
+
+    CODE = "gcp_denied"
+
+
 class InternalError(APIError):
     """500 ``internal``: a bug in the sidecar; its log says more."""
 
@@ -171,6 +194,7 @@ _BY_CODE: Dict[str, Type[APIError]] = {
         Unavailable,
         RequestTimeout,
         IAMDenied,
+        GCPDenied,
         InternalError,
     )
 }
