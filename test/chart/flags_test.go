@@ -1,14 +1,21 @@
 package chart
 
 import (
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/warden-dev/warden/pkg/policy"
+	"github.com/warden-dev/warden/pkg/storage"
 )
 
 // Every flag the chart gives the webhook exists and is valid: the real cmd/webhook parses and
@@ -34,6 +41,13 @@ func TestChartArgsAreWebhookFlags(t *testing.T) {
 			"exemptNamespaces={monitoring,istio-system}", "volumes.allowHostPaths={/var/lib/scratch}", "volumes.allowInlineTypes={nfs}",
 			"logLevel=debug", "extraArgs={--token-expiration-seconds=900}",
 		},
+		{"storage.enabled=true"},
+		{
+			"storage.enabled=true", "storage.readTTL=1h", "storage.uploadTTL=3600s", "storage.deleteTTL=15m", "storage.cacheBuffer=2m",
+			"storage.maxCommitObjects=500", "storage.endpoints.credentials=iamcredentials.example:443",
+			"storage.endpoints.sts=https://sts.example/v1/token", "storage.endpoints.storage=https://gcs.example/storage/v1/",
+			"storage.endpoints.pubsub=pubsub.example:443", "storage.endpoints.insecure=true",
+		},
 	} {
 		args := containerArgs(t, render(t, sets...))
 		for i, a := range args {
@@ -46,5 +60,42 @@ func TestChartArgsAreWebhookFlags(t *testing.T) {
 		assert.NotContains(t, string(out), "warden-webhook: --", "%v: a flag is refused", sets)
 		assert.NotContains(t, string(out), "flag provided but not defined", "%v", sets)
 		assert.Contains(t, string(out), "no configuration has been provided", "%v: the flags were accepted, then no cluster", sets)
+	}
+}
+
+// The schema's pattern for storage lifetimes (a number without leading zeros and s, m or h)
+// accepts exactly the lifetimes the webhook accepts: storage.Lifetimes, which checks
+// --storage-{read,upload,delete}-ttl, allows at most an hour. Every such duration up to past the
+// limit is tried.
+func TestStorageLifetimePatternIsTheWebhooks(t *testing.T) {
+	var schema struct {
+		Properties struct {
+			Storage struct {
+				Properties map[string]struct {
+					Pattern string `json:"pattern"`
+				} `json:"properties"`
+			} `json:"storage"`
+		} `json:"properties"`
+	}
+	require.NoError(t, json.Unmarshal(readFile(t, filepath.Join(chartDir(), "values.schema.json")), &schema))
+	for _, value := range []string{"readTTL", "uploadTTL", "deleteTTL"} {
+		pattern := schema.Properties.Storage.Properties[value].Pattern
+		require.NotEmpty(t, pattern, "storage.%s has a pattern", value)
+		re := regexp.MustCompile(pattern)
+		assert.True(t, re.MatchString(""), "storage.%s may be empty (the webhook's default)", value)
+		var accepted int
+		for unit, upTo := range map[string]int{"s": 4000, "m": 90, "h": 3} {
+			for n := 1; n <= upTo; n++ {
+				v := strconv.Itoa(n) + unit
+				d, err := time.ParseDuration(v)
+				require.NoError(t, err)
+				_, err = storage.Lifetimes(map[policy.Access]time.Duration{policy.AccessRead: d, policy.AccessUpload: d, policy.AccessDelete: d}, 0)
+				if err == nil {
+					accepted++
+				}
+				assert.Equal(t, err == nil, re.MatchString(v), "storage.%s=%s: the webhook says %v", value, v, err)
+			}
+		}
+		assert.Equal(t, 3600+60+1, accepted)
 	}
 }

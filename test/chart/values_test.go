@@ -40,6 +40,16 @@ func hasArg(t *testing.T, objs []object, arg string) {
 	assert.Contains(t, containerArgs(t, objs), arg)
 }
 
+// storageEndpointFlags are the webhook flags of storage.endpoints (the other storage flags start
+// with --storage).
+var storageEndpointFlags = []string{"--gcp-credentials-endpoint", "--gcp-sts-endpoint", "--gcp-storage-endpoint", "--gcp-pubsub-endpoint", "--gcp-storage-insecure"}
+
+// flagName is an argument's flag without its value.
+func flagName(arg string) string {
+	name, _, _ := strings.Cut(arg, "=")
+	return name
+}
+
 func parseCert(t *testing.T, b64 string) *x509.Certificate {
 	t.Helper()
 	raw, err := base64.StdEncoding.DecodeString(b64)
@@ -190,6 +200,32 @@ podLabels: {example.com/tier: control}
 		assert.Equal(t, "warden@my-project.iam.gserviceaccount.com",
 			dig(find(t, objs, "ServiceAccount", "warden-webhook"), "metadata", "annotations", "iam.gke.io/gcp-service-account"))
 	}},
+	{name: "storage.enabled", set: []string{"storage.enabled=true"}, check: func(t *testing.T, objs []object) {
+		hasArg(t, objs, "--storage")
+		// The webhook's own defaults for the rest: no other storage flag.
+		for _, a := range containerArgs(t, objs) {
+			assert.False(t, strings.HasPrefix(a, "--storage-") || slices.Contains(storageEndpointFlags, flagName(a)), "%s without its value set", a)
+		}
+	}},
+	// A values file, so maxCommitObjects is a float64 as Helm reads files: it must not render as 1e+06.
+	{name: "storage lifetimes and commits", values: "storage: {enabled: true, readTTL: 45m, uploadTTL: 20m, deleteTTL: 900s, cacheBuffer: 2m, maxCommitObjects: 1000000}", check: func(t *testing.T, objs []object) {
+		for _, a := range []string{"--storage", "--storage-read-ttl=45m", "--storage-upload-ttl=20m", "--storage-delete-ttl=900s", "--storage-cache-buffer=2m", "--storage-max-commit-objects=1000000"} {
+			hasArg(t, objs, a)
+		}
+	}},
+	{name: "storage.endpoints", set: []string{"storage.enabled=true", "storage.endpoints.credentials=iamcredentials.example:443", "storage.endpoints.sts=https://sts.example/v1/token",
+		"storage.endpoints.storage=https://gcs.example/storage/v1/", "storage.endpoints.pubsub=pubsub.example:443", "storage.endpoints.insecure=true"}, check: func(t *testing.T, objs []object) {
+		for _, a := range []string{"--gcp-credentials-endpoint=iamcredentials.example:443", "--gcp-sts-endpoint=https://sts.example/v1/token",
+			"--gcp-storage-endpoint=https://gcs.example/storage/v1/", "--gcp-pubsub-endpoint=pubsub.example:443", "--gcp-storage-insecure"} {
+			hasArg(t, objs, a)
+		}
+	}},
+	// Storage values without storage.enabled: no flag at all (the webhook would ignore them).
+	{name: "storage values need storage.enabled", values: "storage: {readTTL: 45m, maxCommitObjects: 5, endpoints: {sts: 'https://sts.example/v1/token', insecure: true}}", check: func(t *testing.T, objs []object) {
+		for _, a := range containerArgs(t, objs) {
+			assert.False(t, a == "--storage" || strings.HasPrefix(a, "--storage-") || slices.Contains(storageEndpointFlags, flagName(a)), "%s with storage.enabled=false", a)
+		}
+	}},
 	{name: "sidecar.image", set: []string{"sidecar.image.repository=registry.example/sidecar", "sidecar.image.tag=v2", "sidecar.image.pullPolicy=IfNotPresent"}, check: func(t *testing.T, objs []object) {
 		hasArg(t, objs, "--sidecar-image=registry.example/sidecar:v2")
 		hasArg(t, objs, "--sidecar-image-pull-policy=IfNotPresent")
@@ -301,6 +337,17 @@ func TestBadValuesFail(t *testing.T) {
 		{[]string{"replica=3"}, "replica"},
 		{[]string{"webhook.timeoutSeconds=60"}, "timeoutSeconds"},
 		{[]string{"logLevel=verbose"}, "logLevel"},
+		{[]string{"storage.enabled=yes"}, "/storage/enabled"},
+		{[]string{"storage.readTTL=2h"}, "/storage/readTTL"},
+		{[]string{"storage.uploadTTL=30 minutes"}, "/storage/uploadTTL"},
+		{[]string{"storage.deleteTTL=61m"}, "/storage/deleteTTL"},
+		{[]string{"storage.cacheBuffer=5"}, "/storage/cacheBuffer"},
+		{[]string{"storage.maxCommitObjects=-1"}, "/storage/maxCommitObjects"},
+		{[]string{"storage.endpoints.sts=sts.googleapis.com"}, "/storage/endpoints/sts"},
+		{[]string{"storage.endpoints.storage=storage.googleapis.com:443"}, "/storage/endpoints/storage"},
+		{[]string{"storage.endpoints.credentials=https://iamcredentials.googleapis.com"}, "/storage/endpoints/credentials"},
+		{[]string{"storage.endpoints.pubsub=https://pubsub.googleapis.com"}, "/storage/endpoints/pubsub"},
+		{[]string{"storage.endpoint.sts=https://sts.example"}, "endpoint"},
 	} {
 		_, err := renderErr("", c.set...)
 		if assert.Error(t, err, "%v", c.set) {
