@@ -71,6 +71,7 @@ node: envtest vault kubelet ## real pods on a kubelet + containerd node on this 
 fuzz: ## run every fuzz target for FUZZTIME (default 10s)
 	$(GO) test ./pkg/mutate -run '^$$' -fuzz '^FuzzMutate$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./pkg/policy -run '^$$' -fuzz '^FuzzPolicy$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./pkg/policy -run '^$$' -fuzz '^FuzzValidObjectName$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./pkg/stage -run '^$$' -fuzz '^FuzzStagePath$$' -fuzztime $(FUZZTIME)
 
 demo: envtest vault kubelet build ## local control plane, webhook, sidecar and Vault dev server; a real injected pod on a kubelet node when the machine allows

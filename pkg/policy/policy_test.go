@@ -137,6 +137,7 @@ func FuzzPolicy(f *testing.F) {
 	f.Add([]byte("owners:\n  - serviceAccount: a/b\n    environment: dev\n"))
 	f.Add([]byte("datasets:\n  - id: d\n    snapshot: s\n    readers: [group:g]\ngroups: {g: [u]}\n"))
 	f.Add([]byte("a: &a [x]\nb: [*a, *a]\n"))
+	f.Add([]byte(storageBase + "        - {name: raw, bucket: acme-raw, prefix: raw/, suppliers: [group:loaders]}\n        - {name: lz, bucket: acme-raw, prefix: lz/, loadingZone: true}\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		p, err := Parse(data)
 		if err != nil {
@@ -161,6 +162,33 @@ func FuzzPolicy(f *testing.F) {
 				p.OwnerCanRead(d.ID, o.ServiceAccount)
 			}
 			p.CanRead(d.ID, Principal{User: "u", Groups: []string{"g"}})
+		}
+		// Spaces are valid, never share objects, and decisions never panic.
+		var spaces []Space
+		for _, o := range p.Orgs {
+			if o.Storage == nil {
+				continue
+			}
+			for _, s := range o.Storage.Spaces {
+				if len(SpaceErrors(s)) > 0 || strings.ContainsAny(s.Prefix+s.Bucket, `'"\`) {
+					t.Fatalf("space %+v passed with bad fields", s)
+				}
+				for _, other := range spaces {
+					if Overlap(s, other) {
+						t.Fatalf("spaces %q and %q overlap", s.Name, other.Name)
+					}
+				}
+				spaces = append(spaces, s)
+				sp, ok := p.StorageSpace(o.Name, s.Name)
+				if !ok {
+					t.Fatalf("space %s/%s not found", o.Name, s.Name)
+				}
+				for _, a := range append(Accesses, "bogus") {
+					if d := DecideStorage(p, sp, Principal{User: "u", Groups: []string{"g"}}, a); d.Allowed && !a.Valid() {
+						t.Fatal("an unknown access kind was granted")
+					}
+				}
+			}
 		}
 	})
 }

@@ -54,6 +54,9 @@ func Needed(a Access, s Space) Role {
 // space role, but not both (someone with no tie to the org or the space is never enough).
 // Uploading and deleting never take public roles. Admins pass every gate.
 func DecideStorage(v StorageView, sp StorageSpace, who Principal, a Access) StorageDecision {
+	if !a.Valid() {
+		return StorageDecision{Missing: fmt.Sprintf("needs a known access kind (read, upload or delete), not %q", a)}
+	}
 	roles := v.StorageRoles()
 	if v.Holds(roles.admins, who) {
 		return StorageDecision{Allowed: true, Admin: true, Role: RoleTrustee}
@@ -76,7 +79,7 @@ func DecideStorage(v StorageView, sp StorageSpace, who Principal, a Access) Stor
 			d.Allowed = orgAccess && role >= need
 		}
 	} else {
-		d.Allowed = a.Valid() && orgAccess && role >= need
+		d.Allowed = orgAccess && role >= need
 	}
 	if !d.Allowed {
 		d.Missing = missing(sp, a, need, orgAccess, role)

@@ -202,4 +202,6 @@ func TestStorageUnknownAccessNeverGranted(t *testing.T) {
 	sp, _ := p.StorageSpace("orga1", "private")
 	d := DecideStorage(p, sp, Principal{User: "org_orga1_access+spc_space1_trustee"}, Access("admin"))
 	assert.False(t, d.Allowed)
+	d = DecideStorage(p, sp, Principal{User: "root"}, Access("admin"))
+	assert.False(t, d.Allowed, "not even for an admin")
 }
