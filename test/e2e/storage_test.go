@@ -242,3 +242,32 @@ func TestStorageSpaceObjects(t *testing.T) {
 	code, out := storageCall(t, sc, brokerapi.PathStorageCredentials, "", map[string]string{"org": "org4", "space": "thief", "access": "read"})
 	assert.Equal(t, 404, code, out)
 }
+
+// A policy edit takes a role away: the next request is refused, although a credential for that
+// space is cached (decisions are never cached, only tokens); a broken edit keeps the last good
+// policy, roles included.
+func TestStoragePolicyReload(t *testing.T) {
+	setup(t)
+	t.Cleanup(func() { writePolicy(t, initialPolicy) })
+	sc := startSidecar(t, "apps", "svc-prod-app-1", "storage-reload", brokered)
+	body := map[string]string{"org": "org1", "space": "curated", "access": "read"}
+	code, out := storageCall(t, sc, brokerapi.PathStorageCredentials, "user-ds-2", body)
+	require.Equal(t, 200, code, out)
+
+	writePolicy(t, strings.Replace(initialPolicy, "users: [serviceAccount:apps/svc-prod-app-1, user:user-ds-2]", "users: [serviceAccount:apps/svc-prod-app-1]", 1))
+	require.Eventually(t, func() bool {
+		code, out = storageCall(t, sc, brokerapi.PathStorageCredentials, "user-ds-2", body)
+		return code == 403
+	}, time.Minute, 100*time.Millisecond, "the role was never taken away: %v", out)
+	assert.Contains(t, out["error"], "caller user:user-ds-2 needs role user in space org1/curated")
+
+	writePolicy(t, strings.Replace(initialPolicy, "visibility", "visibilty", 1)+"\norgs: [broken\n")
+	require.Eventually(t, func() bool {
+		_, body := readyz(t)
+		return strings.Contains(body, "is broken")
+	}, time.Minute, 100*time.Millisecond)
+	code, _ = storageCall(t, sc, brokerapi.PathStorageCredentials, "user-ds-2", body)
+	assert.Equal(t, 403, code, "the last good policy is still in force")
+	code, _ = storageCall(t, sc, brokerapi.PathStorageCredentials, "", body)
+	assert.Equal(t, 200, code)
+}
