@@ -1,19 +1,24 @@
 """A fake sidecar on http.server: the secrets endpoints as docs/secrets.md and pkg/sidecar
 implement them (KV versions as ETag "vN", check-and-set against If-Match or the version last
 read, 409 on a stale version, 404, 400 for bad keys and bodies, 413 over the size limit), the
-GCP identity endpoints with a scripted sequence of answers, and switches for broken answers
-(not JSON, wrong shape, oversized, slow, connection dropped)."""
+GCP identity endpoints with a scripted sequence of answers, the storage endpoints as
+docs/storage.md describes them (credentials, signed URLs that point back at this server's
+/gcs/ routes, which play Cloud Storage's XML API for PUT and GET, and commits that list what
+was uploaded there), and switches for broken answers (not JSON, wrong shape, oversized, slow,
+connection dropped)."""
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import hashlib
 import json
 import re
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable, Dict, List, Optional, Tuple
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 KEY_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,255}$")
 
@@ -34,6 +39,17 @@ class FakeSidecar:
         # Called between a client's read and its write: simulates another writer.
         self.before_put: Optional[Callable[[], None]] = None
         self.identity_answers: List[Any] = []
+        # Storage: spaces (org, space) -> (bucket, prefix, loading zone); the objects uploaded
+        # through signed URLs, "bucket/name" -> (content type, bytes); the clock expiries are
+        # computed from; how long credentials live.
+        self.spaces: Dict[Tuple[str, str], Tuple[str, str, bool]] = {
+            ("org1", "loadingzone"): ("org1-landing", "incoming/", True),
+            ("org1", "curated"): ("org1-data", "curated/", False),
+        }
+        self.objects: Dict[str, Tuple[str, bytes]] = {}
+        self.now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.timezone.utc)
+        self.lifetime = dt.timedelta(minutes=30)
+        self.minted = 0
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -73,7 +89,7 @@ class FakeSidecar:
                 except (BrokenPipeError, ConnectionResetError):
                     self.close_connection = True  # the client gave up (a timeout test)
 
-            do_GET = do_PUT = do_POST = do_DELETE = _handle
+            do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _handle
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
@@ -119,6 +135,10 @@ class FakeSidecar:
 
     def route(self, method: str, path: str, query: Dict[str, List[str]], headers: Any, body: bytes) -> Scripted:
         with self.lock:
+            if path.startswith("/gcs/"):
+                return self._gcs(method, unquote(path[len("/gcs/"):]), query, headers, body)
+            if path.startswith("/v1/storage/") and method == "POST":
+                return self._storage(path[len("/v1/storage/"):], headers, body)
             if path == "/v1/secrets":
                 if method == "GET":
                     return self._list(query)
@@ -195,6 +215,95 @@ class FakeSidecar:
         self.version += 1
         self.last_read = self.version
         return 204, self._etag(), b""
+
+    # --- storage -------------------------------------------------------------------------------
+
+    def _storage(self, op: str, headers: Any, body: bytes) -> Scripted:
+        try:
+            req = json.loads(body)
+        except ValueError as e:
+            return self._err(400, "bad_request", f"bad request body: {e}")
+        if not isinstance(req, dict):
+            return self._err(400, "bad_request", "bad request body: want a JSON object")
+        if "caller" in req:
+            return self._err(400, "bad_request", "bad caller: the caller comes from X-Warden-Caller or the bearer token, not from the body")
+        want = {"credentials": {"org", "space", "access"}, "signed-url": {"org", "space", "object", "method"}, "commit": {"org", "space", "root_dir"}}
+        if op not in want:
+            return self._err(404, "not_found", f"no such endpoint: POST /v1/storage/{op}")
+        if set(req) - want[op] or not all(isinstance(v, str) for v in req.values()):
+            return self._err(400, "bad_request", f"bad request body: fields {sorted(req)}")
+        space = self.spaces.get((req.get("org", ""), req.get("space", "")))
+        if space is None:
+            return self._err(404, "not_found", f"no such space: org {req.get('org')!r} has no space {req.get('space')!r}")
+        bucket, prefix, loading_zone = space
+        now = self.now()
+        caller = headers.get("X-Warden-Caller") or ""
+        if op == "credentials":
+            if req.get("access") not in ("read", "upload", "delete"):
+                return self._err(400, "bad_request", f"bad storage request: access {req.get('access')!r} is not read, upload or delete")
+            self.minted += 1
+            return self._json(200, {
+                "access_token": f"ya29.fake-{self.minted}", "token_type": "Bearer",
+                "expires_at": _rfc3339(now + self.lifetime),
+                "org": req["org"], "space": req["space"], "access": req["access"], "bucket": bucket, "prefix": prefix,
+            })
+        if op == "signed-url":
+            method, obj = req.get("method", ""), req.get("object", "")
+            if method not in ("GET", "HEAD", "PUT", "DELETE"):
+                return self._err(400, "bad_request", f"bad storage request: method {method!r} is not GET, HEAD, PUT or DELETE")
+            if not obj or obj.startswith("/") or any(p in ("", ".", "..") for p in obj.split("/")):
+                return self._err(400, "bad_request", f"bad storage request: object name {obj!r} must be a clean path")
+            self.minted += 1
+            expires = now + self.lifetime
+            name = prefix + obj
+            url = (f"{self.url}/gcs/{bucket}/{quote(name)}?X-Goog-Algorithm=GOOG4-RSA-SHA256"
+                   f"&X-Goog-Expires=1800&X-Goog-Signature=secret-signature-{self.minted}")
+            return self._json(200, {"url": url, "method": method, "expires_at": _rfc3339(expires), "bucket": bucket, "object": name})
+        root = req.get("root_dir", "").rstrip("/")
+        if not loading_zone:
+            return self._err(400, "bad_request", f"bad storage request: space {req['org']}/{req['space']} is not the org's loading zone")
+        full = prefix + root + "/"
+        found = sorted((k, v) for k, v in self.objects.items() if k.startswith(bucket + "/" + full))
+        if not found:
+            return self._err(409, "conflict", f"nothing to commit: no object under gs://{bucket}/{full}")
+        objects = [{
+            "name": k[len(bucket) + 1:], "size": len(data),
+            "md5": base64.b64encode(hashlib.md5(data).digest()).decode(), "crc32c": "AAAAAA==",
+            "generation": 1700000000000000 + i, "updated": _rfc3339(now),
+        } for i, (k, (_, data)) in enumerate(found)]
+        by = "serviceAccount:apps/svc-prod-app-1" + (f" for user:{caller}" if caller else "")
+        return self._json(200, {
+            "org": req["org"], "space": req["space"], "bucket": bucket, "root_dir": full, "objects": objects,
+            "topic": "projects/my-project/topics/org1-commits", "message_id": "4711",
+            "committed_at": _rfc3339(now), "committed_by": by,
+        })
+
+    def _gcs(self, method: str, key: str, query: Dict[str, List[str]], headers: Any, body: bytes) -> Scripted:
+        """Cloud Storage's XML API, as far as signed URLs need it."""
+        def xml(status: int, code: str, msg: str) -> Scripted:
+            return status, {"Content-Type": "application/xml"}, (
+                f"<?xml version='1.0' encoding='UTF-8'?><Error><Code>{code}</Code><Message>{msg}</Message></Error>"
+            ).encode()
+
+        if not query.get("X-Goog-Signature"):
+            return xml(403, "AccessDenied", "Anonymous caller does not have storage.objects.get access.")
+        if method == "PUT":
+            self.objects[key] = (headers.get("Content-Type") or "", body)
+            return 200, {"ETag": '"' + hashlib.md5(body).hexdigest() + '"'}, b""
+        if method in ("GET", "HEAD"):
+            if key not in self.objects:
+                return xml(404, "NoSuchKey", "The specified key does not exist.")
+            ctype, data = self.objects[key]
+            return 200, {"Content-Type": ctype or "application/octet-stream"}, data if method == "GET" else b""
+        if method == "DELETE":
+            self.objects.pop(key, None)
+            return 204, {}, b""
+        return xml(405, "MethodNotAllowed", method)
+
+
+def _rfc3339(t: dt.datetime) -> str:
+    """As Go encodes a time.Time: nanoseconds, 'Z'."""
+    return t.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f") + "123Z"
 
 
 def binding(state: str, org: str = "org1", bound_in: float = 0.0) -> Scripted:

@@ -267,6 +267,35 @@ class LocalModeFeaturesTest(SidecarTestCase):
                     call()
                 self.assertIn("--broker-url", cm.exception.message)
 
+    def test_storage_not_enabled(self) -> None:
+        for w in (wc.Client(self.sidecar.url), wc.Client(self.sidecar.url, caller="user-ds-1")):
+            st = w.storage
+            src = st.token_source("org1", "loadingzone", "upload")
+            calls = {
+                "credentials": lambda: st.credentials("org1", "loadingzone", "upload"),
+                "token_source": src.token,
+                "signed_url": lambda: st.signed_url("org1", "loadingzone", "batch-7/a.csv", "PUT"),
+                "upload_file": lambda: st.upload_file("org1", "loadingzone", "batch-7/a.csv", b"id\n1\n"),
+                "download": lambda: st.download("org1", "curated", "a.csv"),
+                "commit": lambda: st.commit("org1", "loadingzone", "batch-7/"),
+            }
+            for name, call in calls.items():
+                with self.subTest(call=name, caller=w.caller):
+                    with self.assertRaises(wc.NotEnabled) as cm:
+                        call()
+                    e = cm.exception
+                    self.assertEqual((e.status, e.code), (501, "not_implemented"))
+                    self.assertIn("local mode", e.message)
+                    self.assertIn("--broker-url", e.message)
+        # The client's own checks come first: nothing is sent for a bad name.
+        with self.assertRaises(wc.BadRequest):
+            wc.Client(self.sidecar.url).storage.signed_url("org1", "loadingzone", "../../curated/x")
+        # The caller is the header's; the sidecar refuses one in the body (the client never sends it).
+        with self.assertRaises(wc.BadRequest) as cm2:
+            wc.Client(self.sidecar.url)._call("POST", "/v1/storage/credentials",
+                                              body={"org": "org1", "space": "curated", "access": "read", "caller": {"user": "x"}})
+        self.assertIn("not from the body", cm2.exception.message)
+
     def test_health(self) -> None:
         w = wc.Client(self.sidecar.url)
         self.assertTrue(w.ready())
@@ -323,6 +352,24 @@ class JWTCallersTest(unittest.TestCase):
             self.assertIn("user=user-ds-2", str(f.path))
         self.assertEqual(len(calls), 4, "the delete asked the provider for a fresh token")
         self.assertFalse(f.path.exists())
+
+    def test_storage_establishes_the_caller_first(self) -> None:
+        calls = []
+
+        def provider() -> str:
+            calls.append(1)
+            return self.issuer.token("user-ds-1")
+
+        st = wc.Client(self.sidecar.url, token=provider).storage
+        with self.assertRaises(wc.NotEnabled):
+            st.credentials("org1", "curated")
+        with self.assertRaises(wc.NotEnabled):
+            st.commit("org1", "loadingzone", "b/")
+        self.assertEqual(len(calls), 2, "a fresh token per request")
+        # A token that fails verification is refused before local mode says 501.
+        with self.assertRaises(wc.Unauthorized) as cm:
+            st.credentials("org1", "curated", token=self.issuer.token("user-ds-1", ttl=-60))
+        self.assertEqual(cm.exception.status, 401)
 
     def test_per_call_token_and_owner(self) -> None:
         w = wc.Client(self.sidecar.url)
