@@ -2,6 +2,8 @@ package chart
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"io"
 	"log/slog"
@@ -19,6 +21,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 	"github.com/stretchr/testify/require"
+	authnv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -27,8 +30,13 @@ import (
 
 	"github.com/warden-dev/warden/internal/testing/fakeiam"
 	"github.com/warden-dev/warden/internal/testing/testenv"
+	"github.com/warden-dev/warden/internal/testing/testgcp"
+	"github.com/warden-dev/warden/pkg/api"
+	"github.com/warden-dev/warden/pkg/brokerapi"
+	"github.com/warden-dev/warden/pkg/grants"
 	"github.com/warden-dev/warden/pkg/identity"
 	"github.com/warden-dev/warden/pkg/mutate"
+	"github.com/warden-dev/warden/pkg/storage"
 	"github.com/warden-dev/warden/pkg/webhook"
 )
 
@@ -86,6 +94,20 @@ orgs:
   - name: org1
     gcpServiceAccount: aes1-svc@my-project.iam.gserviceaccount.com
     members: [serviceAccount:apps/svc-prod-app-1]
+    storage:
+      access: [serviceAccount:apps/svc-prod-app-1]
+      spaces:
+        - {name: curated, bucket: org1-data, prefix: curated/, users: [serviceAccount:apps/svc-prod-app-1]}
+        - {name: scratch, bucket: org1-scratch, users: [serviceAccount:apps/svc-prod-app-1]}
+  # The broker may not impersonate org2's account (it does not exist in IAM Credentials): a
+  # missing roles/iam.serviceAccountTokenCreator, as Google answers it.
+  - name: org2
+    gcpServiceAccount: aes2-svc@my-project.iam.gserviceaccount.com
+    members: [serviceAccount:apps/svc-prod-app-1]
+    storage:
+      access: [serviceAccount:apps/svc-prod-app-1]
+      spaces:
+        - {name: data, bucket: org2-data, users: [serviceAccount:apps/svc-prod-app-1]}
 gcp:
   project: my-project
 `
@@ -100,8 +122,11 @@ var (
 
 // scrapeWarden runs Warden as the e2e suite does, the webhook and broker in this process
 // (webhook.New, with GKE identity against the in-process fake IAM, so the identity reconciler
-// runs too) and a sidecar binary in local mode, drives one allowed and one refused admission and
-// a few sidecar requests, and scrapes both /metrics endpoints.
+// runs too, and with Cloud Storage credentials against the in-process Google services of
+// internal/testing/testgcp, so the storage metrics exist) and a sidecar binary in local mode,
+// drives one allowed and one refused admission, storage requests to the broker (minted, cached,
+// signed, during an IAM Credentials outage, refused by IAM) and a few sidecar requests, and
+// scrapes both /metrics endpoints.
 func scrapeWarden(t *testing.T) (webhookFamilies, sidecarFamilies map[string]*dto.MetricFamily) {
 	t.Helper()
 	env := controlPlane(t)
@@ -145,11 +170,25 @@ func startAndScrape(env *testenv.Env) error {
 		return err
 	}
 	envStop = append(envStop, func() { iamClient.Close() })
+	// IAM Credentials, STS, Cloud Storage and Pub/Sub, through the clients production uses (as
+	// test/e2e's storageOptions). Only org1's account exists.
+	gcp, err := testgcp.Start(ctx, "aes1-svc@my-project.iam.gserviceaccount.com")
+	if err != nil {
+		return fmt.Errorf("GCP services: %w", err)
+	}
+	envStop = append(envStop, gcp.Close)
 	cfg := mutate.DefaultConfig()
 	cfg.SidecarImage = "ghcr.io/warden-dev/warden-sidecar:chart-test"
 	srv, err := webhook.New(webhook.Options{
 		RestConfig: env.Config,
 		GCP:        &webhook.GCPOptions{IAM: iamClient, Propagation: time.Second, Resync: time.Minute},
+		Storage: &storage.Options{
+			IAM:           gcp.IAM,
+			Downscoper:    storage.STS{Endpoint: gcp.STSEndpoint()},
+			Lister:        storage.GCS{Endpoint: gcp.GCSEndpoint()},
+			Publisher:     storage.PubSub{Endpoint: gcp.PubSubEndpoint(), Insecure: true},
+			SignedURLHost: gcp.GCSHost(), SignedURLInsecure: true,
+		},
 		PolicyFile: policyFile,
 		Host:       env.Host,
 		Port:       env.Port,
@@ -188,6 +227,10 @@ func startAndScrape(env *testenv.Env) error {
 	}
 	if _, err := kube.CoreV1().Pods("apps").Create(ctx, pod, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}}); err != nil {
 		return fmt.Errorf("an owner's pod: %w", err)
+	}
+
+	if err := driveStorage(ctx, env, kube, gcp, "https://"+srv.BrokerAddr(), dir); err != nil {
+		return fmt.Errorf("storage requests: %w", err)
 	}
 
 	// The sidecar, in local mode, with the same policy.
@@ -269,6 +312,79 @@ func startAndScrape(env *testenv.Env) error {
 	}
 	scScrapes, err = scrape(sidecarMetricsURL)
 	return err
+}
+
+// driveStorage asks the broker for storage credentials and signed URLs as an injected pod does
+// (a real pod in an opted-in namespace, its bound token), so that each result the storage alerts
+// read is counted: minted, cached and ok; unavailable during an IAM Credentials outage; denied
+// where IAM refuses to impersonate the org's account.
+func driveStorage(ctx context.Context, env *testenv.Env, kube *kubernetes.Clientset, gcp *testgcp.Env, brokerURL, dir string) error {
+	pod, err := kube.CoreV1().Pods("apps").Create(ctx, &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "storage-client"},
+		Spec: corev1.PodSpec{
+			ServiceAccountName:           "svc-prod-app-1",
+			AutomountServiceAccountToken: ptr.To(false),
+			Containers:                   []corev1.Container{{Name: "app", Image: "app"}},
+		},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		return fmt.Errorf("an owner's pod: %w", err)
+	}
+	tr, err := kube.CoreV1().ServiceAccounts("apps").CreateToken(ctx, "svc-prod-app-1", &authnv1.TokenRequest{Spec: authnv1.TokenRequestSpec{
+		Audiences:         []string{api.TokenAudience},
+		ExpirationSeconds: ptr.To[int64](600),
+		BoundObjectRef:    &authnv1.BoundObjectReference{Kind: "Pod", APIVersion: "v1", Name: pod.Name, UID: pod.UID},
+	}}, metav1.CreateOptions{})
+	if err != nil {
+		return err
+	}
+	tokenFile := filepath.Join(dir, "pod-token")
+	if err := os.WriteFile(tokenFile, []byte(tr.Status.Token), 0o600); err != nil {
+		return err
+	}
+	ca, err := os.ReadFile(filepath.Join(env.CertDir, "ca.crt"))
+	if err != nil {
+		return err
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(ca) {
+		return fmt.Errorf("no CA in %s", env.CertDir)
+	}
+	c := &brokerapi.Client{BaseURL: brokerURL, TokenFile: tokenFile,
+		HTTP: &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}}
+	owner := grants.Caller{ServiceAccount: "apps/svc-prod-app-1"}
+	credentials := func(org, space string) error {
+		_, err := c.StorageCredentials(ctx, brokerapi.CredentialsRequest{Org: org, Space: space, Access: "read", Caller: owner})
+		return err
+	}
+	signed := func(org, space string) error {
+		_, err := c.StorageSignedURL(ctx, brokerapi.SignedURLRequest{Org: org, Space: space, Object: "report.csv", Method: http.MethodGet, Caller: owner})
+		return err
+	}
+	for _, step := range []struct {
+		what string
+		call func() error
+	}{
+		{"minted", func() error { return credentials("org1", "curated") }},
+		{"cached", func() error { return credentials("org1", "curated") }},
+		{"a signed URL", func() error { return signed("org1", "curated") }},
+	} {
+		if err := step.call(); err != nil {
+			return fmt.Errorf("%s: %w", step.what, err)
+		}
+	}
+	// Refused by Google or Google unreachable: the broker answers an error, which the counters
+	// record. Nothing is cached for scratch, so the outage is really asked.
+	gcp.Creds.SetDown(true)
+	errs := []error{credentials("org1", "scratch"), signed("org1", "scratch")}
+	gcp.Creds.SetDown(false)
+	errs = append(errs, credentials("org2", "data"), signed("org2", "data"))
+	for i, err := range errs {
+		if err == nil {
+			return fmt.Errorf("request %d of the outage and the refusals succeeded", i)
+		}
+	}
+	return nil
 }
 
 func waitOK(ctx context.Context, url string) error {

@@ -2,6 +2,7 @@ package chart
 
 import (
 	"fmt"
+	"maps"
 	"net/http"
 	"path/filepath"
 	"regexp"
@@ -126,7 +127,8 @@ func TestPrometheusRulesParse(t *testing.T) {
 	}
 	// What the issue asks to be alerted on, each by at least one rule.
 	for _, want := range []string{"WardenWebhookDown", "WardenAdmissionErrors", "WardenWebhookHTTPErrors", "WardenPolicyUnhealthy",
-		"WardenDenialSpike", "WardenBrokerUnavailable", "WardenVaultErrors", "WardenIAMErrors", "WardenIdentityErrors", "WardenCertificateExpiresSoon"} {
+		"WardenDenialSpike", "WardenBrokerUnavailable", "WardenVaultErrors", "WardenIAMErrors", "WardenIdentityErrors", "WardenCertificateExpiresSoon",
+		"WardenStorageCredentialsUnavailable", "WardenStorageGCPDenied", "WardenStorageMintSlow"} {
 		assert.True(t, names[want], "alert %s", want)
 	}
 	assert.Greater(t, n, 10)
@@ -220,6 +222,20 @@ func TestRulesReadOnlyExportedMetrics(t *testing.T) {
 		require.Contains(t, webhook, name, "the webhook exports %s", name)
 	}
 	require.Contains(t, sidecar, "warden_sidecar_requests_total")
+	// The storage counters, with every result the broker's storage requests caused (the
+	// storage alerts match on result).
+	for name, results := range map[string][]string{
+		"warden_storage_credentials_total": {"minted", "cached", "unavailable", "denied"},
+		"warden_storage_signed_urls_total": {"ok", "unavailable", "denied"},
+	} {
+		require.Contains(t, webhook, name, "the webhook exports %s", name)
+		t.Logf("%s: results %v", name, slices.Sorted(maps.Keys(webhook[name]["result"])))
+		for _, r := range results {
+			assert.True(t, webhook[name]["result"][r], "%s{result=%q} after the storage requests (seen: %v)", name, r, webhook[name]["result"])
+		}
+	}
+	require.Contains(t, webhook, "warden_storage_mint_seconds_bucket")
+	assert.Positive(t, webhookFams["warden_storage_mint_seconds"].Metric[0].GetHistogram().GetSampleCount(), "a credential was minted")
 	expiry := webhookFams["warden_certificate_expiry_timestamp_seconds"].Metric[0].GetGauge().GetValue()
 	assert.InDelta(t, float64(time.Now().AddDate(0, 0, 365).Unix()), expiry, 2*86400, "the expiry gauge is the serving certificate's")
 

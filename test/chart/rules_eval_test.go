@@ -90,6 +90,27 @@ func TestRulesFireOnWhatTheySay(t *testing.T) {
 			{"no certificate", `warden_certificate_expiry_timestamp_seconds{pod="a"} 0x60`, hour, true},
 			{"a certificate", expiry(300 * day), hour, false},
 		},
+		"WardenStorageCredentialsUnavailable": {
+			{"IAM Credentials or STS down", `warden_storage_credentials_total{access="read",result="unavailable"} 0+1x60`, hour, true},
+			{"signing during an outage", `warden_storage_signed_urls_total{method="GET",result="unavailable"} 0+1x60`, hour, true},
+			{"refusals, errors and successes are no outage", `warden_storage_credentials_total{access="read",result="denied"} 0+1x60` + "\n" +
+				`warden_storage_credentials_total{access="read",result="minted"} 0+5x60` + "\n" + `warden_storage_signed_urls_total{method="PUT",result="error"} 0+1x60`, hour, false},
+			{"an outage that ended 30 minutes ago", `warden_storage_credentials_total{access="read",result="unavailable"} 0+1x30 30x30`, hour, false},
+		},
+		"WardenStorageGCPDenied": {
+			{"one denied credential", `warden_storage_credentials_total{access="read",result="denied"} 0x50 1x10`, hour, true},
+			{"the first denial, which creates the series", `warden_storage_credentials_total{access="upload",result="denied"} _x55 1x5`, hour, true},
+			{"one denied signed URL, a new series", `warden_storage_signed_urls_total{method="PUT",result="denied"} _x58 1x2`, hour, true},
+			{"the last denial 25 minutes ago", `warden_storage_credentials_total{access="read",result="denied"} 0x35 1x25` + "\n" +
+				`warden_storage_signed_urls_total{method="GET",result="denied"} 1x60`, hour, false},
+			{"outages and errors are no denial", `warden_storage_credentials_total{access="read",result="unavailable"} 0+1x60` + "\n" +
+				`warden_storage_signed_urls_total{method="GET",result="error"} _x55 1x5`, hour, false},
+		},
+		"WardenStorageMintSlow": {
+			{"p99 2.1 s", mintLatency("0+97x60", "0+100x60"), hour, true},
+			{"p99 1.9 s", mintLatency("0+98x60", "0+100x60"), hour, false},
+			{"no mint at all (all cached)", mintLatency("0x60", "0x60"), hour, false},
+		},
 		"WardenBrokerUnavailable": {
 			{"stage answers 503", `warden_sidecar_requests_total{route="/v1/datasets/{id}/stage",code="503"} 0+1x60`, hour, true},
 			{"refusals are not outages", `warden_sidecar_requests_total{route="/v1/datasets/{id}/access",code="403"} 0+1x60`, hour, false},
@@ -148,4 +169,11 @@ func latency(le05, le1, inf string) string {
 // hour in).
 func expiry(d time.Duration) string {
 	return fmt.Sprintf(`warden_certificate_expiry_timestamp_seconds{pod="a"} %dx60`, int64((time.Hour + d).Seconds()))
+}
+
+// mintLatency is the storage mint histogram with the given counts at le=1.28 and at le=2.56
+// (and +Inf): every mint takes more than 0.64 s, and none more than 2.56 s.
+func mintLatency(le128, le256 string) string {
+	b := `warden_storage_mint_seconds_bucket{` + job + `,le="%s"} %s`
+	return fmt.Sprintf(b, "0.64", "0x60") + "\n" + fmt.Sprintf(b, "1.28", le128) + "\n" + fmt.Sprintf(b, "2.56", le256) + "\n" + fmt.Sprintf(b, "+Inf", le256)
 }
