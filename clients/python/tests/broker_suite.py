@@ -13,27 +13,41 @@ prod), the first with WARDEN_TEST_SNAPSHOT_ROOT as its snapshot share and its st
 its --data-dir. The policy is the e2e suite's file (other e2e tests add policy objects, so the
 assertions hold for any extra datasets and orgs): prod-dataset-1 is readable by the owner and
 user-ds-1, not user-ds-2; the owner is a member of org1 and org2, not org3; IAM propagation
-is 2 s.
+is 2 s. Storage: org1's loadingzone (bucket org1-landing, prefix incoming/, suppliers the owner
+and user-ds-1) and curated (org1-data, curated/, users the owner and user-ds-2), topic
+org1-commits; the Go test creates the buckets, the topic and curated/python/hello.csv, gives
+fake-gcs-server's JSON API as WARDEN_TEST_GCS, and reads the commit this suite writes to
+WARDEN_TEST_OUT/commit.json to find its Pub/Sub message.
 """
 
 from __future__ import annotations
 
 import csv
+import datetime as dt
+import hashlib
+import json
 import os
+import tempfile
 import unittest
+import urllib.request
 from pathlib import Path
+from urllib.parse import quote
 
 import warden_client as wc
 
 URL = os.environ.get("WARDEN_TEST_URL", "")
 URL_2 = os.environ.get("WARDEN_TEST_URL_2", "")
 SNAPSHOT_ROOT = os.environ.get("WARDEN_TEST_SNAPSHOT_ROOT", "")
+GCS = os.environ.get("WARDEN_TEST_GCS", "")
+OUT = os.environ.get("WARDEN_TEST_OUT", "")
 
 CSV = "id,score\n1,0.5\n2,0.75\n3,1.0\n"
 
 
 def setUpModule() -> None:
-    missing = [n for n, v in [("WARDEN_TEST_URL", URL), ("WARDEN_TEST_URL_2", URL_2), ("WARDEN_TEST_SNAPSHOT_ROOT", SNAPSHOT_ROOT)] if not v]
+    need = [("WARDEN_TEST_URL", URL), ("WARDEN_TEST_URL_2", URL_2), ("WARDEN_TEST_SNAPSHOT_ROOT", SNAPSHOT_ROOT),
+            ("WARDEN_TEST_GCS", GCS), ("WARDEN_TEST_OUT", OUT)]
+    missing = [n for n, v in need if not v]
     if missing:
         raise RuntimeError(
             f"{', '.join(missing)} not set: the broker-mode tests run inside the Go e2e suite "
@@ -159,6 +173,98 @@ class BrokerIdentityTest(unittest.TestCase):
             self.i.bind("no-such-org")
         self.i.reset()
         self.i.reset()  # idempotent
+
+
+class BrokerStorageTest(unittest.TestCase):
+    """Cloud Storage credentials through the broker, against the suite's fakes of IAM
+    Credentials, STS, Cloud Storage and Pub/Sub. The batch goes to a root directory no other
+    e2e test uses."""
+
+    ROOT = "python-batch/"
+    A = "id,value\n1,north\n2,south\n"
+    B = b"id,value\n3,east\n"
+
+    def setUp(self) -> None:
+        self.w = wc.Client(URL, caller="user-ds-1")
+        self.st = self.w.storage
+
+    def test_upload_commit_and_read(self) -> None:
+        now = dt.datetime.now(dt.timezone.utc)
+        cred = self.st.credentials("org1", "loadingzone", "upload")
+        self.assertEqual((cred.org, cred.space, cred.access), ("org1", "loadingzone", "upload"))
+        self.assertEqual((cred.bucket, cred.prefix), ("org1-landing", "incoming/"))
+        self.assertTrue(cred.token)
+        self.assertEqual(cred.authorization_header(), {"Authorization": "Bearer " + cred.token})
+        self.assertGreater(cred.expires_at, now + dt.timedelta(minutes=20), "upload credentials live 30 minutes")
+        self.assertFalse(cred.expired(dt.timedelta(minutes=5)))
+        src = self.st.token_source("org1", "loadingzone", "upload")
+        self.assertEqual(src.token(), cred.token, "the broker's cache: the same token")
+        self.assertEqual(src.token(), cred.token)
+        self.assertEqual(src.fetches, 1)
+
+        # Two files with signed URLs: one streamed from a file, one from bytes.
+        with tempfile.TemporaryDirectory() as d:
+            p = Path(d) / "a.csv"
+            p.write_text(self.A)
+            a = self.st.upload_file("org1", "loadingzone", self.ROOT + "a.csv", p)
+        b = self.st.upload_file("org1", "loadingzone", self.ROOT + "sub/b.csv", self.B)
+        self.assertEqual((a.bucket, a.object, a.method), ("org1-landing", "incoming/python-batch/a.csv", "PUT"))
+        self.assertEqual(b.object, "incoming/python-batch/sub/b.csv")
+        # Suppliers read what they uploaded.
+        self.assertEqual(self.st.download("org1", "loadingzone", self.ROOT + "sub/b.csv"), self.B)
+
+        commit = self.st.commit("org1", "loadingzone", self.ROOT)
+        self.assertEqual((commit.org, commit.space, commit.bucket), ("org1", "loadingzone", "org1-landing"))
+        self.assertEqual(commit.root_dir, "incoming/python-batch/")
+        self.assertEqual(sorted(commit.names), ["incoming/python-batch/a.csv", "incoming/python-batch/sub/b.csv"])
+        by_name = {o.name: o for o in commit}
+        self.assertEqual(by_name["incoming/python-batch/a.csv"].size, len(self.A))
+        self.assertEqual(by_name["incoming/python-batch/sub/b.csv"].md5_hex(), hashlib.md5(self.B).hexdigest())
+        self.assertEqual(commit.topic, "projects/my-project/topics/org1-commits")
+        self.assertTrue(commit.message_id)
+        self.assertEqual(commit.committed_by, "serviceAccount:apps/svc-prod-app-1 for user-ds-1")
+        self.assertIsNotNone(commit.committed_at)
+        with open(os.path.join(OUT, "commit.json"), "w") as fh:
+            json.dump({"message_id": commit.message_id, "root_dir": commit.root_dir, "objects": commit.names}, fh)
+
+        # Reading: user-ds-2 is a user of curated. A signed GET, and the token with Cloud
+        # Storage's JSON API (what google-cloud-storage does with cred.google_credentials()).
+        self.assertEqual(self.st.download("org1", "curated", "python/hello.csv", caller="user-ds-2"),
+                         b"greeting\nhello from curated\n")
+        read = self.st.credentials("org1", "curated", "read", caller="user-ds-2")
+        self.assertEqual((read.bucket, read.prefix, read.access), ("org1-data", "curated/", "read"))
+        self.assertGreater(read.expires_at, now + dt.timedelta(minutes=50), "read credentials live an hour")
+        req = urllib.request.Request(f"{GCS}b/{read.bucket}/o?prefix={quote(read.prefix)}python/",
+                                     headers=read.authorization_header())
+        with urllib.request.build_opener(urllib.request.ProxyHandler({})).open(req, timeout=10) as resp:
+            listing = json.load(resp)
+        self.assertEqual([o["name"] for o in listing.get("items", [])], ["curated/python/hello.csv"])
+
+    def test_refusals(self) -> None:
+        with self.assertRaises(wc.Forbidden) as cm:
+            self.st.credentials("org1", "loadingzone", "upload", caller="user-ds-2")
+        e = cm.exception
+        self.assertEqual((e.status, e.code), (403, "forbidden"))
+        self.assertIn("supplier", e.message)
+        self.assertIn("user:user-ds-2", e.message)
+        with self.assertRaises(wc.Forbidden) as cm:
+            self.st.upload_file("org1", "loadingzone", self.ROOT + "not-mine.csv", b"x", caller="user-ds-2")
+        self.assertIn("supplier", cm.exception.message)
+        with self.assertRaises(wc.Forbidden) as cm:
+            self.st.commit("org1", "loadingzone", self.ROOT, caller="user-ds-2")
+        self.assertIn("supplier", cm.exception.message)
+        with self.assertRaises(wc.Forbidden) as cm:
+            self.st.credentials("org1", "curated", "upload", caller=None)
+        self.assertIn("owner serviceAccount:apps/svc-prod-app-1 needs role supplier", cm.exception.message)
+        with self.assertRaises(wc.NotFound):
+            self.st.credentials("org1", "no-such-space")
+        with self.assertRaises(wc.BadRequest):
+            self.st.credentials("Org 1!", "curated")  # the broker checks names
+        with self.assertRaises(wc.BadRequest):
+            self.st.signed_url("org1", "loadingzone", "../curated/x", "GET")  # the client checks first
+        with self.assertRaises(wc.Conflict) as cm2:
+            self.st.commit("org1", "loadingzone", "python-empty/")
+        self.assertIn("nothing to commit", cm2.exception.message)
 
 
 if __name__ == "__main__":
