@@ -271,7 +271,7 @@ class FakeSidecar:
             "md5": base64.b64encode(hashlib.md5(data).digest()).decode(), "crc32c": "AAAAAA==",
             "generation": 1700000000000000 + i, "updated": _rfc3339(now),
         } for i, (k, (_, data)) in enumerate(found)]
-        by = "serviceAccount:apps/svc-prod-app-1" + (f" for user:{caller}" if caller else "")
+        by = "serviceAccount:apps/svc-prod-app-1" + (f" for {caller}" if caller else "")
         return self._json(200, {
             "org": req["org"], "space": req["space"], "bucket": bucket, "root_dir": full, "objects": objects,
             "topic": "projects/my-project/topics/org1-commits", "message_id": "4711",

@@ -112,7 +112,7 @@ class ShapesTest(StorageTestCase):
         self.assertGreater(a.generation, 0)
         self.assertIsNotNone(a.updated and a.updated.tzinfo)
         self.assertEqual((c.topic, c.message_id), ("projects/my-project/topics/org1-commits", "4711"))
-        self.assertEqual(c.committed_by, "serviceAccount:apps/svc-prod-app-1 for user:user-ds-1")
+        self.assertEqual(c.committed_by, "serviceAccount:apps/svc-prod-app-1 for user-ds-1")
         self.assertIsNotNone(c.committed_at and c.committed_at.tzinfo)
         [req] = self.posts("/v1/storage/commit")
         self.assertEqual(req["body"], {"org": "org1", "space": "loadingzone", "root_dir": "batch-7/"})
