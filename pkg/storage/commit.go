@@ -41,7 +41,8 @@ const EventCommit = "warden.storage.commit"
 // Commit lists what was uploaded under dir of the org's loading zone (with a read credential of
 // the zone) and announces it on the org's topic as the org's service account. by names who
 // committed (audit). Nothing is published when the listing fails or finds nothing.
-func (s *Service) Commit(ctx context.Context, t Target, dir, by string) (brokerapi.Commit, error) {
+func (s *Service) Commit(ctx context.Context, t Target, dir, by string) (c brokerapi.Commit, err error) {
+	defer func() { s.metrics.committed(err) }()
 	if !t.LoadingZone {
 		return brokerapi.Commit{}, fmt.Errorf("%w: space %s/%s is not the org's loading zone; commits are for uploads there", ErrNotLoadingZone, t.Org, t.Space)
 	}

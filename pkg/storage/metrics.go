@@ -11,6 +11,7 @@ type metrics struct {
 	credentials *prometheus.CounterVec
 	mintSeconds prometheus.Histogram
 	signedURLs  *prometheus.CounterVec
+	commits     *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) (metrics, error) {
@@ -28,9 +29,17 @@ func newMetrics(reg prometheus.Registerer) (metrics, error) {
 			Name: "warden_storage_signed_urls_total",
 			Help: "Signed URLs made by the broker, by method and result.",
 		}, []string{"method", "result"}),
+		commits: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "warden_storage_commits_total",
+			Help: "Loading-zone commits, by result (ok, unavailable: Cloud Storage or Pub/Sub down, denied: refused by Google, error: the request's own fault).",
+		}, []string{"result"}),
+	}
+	// Every result exists from the start at 0, so that rate() and alerts see the first failure.
+	for _, r := range []string{"ok", "unavailable", "denied", "error"} {
+		m.commits.WithLabelValues(r)
 	}
 	if reg != nil {
-		for _, c := range []prometheus.Collector{m.credentials, m.mintSeconds, m.signedURLs} {
+		for _, c := range []prometheus.Collector{m.credentials, m.mintSeconds, m.signedURLs, m.commits} {
 			if err := reg.Register(c); err != nil {
 				return m, err
 			}
@@ -67,4 +76,8 @@ func (m metrics) observe(access string, hit bool, err error, took time.Duration)
 
 func (m metrics) signed(method string, err error) {
 	m.signedURLs.WithLabelValues(method, result(err)).Inc()
+}
+
+func (m metrics) committed(err error) {
+	m.commits.WithLabelValues(result(err)).Inc()
 }

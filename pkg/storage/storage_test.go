@@ -14,6 +14,7 @@ import (
 	"cloud.google.com/go/iam/credentials/apiv1/credentialspb"
 	"github.com/fsouza/fake-gcs-server/fakestorage"
 	"github.com/googleapis/gax-go/v2"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -365,6 +366,9 @@ func TestCommit(t *testing.T) {
 		assert.ErrorIs(t, err, c.want, name)
 	}
 	assert.Len(t, f.env.PubSub.Messages(), 1, "failed commits publish nothing")
+	assert.Equal(t, 1.0, testutil.ToFloat64(f.svc.metrics.commits.WithLabelValues("ok")))
+	assert.Equal(t, 1.0, testutil.ToFloat64(f.svc.metrics.commits.WithLabelValues("denied")), "the topic that does not exist")
+	assert.Equal(t, 5.0, testutil.ToFloat64(f.svc.metrics.commits.WithLabelValues("error")))
 
 	f.env.GCS.Stop()
 	// The client retries a server that does not answer until the deadline; the test's is short.
