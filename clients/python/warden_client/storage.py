@@ -118,7 +118,8 @@ class Storage:
         self.transfer_timeout = 300.0
         # For tests: the clock of token sources.
         self._now: Callable[[], _dt.datetime] = _utc_now
-        # For tests: the URL opener of transfers (given the URL's host).
+        # The URL opener of transfers, given the URL's host (proxies from the environment, none
+        # for loopback hosts, no redirects).
         self._opener: Callable[[str], urllib.request.OpenerDirector] = _opener
 
     def _who(self, caller: Any, token: Any) -> Who:
