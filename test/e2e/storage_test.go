@@ -17,6 +17,8 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/oauth2"
 	"google.golang.org/api/option"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -77,7 +79,10 @@ func appStorageClient(t testing.TB, token string) *gcs.Client {
 
 func TestStorageUploadCommitFlow(t *testing.T) {
 	setup(t)
-	require.NoError(t, gcp.CreateTopic(ctx(t), "my-project", "org1-commits"))
+	// Other tests (the Python client's) may have created the topic already.
+	if err := gcp.CreateTopic(ctx(t), "my-project", "org1-commits"); status.Code(err) != codes.AlreadyExists {
+		require.NoError(t, err)
+	}
 	gcp.GCS.CreateBucketWithOpts(fakestorage.CreateBucketOpts{Name: "org1-landing"})
 	gcp.GCS.CreateBucketWithOpts(fakestorage.CreateBucketOpts{Name: "org1-data"})
 	sc := startSidecar(t, "apps", "svc-prod-app-1", "storage-flow", brokered)
