@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/warden-dev/warden/internal/httpjson"
@@ -56,6 +57,8 @@ type Options struct {
 	// endpoints answer 501); Policy is the policy in force they decide with.
 	Storage *storage.Service
 	Policy  func() policy.View
+	// Registerer receives the broker's metrics (nil: not registered).
+	Registerer prometheus.Registerer
 }
 
 // Namespaces looks up a namespace's labels.
@@ -65,8 +68,9 @@ type Namespaces interface {
 
 // Server is the broker's HTTP handler.
 type Server struct {
-	opts Options
-	mux  *http.ServeMux
+	opts    Options
+	mux     *http.ServeMux
+	metrics *metrics
 
 	mu    sync.Mutex
 	cache map[[32]byte]verified
@@ -96,7 +100,11 @@ func New(o Options) (*Server, error) {
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{opts: o, mux: http.NewServeMux(), cache: map[[32]byte]verified{}}
+	m, err := newMetrics(o.Registerer)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{opts: o, mux: http.NewServeMux(), metrics: m, cache: map[[32]byte]verified{}}
 	s.mux.HandleFunc("POST "+brokerapi.PathCheck, s.check)
 	s.mux.HandleFunc("POST "+brokerapi.PathList, s.list)
 	s.registerGCP()
@@ -107,8 +115,6 @@ func New(o Options) (*Server, error) {
 	})
 	return s, nil
 }
-
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
 
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	status, code := statuses.Lookup(err)

@@ -34,6 +34,7 @@ func (s *Server) setupBroker() error {
 	}
 	bo := broker.Options{
 		Kube: kube, Grants: engine, Log: s.log.With("component", "broker"), AdminGroup: s.opts.AdminGroup,
+		Registerer: s.opts.Registry,
 		// The broker trusts a pod only as far as the admission webhooks would: opted-in
 		// namespace, and the same invariant, seal included.
 		Pods: s.opts.Mutate.Rules(s.keys), Namespaces: namespaceLabels{s.mgr.GetCache()},

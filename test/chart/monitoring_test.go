@@ -188,7 +188,7 @@ var eventOnlyValues = map[string]map[string][]string{
 }
 
 // httpCodeLabels are label values that are HTTP status codes.
-var httpCodeLabels = map[string]string{"controller_runtime_webhook_requests_total": "code", "warden_sidecar_requests_total": "code"}
+var httpCodeLabels = map[string]string{"controller_runtime_webhook_requests_total": "code", "warden_sidecar_requests_total": "code", "warden_broker_requests_total": "code"}
 
 func knownValues(ex exported, metric, label string) []string {
 	var vs []string
