@@ -219,7 +219,8 @@ func startInProcess(ctx context.Context) (string, string, error) {
 	if err != nil {
 		return "", "", err
 	}
-	h, err := mutate.NewHandler(mutate.DefaultConfig(), "warden-system", static{pol}, static{pol}, keys,
+	cfg := mutate.DefaultConfig()
+	h, err := mutate.NewHandler(cfg, "warden-system", static{pol}, static{pol}, cfg.Rules(keys),
 		slog.New(slog.DiscardHandler), nil)
 	if err != nil {
 		return "", "", err

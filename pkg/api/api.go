@@ -58,6 +58,10 @@ const (
 const (
 	// TokenAudience is the audience of the projected token the sidecar presents to the broker.
 	TokenAudience = "warden"
+	// SignerName is Warden's pod-certificate signer: the broker issues the sidecar's client
+	// certificate (the podCertificate projected volume source) only for pods that pass the
+	// invariant, and only the kubelet can request one.
+	SignerName = "warden.dev/sidecar"
 	// DefaultSidecarPort is the loopback port the sidecar listens on (WARDEN_PORT).
 	DefaultSidecarPort = 8787
 )

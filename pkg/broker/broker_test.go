@@ -100,7 +100,7 @@ func (f *fixture) pod(t *testing.T, ns, name string, inject bool, change ...func
 		require.NoError(t, err)
 		cfg := mutate.DefaultConfig()
 		cfg.SidecarImage = "example.com/sidecar:test"
-		h, err := mutate.NewHandler(cfg, "warden-system", staticPolicy{pol}, labels{ns: optedIn}, f.keys, nil, nil)
+		h, err := mutate.NewHandler(cfg, "warden-system", staticPolicy{pol}, labels{ns: optedIn}, cfg.Rules(f.keys), nil, nil)
 		require.NoError(t, err)
 		raw, err := json.Marshal(p)
 		require.NoError(t, err)

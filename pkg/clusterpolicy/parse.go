@@ -77,23 +77,6 @@ func (c *parseCache) underRoot(d *wardenv1.Dataset, root string) (policy.Dataset
 	return r, nil
 }
 
-// winner is the Dataset that holds an id: the oldest (then first by namespace) valid one.
-func (c *parseCache) winner(items []*wardenv1.Dataset) *wardenv1.Dataset {
-	var best *wardenv1.Dataset
-	for _, d := range items {
-		if !d.DeletionTimestamp.IsZero() {
-			continue
-		}
-		if _, err := c.dataset(d); err != nil {
-			continue
-		}
-		if best == nil || older(d.ObjectMeta, best.ObjectMeta) {
-			best = d
-		}
-	}
-	return best
-}
-
 // spaceCache keeps each Space checked and parsed once per version: the overlap check reads every
 // Space of a bucket at each decision, and a bucket may hold hundreds of spaces.
 type spaceCache struct {

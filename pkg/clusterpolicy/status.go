@@ -253,14 +253,15 @@ func (st *Statuses) dataset(ctx context.Context, o client.Object) (string, strin
 	if v.fileDefines(d.Name) {
 		return wardenv1.ReasonConflict, "the policy file defines this dataset id; the file wins"
 	}
-	if w := st.Source.parsed.winner(st.Source.datasetsBy(indexID, d.Name)); w != nil && w.Namespace != d.Namespace {
-		return wardenv1.ReasonConflict, fmt.Sprintf("Dataset %s/%s holds this id (created first); dataset ids are unique in the cluster", w.Namespace, w.Name)
-	}
 	if _, err := v.resolve(d); err != nil {
 		if errors.Is(err, errNoRoot) {
 			return wardenv1.ReasonNoSnapshotRoot, err.Error()
 		}
 		return invalid(err)
+	}
+	// Only acceptable Datasets compete for an id (datasetHolder).
+	if w, _, ok := v.datasetHolder(d.Name); ok && w.Namespace != d.Namespace {
+		return wardenv1.ReasonConflict, fmt.Sprintf("Dataset %s/%s holds this id (the oldest acceptable one); dataset ids are unique in the cluster", w.Namespace, w.Name)
 	}
 	return accepted()
 }

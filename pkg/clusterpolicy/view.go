@@ -134,12 +134,26 @@ func (v *view) objectDataset(id string) (policy.Dataset, bool) {
 }
 
 func (v *view) lookupDataset(id string) (policy.Dataset, bool) {
-	w := v.s.parsed.winner(v.s.datasetsBy(indexID, id))
-	if w == nil {
-		return policy.Dataset{}, false
+	_, d, ok := v.datasetHolder(id)
+	return d, ok
+}
+
+// datasetHolder is the Dataset that holds an id: the oldest (then first by namespace) of those
+// that are acceptable on their own, valid and under their namespace's snapshot root. An object
+// that could never be accepted (a namespace without a root, say) never holds an id, so it
+// cannot shadow the one that is.
+func (v *view) datasetHolder(id string) (*wardenv1.Dataset, policy.Dataset, bool) {
+	var best *wardenv1.Dataset
+	var bestD policy.Dataset
+	for _, o := range v.s.datasetsBy(indexID, id) {
+		if !o.DeletionTimestamp.IsZero() || (best != nil && !older(o.ObjectMeta, best.ObjectMeta)) {
+			continue
+		}
+		if d, err := v.resolve(o); err == nil {
+			best, bestD = o, d
+		}
 	}
-	d, err := v.resolve(w)
-	return d, err == nil
+	return best, bestD, best != nil
 }
 
 func older(a, b metav1.ObjectMeta) bool {

@@ -173,3 +173,19 @@ func TestEnvironments(t *testing.T) {
 	assert.True(t, v.OwnerCanRead("prod-only", "apps/svc"))
 	assert.False(t, v.OwnerCanRead("prod-only", "apps/dev"), "an owner of another environment never gets it")
 }
+
+// An object that is not acceptable never holds an id: a tenant's older Dataset in a namespace
+// without a snapshot root, or an invalid one, cannot shadow the accepted one created later.
+func TestSquattedIDs(t *testing.T) {
+	invalid := dataset("team-b", "ledger", 50, "../../etc", "user:mallory")
+	src := newSource(t, false, ns("squat", ""), ns("team-a", "prod/team-a"), ns("team-b", "prod/team-b"),
+		dataset("squat", "ledger", 100, "ledger", "user:mallory"), // oldest, no root
+		invalid, // older, escapes its root
+		dataset("team-a", "ledger", 1, "ledger", "user:ann"))
+	v := src.View()
+	d, ok := v.Dataset("ledger")
+	require.True(t, ok, "the accepted Dataset holds its id")
+	assert.Equal(t, "prod/team-a/ledger", d.Snapshot)
+	assert.True(t, v.CanRead("ledger", policy.Principal{User: "ann"}))
+	assert.False(t, v.CanRead("ledger", policy.Principal{User: "mallory"}))
+}

@@ -73,6 +73,9 @@ type Rules struct {
 	Audiences []string
 	// Keys seal and verify injections.
 	Keys *Keyring
+	// Shares tells the storage behind a share claim (nil: unknown, so inline CSI volumes are
+	// refused when the share is a claim).
+	Shares Shares
 }
 
 // Injection is Warden's part of a verified pod.
@@ -104,7 +107,7 @@ func (r *Rules) check(namespace string, pod *corev1.Pod, own *api.Status) (*Inje
 	if v != nil {
 		return nil, v
 	}
-	if v := r.parts(spec, inj); v != nil {
+	if v := r.parts(namespace, spec, inj); v != nil {
 		return nil, v
 	}
 	return inj, nil
@@ -113,15 +116,15 @@ func (r *Rules) check(namespace string, pod *corev1.Pod, own *api.Status) (*Inje
 // Fresh judges a pod Warden has not injected yet, as its author wrote it, against the injection
 // Warden is about to add (subPath is the app mount's): the rules of Check, with the author's own
 // field paths in the messages. A container or volume named like Warden's is refused here.
-func (r *Rules) Fresh(pod *corev1.Pod, subPath string) *Violation {
+func (r *Rules) Fresh(namespace string, pod *corev1.Pod, subPath string) *Violation {
 	if v := r.podLevel(&pod.Spec); v != nil {
 		return v
 	}
-	return r.parts(&pod.Spec, &Injection{SubPath: subPath})
+	return r.parts(namespace, &pod.Spec, &Injection{SubPath: subPath})
 }
 
 // parts judges every container and volume that is not Warden's.
-func (r *Rules) parts(spec *corev1.PodSpec, inj *Injection) *Violation {
+func (r *Rules) parts(namespace string, spec *corev1.PodSpec, inj *Injection) *Violation {
 	for _, nc := range Containers(spec) {
 		if nc.C == inj.Sidecar {
 			if v := isolation(nc); v != nil {
@@ -133,6 +136,14 @@ func (r *Rules) parts(spec *corev1.PodSpec, inj *Injection) *Violation {
 			return v
 		}
 	}
+	var share *Backing
+	backing := func() Backing {
+		if share == nil {
+			b := r.backing(namespace)
+			share = &b
+		}
+		return *share
+	}
 	for i := range spec.Volumes {
 		vol := &spec.Volumes[i]
 		if isWardenVolume(vol.Name, inj) {
@@ -141,7 +152,7 @@ func (r *Rules) parts(spec *corev1.PodSpec, inj *Injection) *Violation {
 		if strings.HasPrefix(vol.Name, api.ReservedNamePrefix) {
 			return Deny(ReasonReservedName, "spec.volumes[%d] is named %q; volume names starting with %q are reserved for Warden, rename the volume (when copying an injected pod, drop every warden-* container and volume and the %s annotation)", i, vol.Name, api.ReservedNamePrefix, api.AnnotationStatus)
 		}
-		if v := r.Volume(i, vol); v != nil {
+		if v := r.volume(i, vol, backing); v != nil {
 			return v
 		}
 	}

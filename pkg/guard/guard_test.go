@@ -204,16 +204,68 @@ func TestAllowances(t *testing.T) {
 	r.InlineVolumeAllow = []string{"nfs"}
 	r.Snapshot = corev1.VolumeSource{NFS: &corev1.NFSVolumeSource{Server: "nfs.local", Path: "/exports/datasets"}}
 	for path, ok := range map[string]bool{"/opt/models": true, "/opt/models/x": true, "/opt/models/../../etc": false, "/opt/modelsx": false, "/opt": false} {
-		v := r.Volume(0, &corev1.Volume{Name: "h", VolumeSource: corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: path}}})
+		v := r.Volume("apps", 0, &corev1.Volume{Name: "h", VolumeSource: corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: path}}})
 		assert.Equal(t, ok, v == nil, path)
 	}
 	for _, tc := range []struct {
 		server, path string
 		ok           bool
 	}{{"nfs.local", "/exports/home", true}, {"nfs.local.", "/exports/datasets/prod", false}, {"10.0.0.5", "/exports", false}, {"other", "/", false}} {
-		v := r.Volume(0, &corev1.Volume{Name: "n", VolumeSource: corev1.VolumeSource{NFS: &corev1.NFSVolumeSource{Server: tc.server, Path: tc.path}}})
+		v := r.Volume("apps", 0, &corev1.Volume{Name: "n", VolumeSource: corev1.VolumeSource{NFS: &corev1.NFSVolumeSource{Server: tc.server, Path: tc.path}}})
 		assert.Equal(t, tc.ok, v == nil, "%s:%s", tc.server, tc.path)
 	}
+}
+
+// fakeShares is the storage behind each namespace's share claim.
+type fakeShares map[string]Backing
+
+func (f fakeShares) Backing(namespace, claim string) Backing {
+	if b, ok := f[namespace+"/"+claim]; ok {
+		return b
+	}
+	return Backing{Unknown: "claim " + claim + " not found"}
+}
+
+// An inline volume of the storage behind the share's claim is refused whatever the claim is
+// called: the PersistentVolume's CSI driver or NFS export are the share.
+func TestShareBacking(t *testing.T) {
+	r := testRules(testKeyring(t, "k1"))
+	r.InlineVolumeAllow = []string{"nfs"}
+	r.Shares = fakeShares{
+		"apps/warden-snapshots": {CSIDriver: "nfs.csi.k8s.io"},
+		"ws/warden-snapshots":   {NFS: &corev1.NFSVolumeSource{Server: "filer", Path: "/exports/datasets"}},
+	}
+	csi := func(driver string) *corev1.Volume {
+		return &corev1.Volume{Name: "c", VolumeSource: corev1.VolumeSource{CSI: &corev1.CSIVolumeSource{Driver: driver}}}
+	}
+	nfs := func(path string) *corev1.Volume {
+		return &corev1.Volume{Name: "n", VolumeSource: corev1.VolumeSource{NFS: &corev1.NFSVolumeSource{Server: "10.1.1.1", Path: path}}}
+	}
+	for _, tc := range []struct {
+		namespace string
+		vol       *corev1.Volume
+		ok        bool
+	}{
+		{"apps", csi("nfs.csi.k8s.io"), false},
+		{"apps", csi("secrets-store.csi.k8s.io"), true},
+		{"ws", csi("nfs.csi.k8s.io"), true},
+		{"ws", nfs("/exports"), false},
+		{"ws", nfs("/exports/datasets/prod"), false},
+		{"ws", nfs("/exports/home"), true},
+		{"unbound", csi("secrets-store.csi.k8s.io"), false}, // any driver might be the share's
+		{"unbound", nfs("/x"), true},
+	} {
+		v := r.Volume(tc.namespace, 0, tc.vol)
+		assert.Equal(t, tc.ok, v == nil, "%s %+v: %v", tc.namespace, tc.vol.VolumeSource, v)
+		if v != nil {
+			assert.Equal(t, ReasonForbiddenVolume, v.Reason)
+		}
+	}
+	// The share as a CSI source: its own driver, no lookup.
+	r.Shares = nil
+	r.Snapshot = corev1.VolumeSource{CSI: &corev1.CSIVolumeSource{Driver: "share.example.com"}}
+	assert.NotNil(t, r.Volume("apps", 0, csi("share.example.com")))
+	assert.Nil(t, r.Volume("apps", 0, csi("other.example.com")))
 }
 
 func TestClaimsAndSnapshots(t *testing.T) {
@@ -229,7 +281,7 @@ func TestFresh(t *testing.T) {
 	r := testRules(testKeyring(t, "k1"))
 	p := &corev1.Pod{Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app",
 		VolumeMounts: []corev1.VolumeMount{{Name: api.VolumeToken, MountPath: "/t"}}}}}}
-	v := r.Fresh(p, ownSubPath)
+	v := r.Fresh("apps", p, ownSubPath)
 	require.NotNil(t, v, "a mount by name of a volume Warden is about to add")
 	assert.Equal(t, ReasonForbiddenMount, v.Reason)
 	assert.Contains(t, v.Message, `spec.containers[0] ("app")`, "the author's own field path")

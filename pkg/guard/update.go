@@ -10,30 +10,34 @@ import (
 	"github.com/warden-dev/warden/pkg/api"
 )
 
-// Update judges a change to a running pod by the old object against the new one, never by what
-// this version would inject today: a pod injected by an older Warden keeps receiving updates
-// (labels, finalizers, deletion) for its whole life. Warden's parts never change; new ephemeral
-// containers are judged like any other container.
+// Update judges a change to a pod by the old object against the new one, never by what this
+// version would inject today: a pod injected by an older Warden keeps receiving updates (labels,
+// finalizers, deletion) for its whole life. It is the one rule for every way a pod changes: the
+// pod itself, and its status, ephemeralcontainers and resize subresources.
+//
+// Warden's parts are found by name, not through the status annotation: the status annotation,
+// every container named warden-sidecar and every volume named warden-* must be exactly the old
+// object's. (Reading them through the old status would let one request remove the status and
+// the next change the sidecar unseen.) New ephemeral containers are judged like any other
+// container.
 func (r *Rules) Update(old, pod *corev1.Pod) *Violation {
 	oldStatus, wasInjected := old.Annotations[api.AnnotationStatus]
 	newStatus, isInjected := pod.Annotations[api.AnnotationStatus]
 	if wasInjected != isInjected || oldStatus != newStatus {
 		return Deny(ReasonImmutable, "the update changes the %s annotation, which Warden writes once when it injects a pod; leave it as it is (to re-inject, delete the pod and create it again)", api.AnnotationStatus)
 	}
+	if !equality.Semantic.DeepEqual(sidecarOf(&old.Spec), sidecarOf(&pod.Spec)) {
+		return Deny(ReasonImmutable, "the update changes the %s container; Warden's sidecar is fixed for the pod's life (image, resources and all): leave it as it is", api.SidecarName)
+	}
+	oldVols, newVols := reservedVolumes(&old.Spec), reservedVolumes(&pod.Spec)
+	if !equality.Semantic.DeepEqual(oldVols, newVols) {
+		return Deny(ReasonImmutable, "the update changes Warden's volumes (%s); leave them as they are", volumeNames(oldVols, newVols))
+	}
 	var inj *Injection
 	if wasInjected {
 		var st api.Status
 		if err := decodeStatus(oldStatus, &st); err == nil {
 			inj = &Injection{Status: st, SubPath: api.AppSubPath(st.Environment, st.Owner, st.Workload)}
-		}
-		oldSide, newSide := sidecarOf(&old.Spec), sidecarOf(&pod.Spec)
-		if !equality.Semantic.DeepEqual(oldSide, newSide) {
-			return Deny(ReasonImmutable, "the update changes the %s container; Warden's sidecar is fixed for the pod's life (image, resources and all): leave it as it is", api.SidecarName)
-		}
-		for _, name := range st.Volumes {
-			if !equality.Semantic.DeepEqual(volumeOf(&old.Spec, name), volumeOf(&pod.Spec, name)) {
-				return Deny(ReasonImmutable, "the update changes Warden's volume %q; leave it as it is", name)
-			}
 		}
 	}
 	for _, nc := range Containers(&pod.Spec) {
@@ -43,6 +47,15 @@ func (r *Rules) Update(old, pod *corev1.Pod) *Violation {
 		if v := r.Container(nc, inj); v != nil {
 			return v
 		}
+	}
+	return nil
+}
+
+// Binding judges a pods/binding request: the API server copies the binding's annotations onto
+// the pod, bypassing the pod's own update path, so a binding may not write Warden's.
+func Binding(annotations map[string]string) *Violation {
+	if _, ok := annotations[api.AnnotationStatus]; ok {
+		return Deny(ReasonImmutable, "the binding sets the %s annotation, which Warden writes once when it injects a pod; bind without it", api.AnnotationStatus)
 	}
 	return nil
 }
@@ -57,13 +70,26 @@ func sidecarOf(spec *corev1.PodSpec) []corev1.Container {
 	return out
 }
 
-func volumeOf(spec *corev1.PodSpec, name string) *corev1.Volume {
-	for i := range spec.Volumes {
-		if spec.Volumes[i].Name == name {
-			return &spec.Volumes[i]
+// reservedVolumes lists the volumes in Warden's reserved names, in the pod's order.
+func reservedVolumes(spec *corev1.PodSpec) []corev1.Volume {
+	var out []corev1.Volume
+	for _, v := range spec.Volumes {
+		if strings.HasPrefix(v.Name, api.ReservedNamePrefix) {
+			out = append(out, v)
 		}
 	}
-	return nil
+	return out
+}
+
+// volumeNames names the volumes of either list, for messages.
+func volumeNames(a, b []corev1.Volume) string {
+	var names []string
+	for _, v := range append(slices.Clone(a), b...) {
+		if !slices.Contains(names, v.Name) {
+			names = append(names, v.Name)
+		}
+	}
+	return strings.Join(names, ", ")
 }
 
 // Connect judges `kubectl exec`, `attach` (and `cp`, which execs) into a container: never the

@@ -87,6 +87,39 @@ func TestUpdate(t *testing.T) {
 	debug.Spec.EphemeralContainers = []corev1.EphemeralContainer{{EphemeralContainerCommon: corev1.EphemeralContainerCommon{Name: "dbg",
 		VolumeMounts: []corev1.VolumeMount{{Name: api.VolumeStaging, MountPath: "/d", ReadOnly: true, SubPath: ownSubPath}}}}}
 	assert.NotNil(t, r.Update(plain, debug), "no Warden volume for a pod Warden did not inject")
+
+	// The status removed (through pods/status, say), the sidecar swapped while the pod carries
+	// no status, the status put back: each step is refused on its own, so no order of requests
+	// gets an attacker's image into a sealed pod.
+	stripped := old.DeepCopy()
+	delete(stripped.Annotations, api.AnnotationStatus)
+	swapped := stripped.DeepCopy()
+	swapped.Spec.InitContainers[0].Image = "evil"
+	restored := swapped.DeepCopy()
+	restored.Annotations[api.AnnotationStatus] = old.Annotations[api.AnnotationStatus]
+	for name, step := range map[string][2]*corev1.Pod{
+		"status removed": {old, stripped}, "sidecar swapped without a status": {stripped, swapped}, "status restored": {swapped, restored},
+	} {
+		v := r.Update(step[0], step[1])
+		require.NotNil(t, v, name)
+		assert.Equal(t, ReasonImmutable, v.Reason, name)
+	}
+	// Warden's volumes are compared by name too, listed in the status or not.
+	extra := stripped.DeepCopy()
+	extra.Spec.Volumes = append(extra.Spec.Volumes, corev1.Volume{Name: "warden-extra"})
+	assert.NotNil(t, r.Update(stripped, extra))
+	// Nothing to compare on a pod without Warden's parts: its own changes pass.
+	relabelled := plain.DeepCopy()
+	relabelled.Labels = map[string]string{"x": "y"}
+	assert.Nil(t, r.Update(plain, relabelled))
+}
+
+func TestBinding(t *testing.T) {
+	assert.Nil(t, Binding(nil))
+	assert.Nil(t, Binding(map[string]string{"scheduler.example.com/zone": "a"}))
+	v := Binding(map[string]string{api.AnnotationStatus: "{}"})
+	require.NotNil(t, v)
+	assert.Equal(t, ReasonImmutable, v.Reason)
 }
 
 func TestConnect(t *testing.T) {

@@ -46,45 +46,100 @@ func inlineType(v *corev1.VolumeSource) string {
 	return ""
 }
 
-// Volume judges one volume that is not Warden's.
-func (r *Rules) Volume(i int, vol *corev1.Volume) *Violation {
-	src := &vol.VolumeSource
+// Backing is the storage behind the dataset share in one namespace: the share's own source
+// when it names storage directly, else the PersistentVolume its claim is bound to. Volumes are
+// judged against both, so a pod cannot reach the share's storage under another name (an inline
+// CSI volume of the driver behind the share's PersistentVolume, an NFS volume of its export).
+type Backing struct {
+	// CSIDriver serves the share ("" for none).
+	CSIDriver string
+	// NFS is the share's export (nil for none).
+	NFS *corev1.NFSVolumeSource
+	// HostPath is the share's directory on the node ("" for none).
+	HostPath string
+	// Unknown says why the storage behind the share's claim cannot be told yet (not bound, the
+	// PersistentVolume not readable); "" when it is known. Inline CSI volumes are refused
+	// meanwhile: any driver might be the share's.
+	Unknown string
+}
+
+// Shares tells the storage behind a namespace's share claim. The webhook reads it from the
+// API server's claims and PersistentVolumes; it never fails: what it cannot read is Unknown.
+type Shares interface {
+	Backing(namespace, claim string) Backing
+}
+
+// backing is the storage behind the share in namespace.
+func (r *Rules) backing(namespace string) Backing {
 	share := &r.Snapshot
+	var b Backing
+	switch {
+	case share.CSI != nil:
+		b.CSIDriver = share.CSI.Driver
+	case share.NFS != nil:
+		b.NFS = share.NFS
+	case share.HostPath != nil:
+		b.HostPath = share.HostPath.Path
+	case share.PersistentVolumeClaim != nil:
+		if r.Shares == nil {
+			b.Unknown = "Warden was started without a way to read the share's PersistentVolume"
+		} else {
+			b = r.Shares.Backing(namespace, share.PersistentVolumeClaim.ClaimName)
+		}
+	}
+	return b
+}
+
+// Volume judges one volume that is not Warden's, in namespace.
+func (r *Rules) Volume(namespace string, i int, vol *corev1.Volume) *Violation {
+	return r.volume(i, vol, func() Backing { return r.backing(namespace) })
+}
+
+// volume judges one volume; share is called only for the volumes that must be compared with
+// the share's storage (a lookup per pod at most, and none for most pods).
+func (r *Rules) volume(i int, vol *corev1.Volume, share func() Backing) *Violation {
+	src := &vol.VolumeSource
 	refuse := func(what string) *Violation {
 		return Deny(ReasonForbiddenVolume, "spec.volumes[%d] (%q) %s; only the Warden sidecar reaches the dataset share: remove the volume and ask the sidecar at http://127.0.0.1:$%s/v1/datasets", i, vol.Name, what, api.EnvPort)
 	}
 	switch {
 	case src.HostPath != nil:
 		p := src.HostPath.Path
-		if share.HostPath != nil && PathsOverlap(p, share.HostPath.Path) {
+		if b := share(); b.HostPath != "" && PathsOverlap(p, b.HostPath) {
 			return refuse("mounts host path " + p + ", which overlaps the dataset share")
 		}
 		if !slices.ContainsFunc(r.HostPathAllow, func(prefix string) bool { return under(p, prefix) }) {
 			return Deny(ReasonForbiddenVolume, "spec.volumes[%d] (%q) mounts host path %q; the node's filesystem holds every pod's credentials, so Warden pods may mount only host paths a cluster admin allowed (webhook flag --allow-host-path, now %q)", i, vol.Name, p, r.HostPathAllow)
 		}
 	case src.PersistentVolumeClaim != nil:
-		if share.PersistentVolumeClaim != nil && src.PersistentVolumeClaim.ClaimName == share.PersistentVolumeClaim.ClaimName {
-			return refuse("mounts the claim " + share.PersistentVolumeClaim.ClaimName + ", which is the dataset share")
+		if pvc := r.Snapshot.PersistentVolumeClaim; pvc != nil && src.PersistentVolumeClaim.ClaimName == pvc.ClaimName {
+			return refuse("mounts the claim " + pvc.ClaimName + ", which is the dataset share")
 		}
 	case src.Ephemeral != nil:
 		if t := src.Ephemeral.VolumeClaimTemplate; t != nil && r.clonesShare(t.Spec.DataSource, t.Spec.DataSourceRef) {
 			return refuse("would be a copy of the dataset share (its dataSource names the share's claim)")
 		}
 	case src.CSI != nil:
-		if share.CSI != nil && src.CSI.Driver == share.CSI.Driver {
+		switch b := share(); {
+		case b.CSIDriver != "" && src.CSI.Driver == b.CSIDriver:
 			return refuse("uses CSI driver " + src.CSI.Driver + ", which serves the dataset share")
+		case b.Unknown != "":
+			return refuse("is an inline CSI volume (driver " + src.CSI.Driver + ") while the storage behind the dataset share cannot be told: " + b.Unknown)
 		}
 	case src.Projected != nil:
 		for j, s := range src.Projected.Sources {
 			if t := s.ServiceAccountToken; t != nil && slices.Contains(r.Audiences, t.Audience) {
 				return Deny(ReasonTokenAudience, "spec.volumes[%d] (%q) projects a service-account token for audience %q (sources[%d]), which only the Warden sidecar may hold: it would let the pod call the broker or Vault past the sidecar and its audit log; remove that source", i, vol.Name, t.Audience, j)
 			}
+			if c := s.PodCertificate; c != nil && c.SignerName == api.SignerName {
+				return Deny(ReasonTokenAudience, "spec.volumes[%d] (%q) asks for a pod certificate from Warden's signer %s (sources[%d]), which only the Warden sidecar may hold; remove that source", i, vol.Name, api.SignerName, j)
+			}
 		}
 	}
 	if t := inlineType(src); t != "" {
-		if src.NFS != nil && share.NFS != nil && PathsOverlap(src.NFS.Path, share.NFS.Path) {
+		if b := share(); src.NFS != nil && b.NFS != nil && PathsOverlap(src.NFS.Path, b.NFS.Path) {
 			// Whatever the server is called: a name with a trailing dot, an IP, an alias.
-			return refuse("mounts NFS path " + src.NFS.Path + ", which overlaps the dataset share's export " + share.NFS.Path)
+			return refuse("mounts NFS path " + src.NFS.Path + ", which overlaps the dataset share's export " + b.NFS.Path)
 		}
 		if !slices.Contains(r.InlineVolumeAllow, t) {
 			return Deny(ReasonForbiddenVolume, "spec.volumes[%d] (%q) is an inline %s volume, which can reach storage behind the dataset share; use a PersistentVolumeClaim, or ask a cluster admin to allow %s volumes (webhook flag --allow-inline-volumes)", i, vol.Name, t, t)

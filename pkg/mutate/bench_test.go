@@ -68,7 +68,7 @@ func BenchmarkInvariant(b *testing.B) {
 	}
 	b.ReportAllocs()
 	for b.Loop() {
-		if v := h.rules.Fresh(pod, r.appMount.SubPath); v != nil {
+		if v := h.rules.Fresh("apps", pod, r.appMount.SubPath); v != nil {
 			b.Fatal(v)
 		}
 		if _, v := h.rules.CheckOwn("apps", h.cfg.injected(pod, r, annotation), r.status); v != nil {

@@ -39,15 +39,15 @@ type Handler struct {
 }
 
 // NewHandler returns a ready handler. ownNamespace is the webhook's own namespace, never touched;
-// keys seal what it injects.
-func NewHandler(cfg Config, ownNamespace string, pol PolicySource, ns Namespaces, keys *guard.Keyring, log *slog.Logger, m *Metrics) (*Handler, error) {
+// rules are the invariant for cfg (cfg.Rules), whose keys seal what it injects.
+func NewHandler(cfg Config, ownNamespace string, pol PolicySource, ns Namespaces, rules *guard.Rules, log *slog.Logger, m *Metrics) (*Handler, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("mutate: %w", err)
 	}
-	if pol == nil || ns == nil || keys == nil {
-		return nil, errors.New("mutate: policy source, namespace lookup and status keys are required")
+	if pol == nil || ns == nil || rules == nil || rules.Keys == nil {
+		return nil, errors.New("mutate: policy source, namespace lookup and rules with status keys are required")
 	}
-	return &Handler{scope: newScope(&cfg, ownNamespace, ns, log, m), cfg: cfg, rules: cfg.Rules(keys), policy: pol}, nil
+	return &Handler{scope: newScope(&cfg, ownNamespace, ns, log, m), cfg: cfg, rules: rules, policy: pol}, nil
 }
 
 var _ admission.Handler = (*Handler)(nil)
@@ -128,7 +128,7 @@ func (h *Handler) admitCreate(namespace string, pod *corev1.Pod) (admission.Resp
 		return patched(p.bytes()), OutcomeUnchanged, ""
 	}
 
-	if v := h.rules.Fresh(pod, r.appMount.SubPath); v != nil {
+	if v := h.rules.Fresh(namespace, pod, r.appMount.SubPath); v != nil {
 		return denied(v)
 	}
 	if d := h.cfg.checkAppContainers(&pod.Spec, nil); d != nil {

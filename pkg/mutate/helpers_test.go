@@ -86,14 +86,16 @@ func newTestHandler(t testing.TB, mut ...func(*Config)) *Handler {
 	t.Helper()
 	p, err := policy.Parse([]byte(testPolicy))
 	require.NoError(t, err)
-	h, err := NewHandler(testConfig(mut...), "warden-system", staticPolicy{p}, testNamespaces(), testKeys, nil, nil)
+	cfg := testConfig(mut...)
+	h, err := NewHandler(cfg, "warden-system", staticPolicy{p}, testNamespaces(), cfg.Rules(testKeys), nil, nil)
 	require.NoError(t, err)
 	return h
 }
 
 func newTestValidator(t testing.TB, mut ...func(*Config)) *Validator {
 	t.Helper()
-	v, err := NewValidator(testConfig(mut...), "warden-system", testNamespaces(), testKeys, nil, nil)
+	cfg := testConfig(mut...)
+	v, err := NewValidator(cfg, "warden-system", testNamespaces(), cfg.Rules(testKeys), nil, nil)
 	require.NoError(t, err)
 	return v
 }

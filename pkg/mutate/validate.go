@@ -28,14 +28,14 @@ type Validator struct {
 
 // NewValidator returns a ready validating handler sharing the mutating handler's configuration
 // and metrics.
-func NewValidator(cfg Config, ownNamespace string, ns Namespaces, keys *guard.Keyring, log *slog.Logger, m *Metrics) (*Validator, error) {
+func NewValidator(cfg Config, ownNamespace string, ns Namespaces, rules *guard.Rules, log *slog.Logger, m *Metrics) (*Validator, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("mutate: %w", err)
 	}
-	if ns == nil || keys == nil {
-		return nil, errors.New("mutate: namespace lookup and status keys are required")
+	if ns == nil || rules == nil || rules.Keys == nil {
+		return nil, errors.New("mutate: namespace lookup and rules with status keys are required")
 	}
-	return &Validator{scope: newScope(&cfg, ownNamespace, ns, log, m), rules: cfg.Rules(keys)}, nil
+	return &Validator{scope: newScope(&cfg, ownNamespace, ns, log, m), rules: rules}, nil
 }
 
 var _ admission.Handler = (*Validator)(nil)
@@ -77,9 +77,11 @@ func (v *Validator) route(req admission.Request) judgement {
 	case gr == "/pods" && req.Operation == admissionv1.Create && req.SubResource == "":
 		return v.podCreate
 	case gr == "/pods" && req.Operation == admissionv1.Update:
-		// The pod itself, and the subresources that change its spec: ephemeralcontainers
-		// (`kubectl debug`) and resize.
+		// The pod itself and every subresource that changes it: status (which keeps annotation
+		// changes), ephemeralcontainers (`kubectl debug`) and resize. One rule for all.
 		return v.podUpdate
+	case gr == "/pods" && req.Operation == admissionv1.Create && req.SubResource == "binding":
+		return binding
 	case gr == "/pods" && req.Operation == admissionv1.Connect && (req.SubResource == "exec" || req.SubResource == "attach"):
 		return connect
 	case gr == "/persistentvolumeclaims" && req.Operation == admissionv1.Create:
@@ -109,6 +111,19 @@ func (v *Validator) podUpdate(req admission.Request) (*guard.Violation, error) {
 		return nil, fmt.Errorf("old object: %w", err)
 	}
 	return v.rules.Update(old, pod), nil
+}
+
+// binding reads the annotations a Binding would copy onto its pod.
+func binding(req admission.Request) (*guard.Violation, error) {
+	var b struct {
+		Metadata struct {
+			Annotations map[string]string `json:"annotations"`
+		} `json:"metadata"`
+	}
+	if err := sigsjson.UnmarshalCaseSensitivePreserveInts(req.Object.Raw, &b); err != nil {
+		return nil, fmt.Errorf("cannot decode binding: %w", err)
+	}
+	return guard.Binding(b.Metadata.Annotations), nil
 }
 
 // connect reads the container of PodExecOptions or PodAttachOptions.

@@ -37,7 +37,7 @@ func (s *Server) setupBroker() error {
 		Registerer: s.opts.Registry,
 		// The broker trusts a pod only as far as the admission webhooks would: opted-in
 		// namespace, and the same invariant, seal included.
-		Pods: s.opts.Mutate.Rules(s.keys), Namespaces: namespaceLabels{s.mgr.GetCache()},
+		Pods: s.rules, Namespaces: namespaceLabels{s.mgr.GetCache()},
 	}
 	if s.opts.AdminGroup != "" {
 		cm := s.opts.PolicyConfigMap

@@ -8,6 +8,7 @@ import (
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -54,6 +55,11 @@ func newManager(opts Options) (ctrl.Manager, error) {
 	}
 	if !opts.NoPolicyObjects {
 		byObject = clusterpolicy.CacheOptions(byObject)
+	}
+	if pvc := opts.Mutate.SnapshotVolume.PersistentVolumeClaim; pvc != nil {
+		// The guard reads the share's claim in each namespace (only claims of that name are
+		// kept) and the PersistentVolume behind it.
+		byObject[&corev1.PersistentVolumeClaim{}] = cache.ByObject{Field: fields.OneTermEqualSelector("metadata.name", pvc.ClaimName)}
 	}
 	mgrOpts.Cache = cache.Options{ByObject: byObject}
 	if opts.GCP != nil || !opts.NoPolicyObjects {

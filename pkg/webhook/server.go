@@ -84,11 +84,12 @@ type GCPOptions struct {
 
 // Server is a ready-to-start webhook process.
 type Server struct {
-	opts Options
-	kube kubernetes.Interface
-	keys *guard.Keyring
-	log  *slog.Logger
-	mgr  ctrl.Manager
+	opts  Options
+	kube  kubernetes.Interface
+	keys  *guard.Keyring
+	rules *guard.Rules
+	log   *slog.Logger
+	mgr   ctrl.Manager
 	// policy is the file's store (nil without a file); source is the policy in force.
 	policy       *policy.Store
 	source       policySource
@@ -154,18 +155,25 @@ func New(opts Options) (*Server, error) {
 	}
 	metrics := mutate.NewMetrics(opts.Registry)
 	namespaces := namespaceLabels{mgr.GetCache()}
-	h, err := mutate.NewHandler(opts.Mutate, opts.Namespace, s.source, namespaces, keys, log, metrics)
+	// One invariant for the whole process: both admission handlers and the broker.
+	rules := opts.Mutate.Rules(keys)
+	if opts.Mutate.SnapshotVolume.PersistentVolumeClaim != nil {
+		if rules.Shares, err = newShareBacking(mgr.GetCache()); err != nil {
+			return nil, err
+		}
+	}
+	h, err := mutate.NewHandler(opts.Mutate, opts.Namespace, s.source, namespaces, rules, log, metrics)
 	if err != nil {
 		return nil, err
 	}
-	v, err := mutate.NewValidator(opts.Mutate, opts.Namespace, namespaces, keys, log, metrics)
+	v, err := mutate.NewValidator(opts.Mutate, opts.Namespace, namespaces, rules, log, metrics)
 	if err != nil {
 		return nil, err
 	}
 	mgr.GetWebhookServer().Register(MutatePath, &ReviewHandler{Handler: h, Log: log})
 	mgr.GetWebhookServer().Register(ValidatePath, &ReviewHandler{Handler: v, Log: log})
 
-	s.kube, s.keys = kube, keys
+	s.kube, s.keys, s.rules = kube, keys, rules
 	s.addChecks()
 	if opts.HealthAddr != "" {
 		if s.health, err = net.Listen("tcp", opts.HealthAddr); err != nil {
@@ -190,7 +198,7 @@ func (s *Server) HealthAddr() string {
 
 // PodRules is the pod invariant this webhook enforces, with its status keys (for tests that
 // assemble their own broker).
-func (s *Server) PodRules() *guard.Rules { return s.opts.Mutate.Rules(s.keys) }
+func (s *Server) PodRules() *guard.Rules { return s.rules }
 
 // Policy is the policy file's store (nil without a file; for tests).
 func (s *Server) Policy() *policy.Store { return s.policy }
