@@ -3,6 +3,7 @@ package broker
 import (
 	"context"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"net/http"
 	"slices"
@@ -14,8 +15,8 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/warden-dev/warden/pkg/api"
 	"github.com/warden-dev/warden/pkg/grants"
+	"github.com/warden-dev/warden/pkg/guard"
 )
 
 // Who is calling: a sidecar token turned into the owner of a pod Warden admitted, with the
@@ -86,26 +87,22 @@ func (s *Server) verify(ctx context.Context, token string) (verified, error) {
 		return verified{}, fmt.Errorf("%w: pod %s/%s runs as %q, the token is for %q", errAuth, ns, podName, pod.Spec.ServiceAccountName, sa)
 	}
 	if err := s.trusted(ctx, pod); err != nil {
+		if errors.Is(err, grants.ErrUnavailable) {
+			return verified{}, err
+		}
 		return verified{}, fmt.Errorf("%w: pod %s/%s: %v", errForbidden, ns, podName, err)
 	}
 	return verified{owner: ns + "/" + sa, pod: ns + "/" + podName, at: time.Now()}, nil
 }
 
-// trusted applies the admission webhooks' judgement to the live pod: its namespace is opted in
-// (a pod made to look injected in a namespace Warden does not govern never passed admission),
-// and it satisfies the pod invariant with a valid seal.
+// trusted applies the admission webhooks' judgement to the live pod (guard.Rules.Trusted).
 func (s *Server) trusted(ctx context.Context, pod *corev1.Pod) error {
-	labels, err := s.opts.Namespaces.Labels(ctx, pod.Namespace)
-	if err != nil {
-		return fmt.Errorf("%w: namespace %s: %v", grants.ErrUnavailable, pod.Namespace, err)
+	_, err := s.opts.Pods.Trusted(ctx, s.opts.Namespaces, pod)
+	var lookup *guard.LookupError
+	if errors.As(err, &lookup) {
+		return fmt.Errorf("%w: %v", grants.ErrUnavailable, lookup.Err)
 	}
-	if labels[api.LabelInject] != api.LabelInjectEnabled {
-		return fmt.Errorf("namespace %s is not opted in to Warden (label %s=%s)", pod.Namespace, api.LabelInject, api.LabelInjectEnabled)
-	}
-	if _, v := s.opts.Pods.Check(pod.Namespace, pod); v != nil {
-		return v
-	}
-	return nil
+	return err
 }
 
 func first(v authnv1.ExtraValue) string {

@@ -3,6 +3,7 @@ package broker
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -15,21 +16,28 @@ import (
 	"github.com/warden-dev/warden/pkg/policy"
 )
 
-// RBAC resource that grants dataset reads: verb get on datasets.warden.dev, resource name = the
-// dataset id. Admins grant with ordinary Roles and (Cluster)RoleBindings. (It lives with the
-// broker, not in pkg/grants, so the sidecar does not link the Kubernetes client.)
+// The RBAC permission that grants reading a dataset: verb "read" (a verb of Warden's own, not
+// "get") on datasets.warden.dev, resource name = the dataset id, in the dataset's namespace (a
+// Dataset object's), or cluster-wide for the policy file's datasets. (It lives with the broker,
+// not in pkg/grants, so the sidecar does not link the Kubernetes client.)
+//
+// Why a verb of its own: the built-in admin, edit and view roles aggregate get/list/watch on
+// datasets (reading the objects), and a namespace admin may bind any permission they hold.
+// Nobody holds "read" unless a Warden admin granted it, so a namespace admin can neither grant
+// it (RBAC's escalation check) nor hold it through aggregation. Why the dataset's namespace: a
+// grant there can only come from whoever governs that dataset, never from the reader's own
+// namespace admin. Delegation is manifests/base/policy-roles.yaml's warden-dataset-grantor.
 const (
 	RBACGroup    = "warden.dev"
 	RBACResource = "datasets"
-	RBACVerb     = "get"
+	RBACVerb     = "read"
 )
 
 var _ grants.Authorizer = (*RBACAuthorizer)(nil)
 
 // RBACAuthorizer asks the API server (SubjectAccessReview) instead of the policy's reader lists.
-// The review is made in the owner's namespace, so both ClusterRoleBindings and RoleBindings in
-// that namespace count. The policy still says which datasets exist, where they live and which
-// environments may have them. Answers are cached for TTL.
+// The policy still says which datasets exist, where they live and which environments may have
+// them. Answers are cached for TTL.
 type RBACAuthorizer struct {
 	SAR authzclient.SubjectAccessReviewInterface
 	TTL time.Duration
@@ -44,42 +52,46 @@ type rbacAnswer struct {
 }
 
 func (a *RBACAuthorizer) OwnerCanRead(ctx context.Context, pol policy.View, owner, dataset string) (bool, error) {
-	if !ownerInEnvironment(pol, owner, dataset) {
+	d, ok := ownerInEnvironment(pol, owner, dataset)
+	if !ok {
 		return false, nil
 	}
-	ns, sa, _ := strings.Cut(owner, "/")
-	return a.review(ctx, ns, "system:serviceaccount:"+ns+":"+sa,
-		[]string{"system:serviceaccounts", "system:serviceaccounts:" + ns, "system:authenticated"}, dataset)
+	return a.serviceAccountCanRead(ctx, d, owner)
 }
 
 func (a *RBACAuthorizer) CallerCanRead(ctx context.Context, pol policy.View, owner string, caller grants.Caller, dataset string) (bool, error) {
 	if caller.ServiceAccount != "" {
 		return a.OwnerCanRead(ctx, pol, caller.ServiceAccount, dataset)
 	}
-	// Reviewed in the owner's namespace, like the owner's own grant.
-	ns, _, _ := strings.Cut(owner, "/")
-	return a.review(ctx, ns, caller.User, append([]string{"system:authenticated"}, caller.Groups...), dataset)
+	d, ok := pol.Dataset(dataset)
+	if !ok {
+		return false, nil
+	}
+	// Callers' names never hold ':' (grants.Caller's name rule), so a caller can never be, nor
+	// claim a group of, Kubernetes' own identities (system:masters, system:serviceaccount:...).
+	return a.review(ctx, d, caller.User, append([]string{"system:authenticated"}, caller.Groups...))
+}
+
+func (a *RBACAuthorizer) serviceAccountCanRead(ctx context.Context, d policy.Dataset, sa string) (bool, error) {
+	ns, name, _ := strings.Cut(sa, "/")
+	return a.review(ctx, d, "system:serviceaccount:"+ns+":"+name,
+		[]string{"system:serviceaccounts", "system:serviceaccounts:" + ns, "system:authenticated"})
 }
 
 // ownerInEnvironment applies the policy's environment restriction, which RBAC cannot express.
-func ownerInEnvironment(pol policy.View, owner, dataset string) bool {
+func ownerInEnvironment(pol policy.View, owner, dataset string) (policy.Dataset, bool) {
 	o, ok := pol.Owner(owner)
 	d, dok := pol.Dataset(dataset)
 	if !ok || !dok {
-		return false
+		return d, false
 	}
-	if len(d.Environments) == 0 {
-		return true
-	}
-	for _, e := range d.Environments {
-		if e == o.Environment {
-			return true
-		}
-	}
-	return false
+	return d, len(d.Environments) == 0 || slices.Contains(d.Environments, o.Environment)
 }
 
-func (a *RBACAuthorizer) review(ctx context.Context, ns, user string, groups []string, dataset string) (bool, error) {
+// review asks whether user may read d where d's grants live: its namespace, or cluster-wide
+// (namespace "": only ClusterRoleBindings count) for the file's datasets.
+func (a *RBACAuthorizer) review(ctx context.Context, d policy.Dataset, user string, groups []string) (bool, error) {
+	ns, dataset := d.Namespace, d.ID
 	key := ns + "\x00" + user + "\x00" + strings.Join(groups, ",") + "\x00" + dataset
 	a.mu.Lock()
 	if ans, ok := a.cache[key]; ok && time.Since(ans.at) < a.TTL {

@@ -52,7 +52,7 @@ func ownerOf(o *wardenv1.Owner) (policy.Owner, error) {
 
 // datasetOf checks a Dataset on its own (its namespace's snapshot root is applied by resolve).
 func datasetOf(d *wardenv1.Dataset) (policy.Dataset, error) {
-	out := policy.Dataset{ID: d.Name, Snapshot: string(d.Spec.Snapshot)}
+	out := policy.Dataset{ID: d.Name, Snapshot: string(d.Spec.Snapshot), Namespace: d.Namespace}
 	var errs []error
 	if err := policy.ValidDatasetID(d.Name); err != nil {
 		errs = append(errs, err)

@@ -1,6 +1,7 @@
 package guard
 
 import (
+	"crypto/hkdf"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
@@ -76,6 +77,23 @@ func (k *Keyring) Set(keys map[string][]byte) error {
 	ks.signID = ids[len(ids)-1]
 	k.keys.Store(ks)
 	return nil
+}
+
+// Derived returns, for every key, a 32-byte key derived from it for another purpose named by
+// label (HKDF-SHA256), and the id of the signing key. Other uses (the sidecar certificates'
+// authority) get keys of their own that rotate with the status keys, and the status keys never
+// leave the keyring.
+func (k *Keyring) Derived(label string) (signID string, keys map[string][]byte) {
+	ks := k.keys.Load()
+	keys = make(map[string][]byte, len(ks.byID))
+	for id, key := range ks.byID {
+		d, err := hkdf.Key(sha256.New, key, nil, label, 32)
+		if err != nil {
+			panic(err) // only for lengths HKDF-SHA256 cannot produce
+		}
+		keys[id] = d
+	}
+	return ks.signID, keys
 }
 
 // SigningKeyID names the key new seals are made with (part of every seal).

@@ -53,6 +53,9 @@ type Dataset struct {
 	Snapshots    map[string]string `yaml:"snapshots,omitempty"`
 	Environments []Environment     `yaml:"environments,omitempty"`
 	Readers      []string          `yaml:"readers"`
+	// Namespace is where a Dataset object lives ("" for the file's datasets): with RBAC grants,
+	// reads are granted there (pkg/broker).
+	Namespace string `yaml:"-"`
 
 	readers []Member
 }

@@ -203,18 +203,19 @@ func TestSidecarThroughBroker(t *testing.T) {
 	assert.Contains(t, string(audit), `"pod":"chain-`)
 }
 
-// Kubernetes RBAC as the grant source: Roles and RoleBindings on datasets.warden.dev.
+// Kubernetes RBAC as the grant source: verb read on datasets.warden.dev. The file's datasets
+// are granted cluster-wide (ClusterRoleBindings); a RoleBinding in the owner's namespace, which
+// that namespace's admin could make, counts for nothing.
 func TestBrokerWithRBACGrants(t *testing.T) {
 	setup(t)
-	role := &rbacv1.Role{
-		ObjectMeta: metav1.ObjectMeta{Name: "read-prod-dataset-2", Namespace: "apps"},
-		Rules:      []rbacv1.PolicyRule{{APIGroups: []string{broker.RBACGroup}, Resources: []string{broker.RBACResource}, Verbs: []string{broker.RBACVerb}, ResourceNames: []string{"prod-dataset-2"}}},
-	}
-	_, err := kube.RbacV1().Roles("apps").Create(ctx(t), role, metav1.CreateOptions{})
+	readRule := []rbacv1.PolicyRule{{APIGroups: []string{broker.RBACGroup}, Resources: []string{broker.RBACResource}, Verbs: []string{broker.RBACVerb}, ResourceNames: []string{"prod-dataset-2"}}}
+	role := &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: "e2e-read-prod-dataset-2"}, Rules: readRule}
+	_, err := kube.RbacV1().ClusterRoles().Create(ctx(t), role, metav1.CreateOptions{})
 	require.NoError(t, err)
-	_, err = kube.RbacV1().RoleBindings("apps").Create(ctx(t), &rbacv1.RoleBinding{
-		ObjectMeta: metav1.ObjectMeta{Name: "read-prod-dataset-2", Namespace: "apps"},
-		RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "Role", Name: role.Name},
+	defer kube.RbacV1().ClusterRoles().Delete(context.Background(), role.Name, metav1.DeleteOptions{})
+	_, err = kube.RbacV1().ClusterRoleBindings().Create(ctx(t), &rbacv1.ClusterRoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: "e2e-read-prod-dataset-2"},
+		RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: role.Name},
 		Subjects: []rbacv1.Subject{
 			{Kind: "ServiceAccount", Name: "svc-prod-app-1", Namespace: "apps"},
 			{Kind: "User", APIGroup: "rbac.authorization.k8s.io", Name: "user-ds-3"},
@@ -222,6 +223,20 @@ func TestBrokerWithRBACGrants(t *testing.T) {
 		},
 	}, metav1.CreateOptions{})
 	require.NoError(t, err)
+	defer kube.RbacV1().ClusterRoleBindings().Delete(context.Background(), "e2e-read-prod-dataset-2", metav1.DeleteOptions{})
+	// In the owner's namespace: not where the file's datasets are granted.
+	local := &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Name: "e2e-local-read", Namespace: "apps"},
+		Rules: []rbacv1.PolicyRule{{APIGroups: []string{broker.RBACGroup}, Resources: []string{broker.RBACResource}, Verbs: []string{broker.RBACVerb}}}}
+	_, err = kube.RbacV1().Roles("apps").Create(ctx(t), local, metav1.CreateOptions{})
+	require.NoError(t, err)
+	defer kube.RbacV1().Roles("apps").Delete(context.Background(), local.Name, metav1.DeleteOptions{})
+	_, err = kube.RbacV1().RoleBindings("apps").Create(ctx(t), &rbacv1.RoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: "e2e-local-read", Namespace: "apps"},
+		RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "Role", Name: local.Name},
+		Subjects:   []rbacv1.Subject{{Kind: "User", APIGroup: "rbac.authorization.k8s.io", Name: "user-ds-1"}},
+	}, metav1.CreateOptions{})
+	require.NoError(t, err)
+	defer kube.RbacV1().RoleBindings("apps").Delete(context.Background(), "e2e-local-read", metav1.DeleteOptions{})
 
 	pol, err := policy.Parse([]byte(strings.Replace(initialPolicy, "datasets:\n", `datasets:
   - {id: prod-dataset-2, snapshot: prod/dataset-2/rw, environments: [prod], readers: []}
@@ -245,7 +260,7 @@ func TestBrokerWithRBACGrants(t *testing.T) {
 		allowed bool
 	}{
 		{grants.Caller{User: "user-ds-3"}, "prod-dataset-2", true, true},
-		{grants.Caller{User: "user-ds-1"}, "prod-dataset-2", true, false},
+		{grants.Caller{User: "user-ds-1"}, "prod-dataset-2", true, false}, // a Role in apps does not count
 		{grants.Caller{User: "someone", Groups: []string{"auditors"}}, "prod-dataset-2", true, true},
 		{grants.Caller{ServiceAccount: "apps/svc-prod-app-1"}, "prod-dataset-2", true, true},
 		{grants.Caller{User: "user-ds-3"}, "prod-dataset-1", false, false}, // no role for it
@@ -255,6 +270,12 @@ func TestBrokerWithRBACGrants(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, tc.owner, d.Owner.CanRead, "%+v", tc)
 		assert.Equal(t, tc.allowed, d.Allowed(), "%+v", tc)
+	}
+	// Kubernetes' own identities are never callers: their names are refused before any review.
+	for _, caller := range []grants.Caller{{User: "intruder", Groups: []string{"system:masters"}}, {User: "system:admin"}} {
+		_, err := c.Check(ctx(t), "apps/svc-prod-app-1", caller, "prod-dataset-2")
+		require.Error(t, err, "%+v", caller)
+		assert.Contains(t, err.Error(), "400", "%+v", caller)
 	}
 }
 
