@@ -50,9 +50,11 @@ const (
 	SidecarSnapshotRoot = "/warden/snapshots"
 	// SidecarStateDir holds staging metadata; only the sidecar mounts it.
 	SidecarStateDir = "/warden/state"
-	// SidecarTokenDir holds the projected service-account token with audience TokenAudience.
+	// SidecarTokenDir holds the sidecar's credentials: its pod certificate (key and chain in one
+	// PEM file) and the projected service-account token with audience TokenAudience.
 	SidecarTokenDir  = "/var/run/secrets/warden.dev/serviceaccount"
 	SidecarTokenFile = SidecarTokenDir + "/token"
+	SidecarCertFile  = SidecarTokenDir + "/credentials.pem"
 )
 
 const (

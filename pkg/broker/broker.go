@@ -1,8 +1,8 @@
 // Package broker is the privileged half of Warden, served by cmd/webhook over TLS. Sidecars
-// call it with their pod's projected service-account token (audience "warden"); the broker
-// verifies the token with a TokenReview, checks that the pod it is bound to exists, runs as that
-// service account and was injected by Warden, and only then answers for the owner the token
-// proves. No tenant pod ever holds more than its own token.
+// call it with their pod certificate (mutual TLS; issued by Warden's signer, requested by the
+// kubelet only) or, where allowed, their pod's projected service-account token; the broker
+// checks that the pod the credential names exists, runs as that service account and passes the
+// pod invariant with its seal, and only then answers for the owner the credential proves.
 package broker
 
 import (
@@ -24,6 +24,7 @@ import (
 	"github.com/warden-dev/warden/pkg/grants"
 	"github.com/warden-dev/warden/pkg/guard"
 	"github.com/warden-dev/warden/pkg/identity"
+	"github.com/warden-dev/warden/pkg/podcert"
 	"github.com/warden-dev/warden/pkg/policy"
 	"github.com/warden-dev/warden/pkg/storage"
 )
@@ -59,6 +60,13 @@ type Options struct {
 	Policy  func() policy.View
 	// Registerer receives the broker's metrics (nil: not registered).
 	Registerer prometheus.Registerer
+	// Certificates is the authority of sidecar certificates (pkg/podcert): a TLS client
+	// certificate it issued identifies the pod (nil: certificates are not accepted).
+	Certificates *podcert.Authority
+	// AcceptTokens also accepts projected service-account tokens (audience Audience), for
+	// clusters without pod certificates. Weaker: a tenant with `create serviceaccounts/token`
+	// can mint one for a running pod (docs/security.md).
+	AcceptTokens bool
 }
 
 // Namespaces looks up a namespace's labels.
@@ -81,12 +89,17 @@ type verified struct {
 	owner string
 	pod   string
 	at    time.Time
+	// until is when its credential expires (zero for tokens, whose review already said).
+	until time.Time
 }
 
 // New returns a ready broker.
 func New(o Options) (*Server, error) {
 	if o.Kube == nil || o.Grants == nil || o.Pods == nil || o.Namespaces == nil {
 		return nil, errors.New("broker: Kubernetes client, grant source, pod rules and namespace lookup are required")
+	}
+	if o.Certificates == nil && !o.AcceptTokens {
+		return nil, errors.New("broker: no way to authenticate sidecars: give the certificate authority, or accept tokens")
 	}
 	if o.Storage != nil && o.Policy == nil {
 		return nil, errors.New("broker: storage credentials need the policy in force")

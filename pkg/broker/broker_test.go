@@ -79,9 +79,10 @@ func newFixture(t *testing.T) *fixture {
 	})
 	cfg := mutate.DefaultConfig()
 	cfg.SidecarImage = "example.com/sidecar:test"
+	cfg.SidecarIdentity = mutate.IdentityToken
 	f.srv, err = New(Options{
 		Kube: f.kube, Grants: grants.NewPolicyEngine(func() policy.View { return pol }),
-		Pods: cfg.Rules(keys), Namespaces: labels{"apps": optedIn, "plain": {}},
+		Pods: cfg.Rules(keys), Namespaces: labels{"apps": optedIn, "plain": {}}, AcceptTokens: true,
 	})
 	require.NoError(t, err)
 	return f

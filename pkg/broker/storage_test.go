@@ -54,7 +54,7 @@ func storageFixture(t *testing.T) (*fixture, *testgcp.Env, string) {
 	cfg.SidecarImage = "example.com/sidecar:test"
 	view := func() policy.View { return pol }
 	f.srv, err = New(Options{Kube: f.kube, Grants: grants.NewPolicyEngine(view), Pods: cfg.Rules(f.keys),
-		Namespaces: labels{"apps": optedIn, "plain": {}}, Storage: svc, Policy: view})
+		Namespaces: labels{"apps": optedIn, "plain": {}}, Storage: svc, Policy: view, AcceptTokens: true})
 	require.NoError(t, err)
 	return f, env, f.pod(t, "apps", "good", true)
 }

@@ -36,7 +36,16 @@ type Config struct {
 	StagingVolume corev1.VolumeSource
 	// SnapshotVolume is the dataset snapshot share, mounted read-only into the sidecar only.
 	SnapshotVolume corev1.VolumeSource
-	// TokenExpirationSeconds of the projected token the sidecar shows the broker (>= 600).
+	// SidecarIdentity is how the sidecar proves its pod to the broker: IdentityPodCertificate
+	// (the default: a certificate from Warden's signer that only the kubelet can request) or
+	// IdentityToken (a projected service-account token, for clusters without pod certificates;
+	// weaker, since tenants with the edit role can mint such tokens).
+	SidecarIdentity string
+	// CertificateSeconds is the lifetime of sidecar certificates (>= 3600, the Kubernetes
+	// minimum); the kubelet renews them at half of it.
+	CertificateSeconds int32
+	// TokenExpirationSeconds of the projected token the sidecar shows the broker in token
+	// identity, and Vault in either (>= 600).
 	TokenExpirationSeconds int64
 	// BrokerURL, when set, is passed to the sidecar as --broker-url.
 	BrokerURL string
@@ -54,6 +63,12 @@ type Config struct {
 	// webhook's own namespace are always exempt.
 	ExemptNamespaces []string
 }
+
+// Sidecar identities (Config.SidecarIdentity).
+const (
+	IdentityPodCertificate = "pod-certificate"
+	IdentityToken          = "token"
+)
 
 // SystemNamespaces are never injected: breaking them would break the cluster.
 var SystemNamespaces = []string{"kube-system", "kube-public", "kube-node-lease"}
@@ -81,6 +96,8 @@ func DefaultConfig() Config {
 		SnapshotVolume: corev1.VolumeSource{PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{
 			ClaimName: "warden-snapshots", ReadOnly: true,
 		}},
+		SidecarIdentity:        IdentityPodCertificate,
+		CertificateSeconds:     3600,
 		TokenExpirationSeconds: 600,
 	}
 }
@@ -93,6 +110,15 @@ func (c *Config) Validate() error {
 	}
 	if c.SidecarPort < 1 || c.SidecarPort > 65535 {
 		errs = append(errs, fmt.Errorf("sidecar port %d out of range", c.SidecarPort))
+	}
+	switch c.SidecarIdentity {
+	case IdentityPodCertificate:
+		if c.CertificateSeconds < 3600 || c.CertificateSeconds > 7862400 {
+			errs = append(errs, fmt.Errorf("certificate lifetime %ds is outside Kubernetes' 3600s to 7862400s", c.CertificateSeconds))
+		}
+	case IdentityToken:
+	default:
+		errs = append(errs, fmt.Errorf("sidecar identity %q is not %s or %s", c.SidecarIdentity, IdentityPodCertificate, IdentityToken))
 	}
 	if c.TokenExpirationSeconds < 600 {
 		errs = append(errs, fmt.Errorf("token expiration %ds is below the Kubernetes minimum of 600s", c.TokenExpirationSeconds))

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 
@@ -75,9 +76,15 @@ func TestInjectAppPod(t *testing.T) {
 		names = append(names, v.Name)
 	}
 	assert.Equal(t, []string{"scratch", api.VolumeStaging, api.VolumeSnapshots, api.VolumeState, api.VolumeToken}, names)
-	tok := out.Spec.Volumes[4].Projected.Sources[0].ServiceAccountToken
-	assert.Equal(t, "warden", tok.Audience)
-	assert.EqualValues(t, 600, *tok.ExpirationSeconds)
+	// The sidecar's identity: a pod certificate from Warden's signer, and no token without Vault.
+	require.Len(t, out.Spec.Volumes[4].Projected.Sources, 1)
+	cert := out.Spec.Volumes[4].Projected.Sources[0].PodCertificate
+	require.NotNil(t, cert)
+	assert.Equal(t, api.SignerName, cert.SignerName)
+	assert.Equal(t, "ECDSAP256", cert.KeyType)
+	assert.EqualValues(t, 3600, *cert.MaxExpirationSeconds)
+	assert.Contains(t, sc.Args, "--cert-file="+api.SidecarCertFile)
+	assert.NotContains(t, sc.Args, "--token-file="+api.SidecarTokenFile)
 
 	// The app gets a read-only mount of its owner's folder and the env, keeping its own.
 	app := out.Spec.Containers[0]
@@ -362,8 +369,11 @@ func TestForgedInjection(t *testing.T) {
 		"snapshot volume swapped": func(p *corev1.Pod) {
 			p.Spec.Volumes[2].VolumeSource = corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: "/"}}
 		},
-		"token audience swapped": func(p *corev1.Pod) {
-			p.Spec.Volumes[4].Projected.Sources[0].ServiceAccountToken.Audience = "vault"
+		"certificate signer swapped": func(p *corev1.Pod) {
+			p.Spec.Volumes[4].Projected.Sources[0].PodCertificate.SignerName = "example.com/other"
+		},
+		"certificate key type swapped": func(p *corev1.Pod) {
+			p.Spec.Volumes[4].Projected.Sources[0].PodCertificate.KeyType = "RSA3072"
 		},
 		"sidecar env": func(p *corev1.Pod) {
 			p.Spec.InitContainers[0].Env = append(p.Spec.InitContainers[0].Env, corev1.EnvVar{Name: "WARDEN_ALLOW_NON_LOOPBACK", Value: "true"})
@@ -474,4 +484,44 @@ func TestVaultAddressReachesTheSidecar(t *testing.T) {
 	bad.SidecarImage = "x"
 	bad.VaultAddr = "vault:8200"
 	assert.Error(t, bad.Validate())
+}
+
+// Token identity (clusters without pod certificates), and Vault in certificate identity: the
+// projected token is there exactly when something needs it.
+func TestSidecarCredentials(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		mut         func(*Config)
+		cert, token bool
+	}{
+		{"certificate", func(*Config) {}, true, false},
+		{"certificate and Vault", func(c *Config) { c.VaultAddr = "https://vault.example.com" }, true, true},
+		{"token", func(c *Config) { c.SidecarIdentity = IdentityToken }, false, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			raw := mustJSON(t, basePod("svc-prod-app-1"))
+			resp := admit(t, newTestHandler(t, tc.mut), request("apps", raw))
+			require.True(t, resp.Allowed, "%v", resp.Result)
+			out := podFrom(t, applyPatch(t, raw, resp))
+			var cert, token bool
+			for _, v := range out.Spec.Volumes {
+				if v.Name != api.VolumeToken {
+					continue
+				}
+				for _, s := range v.Projected.Sources {
+					cert = cert || s.PodCertificate != nil
+					if s.ServiceAccountToken != nil {
+						token = true
+						assert.Equal(t, api.TokenAudience, s.ServiceAccountToken.Audience)
+						assert.EqualValues(t, 600, *s.ServiceAccountToken.ExpirationSeconds)
+					}
+				}
+			}
+			assert.Equal(t, tc.cert, cert, "pod certificate")
+			assert.Equal(t, tc.token, token, "projected token")
+			args := out.Spec.InitContainers[0].Args
+			assert.Equal(t, tc.cert, slices.Contains(args, "--cert-file="+api.SidecarCertFile))
+			assert.Equal(t, tc.token, slices.Contains(args, "--token-file="+api.SidecarTokenFile))
+		})
+	}
 }

@@ -1,6 +1,7 @@
 package mutate
 
 import (
+	"path"
 	"strconv"
 	"time"
 
@@ -33,8 +34,29 @@ func (c *Config) plan(owner, env string, w api.Workload) *plan {
 		"--snapshot-root=" + api.SidecarSnapshotRoot,
 		"--staging-root=" + api.SidecarStagingRoot,
 		"--state-dir=" + api.SidecarStateDir,
-		"--token-file=" + api.SidecarTokenFile,
 		"--workload=" + string(w),
+	}
+	// The sidecar's credentials, in Warden's token volume: its pod certificate for the broker
+	// (or, in token identity, the projected token), and the token for Vault's Kubernetes auth.
+	withCert := c.SidecarIdentity == IdentityPodCertificate
+	withToken := !withCert || c.VaultAddr != ""
+	var creds []corev1.VolumeProjection
+	if withCert {
+		args = append(args, "--cert-file="+api.SidecarCertFile)
+		creds = append(creds, corev1.VolumeProjection{PodCertificate: &corev1.PodCertificateProjection{
+			SignerName:           api.SignerName,
+			KeyType:              "ECDSAP256",
+			MaxExpirationSeconds: ptr.To(c.CertificateSeconds),
+			CredentialBundlePath: path.Base(api.SidecarCertFile),
+		}})
+	}
+	if withToken {
+		args = append(args, "--token-file="+api.SidecarTokenFile)
+		creds = append(creds, corev1.VolumeProjection{ServiceAccountToken: &corev1.ServiceAccountTokenProjection{
+			Audience:          api.TokenAudience,
+			ExpirationSeconds: ptr.To(c.TokenExpirationSeconds),
+			Path:              path.Base(api.SidecarTokenFile),
+		}})
 	}
 	if c.BrokerURL != "" {
 		args = append(args, "--broker-url="+c.BrokerURL)
@@ -102,13 +124,7 @@ func (c *Config) plan(owner, env string, w api.Workload) *plan {
 		{Name: api.VolumeStaging, VolumeSource: c.StagingVolume},
 		{Name: api.VolumeSnapshots, VolumeSource: c.SnapshotVolume},
 		{Name: api.VolumeState, VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
-		{Name: api.VolumeToken, VolumeSource: corev1.VolumeSource{Projected: &corev1.ProjectedVolumeSource{
-			Sources: []corev1.VolumeProjection{{ServiceAccountToken: &corev1.ServiceAccountTokenProjection{
-				Audience:          api.TokenAudience,
-				ExpirationSeconds: ptr.To(c.TokenExpirationSeconds),
-				Path:              "token",
-			}}},
-		}}},
+		{Name: api.VolumeToken, VolumeSource: corev1.VolumeSource{Projected: &corev1.ProjectedVolumeSource{Sources: creds}}},
 	}
 	names := make([]string, len(volumes))
 	for i, v := range volumes {

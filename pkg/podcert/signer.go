@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -58,6 +59,7 @@ type Signer struct {
 	// Now is the clock (tests).
 	Now func() time.Time
 
+	once    sync.Once
 	results *prometheus.CounterVec
 }
 
@@ -66,12 +68,8 @@ func CacheOptions(byObject map[client.Object]cache.ByObject) {
 	byObject[&certv1.PodCertificateRequest{}] = cache.ByObject{Field: fields.OneTermEqualSelector("spec.signerName", api.SignerName)}
 }
 
-// SetupWithManager registers the signer's controller and its metric
-// (warden_podcert_requests_total{result,reason}).
-func (s *Signer) SetupWithManager(mgr ctrl.Manager, reg prometheus.Registerer) error {
-	if s.Authority == nil || s.Kube == nil || s.Rules == nil || s.Namespaces == nil {
-		return errors.New("podcert: the signer needs an authority, a client, the rules and a namespace lookup")
-	}
+// defaults fills in what was left out; Answer and SetupWithManager call it once.
+func (s *Signer) defaults() {
 	if s.Lifetime < MinLifetime {
 		s.Lifetime = MinLifetime
 	}
@@ -85,6 +83,15 @@ func (s *Signer) SetupWithManager(mgr ctrl.Manager, reg prometheus.Registerer) e
 		Name: "warden_podcert_requests_total",
 		Help: "PodCertificateRequests for warden.dev/sidecar answered by this replica, by result (issued, denied) and reason.",
 	}, []string{"result", "reason"})
+}
+
+// SetupWithManager registers the signer's controller and its metric
+// (warden_podcert_requests_total{result,reason}).
+func (s *Signer) SetupWithManager(mgr ctrl.Manager, reg prometheus.Registerer) error {
+	if s.Authority == nil || s.Kube == nil || s.Rules == nil || s.Namespaces == nil {
+		return errors.New("podcert: the signer needs an authority, a client, the rules and a namespace lookup")
+	}
+	s.once.Do(s.defaults)
 	if reg != nil {
 		if err := reg.Register(s.results); err != nil {
 			return err
@@ -109,6 +116,7 @@ func (s *Signer) SetupWithManager(mgr ctrl.Manager, reg prometheus.Registerer) e
 // Answer decides one request and writes the answer to its status; a request already answered
 // is left alone. Errors are lookups or writes that failed (the request is retried).
 func (s *Signer) Answer(ctx context.Context, pcr *certv1.PodCertificateRequest) error {
+	s.once.Do(s.defaults)
 	if pcr.Spec.SignerName != api.SignerName || answered(pcr) {
 		return nil
 	}
