@@ -39,6 +39,9 @@ type options struct {
 	staging, snapshots                    string
 	hostPaths, inlineVolumes              string
 	tokenTTL                              int64
+	identity                              string
+	certLifetime                          time.Duration
+	acceptTokens                          bool
 	vaultAddr                             string
 	gcpIdentity, gcpInsecure              bool
 	gcpEndpoint                           string
@@ -85,7 +88,10 @@ func (o *options) addFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.snapshots, "snapshot-volume", mustJSON(def.SnapshotVolume), "volume source (JSON or YAML) of the dataset snapshot share")
 	fs.StringVar(&o.hostPaths, "allow-host-path", "", "comma-separated host path prefixes that pods in opted-in namespaces may mount (default none: hostPath volumes are refused)")
 	fs.StringVar(&o.inlineVolumes, "allow-inline-volumes", "", "comma-separated in-tree volume types (e.g. nfs) pods in opted-in namespaces may use inline (default none)")
-	fs.Int64Var(&o.tokenTTL, "token-expiration-seconds", def.TokenExpirationSeconds, "lifetime of the sidecar's projected token (>= 600)")
+	fs.Int64Var(&o.tokenTTL, "token-expiration-seconds", def.TokenExpirationSeconds, "lifetime of the sidecar's projected token for Vault, and for the broker in token identity (>= 600)")
+	fs.StringVar(&o.identity, "sidecar-identity", def.SidecarIdentity, "how sidecars prove their pod to the broker: pod-certificate (issued by Warden's signer warden.dev/sidecar, requested by the kubelet only) or token (a projected token, for clusters without pod certificates; tenants with the edit role can mint such tokens)")
+	fs.DurationVar(&o.certLifetime, "sidecar-certificate-lifetime", time.Duration(def.CertificateSeconds)*time.Second, "lifetime of sidecar certificates (1h to 2184h; the kubelet renews them at half of it)")
+	fs.BoolVar(&o.acceptTokens, "broker-accept-tokens", false, "with --sidecar-identity=pod-certificate, still accept projected tokens (while pods injected in token identity run)")
 	fs.StringVar(&o.vaultAddr, "vault-addr", "", "Vault address given to injected sidecars, enabling their secrets endpoints")
 	fs.BoolVar(&o.gcpIdentity, "gcp-identity", false, "bind GKE workload identity for sidecars (the broker's own identity needs iam.serviceAccounts.getIamPolicy/setIamPolicy on the orgs' GCP service accounts)")
 	fs.StringVar(&o.gcpEndpoint, "gcp-iam-endpoint", "", "IAM admin API endpoint (default Google's)")
@@ -120,6 +126,12 @@ func (o *options) serverOptions() (webhook.Options, error) {
 	cfg.SidecarPort = int32(o.port)
 	cfg.NativeSidecar = o.native
 	cfg.TokenExpirationSeconds = o.tokenTTL
+	cfg.SidecarIdentity = o.identity
+	if o.certLifetime%time.Second != 0 || o.certLifetime < time.Hour || o.certLifetime > 2184*time.Hour {
+		bad("sidecar-certificate-lifetime", fmt.Errorf("%s is not whole seconds from 1h to 2184h", o.certLifetime))
+	} else {
+		cfg.CertificateSeconds = int32(o.certLifetime / time.Second)
+	}
 	cfg.BrokerURL = o.brokerURL
 	cfg.VaultAddr = o.vaultAddr
 	cfg.ExemptNamespaces = splitList(o.exempt)
@@ -193,6 +205,7 @@ func (o *options) serverOptions() (webhook.Options, error) {
 		HealthAddr:      o.healthListen,
 		BrokerAddr:      o.brokerListen,
 		BrokerGrants:    o.brokerGrants,
+		AcceptTokens:    o.acceptTokens || o.identity == mutate.IdentityToken,
 		AdminGroup:      o.adminGroup,
 		PolicyConfigMap: o.policyConfigMap,
 		Namespace:       o.namespace,

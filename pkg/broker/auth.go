@@ -157,4 +157,3 @@ func first(v authnv1.ExtraValue) string {
 	}
 	return v[0]
 }
-

@@ -17,11 +17,14 @@ import (
 	"github.com/warden-dev/warden/pkg/grants"
 )
 
-// Client asks the broker over HTTPS, authenticating with the pod's projected service-account
-// token (re-read as the kubelet rotates it).
+// Client asks the broker over HTTPS. It authenticates with the pod certificate its HTTP
+// client's TLS configuration presents (ClientCertificate), or, with TokenFile, with the pod's
+// projected service-account token (re-read as the kubelet rotates it).
 type Client struct {
-	BaseURL   string
-	HTTP      *http.Client
+	BaseURL string
+	HTTP    *http.Client
+	// TokenFile is the projected token to send ("" sends none: the certificate identifies the
+	// pod).
 	TokenFile string
 	// Timeout bounds one call (default DefaultTimeout); commits take CommitTimeout.
 	Timeout time.Duration
@@ -80,9 +83,12 @@ func (c *Client) Call(ctx context.Context, method, path string, in, out any) err
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	token, err := c.bearer()
-	if err != nil {
-		return err
+	var token string
+	if c.TokenFile != "" {
+		var err error
+		if token, err = c.bearer(); err != nil {
+			return err
+		}
 	}
 	var body io.Reader
 	if in != nil {
@@ -99,7 +105,9 @@ func (c *Client) Call(ctx context.Context, method, path string, in, out any) err
 	if in != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	req.Header.Set("Authorization", "Bearer "+token)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
 	resp, err := c.HTTP.Do(req)
 	if err != nil {
 		return fmt.Errorf("%w: broker: %v", grants.ErrUnavailable, err)

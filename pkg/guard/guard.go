@@ -27,20 +27,21 @@ import (
 
 // Reasons a pod is refused; they label the denial metric and name the rule in every message.
 const (
-	ReasonNotInjected     = "not-injected"
-	ReasonForgedInjection = "forged-injection"
-	ReasonReservedName    = "reserved-name"
-	ReasonForbiddenMount  = "forbidden-mount"
-	ReasonForbiddenVolume = "forbidden-volume"
-	ReasonTokenAudience   = "token-audience"
-	ReasonShareProcess    = "share-process-namespace"
-	ReasonHostNamespace   = "host-namespace"
-	ReasonPrivileged      = "privileged"
-	ReasonCapability      = "dangerous-capability"
-	ReasonRedirectedHost  = "redirected-host"
-	ReasonEphemeral       = "ephemeral-container"
-	ReasonImmutable       = "immutable-injection"
-	ReasonSidecarAccess   = "sidecar-access"
+	ReasonNotInjected          = "not-injected"
+	ReasonForgedInjection      = "forged-injection"
+	ReasonReservedName         = "reserved-name"
+	ReasonForbiddenMount       = "forbidden-mount"
+	ReasonForbiddenVolume      = "forbidden-volume"
+	ReasonTokenAudience        = "token-audience"
+	ReasonShareProcess         = "share-process-namespace"
+	ReasonHostNamespace        = "host-namespace"
+	ReasonPrivileged           = "privileged"
+	ReasonCapability           = "dangerous-capability"
+	ReasonRedirectedHost       = "redirected-host"
+	ReasonEphemeral            = "ephemeral-container"
+	ReasonImmutable            = "immutable-injection"
+	ReasonSidecarAccess        = "sidecar-access"
+	ReasonCertificateRequester = "certificate-requester"
 )
 
 // Violation is a refused pod: a stable reason and a message for the person who applied it,

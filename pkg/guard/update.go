@@ -100,3 +100,18 @@ func Connect(container string) *Violation {
 	}
 	return nil
 }
+
+// CertificateRequester judges who asks Warden's signer (api.SignerName) for a pod certificate:
+// only the kubelet of the node the request names (user system:node:NODE in group system:nodes;
+// the API server's NodeRestriction then checks that the pod runs there). Anyone else who may
+// create PodCertificateRequests (a controller, an operator, a tenant granted it) could ask for
+// a certificate for a key of their own and speak to the broker as the sidecar.
+func CertificateRequester(signer, node, user string, groups []string) *Violation {
+	if signer != api.SignerName {
+		return nil
+	}
+	if node != "" && user == "system:node:"+node && slices.Contains(groups, "system:nodes") {
+		return nil
+	}
+	return Deny(ReasonCertificateRequester, "only the kubelet of node %q may request %s certificates (the sidecar's identity); %q may not", node, api.SignerName, user)
+}

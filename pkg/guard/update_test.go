@@ -128,3 +128,23 @@ func TestConnect(t *testing.T) {
 	assert.Nil(t, Connect("app"))
 	assert.Nil(t, Connect(""))
 }
+
+func TestCertificateRequester(t *testing.T) {
+	nodes := []string{"system:nodes", "system:authenticated"}
+	assert.Nil(t, CertificateRequester(api.SignerName, "n1", "system:node:n1", nodes))
+	assert.Nil(t, CertificateRequester("example.com/other", "n1", "alice", nil), "another signer's business")
+	for name, tc := range map[string]struct {
+		node, user string
+		groups     []string
+	}{
+		"a tenant":                  {"n1", "alice", []string{"system:authenticated"}},
+		"another node's kubelet":    {"n1", "system:node:n2", nodes},
+		"a node name without group": {"n1", "system:node:n1", []string{"system:authenticated"}},
+		"a service account":         {"n1", "system:serviceaccount:apps:svc", []string{"system:serviceaccounts"}},
+		"no node named":             {"", "system:node:", nodes},
+	} {
+		v := CertificateRequester(api.SignerName, tc.node, tc.user, tc.groups)
+		require.NotNil(t, v, name)
+		assert.Equal(t, ReasonCertificateRequester, v.Reason, name)
+	}
+}

@@ -88,6 +88,8 @@ func (v *Validator) route(req admission.Request) judgement {
 		return v.claim
 	case gr == "snapshot.storage.k8s.io/volumesnapshots" && req.Operation == admissionv1.Create:
 		return v.snapshot
+	case gr == "certificates.k8s.io/podcertificaterequests" && req.Operation == admissionv1.Create:
+		return certificateRequest
 	}
 	return nil
 }
@@ -111,6 +113,20 @@ func (v *Validator) podUpdate(req admission.Request) (*guard.Violation, error) {
 		return nil, fmt.Errorf("old object: %w", err)
 	}
 	return v.rules.Update(old, pod), nil
+}
+
+// certificateRequest reads who asks Warden's signer for a certificate, and for which node.
+func certificateRequest(req admission.Request) (*guard.Violation, error) {
+	var pcr struct {
+		Spec struct {
+			SignerName string `json:"signerName"`
+			NodeName   string `json:"nodeName"`
+		} `json:"spec"`
+	}
+	if err := sigsjson.UnmarshalCaseSensitivePreserveInts(req.Object.Raw, &pcr); err != nil {
+		return nil, fmt.Errorf("cannot decode pod certificate request: %w", err)
+	}
+	return guard.CertificateRequester(pcr.Spec.SignerName, pcr.Spec.NodeName, req.UserInfo.Username, req.UserInfo.Groups), nil
 }
 
 // binding reads the annotations a Binding would copy onto its pod.

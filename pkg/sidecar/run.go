@@ -42,10 +42,12 @@ type Options struct {
 	QuotaBytes                          int64
 	AllowHardlinks                      bool
 
-	// Grants come from PolicyFile (local mode) or from BrokerURL with TokenFile.
+	// Grants come from PolicyFile (local mode) or from BrokerURL, the sidecar proving its pod
+	// with CertFile (its pod certificate) or, without one, TokenFile.
 	PolicyFile    string
 	BrokerURL     string
 	BrokerCA      string // file path or PEM
+	CertFile      string
 	TokenFile     string
 	GrantCacheTTL time.Duration
 	GrantStaleFor time.Duration
@@ -219,7 +221,7 @@ func grantSource(ctx context.Context, o Options, log *slog.Logger, reg prometheu
 		return grants.NewPolicyEngine(store.View), nil, nil
 	case o.BrokerURL != "":
 		if !strings.HasPrefix(o.BrokerURL, "https://") {
-			return nil, nil, fmt.Errorf("--broker-url %q must be https: the sidecar sends its service-account token", o.BrokerURL)
+			return nil, nil, fmt.Errorf("--broker-url %q must be https: the sidecar sends its credentials", o.BrokerURL)
 		}
 		tlsCfg := &tls.Config{MinVersion: tls.VersionTLS12}
 		if o.BrokerCA != "" {
@@ -236,9 +238,17 @@ func grantSource(ctx context.Context, o Options, log *slog.Logger, reg prometheu
 			}
 			tlsCfg.RootCAs = pool
 		}
+		token := o.TokenFile
+		if o.CertFile != "" {
+			// The pod certificate is the sidecar's identity; the token (if any) is Vault's.
+			tlsCfg.GetClientCertificate = (&brokerapi.ClientCertificate{File: o.CertFile}).Get
+			token = ""
+		} else if token == "" {
+			return nil, nil, errors.New("--broker-url needs --cert-file (the pod certificate) or --token-file")
+		}
 		client := &brokerapi.Client{
 			BaseURL:   o.BrokerURL,
-			TokenFile: o.TokenFile,
+			TokenFile: token,
 			// Each call has its own deadline (brokerapi.DefaultTimeout, longer for commits).
 			HTTP: &http.Client{Transport: &http.Transport{
 				TLSClientConfig: tlsCfg, MaxIdleConnsPerHost: 4, IdleConnTimeout: time.Minute,
@@ -247,7 +257,7 @@ func grantSource(ctx context.Context, o Options, log *slog.Logger, reg prometheu
 		checks.Add("broker", func() (health.State, string) { return health.OK, o.BrokerURL })
 		return &grants.Cached{Source: client, TTL: o.GrantCacheTTL, StaleFor: o.GrantStaleFor}, client, nil
 	}
-	return nil, nil, errors.New("no grant source: give --policy FILE (local mode) or --broker-url URL with --token-file")
+	return nil, nil, errors.New("no grant source: give --policy FILE (local mode) or --broker-url URL with --cert-file or --token-file")
 }
 
 func callerResolver(ctx context.Context, o Options) (CallerResolver, error) {

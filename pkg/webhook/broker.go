@@ -15,6 +15,8 @@ import (
 	"github.com/warden-dev/warden/pkg/broker"
 	"github.com/warden-dev/warden/pkg/grants"
 	"github.com/warden-dev/warden/pkg/identity"
+	"github.com/warden-dev/warden/pkg/mutate"
+	"github.com/warden-dev/warden/pkg/podcert"
 	"github.com/warden-dev/warden/pkg/storage"
 	"sigs.k8s.io/controller-runtime/pkg/certwatcher"
 )
@@ -75,6 +77,13 @@ func (s *Server) setupBroker() error {
 		}
 		bo.Storage, bo.Policy = svc, s.source.View
 	}
+	bo.AcceptTokens = s.opts.AcceptTokens || s.opts.Mutate.SidecarIdentity == mutate.IdentityToken
+	if s.opts.Mutate.SidecarIdentity == mutate.IdentityPodCertificate {
+		bo.Certificates = podcert.NewAuthority(s.keys)
+		if err := s.setupSigner(bo.Certificates); err != nil {
+			return err
+		}
+	}
 	b, err := broker.New(bo)
 	if err != nil {
 		return err
@@ -116,6 +125,10 @@ func (s *Server) serveBroker(ctx context.Context, errc chan<- error) error {
 		MinVersion:     tls.VersionTLS12,
 		NextProtos:     []string{"http/1.1"},
 		GetCertificate: cw.GetCertificate,
+		// A sidecar presents its pod certificate; the broker verifies it against the current
+		// authority on each request (the CAs rotate with the status keys), so the handshake only
+		// asks for it.
+		ClientAuth: tls.RequestClientCert,
 	})
 	go func() {
 		if err := serve.Until(ctx, srv, tl); err != nil {

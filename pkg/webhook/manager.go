@@ -19,6 +19,8 @@ import (
 
 	"github.com/warden-dev/warden/pkg/clusterpolicy"
 	"github.com/warden-dev/warden/pkg/identity"
+	"github.com/warden-dev/warden/pkg/mutate"
+	"github.com/warden-dev/warden/pkg/podcert"
 )
 
 // newManager prepares controller-runtime's manager: the admission TLS server, the caches
@@ -61,10 +63,14 @@ func newManager(opts Options) (ctrl.Manager, error) {
 		// kept) and the PersistentVolume behind it.
 		byObject[&corev1.PersistentVolumeClaim{}] = cache.ByObject{Field: fields.OneTermEqualSelector("metadata.name", pvc.ClaimName)}
 	}
+	signer := opts.BrokerAddr != "" && opts.Mutate.SidecarIdentity == mutate.IdentityPodCertificate
+	if signer {
+		podcert.CacheOptions(byObject)
+	}
 	mgrOpts.Cache = cache.Options{ByObject: byObject}
-	if opts.GCP != nil || !opts.NoPolicyObjects {
-		// The identity reconciler and the policy objects' status writer run on one replica at a
-		// time.
+	if opts.GCP != nil || !opts.NoPolicyObjects || signer {
+		// The identity reconciler, the policy objects' status writer and the certificate signer
+		// run on one replica at a time.
 		mgrOpts.LeaderElection = true
 		mgrOpts.LeaderElectionID = "warden-webhook-leader"
 		mgrOpts.LeaderElectionNamespace = opts.Namespace

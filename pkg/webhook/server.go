@@ -54,6 +54,9 @@ type Options struct {
 	// BrokerGrants is "policy" (reader lists in the policy file, the default) or "rbac"
 	// (SubjectAccessReviews on datasets.warden.dev).
 	BrokerGrants string
+	// AcceptTokens lets the broker accept projected service-account tokens from sidecars
+	// besides pod certificates (Mutate.SidecarIdentity token, or while such pods run).
+	AcceptTokens bool
 	// GCP enables workload-identity binding through the broker (nil: off).
 	GCP *GCPOptions
 	// Storage enables Cloud Storage credentials for the policy's spaces through the broker

@@ -195,9 +195,11 @@ func startAndScrape(env *testenv.Env) error {
 		CertDir:    env.CertDir,
 		HealthAddr: "127.0.0.1:0",
 		BrokerAddr: "127.0.0.1:0",
-		Namespace:  "warden-system",
-		Mutate:     cfg,
-		Log:        slog.New(slog.NewJSONHandler(io.Discard, nil)),
+		// The storage probes present a projected token (no kubelet here for pod certificates).
+		AcceptTokens: true,
+		Namespace:    "warden-system",
+		Mutate:       cfg,
+		Log:          slog.New(slog.NewJSONHandler(io.Discard, nil)),
 	})
 	if err != nil {
 		return fmt.Errorf("webhook: %w", err)

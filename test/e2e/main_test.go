@@ -172,9 +172,14 @@ func run(m *testing.M) int {
 		CertDir:         env.CertDir,
 		HealthAddr:      "127.0.0.1:0",
 		BrokerAddr:      "127.0.0.1:0",
-		Namespace:       "warden-system",
-		Mutate:          cfg,
-		Log:             slog.New(slog.NewJSONHandler(logOut, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		// The suite's sidecars run without a kubelet to request their pod certificates: they
+		// present projected tokens, as sidecars injected in token identity do while a cluster
+		// moves to certificates (--broker-accept-tokens). The signer runs all the same; the
+		// tenant tests (tenant_test.go) prove the strict broker, the node suite the kubelet.
+		AcceptTokens: true,
+		Namespace:    "warden-system",
+		Mutate:       cfg,
+		Log:          slog.New(slog.NewJSONHandler(logOut, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "e2e: webhook:", err)
@@ -205,6 +210,7 @@ func run(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, "e2e: configuring vault:", err)
 		return 1
 	}
+	defer stopStrict()
 	return m.Run()
 }
 

@@ -139,7 +139,7 @@ func TestWebhookConfiguration(t *testing.T) {
 		}
 	}
 	for _, want := range []string{"pods CREATE", "pods UPDATE", "pods/status UPDATE", "pods/ephemeralcontainers UPDATE", "pods/resize UPDATE", "pods/binding CREATE",
-		"pods/exec CONNECT", "pods/attach CONNECT", "persistentvolumeclaims CREATE", "volumesnapshots CREATE"} {
+		"pods/exec CONNECT", "pods/attach CONNECT", "persistentvolumeclaims CREATE", "volumesnapshots CREATE", "podcertificaterequests CREATE"} {
 		assert.Contains(t, guarded, want, "the validating webhook guards %s", want)
 	}
 }
