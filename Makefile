@@ -16,7 +16,7 @@ WEBHOOK_IMAGE ?= $(IMAGE_REPO)/warden-webhook:$(VERSION)
 SIDECAR_IMAGE ?= $(IMAGE_REPO)/warden-sidecar:$(VERSION)
 export GOFLAGS := -buildvcs=false
 
-.PHONY: generate all build test lint unit e2e python node fuzz demo bench bench-sidecar bench-secrets bench-identity bench-node bench-storage bench-policy chart-test chart-crds loadtest envtest vault kubelet images images-docker clean help
+.PHONY: generate all build test lint unit e2e python node fuzz demo bench bench-sidecar bench-secrets bench-identity bench-node bench-broker bench-storage bench-policy chart-test chart-crds loadtest envtest vault kubelet images images-docker clean help
 
 all: build
 
@@ -91,6 +91,9 @@ bench-identity: envtest vault ## 1000 workload-identity binds against the fake I
 
 bench-node: envtest vault kubelet images ## pod start-up with vs without Warden (20 pods each), sidecar memory after 100 stages, image sizes
 	KUBEBUILDER_ASSETS=$(ENVTEST_ASSETS) WARDEN_VAULT=$(VAULT_BIN) WARDEN_KUBELET=$(KUBELET_BIN) $(GO) test -tags node -count=1 -timeout 30m ./test/node/ -run '^$$' -bench . -benchtime 1x
+
+bench-broker: envtest vault ## one grant check through the broker by pod certificate vs projected token, kept-alive vs new connections (p50/p99)
+	KUBEBUILDER_ASSETS=$(ENVTEST_ASSETS) WARDEN_VAULT=$(VAULT_BIN) $(GO) test ./test/e2e -run '^$$' -bench BrokerCheck -benchtime 3000x
 
 bench-storage: envtest vault ## storage credentials through a sidecar and the broker: cold (a mint each) and warm p50/p99 (STORAGE_SPACES=200)
 	KUBEBUILDER_ASSETS=$(ENVTEST_ASSETS) WARDEN_VAULT=$(VAULT_BIN) $(GO) test ./test/e2e -run '^$$' -bench StorageCredentials -benchtime 5000x

@@ -192,7 +192,9 @@ func run(ctx context.Context) error {
 	}
 
 	section("admit: pod in opted-in namespace 'apps' running as owner apps/svc-prod-app-1")
-	created, err := kube.CoreV1().Pods("apps").Create(ctx, pod("report", "svc-prod-app-1"), metav1.CreateOptions{})
+	report := pod("report", "svc-prod-app-1")
+	report.Spec.NodeName = demoNode // the demo's kubelet stand-in requests its certificate below
+	created, err := kube.CoreV1().Pods("apps").Create(ctx, report, metav1.CreateOptions{})
 	if err != nil {
 		return fmt.Errorf("allowed pod refused: %w", err)
 	}
@@ -232,6 +234,10 @@ func run(ctx context.Context) error {
 	}
 
 	section("sidecar: bin/warden-sidecar for pod apps/report, grants from the broker")
+	bundle, err := kubeletCertificate(ctx, env, kube, created)
+	if err != nil {
+		return err
+	}
 	tok, err := kube.CoreV1().ServiceAccounts("apps").CreateToken(ctx, "svc-prod-app-1", &authnv1.TokenRequest{Spec: authnv1.TokenRequestSpec{
 		Audiences:         []string{api.TokenAudience},
 		ExpirationSeconds: ptr.To[int64](600),
@@ -240,7 +246,12 @@ func run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	fmt.Println("the kubelet would project this token (audience warden, bound to the pod) into the sidecar; the demo asks for it with a TokenRequest")
+	fmt.Println("the pod's projected token (audience warden) is for Vault only: the broker refuses it, as it refuses a token anyone with the edit role mints:")
+	if code, msg := brokerWithToken("https://"+brokerAddr, filepath.Join(env.CertDir, "ca.crt"), tok.Status.Token); code != 401 {
+		return fmt.Errorf("the broker accepted a token: %d %s", code, msg)
+	} else {
+		fmt.Print(indent(fmt.Sprintf("%d %s", code, msg)))
+	}
 
 	section("vault: dev server on loopback, configured with manifests/vault/configure-vault.sh")
 	vaultAddr, stopVault, err := startVault(ctx, kube, env, tmp)
@@ -248,7 +259,7 @@ func run(ctx context.Context) error {
 		return err
 	}
 	defer stopVault()
-	return runSidecar(ctx, bin, tmp, "https://"+brokerAddr, filepath.Join(env.CertDir, "ca.crt"), tok.Status.Token, vaultAddr, gcp, func() {
+	return runSidecar(ctx, bin, tmp, "https://"+brokerAddr, filepath.Join(env.CertDir, "ca.crt"), bundle, tok.Status.Token, vaultAddr, gcp, func() {
 		ksa, err := kube.CoreV1().ServiceAccounts("apps").Get(ctx, "svc-prod-app-1", metav1.GetOptions{})
 		if err == nil {
 			fmt.Printf("  service account apps/svc-prod-app-1: %s=%q\n", "iam.gke.io/gcp-service-account", ksa.Annotations["iam.gke.io/gcp-service-account"])
@@ -328,7 +339,7 @@ var demoShare = map[string]string{
 	"prod/dataset-3/rw/salaries.csv":           "name,salary\nconfidential,1\n",
 }
 
-func runSidecar(ctx context.Context, bin, tmp, broker, ca, token, vaultAddr string, gcp *testgcp.Env, showIdentity func()) error {
+func runSidecar(ctx context.Context, bin, tmp, broker, ca string, bundle []byte, token, vaultAddr string, gcp *testgcp.Env, showIdentity func()) error {
 	addr, err := freeAddr()
 	if err != nil {
 		return err
@@ -351,11 +362,15 @@ func runSidecar(ctx context.Context, bin, tmp, broker, ca, token, vaultAddr stri
 	if err := os.WriteFile(tokenFile, []byte(token), 0o600); err != nil {
 		return err
 	}
+	certFile := filepath.Join(tmp, "credentials.pem")
+	if err := os.WriteFile(certFile, bundle, 0o600); err != nil {
+		return err
+	}
 	auditLog := filepath.Join(tmp, "audit.log")
 	sc := exec.CommandContext(ctx, filepath.Join(bin, "warden-sidecar"),
 		"--listen", addr, "--owner", "apps/svc-prod-app-1", "--environment", "prod", "--workload", "app",
 		"--snapshot-root", share, "--staging-root", filepath.Join(tmp, "staging"), "--state-dir", filepath.Join(tmp, "state"),
-		"--broker-url", broker, "--broker-ca", ca, "--token-file", tokenFile, "--vault-addr", vaultAddr,
+		"--broker-url", broker, "--broker-ca", ca, "--cert-file", certFile, "--token-file", tokenFile, "--vault-addr", vaultAddr,
 		"--audit-log", auditLog, "--pod-name", "report")
 	sc.Stderr = io.Discard
 	sc.Cancel = func() error { return sc.Process.Signal(syscall.SIGTERM) }

@@ -34,6 +34,7 @@ func TestChartArgsAreWebhookFlags(t *testing.T) {
 		{
 			"policy.source=configMap", "policy.configMap.name=platform-policy", "policy.objects=false",
 			"broker.grants=rbac", "broker.url=https://warden.example:8443", "vault.address=https://vault.vault.svc:8200",
+			"broker.acceptTokens=true", "sidecar.certificateLifetime=6h",
 			"gcp.identity=true", "gcp.project=my-project", "gcp.adminGroup=warden-admins",
 			"sidecar.image.pullPolicy=IfNotPresent", "sidecar.native=false",
 			"sidecar.resources.requests.cpu=20m", "sidecar.resources.requests.memory=48Mi",
@@ -42,6 +43,7 @@ func TestChartArgsAreWebhookFlags(t *testing.T) {
 			"logLevel=debug", "extraArgs={--token-expiration-seconds=900}",
 		},
 		{"storage.enabled=true"},
+		{"sidecar.identity=token"},
 		{
 			"storage.enabled=true", "storage.readTTL=1h", "storage.uploadTTL=3600s", "storage.deleteTTL=15m", "storage.cacheBuffer=2m",
 			"storage.maxCommitObjects=500", "storage.endpoints.credentials=iamcredentials.example:443",

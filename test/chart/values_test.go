@@ -187,6 +187,15 @@ podLabels: {example.com/tier: control}
 	{name: "broker.grants", set: []string{"broker.grants=rbac"}, check: func(t *testing.T, objs []object) {
 		hasArg(t, objs, "--broker-grants=rbac")
 	}},
+	{name: "broker.acceptTokens", set: []string{"broker.acceptTokens=true"}, check: func(t *testing.T, objs []object) {
+		hasArg(t, objs, "--broker-accept-tokens")
+	}},
+	{name: "sidecar.identity", set: []string{"sidecar.identity=token"}, check: func(t *testing.T, objs []object) {
+		hasArg(t, objs, "--sidecar-identity=token")
+	}},
+	{name: "sidecar.certificateLifetime", set: []string{"sidecar.certificateLifetime=6h"}, check: func(t *testing.T, objs []object) {
+		hasArg(t, objs, "--sidecar-certificate-lifetime=6h")
+	}},
 	{name: "broker.url", set: []string{"broker.url=https://warden.example:8443"}, check: func(t *testing.T, objs []object) {
 		hasArg(t, objs, "--broker-url=https://warden.example:8443")
 	}},
@@ -334,6 +343,8 @@ func TestBadValuesFail(t *testing.T) {
 		{[]string{"policy.source=configMap"}, "policy.configMap.name is required"},
 		{[]string{"certificates.mode=self"}, "/certificates/mode"},
 		{[]string{"broker.grants=everyone"}, "/broker/grants"},
+		{[]string{"sidecar.identity=none"}, "/sidecar/identity"},
+		{[]string{"sidecar.certificateLifetime=one hour"}, "/sidecar/certificateLifetime"},
 		{[]string{"replica=3"}, "replica"},
 		{[]string{"webhook.timeoutSeconds=60"}, "timeoutSeconds"},
 		{[]string{"logLevel=verbose"}, "logLevel"},

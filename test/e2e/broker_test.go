@@ -244,7 +244,7 @@ func TestBrokerWithRBACGrants(t *testing.T) {
 `, 1)))
 	require.NoError(t, err)
 	engine := &grants.Engine{Policy: func() policy.View { return pol }, Authz: &broker.RBACAuthorizer{SAR: kube.AuthorizationV1().SubjectAccessReviews(), TTL: time.Second}}
-	b, err := broker.New(broker.Options{Kube: kube, Grants: engine, Pods: server.PodRules(), Namespaces: namespaceLabels{}})
+	b, err := broker.New(broker.Options{Kube: kube, Grants: engine, Pods: server.PodRules(), Namespaces: namespaceLabels{}, AcceptTokens: true})
 	require.NoError(t, err)
 	srv := httptest.NewTLSServer(b)
 	defer srv.Close()

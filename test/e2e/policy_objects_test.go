@@ -93,7 +93,7 @@ func accepted(t *testing.T, c client.Client, obj client.Object) metav1.Condition
 	return *cond
 }
 
-func roleBinding(t *testing.T, ns, name, role, user string) {
+func roleBinding(t testing.TB, ns, name, role, user string) {
 	t.Helper()
 	_, err := kube.RbacV1().RoleBindings(ns).Create(ctx(t), &rbacv1.RoleBinding{
 		ObjectMeta: metav1.ObjectMeta{Name: name},

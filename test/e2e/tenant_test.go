@@ -129,7 +129,7 @@ func asServiceAccount(t testing.TB, impersonator, ns, sa string) kubernetes.Inte
 }
 
 // tenantSetup binds the tenant users and the node's user, once per test.
-func tenantSetup(t *testing.T) {
+func tenantSetup(t testing.TB) {
 	t.Helper()
 	setup(t)
 	aggregateClusterRoles(t)
@@ -154,7 +154,7 @@ func nodeClient(t testing.TB) kubernetes.Interface {
 }
 
 // onNode creates an injected pod bound to e2eNode, deleted when the test ends.
-func onNode(t *testing.T, name string) *corev1.Pod {
+func onNode(t testing.TB, name string) *corev1.Pod {
 	t.Helper()
 	p := newPod(name, "svc-prod-app-1")
 	p.Spec.NodeName = e2eNode
@@ -167,7 +167,7 @@ func onNode(t *testing.T, name string) *corev1.Pod {
 }
 
 // kubeletCertificate is what the kubelet would project into the pod's warden-token volume.
-func kubeletCertificate(t *testing.T, p *corev1.Pod) string {
+func kubeletCertificate(t testing.TB, p *corev1.Pod) string {
 	t.Helper()
 	node, err := kube.CoreV1().Nodes().Get(ctx(t), e2eNode, metav1.GetOptions{})
 	require.NoError(t, err)

@@ -116,8 +116,15 @@ func TestAllowedOwnerIsInjected(t *testing.T) {
 		vols[v.Name] = v
 	}
 	require.Contains(t, vols, api.VolumeToken)
-	tok := vols[api.VolumeToken].Projected.Sources[0].ServiceAccountToken
-	assert.Equal(t, "warden", tok.Audience)
+	// As the API server stored it: the pod certificate from Warden's signer (the broker's
+	// identity) and, with Vault configured, the token Vault's login takes.
+	srcs := vols[api.VolumeToken].Projected.Sources
+	require.Len(t, srcs, 2)
+	require.NotNil(t, srcs[0].PodCertificate)
+	assert.Equal(t, api.SignerName, srcs[0].PodCertificate.SignerName)
+	assert.Equal(t, "credentials.pem", srcs[0].PodCertificate.CredentialBundlePath)
+	require.NotNil(t, srcs[1].ServiceAccountToken)
+	assert.Equal(t, "warden", srcs[1].ServiceAccountToken.Audience)
 	require.Contains(t, vols, api.VolumeSnapshots)
 	require.Contains(t, vols, api.VolumeStaging)
 
