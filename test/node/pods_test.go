@@ -127,8 +127,8 @@ func TestBroker(t *testing.T) {
 	}
 	stage(t, p, "", "prod-dataset-1", "sales.csv", 60)
 
-	// What the broker decided, and for which pod: the pod comes from the TokenReview of the
-	// token the kubelet projected into this pod's sidecar.
+	// What the broker decided, and for which pod: the pod is the one named by the certificate
+	// the kubelet obtained for this pod's sidecar.
 	var allowed, denied bool
 	for _, l := range webhookLog.lines("grant") {
 		if l["pod"] != "apps/broker" {

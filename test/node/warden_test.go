@@ -56,22 +56,30 @@ func startWarden(ctx context.Context, dir string) (stop func(), err error) {
 	cfg.BrokerURL = "https://" + brokerAddr
 	cfg.BrokerCA = string(ca)
 	cfg.VaultAddr = vault.Addr
+	// NODE_IDENTITY=token runs the suite's pods with token identity (for `make bench-node`'s
+	// comparison); the default is what clusters get: pod certificates.
+	acceptTokens := false
+	if os.Getenv("NODE_IDENTITY") == mutate.IdentityToken {
+		cfg.SidecarIdentity, acceptTokens = mutate.IdentityToken, true
+	}
+	brokerURL = cfg.BrokerURL
 
 	logFile, err := os.Create(filepath.Join(dir, "webhook.log"))
 	if err != nil {
 		return nil, err
 	}
 	server, err := webhook.New(webhook.Options{
-		RestConfig: env.Config,
-		PolicyFile: policyFile,
-		Host:       env.Host,
-		Port:       env.Port,
-		CertDir:    env.CertDir,
-		HealthAddr: "127.0.0.1:0",
-		BrokerAddr: brokerAddr,
-		Namespace:  "warden-system",
-		Mutate:     cfg,
-		Log:        slog.New(slog.NewJSONHandler(io.MultiWriter(logFile, &webhookLog), &slog.HandlerOptions{Level: slog.LevelDebug})),
+		RestConfig:   env.Config,
+		PolicyFile:   policyFile,
+		Host:         env.Host,
+		Port:         env.Port,
+		CertDir:      env.CertDir,
+		HealthAddr:   "127.0.0.1:0",
+		BrokerAddr:   brokerAddr,
+		AcceptTokens: acceptTokens,
+		Namespace:    "warden-system",
+		Mutate:       cfg,
+		Log:          slog.New(slog.NewJSONHandler(io.MultiWriter(logFile, &webhookLog), &slog.HandlerOptions{Level: slog.LevelDebug})),
 	})
 	if err != nil {
 		logFile.Close()
@@ -97,6 +105,9 @@ func startWarden(ctx context.Context, dir string) (stop func(), err error) {
 	}
 	return stop, nil
 }
+
+// brokerURL is where the suite's broker listens (on the node's bridge).
+var brokerURL string
 
 func freeAddr(host string) (string, error) {
 	l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
