@@ -7,12 +7,15 @@ import (
 	"log/slog"
 	"time"
 
+	certv1 "k8s.io/api/certificates/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 
+	"github.com/warden-dev/warden/pkg/mutate"
 	"github.com/warden-dev/warden/pkg/podcert"
 )
 
@@ -25,6 +28,9 @@ import (
 const SidecarCAConfigMap = "warden-sidecar-ca"
 
 func (s *Server) setupSigner(authority *podcert.Authority) error {
+	if err := servesPodCertificates(s.kube.Discovery()); err != nil {
+		return err
+	}
 	signer := &podcert.Signer{
 		Authority: authority, Kube: s.kube, Rules: s.rules, Namespaces: namespaceLabels{s.mgr.GetCache()},
 		Lifetime: time.Duration(s.opts.Mutate.CertificateSeconds) * time.Second,
@@ -35,6 +41,24 @@ func (s *Server) setupSigner(authority *podcert.Authority) error {
 	}
 	publish := &caPublisher{kube: s.kube, namespace: s.opts.Namespace, authority: authority, log: s.log}
 	return s.mgr.Add(manager.RunnableFunc(publish.run))
+}
+
+// servesPodCertificates says, before anything waits on a watch that can never start, when the
+// cluster has no PodCertificateRequest API (Kubernetes before 1.37, or the feature off).
+func servesPodCertificates(d discovery.DiscoveryInterface) error {
+	list, err := d.ServerResourcesForGroupVersion(certv1.SchemeGroupVersion.String())
+	if err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("webhook: asking the API server for PodCertificateRequests: %w", err)
+	}
+	if list != nil {
+		for _, r := range list.APIResources {
+			if r.Name == "podcertificaterequests" {
+				return nil
+			}
+		}
+	}
+	return fmt.Errorf("webhook: this cluster serves no %s podcertificaterequests (Kubernetes 1.37 or later, feature PodCertificateRequest), which --sidecar-identity=%s needs; upgrade, or run with --sidecar-identity=%s (weaker: docs/security.md)",
+		certv1.SchemeGroupVersion, mutate.IdentityPodCertificate, mutate.IdentityToken)
 }
 
 type caPublisher struct {
