@@ -377,12 +377,22 @@ func TestTenantCannotActAsTheSidecar(t *testing.T) {
 	t.Run("the built-in admin role cannot request pod certificates", func(t *testing.T) {
 		forbiddenByRBAC(t, pcrAs(t, as(t, tenantAdmin), p, e2eNode))
 	})
-	t.Run("someone granted podcertificaterequests is not the kubelet", func(t *testing.T) {
-		_, err := kube.RbacV1().ClusterRoles().Create(ctx(t), &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: "e2e-pcr-creator"},
+	// What an operator might be given (bound below to pcr-operator).
+	_, err := kube.RbacV1().ClusterRoles().Create(ctx(t), &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: "e2e-pcr-creator"},
+		Rules: []rbacv1.PolicyRule{{APIGroups: []string{"certificates.k8s.io"}, Resources: []string{"podcertificaterequests"}, Verbs: []string{"create"}}}}, metav1.CreateOptions{})
+	if !apierrors.IsAlreadyExists(err) {
+		require.NoError(t, err)
+	}
+	t.Run("the tenant grants itself pod certificates or the node's role", func(t *testing.T) {
+		_, err := as(t, tenantAdmin).RbacV1().Roles("apps").Create(ctx(t), &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Name: "steal-certs"},
 			Rules: []rbacv1.PolicyRule{{APIGroups: []string{"certificates.k8s.io"}, Resources: []string{"podcertificaterequests"}, Verbs: []string{"create"}}}}, metav1.CreateOptions{})
-		if !apierrors.IsAlreadyExists(err) {
-			require.NoError(t, err)
+		forbiddenByRBAC(t, err)
+		for _, role := range []string{"system:node", "e2e-pcr-creator"} {
+			_, err = as(t, tenantAdmin).RbacV1().RoleBindings("apps").Create(ctx(t), saBinding("steal-"+strings.ReplaceAll(role, ":", "-"), role), metav1.CreateOptions{})
+			forbiddenByRBAC(t, err)
 		}
+	})
+	t.Run("someone granted podcertificaterequests is not the kubelet", func(t *testing.T) {
 		roleBinding(t, "apps", "e2e-pcr-operator", "e2e-pcr-creator", "pcr-operator")
 		refused(t, guard.ReasonCertificateRequester, func() error { return pcrAs(t, as(t, "pcr-operator"), p, e2eNode) })
 	})
@@ -479,6 +489,10 @@ func TestTenantCannotGrantDatasets(t *testing.T) {
 	})
 	t.Run("binding warden-dataset-reader in the dataset's namespace", func(t *testing.T) {
 		_, err := admin.RbacV1().RoleBindings("finance-data").Create(ctx(t), saBinding("steal", "warden-dataset-reader"), metav1.CreateOptions{})
+		forbiddenByRBAC(t, err)
+	})
+	t.Run("binding the grantor role to itself", func(t *testing.T) {
+		_, err := admin.RbacV1().RoleBindings("apps").Create(ctx(t), saBinding("steal-grantor", "warden-dataset-grantor"), metav1.CreateOptions{})
 		forbiddenByRBAC(t, err)
 	})
 	t.Run("the aggregated roles, bound to the owner, grant no read", func(t *testing.T) {
