@@ -9,7 +9,11 @@ package e2e
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"log/slog"
 	"net"
@@ -25,6 +29,7 @@ import (
 	"github.com/stretchr/testify/require"
 	authnv1 "k8s.io/api/authentication/v1"
 	authzv1 "k8s.io/api/authorization/v1"
+	certv1 "k8s.io/api/certificates/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -395,6 +400,22 @@ func TestTenantCannotActAsTheSidecar(t *testing.T) {
 	t.Run("someone granted podcertificaterequests is not the kubelet", func(t *testing.T) {
 		roleBinding(t, "apps", "e2e-pcr-operator", "e2e-pcr-creator", "pcr-operator")
 		refused(t, guard.ReasonCertificateRequester, func() error { return pcrAs(t, as(t, "pcr-operator"), p, e2eNode) })
+		// Harmless: another signer's requests are not Warden's business (nor wait on it).
+		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		require.NoError(t, err)
+		csr, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{}, key)
+		require.NoError(t, err)
+		node, err := kube.CoreV1().Nodes().Get(ctx(t), e2eNode, metav1.GetOptions{})
+		require.NoError(t, err)
+		sa, err := kube.CoreV1().ServiceAccounts("apps").Get(ctx(t), "svc-prod-app-1", metav1.GetOptions{})
+		require.NoError(t, err)
+		_, err = as(t, "pcr-operator").CertificatesV1().PodCertificateRequests("apps").Create(ctx(t), &certv1.PodCertificateRequest{
+			ObjectMeta: metav1.ObjectMeta{GenerateName: "other-signer-"},
+			Spec: certv1.PodCertificateRequestSpec{SignerName: "example.com/other", PodName: p.Name, PodUID: p.UID,
+				ServiceAccountName: sa.Name, ServiceAccountUID: sa.UID, NodeName: types.NodeName(e2eNode), NodeUID: node.UID,
+				MaxExpirationSeconds: ptr.To[int32](3600), StubPKCS10Request: csr},
+		}, metav1.CreateOptions{})
+		assert.NoError(t, err)
 	})
 	t.Run("another node's kubelet", func(t *testing.T) {
 		refused(t, guard.ReasonCertificateRequester, func() error { return pcrAs(t, as(t, "system:node:other-node", "system:nodes"), p, e2eNode) })

@@ -28,6 +28,8 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/warden-dev/warden/internal/testing/testenv"
+	"github.com/warden-dev/warden/pkg/api"
+	"github.com/warden-dev/warden/pkg/broker"
 	"github.com/warden-dev/warden/pkg/policy"
 	"github.com/warden-dev/warden/pkg/webhook"
 )
@@ -224,19 +226,25 @@ func TestLeastPrivilegeRBAC(t *testing.T) {
 		"/pods":                              {"get", "list", "watch"}, // broker pod check, identity reconciler
 		"/serviceaccounts":                   {"get", "patch"},         // iam.gke.io annotation
 		"authentication.k8s.io/tokenreviews": {"create"},               // sidecar tokens
-		"authorization.k8s.io/subjectaccessreviews": {"create"}, // RBAC grants
-		"warden.dev/owners":                         {"get", "list", "watch"},
-		"warden.dev/datasets":                       {"get", "list", "watch"},
-		"warden.dev/groups":                         {"get", "list", "watch"},
-		"warden.dev/orgs":                           {"get", "list", "watch", "patch"}, // org admin endpoint
-		"warden.dev/owners/status":                  {"update"},
-		"warden.dev/datasets/status":                {"update"},
-		"warden.dev/groups/status":                  {"update"},
-		"warden.dev/orgs/status":                    {"update"},
-		"warden.dev/spaces":                         {"get", "list", "watch"},
-		"warden.dev/storagepolicies":                {"get", "list", "watch"},
-		"warden.dev/spaces/status":                  {"update"},
-		"warden.dev/storagepolicies/status":         {"update"},
+		"/persistentvolumeclaims":            {"get", "list", "watch"}, // the share's claim
+		"/persistentvolumes":                 {"get", "list", "watch"}, // the storage behind it
+		// The sidecar certificates' signer.
+		"certificates.k8s.io/podcertificaterequests":        {"get", "list", "watch"},
+		"certificates.k8s.io/podcertificaterequests/status": {"update"},
+		"certificates.k8s.io/signers":                       {"sign"},
+		"authorization.k8s.io/subjectaccessreviews":         {"create"}, // RBAC grants
+		"warden.dev/owners":                                 {"get", "list", "watch"},
+		"warden.dev/datasets":                               {"get", "list", "watch"},
+		"warden.dev/groups":                                 {"get", "list", "watch"},
+		"warden.dev/orgs":                                   {"get", "list", "watch", "patch"}, // org admin endpoint
+		"warden.dev/owners/status":                          {"update"},
+		"warden.dev/datasets/status":                        {"update"},
+		"warden.dev/groups/status":                          {"update"},
+		"warden.dev/orgs/status":                            {"update"},
+		"warden.dev/spaces":                                 {"get", "list", "watch"},
+		"warden.dev/storagepolicies":                        {"get", "list", "watch"},
+		"warden.dev/spaces/status":                          {"update"},
+		"warden.dev/storagepolicies/status":                 {"update"},
 	}
 	for _, r := range o.roles {
 		if r.Name != "warden-webhook" {
@@ -248,7 +256,11 @@ func TestLeastPrivilegeRBAC(t *testing.T) {
 					want, ok := allowed[g+"/"+res]
 					require.True(t, ok, "%s: unexpected access to %s/%s", r.Name, g, res)
 					assert.Subset(t, want, rule.Verbs, "%s: %s/%s", r.Name, g, res)
-					assert.Empty(t, rule.ResourceNames)
+					if res == "signers" {
+						assert.Equal(t, []string{api.SignerName}, rule.ResourceNames, "signs for Warden's signer only")
+					} else {
+						assert.Empty(t, rule.ResourceNames)
+					}
 				}
 			}
 		}
@@ -286,6 +298,7 @@ func TestPolicyRoles(t *testing.T) {
 		"warden-dataset-owner":  {"datasets"},
 		"warden-dataset-viewer": {"datasets"},
 		"warden-viewer":         {"owners", "orgs", "groups", "datasets", "spaces", "storagepolicies"},
+		"warden-dataset-reader": {"datasets"},
 	} {
 		r := roles[name]
 		require.NotNil(t, r, name)
@@ -295,7 +308,31 @@ func TestPolicyRoles(t *testing.T) {
 			assert.NotContains(t, rule.Verbs, "*", name)
 		}
 		aggregated := r.Labels["rbac.authorization.k8s.io/aggregate-to-admin"] == "true"
-		assert.Equal(t, strings.HasPrefix(name, "warden-dataset-"), aggregated, "%s aggregation", name)
+		assert.Equal(t, name == "warden-dataset-owner" || name == "warden-dataset-viewer", aggregated, "%s aggregation", name)
+	}
+	// The grant verb of --broker-grants=rbac is in no aggregated role (so no built-in role has
+	// it): only warden-admin and warden-dataset-reader hold it.
+	for _, r := range o.roles {
+		aggregated := false
+		for k := range r.Labels {
+			aggregated = aggregated || strings.HasPrefix(k, "rbac.authorization.k8s.io/aggregate-to-")
+		}
+		for _, rule := range r.Rules {
+			if slices.Contains(rule.Verbs, broker.RBACVerb) {
+				assert.False(t, aggregated, "%s aggregates %s", r.Name, broker.RBACVerb)
+				assert.Contains(t, []string{"warden-admin", "warden-dataset-reader"}, r.Name)
+			}
+		}
+	}
+	// The grantor binds the reader role, nothing else.
+	g := roles["warden-dataset-grantor"]
+	require.NotNil(t, g)
+	assert.Empty(t, g.Labels["rbac.authorization.k8s.io/aggregate-to-admin"])
+	for _, rule := range g.Rules {
+		if slices.Contains(rule.Verbs, "bind") {
+			assert.Equal(t, []string{"warden-dataset-reader"}, rule.ResourceNames)
+		}
+		assert.NotContains(t, rule.Verbs, "escalate")
 	}
 }
 
