@@ -25,6 +25,11 @@ func Resource(kind string) schema.GroupResource {
 	return wardenv1.GroupVersion.WithResource(kind).GroupResource()
 }
 
+// Resources names the API resources of Warden's kinds, as the CRDs serve them.
+func Resources() []string {
+	return []string{"owners", "datasets", "groups", "orgs", "spaces", "storagepolicies"}
+}
+
 // AddToScheme registers Warden's API types.
 func AddToScheme(s *runtime.Scheme) error { return wardenv1.AddToScheme(s) }
 

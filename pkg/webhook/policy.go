@@ -3,11 +3,43 @@ package webhook
 import (
 	"context"
 	"fmt"
+	"strings"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/client-go/discovery"
+
+	wardenv1 "github.com/warden-dev/warden/pkg/apis/warden/v1alpha1"
 	"github.com/warden-dev/warden/pkg/clusterpolicy"
 	"github.com/warden-dev/warden/pkg/health"
 	"github.com/warden-dev/warden/pkg/policy"
 )
+
+// servesPolicyObjects says, before anything fails on a missing REST mapping, which of Warden's
+// kinds the API server does not serve and how to fix it.
+func servesPolicyObjects(d discovery.DiscoveryInterface) error {
+	gv := wardenv1.GroupVersion.String()
+	served := map[string]bool{}
+	list, err := d.ServerResourcesForGroupVersion(gv)
+	if err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("webhook: asking the API server for %s: %w", gv, err)
+	}
+	if list != nil {
+		for _, r := range list.APIResources {
+			served[r.Name] = true
+		}
+	}
+	var missing []string
+	for _, r := range clusterpolicy.Resources() {
+		if !served[r] {
+			missing = append(missing, r+"."+wardenv1.GroupVersion.Group)
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("webhook: the policy objects are on (--policy-objects) but the API server serves no %s %s: install Warden's CRDs (kubectl apply -f manifests/base/crds/, or kubectl apply -k manifests/; the Helm chart installs them), or run with --policy-objects=false to use the policy file alone",
+			gv, strings.Join(missing, ", "))
+	}
+	return nil
+}
 
 // policySource yields the policy in force (nil when there is none yet).
 type policySource interface {

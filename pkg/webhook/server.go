@@ -134,15 +134,20 @@ func New(opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{opts: opts, log: log, mgr: mgr, policy: store, checks: &health.Checks{}}
-	if err := s.setupPolicy(); err != nil {
-		return nil, err
-	}
-
 	kube, err := kubernetes.NewForConfig(opts.RestConfig)
 	if err != nil {
 		return nil, err
 	}
+	s := &Server{opts: opts, log: log, mgr: mgr, policy: store, checks: &health.Checks{}}
+	if !opts.NoPolicyObjects {
+		if err := servesPolicyObjects(kube.Discovery()); err != nil {
+			return nil, err
+		}
+	}
+	if err := s.setupPolicy(); err != nil {
+		return nil, err
+	}
+
 	if opts.StatusKeySecret == "" {
 		opts.StatusKeySecret = DefaultStatusKeySecret
 	}
