@@ -122,7 +122,7 @@ func (s *Server) verifyPod(ctx context.Context, ns, sa, podName string, podUID t
 		return verified{}, fmt.Errorf("%w: reading pod %s/%s: %v", grants.ErrUnavailable, ns, podName, err)
 	case pod.UID != podUID:
 		return verified{}, fmt.Errorf("%w: pod %s/%s was replaced (uid %s, credential for %s)", errAuth, ns, podName, pod.UID, podUID)
-	case serviceAccountOf(pod) != sa:
+	case guard.ServiceAccount(pod) != sa:
 		return verified{}, fmt.Errorf("%w: pod %s/%s runs as %q, the credential is for %q", errAuth, ns, podName, pod.Spec.ServiceAccountName, sa)
 	}
 	if err := s.trusted(ctx, pod); err != nil {
@@ -132,13 +132,6 @@ func (s *Server) verifyPod(ctx context.Context, ns, sa, podName string, podUID t
 		return verified{}, fmt.Errorf("%w: pod %s/%s: %v", errForbidden, ns, podName, err)
 	}
 	return verified{owner: ns + "/" + sa, pod: ns + "/" + podName, at: time.Now()}, nil
-}
-
-func serviceAccountOf(pod *corev1.Pod) string {
-	if pod.Spec.ServiceAccountName == "" {
-		return "default"
-	}
-	return pod.Spec.ServiceAccountName
 }
 
 // trusted applies the admission webhooks' judgement to the live pod (guard.Rules.Trusted).

@@ -213,10 +213,7 @@ func (r *Rules) injection(namespace string, pod *corev1.Pod, own *api.Status) (*
 		return nil, forged("%v", err)
 	}
 	st := &inj.Status
-	sa := pod.Spec.ServiceAccountName
-	if sa == "" {
-		sa = "default"
-	}
+	sa := ServiceAccount(pod)
 	if st.Owner != namespace+"/"+sa {
 		return nil, forged("it names owner %q while the pod runs as %s/%s", st.Owner, namespace, sa)
 	}
@@ -225,6 +222,15 @@ func (r *Rules) injection(namespace string, pod *corev1.Pod, own *api.Status) (*
 	}
 	inj.SubPath = api.AppSubPath(st.Environment, st.Owner, st.Workload)
 	return inj, nil
+}
+
+// ServiceAccount is the service account a pod runs as: "default" when the spec names none, as
+// the API server's admission sets it.
+func ServiceAccount(pod *corev1.Pod) string {
+	if pod.Spec.ServiceAccountName == "" {
+		return "default"
+	}
+	return pod.Spec.ServiceAccountName
 }
 
 // findSidecar returns the one container named warden-sidecar, where the status says it is.

@@ -15,6 +15,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	"github.com/warden-dev/warden/pkg/guard"
 )
 
 // podServiceAccountIndex indexes cached pods by their service account.
@@ -56,7 +58,7 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) err
 		r.Resync = 10 * time.Minute
 	}
 	if err := mgr.GetFieldIndexer().IndexField(ctx, &corev1.Pod{}, podServiceAccountIndex, func(o client.Object) []string {
-		return []string{serviceAccountOf(o.(*corev1.Pod))}
+		return []string{guard.ServiceAccount(o.(*corev1.Pod))}
 	}); err != nil {
 		return err
 	}
@@ -64,7 +66,7 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) err
 	err := ctrl.NewControllerManagedBy(mgr).
 		Named("warden-identity").
 		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
-			return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: o.GetNamespace(), Name: serviceAccountOf(o.(*corev1.Pod))}}}
+			return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: o.GetNamespace(), Name: guard.ServiceAccount(o.(*corev1.Pod))}}}
 		})).
 		Complete(r)
 	if err != nil {
@@ -72,13 +74,6 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) err
 	}
 	// A plain runnable needs leader election, like the controller.
 	return mgr.Add(manager.RunnableFunc(r.resyncLoop))
-}
-
-func serviceAccountOf(p *corev1.Pod) string {
-	if p.Spec.ServiceAccountName == "" {
-		return "default"
-	}
-	return p.Spec.ServiceAccountName
 }
 
 // Reconcile checks one Kubernetes service account (request name = the KSA).

@@ -16,6 +16,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	fakeclient "sigs.k8s.io/controller-runtime/pkg/client/fake"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	"github.com/warden-dev/warden/pkg/guard"
 )
 
 func pod(name, ksa string, phase corev1.PodPhase) *corev1.Pod {
@@ -36,7 +38,7 @@ func deleting(p *corev1.Pod) *corev1.Pod {
 // podCache stands in for the manager's cache, with the same index SetupWithManager registers.
 func podCache(pods ...*corev1.Pod) client.Reader {
 	b := fakeclient.NewClientBuilder().WithIndex(&corev1.Pod{}, podServiceAccountIndex, func(o client.Object) []string {
-		return []string{serviceAccountOf(o.(*corev1.Pod))}
+		return []string{guard.ServiceAccount(o.(*corev1.Pod))}
 	})
 	for _, p := range pods {
 		b = b.WithObjects(p)
@@ -95,7 +97,7 @@ func TestReconcileUnbindsWhenNoLivePodRuns(t *testing.T) {
 // A pod without a service account name runs as "default".
 func TestReconcileDefaultServiceAccount(t *testing.T) {
 	p := pod("p", "", corev1.PodRunning)
-	assert.Equal(t, "default", serviceAccountOf(p))
+	assert.Equal(t, "default", guard.ServiceAccount(p))
 	r := &Reconciler{reader: podCache(p)}
 	inUse, err := r.inUse(context.Background(), "apps", "default")
 	require.NoError(t, err)

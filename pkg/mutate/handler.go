@@ -97,11 +97,7 @@ func (h *Handler) admitCreate(namespace string, pod *corev1.Pod) (admission.Resp
 	if pol == nil {
 		return denied(deny(ReasonNoPolicy, "no Warden policy is in force (the policy file could not be loaded, or the policy objects have not synced yet), so no pod can be admitted in opted-in namespaces; see the webhook's /readyz and logs"))
 	}
-	sa := pod.Spec.ServiceAccountName
-	if sa == "" {
-		sa = "default"
-	}
-	owner := namespace + "/" + sa
+	owner := namespace + "/" + guard.ServiceAccount(pod)
 	o, ok := pol.Owner(owner)
 	if !ok {
 		return denied(deny(ReasonUnknownOwner, "service account %q is not a Warden owner; pods in namespace %q (labelled %s=%s) must run as a service account listed under owners in the Warden policy: set spec.serviceAccountName to an allowed owner, or ask a cluster admin to add %q to the policy", owner, namespace, api.LabelInject, api.LabelInjectEnabled, owner))

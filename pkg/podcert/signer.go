@@ -214,10 +214,7 @@ func (s *Signer) decide(ctx context.Context, pcr *certv1.PodCertificateRequest, 
 // samePod says how the live pod differs from the one the request names ("" when it does not).
 func samePod(pod *corev1.Pod, pcr *certv1.PodCertificateRequest) string {
 	spec := &pcr.Spec
-	sa := pod.Spec.ServiceAccountName
-	if sa == "" {
-		sa = "default"
-	}
+	sa := guard.ServiceAccount(pod)
 	switch {
 	case pod.UID != spec.PodUID:
 		return fmt.Sprintf("pod %s/%s has uid %s, the request names %s", pod.Namespace, pod.Name, pod.UID, spec.PodUID)
