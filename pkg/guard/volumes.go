@@ -69,6 +69,23 @@ type Shares interface {
 	Backing(namespace, claim string) Backing
 }
 
+// PersistentVolumeBacking is the storage a PersistentVolume names, for Shares implementations:
+// the same three kinds Rules.backing reads from a share given by flag.
+func PersistentVolumeBacking(src *corev1.PersistentVolumeSource) Backing {
+	var b Backing
+	switch {
+	case src.CSI != nil:
+		b.CSIDriver = src.CSI.Driver
+	case src.NFS != nil:
+		b.NFS = src.NFS
+	case src.HostPath != nil:
+		b.HostPath = src.HostPath.Path
+	case src.Local != nil:
+		b.HostPath = src.Local.Path
+	}
+	return b
+}
+
 // backing is the storage behind the share in namespace.
 func (r *Rules) backing(namespace string) Backing {
 	share := &r.Snapshot

@@ -51,21 +51,5 @@ func (s shareBacking) Backing(namespace, claim string) guard.Backing {
 	if err := s.r.Get(ctx, client.ObjectKey{Name: pvc.Spec.VolumeName}, &pv); err != nil {
 		return guard.Backing{Unknown: fmt.Sprintf("reading PersistentVolume %s behind the share's claim %s/%s: %v", pvc.Spec.VolumeName, namespace, claim, err)}
 	}
-	return backingOf(&pv.Spec.PersistentVolumeSource)
-}
-
-// backingOf is the storage a PersistentVolume names.
-func backingOf(src *corev1.PersistentVolumeSource) guard.Backing {
-	var b guard.Backing
-	switch {
-	case src.CSI != nil:
-		b.CSIDriver = src.CSI.Driver
-	case src.NFS != nil:
-		b.NFS = src.NFS
-	case src.HostPath != nil:
-		b.HostPath = src.HostPath.Path
-	case src.Local != nil:
-		b.HostPath = src.Local.Path
-	}
-	return b
+	return guard.PersistentVolumeBacking(&pv.Spec.PersistentVolumeSource)
 }
