@@ -205,7 +205,7 @@ func (o *options) serverOptions() (webhook.Options, error) {
 		HealthAddr:      o.healthListen,
 		BrokerAddr:      o.brokerListen,
 		BrokerGrants:    o.brokerGrants,
-		AcceptTokens:    o.acceptTokens || o.identity == mutate.IdentityToken,
+		AcceptTokens:    o.acceptTokens, // token identity implies it (webhook.Options)
 		AdminGroup:      o.adminGroup,
 		PolicyConfigMap: o.policyConfigMap,
 		Namespace:       o.namespace,

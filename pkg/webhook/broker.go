@@ -78,7 +78,7 @@ func (s *Server) setupBroker() error {
 		bo.Storage, bo.Policy = svc, s.source.View
 	}
 	bo.AcceptTokens = s.opts.AcceptTokens || s.opts.Mutate.SidecarIdentity == mutate.IdentityToken
-	if s.opts.Mutate.SidecarIdentity == mutate.IdentityPodCertificate {
+	if s.opts.signs() {
 		bo.Certificates = podcert.NewAuthority(s.keys)
 		if err := s.setupSigner(bo.Certificates); err != nil {
 			return err

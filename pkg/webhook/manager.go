@@ -19,7 +19,6 @@ import (
 
 	"github.com/warden-dev/warden/pkg/clusterpolicy"
 	"github.com/warden-dev/warden/pkg/identity"
-	"github.com/warden-dev/warden/pkg/mutate"
 	"github.com/warden-dev/warden/pkg/podcert"
 )
 
@@ -63,7 +62,7 @@ func newManager(opts Options) (ctrl.Manager, error) {
 		// kept) and the PersistentVolume behind it.
 		byObject[&corev1.PersistentVolumeClaim{}] = cache.ByObject{Field: fields.OneTermEqualSelector("metadata.name", pvc.ClaimName)}
 	}
-	signer := opts.BrokerAddr != "" && opts.Mutate.SidecarIdentity == mutate.IdentityPodCertificate
+	signer := opts.signs()
 	if signer {
 		podcert.CacheOptions(byObject)
 	}

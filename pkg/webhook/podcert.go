@@ -27,6 +27,12 @@ import (
 // SidecarCAConfigMap is the ConfigMap in the webhook's namespace with the sidecar CAs.
 const SidecarCAConfigMap = "warden-sidecar-ca"
 
+// signs is whether this process runs the sidecar certificates' signer: with the broker, in
+// pod-certificate identity.
+func (o *Options) signs() bool {
+	return o.BrokerAddr != "" && o.Mutate.SidecarIdentity == mutate.IdentityPodCertificate
+}
+
 func (s *Server) setupSigner(authority *podcert.Authority) error {
 	if err := servesPodCertificates(s.kube.Discovery()); err != nil {
 		return err

@@ -55,7 +55,8 @@ type Options struct {
 	// (SubjectAccessReviews on datasets.warden.dev).
 	BrokerGrants string
 	// AcceptTokens lets the broker accept projected service-account tokens from sidecars
-	// besides pod certificates (Mutate.SidecarIdentity token, or while such pods run).
+	// besides pod certificates, while pods injected in token identity run. Token identity
+	// (Mutate.SidecarIdentity) accepts them whatever this says.
 	AcceptTokens bool
 	// GCP enables workload-identity binding through the broker (nil: off).
 	GCP *GCPOptions
