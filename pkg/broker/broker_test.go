@@ -2,17 +2,14 @@ package broker
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 
-	jsonpatch "github.com/evanphx/json-patch/v5"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	admissionv1 "k8s.io/api/admission/v1"
 	authnv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -20,8 +17,8 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
-	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
+	"github.com/warden-dev/warden/internal/testing/podfixture"
 	"github.com/warden-dev/warden/pkg/api"
 	"github.com/warden-dev/warden/pkg/brokerapi"
 	"github.com/warden-dev/warden/pkg/grants"
@@ -103,21 +100,8 @@ func (f *fixture) pod(t *testing.T, ns, name string, inject bool, change ...func
 		cfg.SidecarImage = "example.com/sidecar:test"
 		h, err := mutate.NewHandler(cfg, "warden-system", staticPolicy{pol}, labels{ns: optedIn}, cfg.Rules(f.keys), nil, nil)
 		require.NoError(t, err)
-		raw, err := json.Marshal(p)
+		p, err = podfixture.Inject(h, ns, p)
 		require.NoError(t, err)
-		req := admission.Request{AdmissionRequest: admissionv1.AdmissionRequest{
-			Namespace: ns, Operation: admissionv1.Create, Kind: metav1.GroupVersionKind{Version: "v1", Kind: "Pod"},
-			Object: runtime.RawExtension{Raw: raw},
-		}}
-		resp := h.Handle(context.Background(), req)
-		require.True(t, resp.Allowed, "%v", resp.Result)
-		require.NoError(t, resp.Complete(req))
-		patch, err := jsonpatch.DecodePatch(resp.Patch)
-		require.NoError(t, err)
-		out, err := patch.Apply(raw)
-		require.NoError(t, err)
-		p = &corev1.Pod{}
-		require.NoError(t, json.Unmarshal(out, p))
 	}
 	for _, c := range change {
 		c(p)

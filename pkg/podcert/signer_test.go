@@ -8,24 +8,20 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
-	"encoding/json"
 	"errors"
 	"testing"
 	"time"
 
-	jsonpatch "github.com/evanphx/json-patch/v5"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	admissionv1 "k8s.io/api/admission/v1"
 	certv1 "k8s.io/api/certificates/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes/fake"
 	"k8s.io/utils/ptr"
-	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
+	"github.com/warden-dev/warden/internal/testing/podfixture"
 	"github.com/warden-dev/warden/pkg/api"
 	"github.com/warden-dev/warden/pkg/guard"
 	"github.com/warden-dev/warden/pkg/mutate"
@@ -54,21 +50,9 @@ func injected(t *testing.T, keys *guard.Keyring, cfg mutate.Config, ns, name str
 	require.NoError(t, err)
 	h, err := mutate.NewHandler(cfg, "warden-system", staticPolicy{pol}, namespaces{ns: optedIn}, cfg.Rules(keys), nil, nil)
 	require.NoError(t, err)
-	p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, UID: types.UID("uid-" + name)},
-		Spec: corev1.PodSpec{ServiceAccountName: "svc", NodeName: "n1", Containers: []corev1.Container{{Name: "app", Image: "python"}}}}
-	raw, err := json.Marshal(p)
+	p, err := podfixture.Inject(h, ns, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, UID: types.UID("uid-" + name)},
+		Spec: corev1.PodSpec{ServiceAccountName: "svc", NodeName: "n1", Containers: []corev1.Container{{Name: "app", Image: "python"}}}})
 	require.NoError(t, err)
-	req := admission.Request{AdmissionRequest: admissionv1.AdmissionRequest{Namespace: ns, Operation: admissionv1.Create,
-		Kind: metav1.GroupVersionKind{Version: "v1", Kind: "Pod"}, Object: runtime.RawExtension{Raw: raw}}}
-	resp := h.Handle(context.Background(), req)
-	require.True(t, resp.Allowed, "%v", resp.Result)
-	require.NoError(t, resp.Complete(req))
-	patch, err := jsonpatch.DecodePatch(resp.Patch)
-	require.NoError(t, err)
-	out, err := patch.Apply(raw)
-	require.NoError(t, err)
-	p = &corev1.Pod{}
-	require.NoError(t, json.Unmarshal(out, p))
 	return p
 }
 

@@ -1,13 +1,20 @@
 // Package podfixture builds the pods the benchmarks and the load generator send to the webhook,
-// so both measure the same thing.
+// so both measure the same thing, and injects pods through a handler for tests that need a pod
+// as Warden leaves it.
 package podfixture
 
 import (
+	"context"
+	"encoding/json"
 	"fmt"
 
+	jsonpatch "github.com/evanphx/json-patch/v5"
+	admissionv1 "k8s.io/api/admission/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 )
 
 // Pod returns a pod with the given number of containers, each with envVars env vars and a mount
@@ -58,3 +65,33 @@ func Realistic(sa string) *corev1.Pod { return Pod(sa, 3, 10, 5) }
 
 // Large is a pod with 20 containers.
 func Large(sa string) *corev1.Pod { return Pod(sa, 20, 10, 5) }
+
+// Inject sends p to an admission handler (the mutating webhook's) as a pod creation in
+// namespace and returns the pod as its patch leaves it, as the API server would store it.
+func Inject(h admission.Handler, namespace string, p *corev1.Pod) (*corev1.Pod, error) {
+	raw, err := json.Marshal(p)
+	if err != nil {
+		return nil, err
+	}
+	req := admission.Request{AdmissionRequest: admissionv1.AdmissionRequest{
+		Namespace: namespace, Operation: admissionv1.Create, Kind: metav1.GroupVersionKind{Version: "v1", Kind: "Pod"},
+		Object: runtime.RawExtension{Raw: raw},
+	}}
+	resp := h.Handle(context.Background(), req)
+	if !resp.Allowed {
+		return nil, fmt.Errorf("podfixture: pod %s/%s refused: %v", namespace, p.Name, resp.Result)
+	}
+	if err := resp.Complete(req); err != nil {
+		return nil, err
+	}
+	patch, err := jsonpatch.DecodePatch(resp.Patch)
+	if err != nil {
+		return nil, err
+	}
+	out, err := patch.Apply(raw)
+	if err != nil {
+		return nil, err
+	}
+	injected := &corev1.Pod{}
+	return injected, json.Unmarshal(out, injected)
+}
