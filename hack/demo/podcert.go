@@ -13,8 +13,6 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	rbacv1 "k8s.io/api/rbac/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -31,12 +29,7 @@ const demoNode = "demo-node"
 // the node's user, a PodCertificateRequest for the pod, answered by Warden's signer.
 func kubeletCertificate(ctx context.Context, env *testenv.Env, kube *kubernetes.Clientset, p *corev1.Pod) ([]byte, error) {
 	// The local control plane has no Node authorizer: nodes act through the system:node role.
-	_, err := kube.RbacV1().ClusterRoleBindings().Create(ctx, &rbacv1.ClusterRoleBinding{
-		ObjectMeta: metav1.ObjectMeta{Name: "demo-system-nodes"},
-		RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: "system:node"},
-		Subjects:   []rbacv1.Subject{{Kind: "Group", APIGroup: "rbac.authorization.k8s.io", Name: "system:nodes"}},
-	}, metav1.CreateOptions{})
-	if err != nil && !apierrors.IsAlreadyExists(err) {
+	if err := kubeletcert.AllowNodes(ctx, kube); err != nil {
 		return nil, err
 	}
 	node, err := kubeletcert.EnsureNode(ctx, kube, demoNode)

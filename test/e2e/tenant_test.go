@@ -140,16 +140,8 @@ func tenantSetup(t testing.TB) {
 	aggregateClusterRoles(t)
 	roleBinding(t, "apps", "e2e-tenant-admin", "admin", tenantAdmin)
 	roleBinding(t, "apps", "e2e-tenant-editor", "edit", tenantEditor)
-	// Without the Node authorizer (envtest), nodes act through the system:node role.
-	_, err := kube.RbacV1().ClusterRoleBindings().Create(ctx(t), &rbacv1.ClusterRoleBinding{
-		ObjectMeta: metav1.ObjectMeta{Name: "e2e-system-nodes"},
-		RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: "system:node"},
-		Subjects:   []rbacv1.Subject{{Kind: "Group", APIGroup: "rbac.authorization.k8s.io", Name: "system:nodes"}},
-	}, metav1.CreateOptions{})
-	if !apierrors.IsAlreadyExists(err) {
-		require.NoError(t, err)
-	}
-	_, err = kubeletcert.EnsureNode(ctx(t), kube, e2eNode)
+	require.NoError(t, kubeletcert.AllowNodes(ctx(t), kube))
+	_, err := kubeletcert.EnsureNode(ctx(t), kube, e2eNode)
 	require.NoError(t, err)
 }
 
@@ -174,11 +166,7 @@ func onNode(t testing.TB, name string) *corev1.Pod {
 // kubeletCertificate is what the kubelet would project into the pod's warden-token volume.
 func kubeletCertificate(t testing.TB, p *corev1.Pod) string {
 	t.Helper()
-	node, err := kube.CoreV1().Nodes().Get(ctx(t), e2eNode, metav1.GetOptions{})
-	require.NoError(t, err)
-	sa, err := kube.CoreV1().ServiceAccounts(p.Namespace).Get(ctx(t), p.Spec.ServiceAccountName, metav1.GetOptions{})
-	require.NoError(t, err)
-	bundle, err := kubeletcert.Request(ctx(t), nodeClient(t), node, p, sa)
+	bundle, err := pcrAs(t, nodeClient(t), p, e2eNode)
 	require.NoError(t, err)
 	f := filepath.Join(t.TempDir(), "credentials.pem")
 	require.NoError(t, os.WriteFile(f, bundle, 0o600))
@@ -377,10 +365,12 @@ func TestTenantCannotActAsTheSidecar(t *testing.T) {
 	}
 	t.Run("the tenant impersonates the owner to request a certificate", func(t *testing.T) {
 		sa := asServiceAccount(t, tenantEditor, "apps", "svc-prod-app-1")
-		forbiddenByRBAC(t, pcrAs(t, sa, p, e2eNode))
+		_, err := pcrAs(t, sa, p, e2eNode)
+		forbiddenByRBAC(t, err)
 	})
 	t.Run("the built-in admin role cannot request pod certificates", func(t *testing.T) {
-		forbiddenByRBAC(t, pcrAs(t, as(t, tenantAdmin), p, e2eNode))
+		_, err := pcrAs(t, as(t, tenantAdmin), p, e2eNode)
+		forbiddenByRBAC(t, err)
 	})
 	// What an operator might be given (bound below to pcr-operator).
 	_, err := kube.RbacV1().ClusterRoles().Create(ctx(t), &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: "e2e-pcr-creator"},
@@ -399,7 +389,7 @@ func TestTenantCannotActAsTheSidecar(t *testing.T) {
 	})
 	t.Run("someone granted podcertificaterequests is not the kubelet", func(t *testing.T) {
 		roleBinding(t, "apps", "e2e-pcr-operator", "e2e-pcr-creator", "pcr-operator")
-		refused(t, guard.ReasonCertificateRequester, func() error { return pcrAs(t, as(t, "pcr-operator"), p, e2eNode) })
+		refused(t, guard.ReasonCertificateRequester, func() error { _, err := pcrAs(t, as(t, "pcr-operator"), p, e2eNode); return err })
 		// Harmless: another signer's requests are not Warden's business (nor wait on it).
 		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 		require.NoError(t, err)
@@ -418,7 +408,10 @@ func TestTenantCannotActAsTheSidecar(t *testing.T) {
 		assert.NoError(t, err)
 	})
 	t.Run("another node's kubelet", func(t *testing.T) {
-		refused(t, guard.ReasonCertificateRequester, func() error { return pcrAs(t, as(t, "system:node:other-node", "system:nodes"), p, e2eNode) })
+		refused(t, guard.ReasonCertificateRequester, func() error {
+			_, err := pcrAs(t, as(t, "system:node:other-node", "system:nodes"), p, e2eNode)
+			return err
+		})
 	})
 	t.Run("a pod on another node", func(t *testing.T) {
 		elsewhere := newPod("tenant-elsewhere", "svc-prod-app-1")
@@ -426,12 +419,7 @@ func TestTenantCannotActAsTheSidecar(t *testing.T) {
 		ep, err := createPod(t, "apps", elsewhere, false)
 		require.NoError(t, err)
 		defer kube.CoreV1().Pods("apps").Delete(context.Background(), ep.Name, metav1.DeleteOptions{GracePeriodSeconds: ptr.To[int64](0)})
-		node, err := kube.CoreV1().Nodes().Get(ctx(t), e2eNode, metav1.GetOptions{})
-		require.NoError(t, err)
-		sa, err := kube.CoreV1().ServiceAccounts("apps").Get(ctx(t), "svc-prod-app-1", metav1.GetOptions{})
-		require.NoError(t, err)
-		ep.Spec.NodeName = e2eNode // as the request would claim
-		_, err = kubeletcert.Request(ctx(t), nodeClient(t), node, ep, sa)
+		_, err = pcrAs(t, nodeClient(t), ep, e2eNode) // this kubelet's node, not the pod's
 		var denied *kubeletcert.Denied
 		require.ErrorAs(t, err, &denied)
 		assert.Equal(t, "PodMismatch", denied.Reason, denied.Message)
@@ -443,11 +431,7 @@ func TestTenantCannotActAsTheSidecar(t *testing.T) {
 		pp, err := createPod(t, "plain", plain, false)
 		require.NoError(t, err)
 		defer kube.CoreV1().Pods("plain").Delete(context.Background(), pp.Name, metav1.DeleteOptions{GracePeriodSeconds: ptr.To[int64](0)})
-		node, err := kube.CoreV1().Nodes().Get(ctx(t), e2eNode, metav1.GetOptions{})
-		require.NoError(t, err)
-		sa, err := kube.CoreV1().ServiceAccounts("plain").Get(ctx(t), "whoever", metav1.GetOptions{})
-		require.NoError(t, err)
-		_, err = kubeletcert.Request(ctx(t), nodeClient(t), node, pp, sa)
+		_, err = pcrAs(t, nodeClient(t), pp, e2eNode)
 		var denied *kubeletcert.Denied
 		require.ErrorAs(t, err, &denied)
 		assert.Equal(t, "PodNotTrusted", denied.Reason, denied.Message)
@@ -464,15 +448,15 @@ func TestTenantCannotActAsTheSidecar(t *testing.T) {
 	require.NoError(t, check(good))
 }
 
-// pcrAs creates a PodCertificateRequest for p, claiming node, with c's identity.
-func pcrAs(t testing.TB, c kubernetes.Interface, p *corev1.Pod, node string) error {
+// pcrAs asks Warden's signer for p's certificate with c's identity, claiming node (the uid of
+// e2eNode's object), and returns the credential bundle.
+func pcrAs(t testing.TB, c kubernetes.Interface, p *corev1.Pod, node string) ([]byte, error) {
 	n, err := kube.CoreV1().Nodes().Get(ctx(t), e2eNode, metav1.GetOptions{})
 	require.NoError(t, err)
 	sa, err := kube.CoreV1().ServiceAccounts(p.Namespace).Get(ctx(t), p.Spec.ServiceAccountName, metav1.GetOptions{})
 	require.NoError(t, err)
 	n.Name = node
-	_, err = kubeletcert.Request(ctx(t), c, n, p, sa)
-	return err
+	return kubeletcert.Request(ctx(t), c, n, p, sa)
 }
 
 // RBAC grants: a namespace admin can neither hold nor grant a dataset read, through

@@ -18,6 +18,7 @@ import (
 
 	certv1 "k8s.io/api/certificates/v1"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -26,6 +27,20 @@ import (
 
 	"github.com/warden-dev/warden/pkg/api"
 )
+
+// AllowNodes binds the system:node role to the system:nodes group (an admin's client), as a
+// control plane without the Node authorizer needs for kubelets to request pod certificates.
+func AllowNodes(ctx context.Context, admin kubernetes.Interface) error {
+	_, err := admin.RbacV1().ClusterRoleBindings().Create(ctx, &rbacv1.ClusterRoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: "warden-test-system-nodes"},
+		RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: "system:node"},
+		Subjects:   []rbacv1.Subject{{Kind: "Group", APIGroup: "rbac.authorization.k8s.io", Name: "system:nodes"}},
+	}, metav1.CreateOptions{})
+	if apierrors.IsAlreadyExists(err) {
+		return nil
+	}
+	return err
+}
 
 // EnsureNode creates the Node object name (an admin's client), returning its uid.
 func EnsureNode(ctx context.Context, admin kubernetes.Interface, name string) (*corev1.Node, error) {
