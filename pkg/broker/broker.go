@@ -6,7 +6,6 @@
 package broker
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -69,10 +68,8 @@ type Options struct {
 	AcceptTokens bool
 }
 
-// Namespaces looks up a namespace's labels.
-type Namespaces interface {
-	Labels(ctx context.Context, name string) (map[string]string, error)
-}
+// Namespaces looks up a namespace's labels (the guard's trust in a live pod reads them).
+type Namespaces = guard.Namespaces
 
 // Server is the broker's HTTP handler.
 type Server struct {

@@ -25,9 +25,7 @@ type PolicySource interface {
 }
 
 // Namespaces looks up a namespace's labels (a cached client in the webhook, a map in tests).
-type Namespaces interface {
-	Labels(ctx context.Context, name string) (map[string]string, error)
-}
+type Namespaces = guard.Namespaces
 
 // Handler is the admission.Handler for /mutate-v1-pod.
 type Handler struct {

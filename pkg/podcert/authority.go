@@ -222,9 +222,9 @@ func (a *Authority) Issue(pub crypto.PublicKey, id Identity, notBefore, notAfter
 	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})), nil
 }
 
-// Verify checks a client certificate chain against the authority and returns its identity.
-// The TLS handshake (tls.Config from ServerTLS) has verified the chain already; this is for
-// callers that hold the certificate only.
+// Verify checks a client certificate chain against the authority and returns its identity. The
+// broker's TLS listener only asks for the certificate (the CAs rotate with the status keys), so
+// this is where the chain is verified, on each request not served from the identity cache.
 func (a *Authority) Verify(chain []*x509.Certificate, now time.Time) (Identity, error) {
 	if len(chain) == 0 {
 		return Identity{}, errors.New("no client certificate")
