@@ -12,11 +12,12 @@ import (
 
 	"github.com/warden-dev/warden/internal/httpjson"
 	"github.com/warden-dev/warden/pkg/brokerapi"
+	"github.com/warden-dev/warden/pkg/grants"
 )
 
 // registerGCP serves GKE workload identity: orgs, bind, reset, and the admins' org mapping.
 func (s *Server) registerGCP() {
-	s.mux.HandleFunc("GET "+brokerapi.PathIdentityOrgs, s.identityOrgs)
+	s.mux.HandleFunc("POST "+brokerapi.PathIdentityOrgs, s.identityOrgs)
 	s.mux.HandleFunc("POST "+brokerapi.PathIdentityGCP, s.identityBind)
 	s.mux.HandleFunc("DELETE "+brokerapi.PathIdentityGCP, s.identityReset)
 	s.mux.HandleFunc("PUT "+brokerapi.PathAdminOrgs, s.adminSetOrg)
@@ -35,12 +36,22 @@ func (s *Server) gcpOwner(w http.ResponseWriter, r *http.Request) (string, bool)
 	return id.owner, true
 }
 
+// beginIdentity is begin for the identity endpoints.
+func (s *Server) beginIdentity(w http.ResponseWriter, r *http.Request, body any, caller *grants.Caller) (verified, bool) {
+	if s.opts.Identity == nil {
+		s.fail(w, r, errGCPOff)
+		return verified{}, false
+	}
+	return s.begin(w, r, body, caller)
+}
+
 func (s *Server) identityOrgs(w http.ResponseWriter, r *http.Request) {
-	owner, ok := s.gcpOwner(w, r)
+	var req brokerapi.OrgsRequest
+	id, ok := s.beginIdentity(w, r, &req, &req.Caller)
 	if !ok {
 		return
 	}
-	orgs, err := s.opts.Identity.Orgs(owner)
+	orgs, err := s.opts.Identity.Orgs(id.owner, req.Caller.Principal())
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -53,16 +64,12 @@ func (s *Server) identityOrgs(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) identityBind(w http.ResponseWriter, r *http.Request) {
-	owner, ok := s.gcpOwner(w, r)
+	var req brokerapi.BindRequest
+	id, ok := s.beginIdentity(w, r, &req, &req.Caller)
 	if !ok {
 		return
 	}
-	var req brokerapi.BindRequest
-	if err := readBody(w, r, &req); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	b, err := s.opts.Identity.Bind(r.Context(), owner, req.Org)
+	b, err := s.opts.Identity.Bind(r.Context(), id.owner, req.Caller.Principal(), req.Org)
 	if err != nil {
 		s.fail(w, r, err)
 		return

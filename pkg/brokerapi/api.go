@@ -37,9 +37,17 @@ type ListResponse struct {
 }
 
 // BindRequest is the body of POST /v1/identity/gcp (at the sidecar and at the broker): the org
-// whose GCP service account the pod should act as; empty means the org used last.
+// whose GCP service account the pod should act as; empty means the org used last. The sidecar
+// fills in Caller (app code never does): the owner and the caller must both be org members.
 type BindRequest struct {
-	Org string `json:"org"`
+	Org    string        `json:"org"`
+	Caller grants.Caller `json:"caller"`
+}
+
+// OrgsRequest is the body of POST /v1/identity/orgs at the broker: the orgs the owner and the
+// caller both belong to.
+type OrgsRequest struct {
+	Caller grants.Caller `json:"caller"`
 }
 
 // Binding answers a bind.

@@ -172,16 +172,16 @@ func (c *Client) List(ctx context.Context, _ string, caller grants.Caller) ([]gr
 }
 
 // Orgs lists the orgs the pod's owner belongs to.
-func (c *Client) Orgs(ctx context.Context) (OrgsResponse, error) {
+func (c *Client) Orgs(ctx context.Context, caller grants.Caller) (OrgsResponse, error) {
 	var o OrgsResponse
-	err := c.Call(ctx, http.MethodGet, PathIdentityOrgs, nil, &o)
+	err := c.Call(ctx, http.MethodPost, PathIdentityOrgs, OrgsRequest{Caller: caller}, &o)
 	return o, err
 }
 
-// Bind binds the pod's owner to an org's GCP service account ("" for the org used last).
-func (c *Client) Bind(ctx context.Context, org string) (Binding, error) {
+// Bind binds the pod's owner to an org's GCP service account (req.Org "" for the org used last).
+func (c *Client) Bind(ctx context.Context, req BindRequest) (Binding, error) {
 	var b Binding
-	err := c.Call(ctx, http.MethodPost, PathIdentityGCP, BindRequest{Org: org}, &b)
+	err := c.Call(ctx, http.MethodPost, PathIdentityGCP, req, &b)
 	return b, err
 }
 

@@ -68,7 +68,7 @@ func TestClientIdentity(t *testing.T) {
 	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		got = append(got, r.Method+" "+r.URL.Path)
 		switch r.Method + " " + r.URL.Path {
-		case "GET " + PathIdentityOrgs:
+		case "POST " + PathIdentityOrgs:
 			_, _ = w.Write([]byte(`{"orgs":[{"name":"org1","gcp_service_account":"a@p.iam.gserviceaccount.com"}]}`))
 		case "POST " + PathIdentityGCP:
 			_, _ = w.Write([]byte(`{"org":"org1","gcp_service_account":"a@p.iam.gserviceaccount.com","state":"pending","written_at":"2026-11-26T10:00:00Z","bound_at":"2026-11-26T10:07:00Z"}`))
@@ -79,10 +79,10 @@ func TestClientIdentity(t *testing.T) {
 	}))
 	defer srv.Close()
 	c := &Client{BaseURL: srv.URL, TokenFile: tok, HTTP: srv.Client()}
-	o, err := c.Orgs(context.Background())
+	o, err := c.Orgs(context.Background(), grants.Caller{ServiceAccount: "apps/svc"})
 	require.NoError(t, err)
 	assert.Equal(t, []Org{{Name: "org1", GCPServiceAccount: "a@p.iam.gserviceaccount.com"}}, o.Orgs)
-	b, err := c.Bind(context.Background(), "org1")
+	b, err := c.Bind(context.Background(), BindRequest{Org: "org1"})
 	require.NoError(t, err)
 	assert.Equal(t, "pending", b.State)
 	assert.Equal(t, 7*60.0, b.BoundAt.Sub(b.WrittenAt).Seconds())
@@ -91,5 +91,5 @@ func TestClientIdentity(t *testing.T) {
 	require.ErrorAs(t, err, &se)
 	assert.Equal(t, http.StatusNotFound, se.Status)
 	assert.EqualValues(t, "not_found", se.Code)
-	assert.Equal(t, []string{"GET " + PathIdentityOrgs, "POST " + PathIdentityGCP, "DELETE " + PathIdentityGCP}, got)
+	assert.Equal(t, []string{"POST " + PathIdentityOrgs, "POST " + PathIdentityGCP, "DELETE " + PathIdentityGCP}, got)
 }

@@ -48,7 +48,7 @@ func TestConvertRoundTrip(t *testing.T) {
 		assert.True(t, ok, o.ServiceAccount)
 		assert.Equal(t, o, got)
 		assert.Equal(t, file.ReadableBy(policy.Principal{ServiceAccount: o.ServiceAccount}), objects.ReadableBy(policy.Principal{ServiceAccount: o.ServiceAccount}), o.ServiceAccount)
-		assert.Equal(t, orgNames(file.OrgsOf(o.ServiceAccount)), orgNames(objects.OrgsOf(o.ServiceAccount)), o.ServiceAccount)
+		assert.Equal(t, orgNames(file.OrgsOf(policy.Principal{ServiceAccount: o.ServiceAccount})), orgNames(objects.OrgsOf(policy.Principal{ServiceAccount: o.ServiceAccount})), o.ServiceAccount)
 		for _, d := range file.Datasets {
 			assert.Equal(t, file.OwnerCanRead(d.ID, o.ServiceAccount), objects.OwnerCanRead(d.ID, o.ServiceAccount), "%s reads %s", o.ServiceAccount, d.ID)
 		}

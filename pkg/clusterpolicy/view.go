@@ -327,11 +327,11 @@ func (v *view) DatasetIDs() []string {
 	return append(out, objs...)
 }
 
-func (v *view) IsOrgMember(org, owner string) (policy.Org, bool) {
+func (v *view) IsOrgMember(org string, who policy.Principal) (policy.Org, bool) {
 	if v.file != nil {
 		for _, o := range v.file.Orgs {
 			if o.Name == org {
-				return v.file.IsOrgMember(org, owner)
+				return v.file.IsOrgMember(org, who)
 			}
 		}
 	}
@@ -343,26 +343,38 @@ func (v *view) IsOrgMember(org, owner string) (policy.Org, bool) {
 	if err != nil {
 		return policy.Org{}, false
 	}
-	return out, slices.Contains(members, policy.Member{Kind: policy.KindServiceAccount, Name: owner})
+	return out, v.matchesAny(members, who)
 }
 
-func (v *view) OrgsOf(owner string) []policy.Org {
+func (v *view) OrgsOf(who policy.Principal) []policy.Org {
 	var out []policy.Org
 	fileOrgs := map[string]bool{}
 	if v.file != nil {
-		out = v.file.OrgsOf(owner)
+		out = v.file.OrgsOf(who)
 		for _, o := range v.file.Orgs {
 			fileOrgs[o.Name] = true
 		}
 	}
-	key := string(policy.KindServiceAccount) + ":" + owner
-	var objs []policy.Org
-	for _, org := range v.s.orgsBy(indexMember, key) {
-		if fileOrgs[org.Name] {
-			continue
+	// The member index is keyed by the members as written: the principal's own entry, and for a
+	// person each group it is in.
+	keys := []string{string(policy.KindServiceAccount) + ":" + who.ServiceAccount}
+	if who.ServiceAccount == "" {
+		keys = []string{string(policy.KindUser) + ":" + who.User}
+		for _, g := range v.groupsOf(who) {
+			keys = append(keys, string(policy.KindGroup)+":"+g)
 		}
-		if o, _, err := orgOf(org); err == nil {
-			objs = append(objs, o)
+	}
+	seen := map[string]bool{}
+	var objs []policy.Org
+	for _, key := range keys {
+		for _, org := range v.s.orgsBy(indexMember, key) {
+			if fileOrgs[org.Name] || seen[org.Name] {
+				continue
+			}
+			seen[org.Name] = true
+			if o, _, err := orgOf(org); err == nil {
+				objs = append(objs, o)
+			}
 		}
 	}
 	slices.SortFunc(objs, func(a, b policy.Org) int { return strings.Compare(a.Name, b.Name) })

@@ -138,14 +138,14 @@ func TestView(t *testing.T) {
 	assert.Empty(t, v.ReadableBy(policy.Principal{User: "mallory"}), "the file's group 'shadowed' wins over the object of that name")
 	assert.Equal(t, []string{"file-ds", "dev-only", "sales"}, v.DatasetIDs())
 
-	org, member := v.IsOrgMember("org-obj", "apps/svc")
+	org, member := v.IsOrgMember("org-obj", policy.Principal{ServiceAccount: "apps/svc"})
 	assert.True(t, member)
 	assert.Equal(t, "o@p.iam.gserviceaccount.com", org.GCPServiceAccount)
-	org, member = v.IsOrgMember("org-file", "apps/dev")
+	org, member = v.IsOrgMember("org-file", policy.Principal{ServiceAccount: "apps/dev"})
 	assert.False(t, member, "the file's org wins")
 	assert.Equal(t, "f@p.iam.gserviceaccount.com", org.GCPServiceAccount)
 	var names []string
-	for _, o := range v.OrgsOf("apps/svc") {
+	for _, o := range v.OrgsOf(policy.Principal{ServiceAccount: "apps/svc"}) {
 		names = append(names, o.Name)
 	}
 	assert.Equal(t, []string{"org-file", "org-obj"}, names)

@@ -36,7 +36,8 @@ func (c Caller) Name() string {
 	return c.User
 }
 
-func (c Caller) principal() policy.Principal {
+// Principal is the caller as the policy names it.
+func (c Caller) Principal() policy.Principal {
 	return policy.Principal{ServiceAccount: c.ServiceAccount, User: c.User, Groups: c.Groups}
 }
 
@@ -89,7 +90,7 @@ func (PolicyAuthorizer) OwnerCanRead(_ context.Context, pol policy.View, owner, 
 }
 
 func (PolicyAuthorizer) CallerCanRead(_ context.Context, pol policy.View, _ string, caller Caller, dataset string) (bool, error) {
-	return pol.CanRead(dataset, caller.principal()), nil
+	return pol.CanRead(dataset, caller.Principal()), nil
 }
 
 // Engine is a Source that answers from a policy and an Authorizer.

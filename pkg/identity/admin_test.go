@@ -7,6 +7,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/warden-dev/warden/pkg/policy"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -44,9 +46,9 @@ func TestSetOrgAccount(t *testing.T) {
 		doc := a.doc(t)
 		assert.Contains(t, doc, "# managed by the platform team", "comments survive")
 		p := mustPolicy(t, doc)
-		o, _ := p.IsOrgMember("org2", ownerA)
+		o, _ := p.IsOrgMember("org2", policy.Principal{ServiceAccount: ownerA})
 		assert.Equal(t, newGSA, o.GCPServiceAccount)
-		o, _ = p.IsOrgMember("org1", ownerA)
+		o, _ = p.IsOrgMember("org1", policy.Principal{ServiceAccount: ownerA})
 		assert.Equal(t, gsa, o.GCPServiceAccount, "other orgs untouched")
 	})
 	for _, tc := range []struct {

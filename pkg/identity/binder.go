@@ -81,17 +81,34 @@ func (b *Binder) lock(owner string) func() {
 	return mu.Unlock
 }
 
-// Orgs lists the orgs owner belongs to.
-func (b *Binder) Orgs(owner string) ([]Org, error) {
+// Orgs lists the orgs owner and caller both belong to (caller: the person the app acts for, or
+// the owner itself).
+func (b *Binder) Orgs(owner string, caller policy.Principal) ([]Org, error) {
 	pol := b.Policy()
 	if pol == nil {
 		return nil, ErrNoPolicy
 	}
 	out := []Org{}
-	for _, o := range pol.OrgsOf(owner) {
-		out = append(out, Org{Name: o.Name, GCPServiceAccount: o.GCPServiceAccount})
+	for _, o := range pol.OrgsOf(policy.Principal{ServiceAccount: owner}) {
+		if _, err := orgMember(pol, o.Name, owner, caller); err == nil {
+			out = append(out, Org{Name: o.Name, GCPServiceAccount: o.GCPServiceAccount})
+		}
 	}
 	return out, nil
+}
+
+// orgMember resolves org and checks the owner and the caller are both its members.
+func orgMember(pol policy.View, org, owner string, caller policy.Principal) (policy.Org, error) {
+	var o policy.Org
+	for _, who := range policy.Subjects(owner, caller) {
+		var ok bool
+		if o, ok = pol.IsOrgMember(org, who); o.Name == "" {
+			return o, fmt.Errorf("%w %q in the Warden policy", ErrUnknownOrg, org)
+		} else if !ok {
+			return o, fmt.Errorf("%w: %s is not a member of org %q", ErrNotMember, who, org)
+		}
+	}
+	return o, nil
 }
 
 func (b *Binder) state(rec Record) Binding {
@@ -103,12 +120,14 @@ func (b *Binder) state(rec Record) Binding {
 	return Binding{Org: rec.Org, GCPServiceAccount: rec.GSA, State: st, WrittenAt: rec.Written, BoundAt: ready}
 }
 
-// Bind lets owner's service account act as org's GCP service account; org "" means the org the
-// owner used last. The order of the steps is what keeps state whole: record, IAM binding,
+// Bind lets owner's service account act as org's GCP service account, when the owner and the
+// caller (the person the app acts for, or the owner itself) are both members of the org; org ""
+// means the org the owner used last. The identity is the pod's: the caller check gates who may
+// bind it, as the seed's "does the user belong to the org". The order of the steps is what keeps state whole: record, IAM binding,
 // annotation, then removal of a previous org's binding. A failure part-way leaves the record,
 // and the next Bind, Reset or the reconciler finishes or undoes the rest; the annotation never
 // names an account the member is not bound on.
-func (b *Binder) Bind(ctx context.Context, owner, org string) (Binding, error) {
+func (b *Binder) Bind(ctx context.Context, owner string, caller policy.Principal, org string) (Binding, error) {
 	pol := b.Policy()
 	switch {
 	case pol == nil:
@@ -126,12 +145,9 @@ func (b *Binder) Bind(ctx context.Context, owner, org string) (Binding, error) {
 		}
 		org = last
 	}
-	o, member := pol.IsOrgMember(org, owner)
-	switch {
-	case o.Name == "":
-		return Binding{}, fmt.Errorf("%w %q in the Warden policy", ErrUnknownOrg, org)
-	case !member:
-		return Binding{}, fmt.Errorf("%w: %s is not a member of org %q", ErrNotMember, owner, org)
+	o, err := orgMember(pol, org, owner, caller)
+	if err != nil {
+		return Binding{}, err
 	}
 	ns, ksa, _ := strings.Cut(owner, "/")
 	m := Member(pol.Project(), ns, ksa)

@@ -20,7 +20,7 @@ func TestBindWritesRecordBindingAndAnnotation(t *testing.T) {
 	ctx := context.Background()
 	start := w.clock.Now()
 
-	got, err := w.binder.Bind(ctx, ownerA, "org1")
+	got, err := w.binder.Bind(ctx, ownerA, policy.Principal{ServiceAccount: ownerA}, "org1")
 	require.NoError(t, err)
 	assert.Equal(t, Binding{Org: "org1", GCPServiceAccount: gsa, State: "pending", WrittenAt: start, BoundAt: start.Add(propagate)}, got)
 	assert.Equal(t, []string{memberOf(ownerA)}, w.members(gsa))
@@ -40,7 +40,7 @@ func TestBindWritesRecordBindingAndAnnotation(t *testing.T) {
 	// had its propagation time.
 	writes := w.writes()
 	w.clock.Add(propagate)
-	got, err = w.binder.Bind(ctx, ownerA, "org1")
+	got, err = w.binder.Bind(ctx, ownerA, policy.Principal{ServiceAccount: ownerA}, "org1")
 	require.NoError(t, err)
 	assert.Equal(t, "bound", got.State)
 	assert.Equal(t, start, got.WrittenAt)
@@ -70,7 +70,7 @@ func TestBindRefusals(t *testing.T) {
 			if tc.pol != nil {
 				w.pol = tc.pol(t)
 			}
-			_, err := w.binder.Bind(context.Background(), tc.owner, tc.org)
+			_, err := w.binder.Bind(context.Background(), tc.owner, policy.Principal{ServiceAccount: tc.owner}, tc.org)
 			require.ErrorIs(t, err, tc.want)
 			assert.Zero(t, w.writes(), "nothing written to IAM")
 			assert.Empty(t, w.annotation(t, tc.owner))
@@ -83,10 +83,10 @@ func TestBindRefusals(t *testing.T) {
 func TestBindEmptyOrgUsesTheLastOne(t *testing.T) {
 	w := newWorld(t)
 	ctx := context.Background()
-	_, err := w.binder.Bind(ctx, ownerA, "org2")
+	_, err := w.binder.Bind(ctx, ownerA, policy.Principal{ServiceAccount: ownerA}, "org2")
 	require.NoError(t, err)
 	require.NoError(t, w.binder.Reset(ctx, ownerA))
-	got, err := w.binder.Bind(ctx, ownerA, "")
+	got, err := w.binder.Bind(ctx, ownerA, policy.Principal{ServiceAccount: ownerA}, "")
 	require.NoError(t, err)
 	assert.Equal(t, "org2", got.Org, "the org used last survives a reset")
 	assert.Equal(t, gsa2, w.annotation(t, ownerA))
@@ -95,12 +95,12 @@ func TestBindEmptyOrgUsesTheLastOne(t *testing.T) {
 func TestBindSwitchesOrgs(t *testing.T) {
 	w := newWorld(t)
 	ctx := context.Background()
-	_, err := w.binder.Bind(ctx, ownerA, "org1")
+	_, err := w.binder.Bind(ctx, ownerA, policy.Principal{ServiceAccount: ownerA}, "org1")
 	require.NoError(t, err)
-	_, err = w.binder.Bind(ctx, ownerB, "org1")
+	_, err = w.binder.Bind(ctx, ownerB, policy.Principal{ServiceAccount: ownerB}, "org1")
 	require.NoError(t, err)
 
-	got, err := w.binder.Bind(ctx, ownerA, "org2")
+	got, err := w.binder.Bind(ctx, ownerA, policy.Principal{ServiceAccount: ownerA}, "org2")
 	require.NoError(t, err)
 	assert.Equal(t, gsa2, got.GCPServiceAccount)
 	assert.Equal(t, "pending", got.State)
@@ -116,11 +116,11 @@ func TestBindSwitchesOrgs(t *testing.T) {
 func TestBindSwitchCleanUpRetried(t *testing.T) {
 	w := newWorld(t)
 	ctx := context.Background()
-	_, err := w.binder.Bind(ctx, ownerA, "org1")
+	_, err := w.binder.Bind(ctx, ownerA, policy.Principal{ServiceAccount: ownerA}, "org1")
 	require.NoError(t, err)
 
 	w.flaky.setDown(gsa, true)
-	_, err = w.binder.Bind(ctx, ownerA, "org2")
+	_, err = w.binder.Bind(ctx, ownerA, policy.Principal{ServiceAccount: ownerA}, "org2")
 	require.NoError(t, err, "the new binding is in place")
 	assert.Equal(t, gsa2, w.annotation(t, ownerA))
 	rec, _ := w.record(t, ownerA)
@@ -129,7 +129,7 @@ func TestBindSwitchCleanUpRetried(t *testing.T) {
 
 	t.Run("the next bind finishes it", func(t *testing.T) {
 		w.flaky.setDown(gsa, false)
-		_, err := w.binder.Bind(ctx, ownerA, "org2")
+		_, err := w.binder.Bind(ctx, ownerA, policy.Principal{ServiceAccount: ownerA}, "org2")
 		require.NoError(t, err)
 		assert.Empty(t, w.members(gsa))
 		rec, _ := w.record(t, ownerA)
@@ -142,14 +142,14 @@ func TestBindSwitchCleanUpRetried(t *testing.T) {
 func TestBindSwitchWithPendingCleanUp(t *testing.T) {
 	w := newWorld(t)
 	ctx := context.Background()
-	_, err := w.binder.Bind(ctx, ownerA, "org1")
+	_, err := w.binder.Bind(ctx, ownerA, policy.Principal{ServiceAccount: ownerA}, "org1")
 	require.NoError(t, err)
 	w.flaky.setDown(gsa, true)
-	_, err = w.binder.Bind(ctx, ownerA, "org2")
+	_, err = w.binder.Bind(ctx, ownerA, policy.Principal{ServiceAccount: ownerA}, "org2")
 	require.NoError(t, err)
 	w.flaky.setDown(gsa, false)
 
-	_, err = w.binder.Bind(ctx, ownerA, "org3")
+	_, err = w.binder.Bind(ctx, ownerA, policy.Principal{ServiceAccount: ownerA}, "org3")
 	require.NoError(t, err)
 	assert.Empty(t, w.members(gsa))
 	assert.Empty(t, w.members(gsa2))
@@ -161,7 +161,7 @@ func TestBindIAMDownLeavesARecordAndNoAnnotation(t *testing.T) {
 	w := newWorld(t)
 	ctx := context.Background()
 	w.iam.SetDown(true)
-	_, err := w.binder.Bind(ctx, ownerA, "org1")
+	_, err := w.binder.Bind(ctx, ownerA, policy.Principal{ServiceAccount: ownerA}, "org1")
 	require.ErrorIs(t, err, ErrIAMUnavailable)
 	assert.Empty(t, w.annotation(t, ownerA), "the annotation never names an account the member is not bound on")
 	rec, ok := w.record(t, ownerA)
@@ -178,7 +178,7 @@ func TestBindAnnotationFailure(t *testing.T) {
 	w := newWorld(t)
 	ctx := context.Background()
 	patch := failKube(w.kube, "patch", "serviceaccounts")
-	_, err := w.binder.Bind(ctx, ownerA, "org1")
+	_, err := w.binder.Bind(ctx, ownerA, policy.Principal{ServiceAccount: ownerA}, "org1")
 	require.ErrorIs(t, err, ErrClusterUnavailable)
 	_, ok := w.record(t, ownerA)
 	assert.True(t, ok, "the record names the binding to undo")
@@ -193,12 +193,12 @@ func TestBindAnnotationFailure(t *testing.T) {
 func TestBindRepairsARemovedBinding(t *testing.T) {
 	w := newWorld(t)
 	ctx := context.Background()
-	_, err := w.binder.Bind(ctx, ownerA, "org1")
+	_, err := w.binder.Bind(ctx, ownerA, policy.Principal{ServiceAccount: ownerA}, "org1")
 	require.NoError(t, err)
 	w.clock.Add(time.Hour)
 	w.iam.Replace(gsa, &iampb.Policy{})
 
-	got, err := w.binder.Bind(ctx, ownerA, "org1")
+	got, err := w.binder.Bind(ctx, ownerA, policy.Principal{ServiceAccount: ownerA}, "org1")
 	require.NoError(t, err)
 	assert.Equal(t, []string{memberOf(ownerA)}, w.members(gsa))
 	assert.Equal(t, "pending", got.State, "a rewritten binding needs to propagate again")
@@ -211,7 +211,7 @@ func TestReset(t *testing.T) {
 	ctx := context.Background()
 	t.Run("removes the annotation, the binding and the record, and is idempotent", func(t *testing.T) {
 		w := newWorld(t)
-		_, err := w.binder.Bind(ctx, ownerA, "org1")
+		_, err := w.binder.Bind(ctx, ownerA, policy.Principal{ServiceAccount: ownerA}, "org1")
 		require.NoError(t, err)
 		require.NoError(t, w.binder.Reset(ctx, ownerA))
 		assert.Empty(t, w.annotation(t, ownerA))
@@ -224,10 +224,10 @@ func TestReset(t *testing.T) {
 	})
 	t.Run("also cleans a pending previous account", func(t *testing.T) {
 		w := newWorld(t)
-		_, err := w.binder.Bind(ctx, ownerA, "org1")
+		_, err := w.binder.Bind(ctx, ownerA, policy.Principal{ServiceAccount: ownerA}, "org1")
 		require.NoError(t, err)
 		w.flaky.setDown(gsa, true)
-		_, err = w.binder.Bind(ctx, ownerA, "org2")
+		_, err = w.binder.Bind(ctx, ownerA, policy.Principal{ServiceAccount: ownerA}, "org2")
 		require.NoError(t, err)
 		w.flaky.setDown(gsa, false)
 		require.NoError(t, w.binder.Reset(ctx, ownerA))
@@ -236,7 +236,7 @@ func TestReset(t *testing.T) {
 	})
 	t.Run("IAM down: the annotation goes first, the record stays for a retry", func(t *testing.T) {
 		w := newWorld(t)
-		_, err := w.binder.Bind(ctx, ownerA, "org1")
+		_, err := w.binder.Bind(ctx, ownerA, policy.Principal{ServiceAccount: ownerA}, "org1")
 		require.NoError(t, err)
 		w.iam.SetDown(true)
 		require.ErrorIs(t, w.binder.Reset(ctx, ownerA), ErrIAMUnavailable)
@@ -246,7 +246,7 @@ func TestReset(t *testing.T) {
 	})
 	t.Run("a service account that is gone", func(t *testing.T) {
 		w := newWorld(t)
-		_, err := w.binder.Bind(ctx, ownerA, "org1")
+		_, err := w.binder.Bind(ctx, ownerA, policy.Principal{ServiceAccount: ownerA}, "org1")
 		require.NoError(t, err)
 		require.NoError(t, w.kube.CoreV1().ServiceAccounts("apps").Delete(ctx, "svc-a", metav1.DeleteOptions{}))
 		require.NoError(t, w.binder.Reset(ctx, ownerA))
@@ -261,16 +261,54 @@ func TestReset(t *testing.T) {
 
 func TestOrgs(t *testing.T) {
 	w := newWorld(t)
-	orgs, err := w.binder.Orgs(ownerA)
+	orgs, err := w.binder.Orgs(ownerA, policy.Principal{ServiceAccount: ownerA})
 	require.NoError(t, err)
 	assert.Equal(t, []Org{{"org1", gsa}, {"org2", gsa2}, {"org3", gsa3}}, orgs)
-	orgs, err = w.binder.Orgs("apps/svc-c")
+	orgs, err = w.binder.Orgs("apps/svc-c", policy.Principal{ServiceAccount: "apps/svc-c"})
 	require.NoError(t, err)
 	assert.NotNil(t, orgs, "an empty list, not null, in JSON")
 	assert.Empty(t, orgs)
+	orgs, err = w.binder.Orgs(ownerA, policy.Principal{User: "u1"})
+	require.NoError(t, err)
+	assert.Equal(t, []Org{{"org1", gsa}, {"org2", gsa2}}, orgs, "the orgs owner and caller share: org1 directly, org2 through ds-team")
+	orgs, err = w.binder.Orgs(ownerA, policy.Principal{User: "u2", Groups: []string{"ds-team"}})
+	require.NoError(t, err)
+	assert.Equal(t, []Org{{"org2", gsa2}}, orgs, "a group the caller's token vouches for")
 	w.pol = nil
-	_, err = w.binder.Orgs(ownerA)
+	_, err = w.binder.Orgs(ownerA, policy.Principal{ServiceAccount: ownerA})
 	assert.ErrorIs(t, err, ErrNoPolicy)
+}
+
+// TestBindCaller: the person the app acts for must be an org member too, directly or through a
+// group; a member caller never lends membership to an owner that lacks it.
+func TestBindCaller(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		owner  string
+		caller policy.Principal
+		org    string
+		want   error
+	}{
+		{"member directly", ownerA, policy.Principal{User: "u1"}, "org1", nil},
+		{"member through a policy group", ownerA, policy.Principal{User: "u1"}, "org2", nil},
+		{"member through a vouched group", ownerA, policy.Principal{User: "u9", Groups: []string{"ds-team"}}, "org2", nil},
+		{"not a member", ownerA, policy.Principal{User: "u2"}, "org1", ErrNotMember},
+		{"member of another org only", ownerA, policy.Principal{User: "u1"}, "org3", ErrNotMember},
+		{"a member caller, an owner outside the org", ownerB, policy.Principal{User: "u1"}, "org2", ErrNotMember},
+		{"a user named like a member service account", ownerA, policy.Principal{User: "apps/svc-a"}, "org3", ErrNotMember},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := newWorld(t)
+			b, err := w.binder.Bind(context.Background(), tc.owner, tc.caller, tc.org)
+			if tc.want != nil {
+				require.ErrorIs(t, err, tc.want)
+				assert.Zero(t, w.writes(), "nothing written to IAM")
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, tc.org, b.Org)
+		})
+	}
 }
 
 // Concurrent binds and resets of one owner are serialized: whatever order they land in, the
@@ -287,9 +325,9 @@ func TestConcurrentChangesOfOneOwnerStayConsistent(t *testing.T) {
 			var err error
 			switch i % 3 {
 			case 0:
-				_, err = w.binder.Bind(ctx, ownerA, "org1")
+				_, err = w.binder.Bind(ctx, ownerA, policy.Principal{ServiceAccount: ownerA}, "org1")
 			case 1:
-				_, err = w.binder.Bind(ctx, ownerA, "org2")
+				_, err = w.binder.Bind(ctx, ownerA, policy.Principal{ServiceAccount: ownerA}, "org2")
 			default:
 				err = w.binder.Reset(ctx, ownerA)
 			}

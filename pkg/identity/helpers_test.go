@@ -36,15 +36,18 @@ const (
 )
 
 // testPolicy: svc-a may use org1 (gsa), org2 and org3; svc-b only org1; svc-c no org at all.
+// People: u1 is in org1 directly and in org2 through group ds-team; u2 in no org.
 const testPolicy = `
 owners:
   - {serviceAccount: apps/svc-a, environment: prod, user: alice}
   - {serviceAccount: apps/svc-b, environment: prod, user: bob}
   - {serviceAccount: apps/svc-c, environment: prod, user: carol}
 orgs:
-  - {name: org1, gcpServiceAccount: aes1-svc@my-project.iam.gserviceaccount.com, members: [serviceAccount:apps/svc-a, serviceAccount:apps/svc-b]}
-  - {name: org2, gcpServiceAccount: aes2-svc@my-project.iam.gserviceaccount.com, members: [serviceAccount:apps/svc-a]}
+  - {name: org1, gcpServiceAccount: aes1-svc@my-project.iam.gserviceaccount.com, members: [serviceAccount:apps/svc-a, serviceAccount:apps/svc-b, user:u1]}
+  - {name: org2, gcpServiceAccount: aes2-svc@my-project.iam.gserviceaccount.com, members: [serviceAccount:apps/svc-a, group:ds-team]}
   - {name: org3, gcpServiceAccount: aes3-svc@my-project.iam.gserviceaccount.com, members: [serviceAccount:apps/svc-a]}
+groups:
+  ds-team: [u1]
 gcp:
   project: my-project
 `

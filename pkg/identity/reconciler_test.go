@@ -18,6 +18,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/warden-dev/warden/pkg/guard"
+	"github.com/warden-dev/warden/pkg/policy"
 )
 
 func pod(name, ksa string, phase corev1.PodPhase) *corev1.Pod {
@@ -76,7 +77,7 @@ func TestReconcileUnbindsWhenNoLivePodRuns(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			w := newWorld(t)
-			_, err := w.binder.Bind(context.Background(), ownerA, "org1")
+			_, err := w.binder.Bind(context.Background(), ownerA, policy.Principal{ServiceAccount: ownerA}, "org1")
 			require.NoError(t, err)
 			r := newReconciler(w, tc.pods...)
 			require.NoError(t, reconcileSA(t, r, ownerA))
@@ -132,7 +133,7 @@ func (f *flipReader) List(ctx context.Context, list client.ObjectList, opts ...c
 
 func TestReconcileLooksAgainUnderTheLock(t *testing.T) {
 	w := newWorld(t)
-	_, err := w.binder.Bind(context.Background(), ownerA, "org1")
+	_, err := w.binder.Bind(context.Background(), ownerA, policy.Principal{ServiceAccount: ownerA}, "org1")
 	require.NoError(t, err)
 	r := newReconciler(w)
 	fr := &flipReader{Reader: r.reader, late: pod("new", "svc-a", corev1.PodPending)}
@@ -153,7 +154,7 @@ func (failingReader) List(context.Context, client.ObjectList, ...client.ListOpti
 func TestReconcileErrors(t *testing.T) {
 	t.Run("reading pods", func(t *testing.T) {
 		w := newWorld(t)
-		_, err := w.binder.Bind(context.Background(), ownerA, "org1")
+		_, err := w.binder.Bind(context.Background(), ownerA, policy.Principal{ServiceAccount: ownerA}, "org1")
 		require.NoError(t, err)
 		r := newReconciler(w)
 		r.reader = failingReader{}
@@ -163,7 +164,7 @@ func TestReconcileErrors(t *testing.T) {
 	})
 	t.Run("unbinding", func(t *testing.T) {
 		w := newWorld(t)
-		_, err := w.binder.Bind(context.Background(), ownerA, "org1")
+		_, err := w.binder.Bind(context.Background(), ownerA, policy.Principal{ServiceAccount: ownerA}, "org1")
 		require.NoError(t, err)
 		w.iam.SetDown(true)
 		err = reconcileSA(t, newReconciler(w), ownerA)
@@ -175,9 +176,9 @@ func TestReconcileErrors(t *testing.T) {
 func TestResyncChecksEveryRecord(t *testing.T) {
 	w := newWorld(t)
 	ctx := context.Background()
-	_, err := w.binder.Bind(ctx, ownerA, "org1")
+	_, err := w.binder.Bind(ctx, ownerA, policy.Principal{ServiceAccount: ownerA}, "org1")
 	require.NoError(t, err)
-	_, err = w.binder.Bind(ctx, ownerB, "org1")
+	_, err = w.binder.Bind(ctx, ownerB, policy.Principal{ServiceAccount: ownerB}, "org1")
 	require.NoError(t, err)
 	// svc-a still runs; svc-b's last pod went while no replica was watching.
 	r := newReconciler(w, pod("p", "svc-a", corev1.PodRunning))
@@ -202,7 +203,7 @@ func TestResyncChecksEveryRecord(t *testing.T) {
 func TestResyncSurvivesFailures(t *testing.T) {
 	w := newWorld(t)
 	ctx := context.Background()
-	_, err := w.binder.Bind(ctx, ownerA, "org1")
+	_, err := w.binder.Bind(ctx, ownerA, policy.Principal{ServiceAccount: ownerA}, "org1")
 	require.NoError(t, err)
 	r := newReconciler(w)
 

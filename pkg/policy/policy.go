@@ -140,6 +140,17 @@ type Principal struct {
 	Groups         []string
 }
 
+// Subjects are whom a pod's request must be allowed for: its owner and, when the app acts for a
+// person, that person too. Every decision (datasets, storage, orgs) needs all of them; a caller
+// that is a service account is the owner acting for itself.
+func Subjects(owner string, caller Principal) []Principal {
+	out := []Principal{{ServiceAccount: owner}}
+	if caller.ServiceAccount == "" && caller.User != "" {
+		out = append(out, caller)
+	}
+	return out
+}
+
 // String names the principal for errors and audit lines.
 func (p Principal) String() string {
 	if p.ServiceAccount != "" {
@@ -189,21 +200,22 @@ func (p *Policy) OwnerCanRead(id, owner string) bool {
 	return p.matchesAny(d.readers, Principal{ServiceAccount: owner})
 }
 
-// IsOrgMember reports whether owner is a member of org, returning the org.
-func (p *Policy) IsOrgMember(org, owner string) (Org, bool) {
+// IsOrgMember reports whether who (an owner, or a person with the groups vouched for it) is a
+// member of org, directly or through a group, returning the org.
+func (p *Policy) IsOrgMember(org string, who Principal) (Org, bool) {
 	for _, o := range p.Orgs {
 		if o.Name == org {
-			return o, p.matchesAny(o.members, Principal{ServiceAccount: owner})
+			return o, p.matchesAny(o.members, who)
 		}
 	}
 	return Org{}, false
 }
 
-// OrgsOf lists the orgs owner belongs to, in file order.
-func (p *Policy) OrgsOf(owner string) []Org {
+// OrgsOf lists the orgs who belongs to, in file order.
+func (p *Policy) OrgsOf(who Principal) []Org {
 	var out []Org
 	for _, o := range p.Orgs {
-		if p.matchesAny(o.members, Principal{ServiceAccount: owner}) {
+		if p.matchesAny(o.members, who) {
 			out = append(out, o)
 		}
 	}

@@ -49,13 +49,13 @@ func TestParseExample(t *testing.T) {
 	assert.False(t, p.CanRead("prod-dataset-1", Principal{User: "user-ds-4"}))
 	assert.False(t, p.CanRead("prod-dataset-1", Principal{User: "apps/svc-prod-app-1"}), "a user named like a service account is not one")
 
-	org, member := p.IsOrgMember("org1", "apps/svc-prod-app-1")
+	org, member := p.IsOrgMember("org1", Principal{ServiceAccount: "apps/svc-prod-app-1"})
 	assert.True(t, member)
 	assert.Equal(t, "aes1-svc@my-project.iam.gserviceaccount.com", org.GCPServiceAccount)
-	_, member = p.IsOrgMember("org1", "apps/svc-dev-app-1")
+	_, member = p.IsOrgMember("org1", Principal{ServiceAccount: "apps/svc-dev-app-1"})
 	assert.False(t, member)
-	assert.Len(t, p.OrgsOf("apps/svc-prod-app-1"), 1)
-	assert.Empty(t, p.OrgsOf("apps/svc-dev-app-1"))
+	assert.Len(t, p.OrgsOf(Principal{ServiceAccount: "apps/svc-prod-app-1"}), 1)
+	assert.Empty(t, p.OrgsOf(Principal{ServiceAccount: "apps/svc-dev-app-1"}))
 }
 
 func TestParseErrors(t *testing.T) {

@@ -21,10 +21,11 @@ type View interface {
 	ReadableBy(who Principal) []string
 	// DatasetIDs lists every dataset (for grant sources that must ask about each, RBAC).
 	DatasetIDs() []string
-	// IsOrgMember reports whether owner is a member of org, returning the org.
-	IsOrgMember(org, owner string) (Org, bool)
-	// OrgsOf lists the orgs owner belongs to.
-	OrgsOf(owner string) []Org
+	// IsOrgMember reports whether who is a member of org (directly, or for a person through a
+	// group), returning the org.
+	IsOrgMember(org string, who Principal) (Org, bool)
+	// OrgsOf lists the orgs who belongs to.
+	OrgsOf(who Principal) []Org
 	// Project is the GCP project of the workload identity pool ("" when none is set).
 	Project() string
 	StorageView

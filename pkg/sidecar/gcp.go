@@ -9,12 +9,13 @@ import (
 	"github.com/warden-dev/warden/internal/httpjson"
 	"github.com/warden-dev/warden/pkg/audit"
 	"github.com/warden-dev/warden/pkg/brokerapi"
+	"github.com/warden-dev/warden/pkg/grants"
 )
 
 // Broker is the broker's GCP workload identity API (*brokerapi.Client in production).
 type Broker interface {
-	Orgs(ctx context.Context) (brokerapi.OrgsResponse, error)
-	Bind(ctx context.Context, org string) (brokerapi.Binding, error)
+	Orgs(ctx context.Context, caller grants.Caller) (brokerapi.OrgsResponse, error)
+	Bind(ctx context.Context, req brokerapi.BindRequest) (brokerapi.Binding, error)
 	Reset(ctx context.Context) error
 }
 
@@ -25,28 +26,22 @@ const (
 )
 
 func (s *Server) gcpOrgs(w http.ResponseWriter, r *http.Request) {
-	q := s.gcpBegin(r, actionGCPOrgs)
-	if s.cfg.Broker == nil {
-		s.fail(w, q, errNoBroker)
+	q, ok := s.gcpBegin(w, r, actionGCPOrgs, nil, nil)
+	if !ok {
 		return
 	}
-	o, err := s.cfg.Broker.Orgs(q.ctx)
+	o, err := s.cfg.Broker.Orgs(q.ctx, q.caller)
 	s.gcpDone(w, q, err, http.StatusOK, o)
 }
 
 func (s *Server) gcpBind(w http.ResponseWriter, r *http.Request) {
-	q := s.gcpBegin(r, actionGCPBind)
 	var body brokerapi.BindRequest
-	if err := s.decodeBody(w, r, &body); err != nil {
-		s.fail(w, q, err)
+	q, ok := s.gcpBegin(w, r, actionGCPBind, &body, &body.Caller)
+	if !ok {
 		return
 	}
 	q.rec.Dataset = body.Org
-	if s.cfg.Broker == nil {
-		s.fail(w, q, errNoBroker)
-		return
-	}
-	b, err := s.cfg.Broker.Bind(q.ctx, body.Org)
+	b, err := s.cfg.Broker.Bind(q.ctx, body)
 	if err == nil {
 		q.rec.Reason = fmt.Sprintf("org %s, %s, %s", b.Org, b.GCPServiceAccount, b.State)
 	}
@@ -54,20 +49,21 @@ func (s *Server) gcpBind(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) gcpReset(w http.ResponseWriter, r *http.Request) {
-	q := s.gcpBegin(r, actionGCPReset)
-	if s.cfg.Broker == nil {
-		s.fail(w, q, errNoBroker)
+	q, ok := s.gcpBegin(w, r, actionGCPReset, nil, nil)
+	if !ok {
 		return
 	}
 	s.gcpDone(w, q, s.cfg.Broker.Reset(q.ctx), http.StatusNoContent, nil)
 }
 
-func (s *Server) gcpBegin(r *http.Request, action string) request {
-	q := request{rec: audit.Record{Action: action, Owner: s.cfg.Owner}, ctx: r.Context()}
-	if c, err := s.cfg.Callers.Caller(r); err == nil {
-		q.rec.Caller = c.Name()
+// gcpBegin is forward for the identity endpoints: a caller the sidecar cannot establish is
+// refused, as for datasets, since the broker checks the caller's org membership too.
+func (s *Server) gcpBegin(w http.ResponseWriter, r *http.Request, action string, body any, caller *grants.Caller) (request, bool) {
+	var off error
+	if s.cfg.Broker == nil {
+		off = errNoBroker
 	}
-	return q
+	return s.forward(w, r, action, body, caller, off)
 }
 
 // gcpDone answers with the broker's own status and message when it refused: they are meant for

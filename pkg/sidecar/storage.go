@@ -21,25 +21,38 @@ type StorageBroker interface {
 	StorageCommit(ctx context.Context, req brokerapi.CommitRequest) (brokerapi.Commit, error)
 }
 
-// storageBegin establishes the caller and reads the body; the caller never comes from the body.
-func (s *Server) storageBegin(w http.ResponseWriter, r *http.Request, action string, body any, caller *grants.Caller) (request, bool) {
+// forward establishes the caller and reads the body (when there is one) of a request the
+// broker decides, off the error to answer when that part of the broker is not configured. The
+// caller never comes from the body: forward fills it in. On failure it has answered.
+func (s *Server) forward(w http.ResponseWriter, r *http.Request, action string, body any, caller *grants.Caller, off error) (request, bool) {
 	q, err := s.begin(r, action)
 	q.ctx = r.Context()
-	if err == nil {
+	if err == nil && body != nil {
 		err = s.decodeBody(w, r, body)
 	}
-	if err == nil && (caller.User != "" || caller.ServiceAccount != "" || len(caller.Groups) > 0) {
+	if err == nil && caller != nil && (caller.User != "" || caller.ServiceAccount != "" || len(caller.Groups) > 0) {
 		err = fmt.Errorf("%w: the caller comes from %s or the bearer token, not from the body", errCaller, CallerHeader)
 	}
-	if err == nil && s.cfg.Storage == nil {
-		err = errStorageLocal
+	if err == nil {
+		err = off
 	}
 	if err != nil {
 		s.fail(w, q, err)
 		return q, false
 	}
-	*caller = q.caller
+	if caller != nil {
+		*caller = q.caller
+	}
 	return q, true
+}
+
+// storageBegin is forward for the storage endpoints.
+func (s *Server) storageBegin(w http.ResponseWriter, r *http.Request, action string, body any, caller *grants.Caller) (request, bool) {
+	var off error
+	if s.cfg.Storage == nil {
+		off = errStorageLocal
+	}
+	return s.forward(w, r, action, body, caller, off)
 }
 
 func (s *Server) storageCredentials(w http.ResponseWriter, r *http.Request) {

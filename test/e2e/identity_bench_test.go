@@ -50,7 +50,7 @@ func BenchmarkIdentityBind(b *testing.B) {
 	b.ResetTimer()
 	for i := range b.N {
 		start := time.Now()
-		if _, err := binder.Bind(context.Background(), fmt.Sprintf("%s/ksa-%d", ns, i), "bench"); err != nil {
+		if _, err := binder.Bind(context.Background(), fmt.Sprintf("%s/ksa-%d", ns, i), policy.Principal{}, "bench"); err != nil {
 			b.Fatal(err)
 		}
 		lat = append(lat, time.Since(start))
@@ -60,7 +60,7 @@ func BenchmarkIdentityBind(b *testing.B) {
 	b.ReportMetric(float64(fakeIAM.Writes(gsa)-writesBefore)/float64(b.N), "iam-writes/bind")
 	// Binding again changes nothing in IAM.
 	before := fakeIAM.Writes(gsa)
-	_, err = binder.Bind(context.Background(), ns+"/ksa-0", "bench")
+	_, err = binder.Bind(context.Background(), ns+"/ksa-0", policy.Principal{}, "bench")
 	require.NoError(b, err)
 	require.Equal(b, before, fakeIAM.Writes(gsa))
 	for i := range b.N {
