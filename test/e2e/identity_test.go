@@ -94,6 +94,52 @@ func TestIdentityBindSwitchReset(t *testing.T) {
 	require.Equal(t, 204, code)
 }
 
+// Org members who are people (the seed's users who belong to orgs): the owner and the caller
+// must both be members, the caller directly or through a group; a caller who is not is refused
+// and nothing changes.
+func TestIdentityCallerMustBeOrgMember(t *testing.T) {
+	setup(t)
+	const gsa1, gsa2 = "aes1-svc@my-project.iam.gserviceaccount.com", "aes2-svc@my-project.iam.gserviceaccount.com"
+	member := identity.Member("my-project", "apps", "svc-prod-app-1")
+	sc := startSidecar(t, "apps", "svc-prod-app-1", "identity-callers", brokered)
+	t.Cleanup(func() { sc.call(t, "DELETE", "/v1/identity/gcp", "", nil) })
+
+	code, out := sc.callAs(t, "GET", "/v1/identity/orgs", "user-ds-1", nil)
+	require.Equal(t, 200, code, out)
+	assert.Equal(t, []any{map[string]any{"name": "org1", "gcp_service_account": gsa1}}, out["orgs"], "user-ds-1 is in org1 only")
+	code, out = sc.callAs(t, "GET", "/v1/identity/orgs", "user-ds-3", nil)
+	require.Equal(t, 200, code, out)
+	assert.Equal(t, []any{map[string]any{"name": "org2", "gcp_service_account": gsa2}}, out["orgs"], "user-ds-3 is in org2 through its group")
+	code, out = sc.callAs(t, "GET", "/v1/identity/orgs", "user-ds-9", nil)
+	require.Equal(t, 200, code, out)
+	assert.Empty(t, out["orgs"])
+
+	code, out = sc.callAs(t, "POST", "/v1/identity/gcp", "user-ds-1", map[string]string{"org": "org1"})
+	require.Equal(t, 200, code, out)
+	assert.Contains(t, fakeIAM.Members(gsa1, identity.Role), member)
+	code, out = sc.callAs(t, "POST", "/v1/identity/gcp", "user-ds-3", map[string]string{"org": "org2"})
+	require.Equal(t, 200, code, out)
+	assert.Equal(t, gsa2, ksaAnnotation(t, "apps", "svc-prod-app-1"))
+
+	for _, tc := range []struct{ name, caller, org, want string }{
+		{"a caller in no org", "user-ds-9", "org1", "user:user-ds-9 is not a member of org \"org1\""},
+		{"a member of another org", "user-ds-1", "org2", "user:user-ds-1 is not a member of org \"org2\""},
+		{"a group member, another org", "user-ds-3", "org1", "user:user-ds-3 is not a member of org \"org1\""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			writes := fakeIAM.Writes(gsa1) + fakeIAM.Writes(gsa2)
+			code, out := sc.callAs(t, "POST", "/v1/identity/gcp", tc.caller, map[string]string{"org": tc.org})
+			assert.Equal(t, 403, code, out)
+			assert.Contains(t, out["error"], tc.want)
+			assert.Equal(t, writes, fakeIAM.Writes(gsa1)+fakeIAM.Writes(gsa2), "nothing written to IAM")
+			assert.Equal(t, gsa2, ksaAnnotation(t, "apps", "svc-prod-app-1"), "the binding stays")
+		})
+	}
+	code, out = sc.callAs(t, "POST", "/v1/identity/gcp", "", []byte(`{"org":"org1","caller":{"user":"user-ds-1"}}`))
+	assert.Equal(t, 400, code, out)
+	assert.Contains(t, out["error"], "not from the body")
+}
+
 func TestIdentityNeedsTheBroker(t *testing.T) {
 	setup(t)
 	sc := startSidecar(t, "apps", "svc-prod-app-1", "identity-local", nil)

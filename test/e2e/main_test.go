@@ -71,7 +71,7 @@ datasets:
 orgs:
   - name: org1
     gcpServiceAccount: aes1-svc@my-project.iam.gserviceaccount.com
-    members: [serviceAccount:apps/svc-prod-app-1, serviceAccount:apps/svc-ephemeral]
+    members: [serviceAccount:apps/svc-prod-app-1, serviceAccount:apps/svc-ephemeral, user:user-ds-1]
     storage:
       access: [serviceAccount:apps/svc-prod-app-1, user:user-ds-1, user:user-ds-2]
       topic: org1-commits
@@ -81,10 +81,12 @@ orgs:
         - {name: scratch, bucket: org1-scratch, users: [serviceAccount:apps/svc-prod-app-1]}
   - name: org2
     gcpServiceAccount: aes2-svc@my-project.iam.gserviceaccount.com
-    members: [serviceAccount:apps/svc-prod-app-1]
+    members: [serviceAccount:apps/svc-prod-app-1, group:org2-analysts]
   - name: org3
     gcpServiceAccount: aes3-svc@my-project.iam.gserviceaccount.com
     members: []
+groups:
+  org2-analysts: [user-ds-3]
 gcp:
   project: my-project
 `

@@ -94,6 +94,26 @@ func startSidecar(t testing.TB, ns, sa, pod string, mut func(*sidecar.Options)) 
 
 func (rs *runningSidecar) call(t testing.TB, method, path, ifMatch string, body any) (int, http.Header, map[string]any) {
 	t.Helper()
+	h := http.Header{}
+	if ifMatch != "" {
+		h.Set("If-Match", ifMatch)
+	}
+	return rs.do(t, method, path, h, body)
+}
+
+// callAs calls the sidecar for a caller (X-Warden-Caller; "" for the owner itself).
+func (rs *runningSidecar) callAs(t testing.TB, method, path, caller string, body any) (int, map[string]any) {
+	t.Helper()
+	h := http.Header{}
+	if caller != "" {
+		h.Set(sidecar.CallerHeader, caller)
+	}
+	code, _, out := rs.do(t, method, path, h, body)
+	return code, out
+}
+
+func (rs *runningSidecar) do(t testing.TB, method, path string, h http.Header, body any) (int, http.Header, map[string]any) {
+	t.Helper()
 	var rd io.Reader
 	switch b := body.(type) {
 	case nil:
@@ -106,9 +126,7 @@ func (rs *runningSidecar) call(t testing.TB, method, path, ifMatch string, body 
 	}
 	req, err := http.NewRequest(method, rs.url+path, rd)
 	require.NoError(t, err)
-	if ifMatch != "" {
-		req.Header.Set("If-Match", ifMatch)
-	}
+	req.Header = h
 	resp, err := http.DefaultClient.Do(req)
 	require.NoError(t, err)
 	defer resp.Body.Close()

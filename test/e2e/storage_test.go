@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -27,7 +26,6 @@ import (
 	"github.com/warden-dev/warden/internal/testing/testgcp"
 	wardenv1 "github.com/warden-dev/warden/pkg/apis/warden/v1alpha1"
 	"github.com/warden-dev/warden/pkg/brokerapi"
-	"github.com/warden-dev/warden/pkg/sidecar"
 	"github.com/warden-dev/warden/pkg/storage"
 )
 
@@ -47,24 +45,7 @@ func storageOptions(g *testgcp.Env) *storage.Options {
 // storageCall posts to a sidecar's storage endpoint as caller ("" for the owner).
 func storageCall(t testing.TB, sc *runningSidecar, path, caller string, body any) (int, map[string]any) {
 	t.Helper()
-	raw, ok := body.([]byte)
-	if !ok {
-		var err error
-		raw, err = json.Marshal(body)
-		require.NoError(t, err)
-	}
-	req, err := http.NewRequest(http.MethodPost, sc.url+path, bytes.NewReader(raw))
-	require.NoError(t, err)
-	if caller != "" {
-		req.Header.Set(sidecar.CallerHeader, caller)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	out := map[string]any{}
-	data, _ := io.ReadAll(resp.Body)
-	_ = json.Unmarshal(data, &out)
-	return resp.StatusCode, out
+	return sc.callAs(t, http.MethodPost, path, caller, body)
 }
 
 // appStorageClient is what app code does with a credential: Google's own client with the token.
