@@ -57,6 +57,7 @@ type storageFlags struct {
 	readTTL, uploadTTL, deleteTTL time.Duration
 	buffer                        time.Duration
 	maxCommit                     int
+	deleteRole                    string
 	credentials, sts, gcs, pubsub string
 	insecure                      bool
 }
@@ -102,6 +103,7 @@ func (o *options) addFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&o.storage.readTTL, "storage-read-ttl", storage.DefaultLifetimes[policy.AccessRead], "lifetime of read credentials and GET signed URLs (at most 1h)")
 	fs.DurationVar(&o.storage.uploadTTL, "storage-upload-ttl", storage.DefaultLifetimes[policy.AccessUpload], "lifetime of upload credentials and PUT signed URLs (at most 1h)")
 	fs.DurationVar(&o.storage.deleteTTL, "storage-delete-ttl", storage.DefaultLifetimes[policy.AccessDelete], "lifetime of delete credentials and DELETE signed URLs (at most 1h)")
+	fs.StringVar(&o.storage.deleteRole, "storage-delete-role", storage.DefaultDeleteRole, "role delete credentials' access boundaries make available: the predefined roles/storage.objectUser, or a custom role (projects/P/roles/NAME, organizations/ID/roles/NAME) with exactly storage.objects.list, get, create and delete (docs/storage.md)")
 	fs.DurationVar(&o.storage.buffer, "storage-cache-buffer", storage.DefaultBuffer, "a cached credential is handed out only while more than this is left; below, a new one is minted")
 	fs.IntVar(&o.storage.maxCommit, "storage-max-commit-objects", storage.DefaultMaxCommitObjects, "most objects one commit lists and announces")
 	fs.StringVar(&o.storage.credentials, "gcp-credentials-endpoint", "", "IAM Credentials API endpoint (default Google's)")
@@ -230,8 +232,11 @@ func (f storageFlags) options() (*storage.Options, error) {
 	if f.maxCommit < 1 {
 		errs = append(errs, errors.New("--storage-max-commit-objects must be at least 1"))
 	}
+	if err := storage.ValidRole(f.deleteRole); err != nil {
+		errs = append(errs, fmt.Errorf("--storage-delete-role: %w", err))
+	}
 	o := &storage.Options{
-		Lifetimes: lt, Buffer: f.buffer, MaxCommitObjects: f.maxCommit,
+		Lifetimes: lt, Buffer: f.buffer, MaxCommitObjects: f.maxCommit, DeleteRole: f.deleteRole,
 		Downscoper: storage.STS{Endpoint: f.sts},
 		Lister:     storage.GCS{Endpoint: f.gcs},
 		Publisher:  storage.PubSub{Endpoint: f.pubsub, Insecure: f.insecure},

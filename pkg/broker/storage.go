@@ -36,6 +36,11 @@ type storageRequest struct {
 	org    string
 	space  string
 	access policy.Access
+	// method is a signed URL's: its access kind depends on the space (a PUT is an upload of
+	// the kind the space takes), so decideStorage sets access from it.
+	method string
+	// commit marks a commit, which only the loading zone takes.
+	commit bool
 	// what names the operation in audit lines.
 	what string
 }
@@ -60,8 +65,8 @@ func (s *Server) decideStorage(q storageRequest) (storage.Target, string, error)
 	if err := policy.ValidSpaceName(q.space); err != nil {
 		return storage.Target{}, "", fmt.Errorf("%w: space: %v", errBadInput, err)
 	}
-	if !q.access.Valid() {
-		return storage.Target{}, "", fmt.Errorf("%w: access %q is not read, upload or delete", errBadInput, q.access)
+	if q.method == "" && !q.access.Valid() {
+		return storage.Target{}, "", fmt.Errorf("%w: access %q is not read, upload, upload/main or delete", errBadInput, q.access)
 	}
 	v := s.opts.Policy()
 	if v == nil {
@@ -74,9 +79,22 @@ func (s *Server) decideStorage(q storageRequest) (storage.Target, string, error)
 	if !ok {
 		return storage.Target{}, "", fmt.Errorf("%w: org %q has no space %q", errNoSpace, q.org, q.space)
 	}
+	if q.commit && !sp.Space.LoadingZone {
+		return storage.Target{}, "", fmt.Errorf("%w: commits announce uploads to the loading zone; %s/%s is a main space", errForbidden, q.org, q.space)
+	}
+	if q.method != "" {
+		a, err := storage.AccessFor(q.method, sp.Space)
+		if err != nil {
+			return storage.Target{}, "", err
+		}
+		q.access = a
+	}
 	owner := policy.Principal{ServiceAccount: q.id.owner}
 	d := policy.DecideStorage(v, sp, owner, q.access)
-	if !d.Allowed {
+	switch {
+	case d.Misplaced:
+		return storage.Target{}, "", fmt.Errorf("%w: %s", errForbidden, d.Missing)
+	case !d.Allowed:
 		return storage.Target{}, "", fmt.Errorf("%w: owner %s %s", errForbidden, owner, d.Missing)
 	}
 	reason := "owner " + d.Role.String()
@@ -128,16 +146,12 @@ func (s *Server) storageSignedURL(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	a, err := storage.AccessFor(req.Method)
+	t, err := s.authorize(r.Context(), storageRequest{id: id, caller: req.Caller, org: req.Org, space: req.Space, method: req.Method, what: "signed-url " + req.Method})
 	if err == nil {
-		var t storage.Target
-		t, err = s.authorize(r.Context(), storageRequest{id: id, caller: req.Caller, org: req.Org, space: req.Space, access: a, what: "signed-url " + req.Method})
-		if err == nil {
-			var u brokerapi.SignedURL
-			if u, err = s.opts.Storage.SignedURL(r.Context(), t, req.Object, req.Method); err == nil {
-				httpjson.Write(w, http.StatusOK, u)
-				return
-			}
+		var u brokerapi.SignedURL
+		if u, err = s.opts.Storage.SignedURL(r.Context(), t, req.Object, req.Method); err == nil {
+			httpjson.Write(w, http.StatusOK, u)
+			return
 		}
 	}
 	s.fail(w, r, err)
@@ -150,7 +164,7 @@ func (s *Server) storageCommit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// Committing is the end of an upload: it needs what uploading needs.
-	t, err := s.authorize(r.Context(), storageRequest{id: id, caller: req.Caller, org: req.Org, space: req.Space, access: policy.AccessUpload, what: "commit"})
+	t, err := s.authorize(r.Context(), storageRequest{id: id, caller: req.Caller, org: req.Org, space: req.Space, access: policy.AccessUpload, commit: true, what: "commit"})
 	if err != nil {
 		s.fail(w, r, err)
 		return

@@ -25,11 +25,12 @@ orgs:
   - name: acme
     gcpServiceAccount: acme@proj-1234.iam.gserviceaccount.com
     storage:
-      access: [serviceAccount:apps/svc, group:loaders, user:ann]
+      access: [serviceAccount:apps/svc, group:loaders, user:ann, user:tess]
       topic: acme-commits
       spaces:
         - {name: lz, bucket: acme-lz, prefix: in/, loadingZone: true, suppliers: [serviceAccount:apps/svc, group:loaders]}
         - {name: curated, bucket: acme-data, prefix: curated/, users: [serviceAccount:apps/svc, user:ann]}
+        - {name: archive, bucket: acme-data, prefix: archive/, users: [user:ann], trustees: [serviceAccount:apps/svc, user:tess]}
 gcp: {project: proj-1234}
 storage:
   admins: [user:root]
@@ -70,23 +71,30 @@ func TestBrokerStorage(t *testing.T) {
 		{"owner uploads to the loading zone", brokerapi.PathStorageCredentials, `{"org":"acme","space":"lz","access":"upload",` + owner + `}`, 200, `"bucket":"acme-lz","prefix":"in/"`},
 		{"supplier deletes in the loading zone", brokerapi.PathStorageCredentials, `{"org":"acme","space":"lz","access":"delete","caller":{"user":"lou"}}`, 200, `"access":"delete"`},
 		{"user reads curated", brokerapi.PathStorageCredentials, `{"org":"acme","space":"curated","access":"read","caller":{"user":"ann"}}`, 200, `"token_type":"Bearer"`},
-		{"user may not upload", brokerapi.PathStorageCredentials, `{"org":"acme","space":"curated","access":"upload","caller":{"user":"ann"}}`, 403, "owner serviceAccount:apps/svc needs role supplier in space acme/curated (has user)"},
+		{"upload into a main space", brokerapi.PathStorageCredentials, `{"org":"acme","space":"archive","access":"upload","caller":{"user":"tess"}}`, 403, "uploads go through the loading zone: acme/archive is a main space, which takes upload/main (needs role trustee)"},
+		{"upload/main needs the delete right", brokerapi.PathStorageCredentials, `{"org":"acme","space":"curated","access":"upload/main","caller":{"user":"ann"}}`, 403, "owner serviceAccount:apps/svc needs role trustee in space acme/curated (has user)"},
+		{"upload/main, caller without the delete right", brokerapi.PathStorageCredentials, `{"org":"acme","space":"archive","access":"upload/main","caller":{"user":"ann"}}`, 403, "caller user:ann needs role trustee in space acme/archive (has user)"},
+		{"trustees upload straight into a main space", brokerapi.PathStorageCredentials, `{"org":"acme","space":"archive","access":"upload/main","caller":{"user":"tess"}}`, 200, `"access":"upload/main"`},
+		{"upload/main into the loading zone", brokerapi.PathStorageCredentials, `{"org":"acme","space":"lz","access":"upload/main",` + owner + `}`, 403, "acme/lz is the loading zone, which takes upload"},
+		{"an admin caller does not move uploads", brokerapi.PathStorageCredentials, `{"org":"acme","space":"archive","access":"upload","caller":{"user":"root"}}`, 403, "uploads go through the loading zone"},
 		{"caller lacks the role", brokerapi.PathStorageCredentials, `{"org":"acme","space":"lz","access":"upload","caller":{"user":"ann"}}`, 403, "caller user:ann needs role supplier in space acme/lz (has none)"},
 		{"admin caller still needs the owner", brokerapi.PathStorageCredentials, `{"org":"acme","space":"curated","access":"delete","caller":{"user":"root"}}`, 403, "owner serviceAccount:apps/svc needs role trustee"},
 		{"vouched group", brokerapi.PathStorageCredentials, `{"org":"acme","space":"lz","access":"upload","caller":{"user":"zed","groups":["loaders"]}}`, 200, `"access":"upload"`},
 		{"unknown space", brokerapi.PathStorageCredentials, `{"org":"acme","space":"nope","access":"read",` + owner + `}`, 404, `has no space`},
 		{"unknown org", brokerapi.PathStorageCredentials, `{"org":"evil","space":"lz","access":"read",` + owner + `}`, 404, "no space"},
-		{"bad access", brokerapi.PathStorageCredentials, `{"org":"acme","space":"lz","access":"admin",` + owner + `}`, 400, "not read, upload or delete"},
+		{"bad access", brokerapi.PathStorageCredentials, `{"org":"acme","space":"lz","access":"admin",` + owner + `}`, 400, "not read, upload, upload/main or delete"},
 		{"bad org name", brokerapi.PathStorageCredentials, `{"org":"../acme","space":"lz","access":"read",` + owner + `}`, 400, "org name"},
 		{"unknown field", brokerapi.PathStorageCredentials, `{"org":"acme","space":"lz","access":"read","bucket":"other",` + owner + `}`, 400, "unknown field"},
 		{"malformed", brokerapi.PathStorageCredentials, `{"org":`, 400, "malformed"},
 		{"another SA as caller", brokerapi.PathStorageCredentials, `{"org":"acme","space":"lz","access":"read","caller":{"serviceAccount":"apps/other"}}`, 403, "not this pod's owner"},
 		{"signed PUT", brokerapi.PathStorageSignedURL, `{"org":"acme","space":"lz","object":"b2/y.csv","method":"PUT",` + owner + `}`, 200, `"object":"in/b2/y.csv"`},
+		{"signed PUT into a main space is upload/main", brokerapi.PathStorageSignedURL, `{"org":"acme","space":"archive","object":"y.csv","method":"PUT",` + owner + `}`, 200, `"object":"archive/y.csv"`},
+		{"signed PUT into a main space, caller without the delete right", brokerapi.PathStorageSignedURL, `{"org":"acme","space":"archive","object":"y.csv","method":"PUT","caller":{"user":"ann"}}`, 403, "caller user:ann needs role trustee in space acme/archive"},
 		{"signed DELETE outside the zone", brokerapi.PathStorageSignedURL, `{"org":"acme","space":"curated","object":"y","method":"DELETE",` + owner + `}`, 403, "trustee"},
 		{"signed traversal", brokerapi.PathStorageSignedURL, `{"org":"acme","space":"lz","object":"../../etc","method":"GET",` + owner + `}`, 400, "clean path"},
 		{"signed POST", brokerapi.PathStorageSignedURL, `{"org":"acme","space":"lz","object":"y","method":"POST",` + owner + `}`, 400, "not GET, HEAD, PUT or DELETE"},
 		{"commit", brokerapi.PathStorageCommit, `{"org":"acme","space":"lz","root_dir":"b1",` + owner + `}`, 200, `"name":"in/b1/x.csv"`},
-		{"commit outside the zone", brokerapi.PathStorageCommit, `{"org":"acme","space":"curated","root_dir":"b1","caller":{"user":"root"}}`, 403, "supplier"},
+		{"commit outside the zone", brokerapi.PathStorageCommit, `{"org":"acme","space":"curated","root_dir":"b1","caller":{"user":"root"}}`, 403, "commits announce uploads to the loading zone; acme/curated is a main space"},
 		{"commit of nothing", brokerapi.PathStorageCommit, `{"org":"acme","space":"lz","root_dir":"b9",` + owner + `}`, 409, "no object under gs://acme-lz/in/b9/"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -5,26 +5,41 @@ import (
 	"fmt"
 	"path"
 	"regexp"
+	"slices"
 	"strings"
 )
 
-// Access is a kind of Cloud Storage access a pod asks for: each kind adds to the one before.
+// Access is a kind of Cloud Storage access a pod asks for, the seed's SAS kinds: each adds to
+// the one before.
 type Access string
 
 const (
 	// AccessRead lists and reads objects.
 	AccessRead Access = "read"
-	// AccessUpload also creates objects.
+	// AccessUpload also creates objects, in the loading zone only: uploads reach main spaces
+	// through it, after processing.
 	AccessUpload Access = "upload"
-	// AccessDelete also deletes (and overwrites) objects.
+	// AccessUploadMain also creates objects, straight into a main space (not the loading zone);
+	// only for holders of the delete right there.
+	AccessUploadMain Access = "upload/main"
+	// AccessDelete also deletes (and so overwrites) objects.
 	AccessDelete Access = "delete"
 )
 
 // Accesses lists the access kinds, weakest first.
-var Accesses = []Access{AccessRead, AccessUpload, AccessDelete}
+var Accesses = []Access{AccessRead, AccessUpload, AccessUploadMain, AccessDelete}
 
 // Valid reports whether a is a known access kind.
-func (a Access) Valid() bool { return a == AccessRead || a == AccessUpload || a == AccessDelete }
+func (a Access) Valid() bool { return slices.Contains(Accesses, a) }
+
+// UploadInto is the upload kind a space takes: upload in the loading zone, upload/main
+// elsewhere (a signed PUT URL is an upload of that kind).
+func UploadInto(s Space) Access {
+	if s.LoadingZone {
+		return AccessUpload
+	}
+	return AccessUploadMain
+}
 
 // Role is a storage role, ordered: a supplier can do what a user can, a trustee what a supplier
 // can.

@@ -24,23 +24,41 @@ type StorageDecision struct {
 	Role Role
 	// Missing says what the principal lacks, in the policy's words, when refused.
 	Missing string
+	// Misplaced is set when the access kind does not fit the space (Missing says why), whoever
+	// asks.
+	Misplaced bool
 }
 
 // Needed is the role an access kind needs in a space: read needs user, upload supplier, delete
-// trustee, except in the loading zone, where suppliers may delete what they uploaded.
+// trustee, except in the loading zone, where suppliers may delete what they uploaded;
+// upload/main needs the delete right (the seed's "only viable with DELETE-Permission").
 func Needed(a Access, s Space) Role {
 	switch a {
 	case AccessRead:
 		return RoleUser
 	case AccessUpload:
 		return RoleSupplier
-	case AccessDelete:
+	case AccessUploadMain, AccessDelete:
 		if s.LoadingZone {
 			return RoleSupplier
 		}
 		return RoleTrustee
 	}
 	return RoleTrustee + 1 // an unknown kind is never granted
+}
+
+// misplaced says why an upload kind does not fit a space ("" when it does): the seed routes
+// uploads through the loading zone, and upload/main is for main spaces. This is where data
+// goes, not a right, so no role (not even an admin's) changes it.
+func misplaced(a Access, sp StorageSpace) string {
+	where := sp.Org.Name + "/" + sp.Space.Name
+	switch {
+	case a == AccessUpload && !sp.Space.LoadingZone:
+		return fmt.Sprintf("uploads go through the loading zone: %s is a main space, which takes upload/main (needs role %s)", where, RoleTrustee)
+	case a == AccessUploadMain && sp.Space.LoadingZone:
+		return fmt.Sprintf("upload/main is for main spaces: %s is the loading zone, which takes upload", where)
+	}
+	return ""
 }
 
 // DecideStorage applies the storage rules (after the SAS access manager's) to one principal.
@@ -52,10 +70,14 @@ func Needed(a Access, s Space) Role {
 // Reading relaxes them by visibility: an internal space needs the org gate only; a public space
 // takes the public org role in place of org access, or the public space role in place of a
 // space role, but not both (someone with no tie to the org or the space is never enough).
-// Uploading and deleting never take public roles. Admins pass every gate.
+// Uploading and deleting never take public roles. Admins pass every gate, but an upload kind
+// must fit the space whoever asks (upload into the loading zone, upload/main elsewhere).
 func DecideStorage(v StorageView, sp StorageSpace, who Principal, a Access) StorageDecision {
 	if !a.Valid() {
-		return StorageDecision{Missing: fmt.Sprintf("needs a known access kind (read, upload or delete), not %q", a)}
+		return StorageDecision{Missing: fmt.Sprintf("needs a known access kind (read, upload, upload/main or delete), not %q", a)}
+	}
+	if m := misplaced(a, sp); m != "" {
+		return StorageDecision{Missing: m, Misplaced: true}
 	}
 	roles := v.StorageRoles()
 	if v.Holds(roles.admins, who) {

@@ -103,12 +103,18 @@ func TestStorageSeedExamples(t *testing.T) {
 		// spc_all_public); org_all_public with spc_all_public is not among them.
 		{"public", AccessRead, combos(append(withAccess("spc_space1_user", "spc_space1_supplier", "spc_space1_trustee", "spc_all_public"),
 			"org_all_public+spc_space1_user", "org_all_public+spc_space1_supplier", "org_all_public+spc_space1_trustee")...)},
-		// "upload or delete from PUBLIC space1: *_all_public will not be enough".
-		{"public", AccessUpload, combos(withAccess("spc_space1_supplier", "spc_space1_trustee")...)},
+		// "upload or delete from PUBLIC space1: *_all_public will not be enough". Uploads go
+		// through the loading zone: into a main space only upload/main, "only viable with
+		// DELETE-Permission", so the trustee's; plain upload there is nobody's.
+		{"public", AccessUpload, nil},
+		{"public", AccessUploadMain, combos(withAccess("spc_space1_trustee")...)},
 		{"public", AccessDelete, combos(withAccess("spc_space1_trustee")...)},
-		// "store data into a PRIVATE/INTERNAL space1": org access plus supplier or trustee.
-		{"private", AccessUpload, combos(withAccess("spc_space1_supplier", "spc_space1_trustee")...)},
-		{"internal", AccessUpload, combos(withAccess("spc_space1_supplier", "spc_space1_trustee")...)},
+		// "store data into a PRIVATE/INTERNAL space1": org access plus supplier or trustee, as
+		// upload to the loading zone (below); straight into the space, upload/main, trustee.
+		{"private", AccessUpload, nil},
+		{"internal", AccessUpload, nil},
+		{"private", AccessUploadMain, combos(withAccess("spc_space1_trustee")...)},
+		{"internal", AccessUploadMain, combos(withAccess("spc_space1_trustee")...)},
 		{"private", AccessDelete, combos(withAccess("spc_space1_trustee")...)},
 		{"internal", AccessDelete, combos(withAccess("spc_space1_trustee")...)},
 		// Reading a private space needs org access and a space role; an internal one org access.
@@ -117,6 +123,7 @@ func TestStorageSeedExamples(t *testing.T) {
 		// "the loading zone ... deletion is even possible for suppliers".
 		{"loadingzone", AccessDelete, combos(withAccess("spc_space1_supplier", "spc_space1_trustee")...)},
 		{"loadingzone", AccessUpload, combos(withAccess("spc_space1_supplier", "spc_space1_trustee")...)},
+		{"loadingzone", AccessUploadMain, nil},
 		{"loadingzone", AccessRead, combos(withAccess("spc_space1_user", "spc_space1_supplier", "spc_space1_trustee")...)},
 	}
 	for _, c := range cases {
@@ -128,7 +135,9 @@ func TestStorageSeedExamples(t *testing.T) {
 				t.Run(fmt.Sprintf("%s/%s/%s", c.space, c.access, who), func(t *testing.T) {
 					d := DecideStorage(p, sp, Principal{User: who}, c.access)
 					assert.Equal(t, c.allow[who], d.Allowed, "missing: %s", d.Missing)
-					if !d.Allowed {
+					misplaced := (c.access == AccessUpload) != (c.space == "loadingzone") && (c.access == AccessUpload || c.access == AccessUploadMain)
+					assert.Equal(t, misplaced, d.Misplaced)
+					if !d.Allowed && !misplaced {
 						assert.True(t, strings.HasPrefix(d.Missing, "needs "), d.Missing)
 					}
 				})
@@ -143,7 +152,12 @@ func TestStorageAdminBypasses(t *testing.T) {
 		sp, _ := p.StorageSpace("orga1", space)
 		for _, a := range Accesses {
 			d := DecideStorage(p, sp, Principal{User: "root"}, a)
-			assert.True(t, d.Allowed && d.Admin, "%s %s", space, a)
+			if a == UploadInto(sp.Space) || a == AccessRead || a == AccessDelete {
+				assert.True(t, d.Allowed && d.Admin, "%s %s", space, a)
+			} else {
+				assert.True(t, !d.Allowed && d.Misplaced, "where data goes is not a right an admin bypasses: %s %s", space, a)
+				continue
+			}
 			// The group may also be vouched for by the caller's identity provider.
 			d = DecideStorage(p, sp, Principal{User: "someone", Groups: []string{"sdk-admins"}}, a)
 			assert.True(t, d.Allowed, "%s %s", space, a)
@@ -165,8 +179,9 @@ orgs:
     storage:
       suppliers: [group:loaders, serviceAccount:team-a/etl]
       access: [user:carol]
+      topic: acme-commits
       spaces:
-        - {name: raw, bucket: acme-raw, prefix: raw/}
+        - {name: raw, bucket: acme-raw, prefix: raw/, loadingZone: true}
         - {name: curated, bucket: acme-raw, prefix: curated/, trustees: [user:bob]}
 gcp: {project: proj-1234}
 `))

@@ -3,6 +3,7 @@ package storage
 import (
 	"context"
 	"fmt"
+	"regexp"
 	"strings"
 	"time"
 
@@ -26,20 +27,46 @@ const (
 // accessPubSub keys the cache's Pub/Sub tokens (never a kind a pod can ask for).
 const accessPubSub policy.Access = "pubsub"
 
-// Roles is the predefined role each access kind's boundary makes available.
-var Roles = map[policy.Access][]string{
-	policy.AccessRead:   {"roles/storage.objectViewer"},
-	policy.AccessUpload: {"roles/storage.objectViewer", "roles/storage.objectCreator"},
-	policy.AccessDelete: {"roles/storage.objectAdmin"},
+// DefaultDeleteRole is the role delete credentials' boundaries make available: the narrowest
+// predefined role that lists, reads, creates and deletes (objectAdmin would add object ACLs and
+// IAM policies). It also updates metadata and restores soft-deleted objects; a custom role with
+// exactly storage.objects.{list,get,create,delete} (Options.DeleteRole, --storage-delete-role)
+// is narrower still.
+const DefaultDeleteRole = "roles/storage.objectUser"
+
+// deleteRoleRe is what a boundary takes as a role: a predefined role, or a project's or an
+// organization's custom role.
+var deleteRoleRe = regexp.MustCompile(`^(roles|projects/[a-z][a-z0-9-]{4,28}[a-z0-9]/roles|organizations/[0-9]+/roles)/[A-Za-z0-9_.]{1,100}$`)
+
+// ValidRole checks a role name for an access boundary.
+func ValidRole(r string) error {
+	if !deleteRoleRe.MatchString(r) {
+		return fmt.Errorf("role %q must be roles/NAME, projects/PROJECT/roles/NAME or organizations/ID/roles/NAME", r)
+	}
+	return nil
+}
+
+// Roles are the roles each access kind's boundary makes available, with deleteRole for delete.
+// upload/main creates as upload does: what differs is who may have it and where.
+func Roles(a policy.Access, deleteRole string) ([]string, bool) {
+	switch a {
+	case policy.AccessRead:
+		return []string{"roles/storage.objectViewer"}, true
+	case policy.AccessUpload, policy.AccessUploadMain:
+		return []string{"roles/storage.objectViewer", "roles/storage.objectCreator"}, true
+	case policy.AccessDelete:
+		return []string{deleteRole}, true
+	}
+	return nil, false
 }
 
 // Boundary is the Credential Access Boundary of a Target: its bucket, the roles of its access
-// kind, and (unless the space is the whole bucket) a condition that keeps reads, writes and
-// listings under its prefix.
-func Boundary(t Target) ([]downscope.AccessBoundaryRule, error) {
-	roles, ok := Roles[t.Access]
+// kind (deleteRole for delete), and (unless the space is the whole bucket) a condition that
+// keeps reads, writes and listings under its prefix.
+func Boundary(t Target, deleteRole string) ([]downscope.AccessBoundaryRule, error) {
+	roles, ok := Roles(t.Access, deleteRole)
 	if !ok {
-		return nil, fmt.Errorf("%w: access %q is not read, upload or delete", ErrBadInput, t.Access)
+		return nil, fmt.Errorf("%w: access %q is not read, upload, upload/main or delete", ErrBadInput, t.Access)
 	}
 	// The policy validates both; the expression is built from them, so check again here.
 	if policy.ValidBucket(t.Bucket) != nil || policy.ValidPrefix(t.Prefix) != nil {
@@ -62,7 +89,7 @@ func Boundary(t Target) ([]downscope.AccessBoundaryRule, error) {
 // Credential returns a downscoped token for t, from the cache while more than the buffer of its
 // lifetime is left.
 func (s *Service) Credential(ctx context.Context, t Target) (brokerapi.Credential, error) {
-	rules, err := Boundary(t)
+	rules, err := Boundary(t, s.opts.DeleteRole)
 	if err != nil {
 		return brokerapi.Credential{}, err
 	}

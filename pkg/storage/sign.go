@@ -12,7 +12,8 @@ import (
 	"github.com/warden-dev/warden/pkg/policy"
 )
 
-// MethodAccess is the access kind a signed URL's method needs.
+// MethodAccess is the access kind a signed URL's method needs; a PUT's depends on the space
+// (policy.UploadInto), AccessUpload stands for it here.
 var MethodAccess = map[string]policy.Access{
 	http.MethodGet:    policy.AccessRead,
 	http.MethodHead:   policy.AccessRead,
@@ -20,11 +21,15 @@ var MethodAccess = map[string]policy.Access{
 	http.MethodDelete: policy.AccessDelete,
 }
 
-// AccessFor is the access kind a method needs (an error for methods signed URLs do not take).
-func AccessFor(method string) (policy.Access, error) {
+// AccessFor is the access kind a method needs in space s (an error for methods signed URLs do
+// not take): a PUT is an upload of the kind the space takes.
+func AccessFor(method string, s policy.Space) (policy.Access, error) {
 	a, ok := MethodAccess[method]
 	if !ok {
 		return "", fmt.Errorf("%w: method %q is not GET, HEAD, PUT or DELETE", ErrBadInput, method)
+	}
+	if a == policy.AccessUpload {
+		a = policy.UploadInto(s)
 	}
 	return a, nil
 }
@@ -33,7 +38,7 @@ func AccessFor(method string) (policy.Access, error) {
 // IAM Credentials' SignBlob (no key ever leaves Google). It lives as long as t's access kind's
 // credentials. t.Access must be the method's (AccessFor).
 func (s *Service) SignedURL(ctx context.Context, t Target, object, method string) (brokerapi.SignedURL, error) {
-	a, err := AccessFor(method)
+	a, err := AccessFor(method, policy.Space{LoadingZone: t.LoadingZone})
 	if err != nil {
 		return brokerapi.SignedURL{}, err
 	}

@@ -78,9 +78,10 @@ type IAMCredentials interface {
 // Default lifetimes per access kind, and the buffer: a cached token is handed out only while
 // more than the buffer of its lifetime is left, so that a transfer started with it can finish.
 var DefaultLifetimes = map[policy.Access]time.Duration{
-	policy.AccessRead:   time.Hour,
-	policy.AccessUpload: 30 * time.Minute,
-	policy.AccessDelete: 10 * time.Minute,
+	policy.AccessRead:       time.Hour,
+	policy.AccessUpload:     30 * time.Minute,
+	policy.AccessUploadMain: 30 * time.Minute,
+	policy.AccessDelete:     10 * time.Minute,
 }
 
 const (
@@ -101,6 +102,9 @@ type Options struct {
 	// and longer than Buffer.
 	Lifetimes map[policy.Access]time.Duration
 	Buffer    time.Duration
+	// DeleteRole is the role delete credentials' boundaries make available (default
+	// DefaultDeleteRole).
+	DeleteRole string
 	// SignedURLHost and SignedURLInsecure point signed URLs at another Cloud Storage endpoint
 	// (an emulator); empty means storage.googleapis.com over HTTPS.
 	SignedURLHost     string
@@ -125,6 +129,12 @@ func New(o Options) (*Service, error) {
 	}
 	if o.Buffer == 0 {
 		o.Buffer = DefaultBuffer
+	}
+	if o.DeleteRole == "" {
+		o.DeleteRole = DefaultDeleteRole
+	}
+	if err := ValidRole(o.DeleteRole); err != nil {
+		return nil, fmt.Errorf("storage: delete role: %w", err)
 	}
 	lt, err := Lifetimes(o.Lifetimes, o.Buffer)
 	if err != nil {
@@ -155,6 +165,9 @@ func Lifetimes(in map[policy.Access]time.Duration, buffer time.Duration) (map[po
 	var errs []error
 	for _, a := range policy.Accesses {
 		d := in[a]
+		if d == 0 && a == policy.AccessUploadMain {
+			d = in[policy.AccessUpload] // one write lifetime, as the seed's sas.token.expiration.write
+		}
 		if d == 0 {
 			d = DefaultLifetimes[a]
 		}

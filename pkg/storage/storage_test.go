@@ -74,6 +74,52 @@ func target(a policy.Access) Target {
 		Project: "proj-1234", Topic: "acme-commits"}
 }
 
+// What a token of each kind may do, as STS resolves its boundary's roles: never object ACLs or
+// IAM policies, and deleting only with delete.
+func TestCredentialPermissions(t *testing.T) {
+	ctx := context.Background()
+	never := []string{"storage.objects.setIamPolicy", "storage.objects.getIamPolicy", "storage.managedFolders.setIamPolicy", "storage.objects.setRetention"}
+	granted := func(f fixture, a policy.Access) []string {
+		c, err := f.svc.Credential(ctx, target(a))
+		require.NoError(t, err, a)
+		is, ok := f.env.STS.Boundary(c.AccessToken)
+		require.True(t, ok)
+		return is.Permissions("acme-data")
+	}
+	f := setup(t)
+	for _, tc := range []struct {
+		access   policy.Access
+		has, not []string
+	}{
+		{policy.AccessRead, []string{"storage.objects.get", "storage.objects.list"}, []string{"storage.objects.create", "storage.objects.delete", "storage.objects.update"}},
+		{policy.AccessUpload, []string{"storage.objects.get", "storage.objects.list", "storage.objects.create"}, []string{"storage.objects.delete", "storage.objects.update"}},
+		{policy.AccessUploadMain, []string{"storage.objects.create"}, []string{"storage.objects.delete", "storage.objects.update"}},
+		{policy.AccessDelete, []string{"storage.objects.get", "storage.objects.list", "storage.objects.create", "storage.objects.delete"}, nil},
+	} {
+		perms := granted(f, tc.access)
+		for _, p := range tc.has {
+			assert.Contains(t, perms, p, tc.access)
+		}
+		for _, p := range append(tc.not, never...) {
+			assert.NotContains(t, perms, p, tc.access)
+		}
+	}
+
+	// A custom delete role: exactly list, read, create and delete.
+	const custom = "projects/proj-1234/roles/wardenObjectDeleter"
+	f = setup(t, func(o *Options) { o.DeleteRole = custom })
+	f.env.STS.DefineRole(custom, "storage.objects.create", "storage.objects.delete", "storage.objects.get", "storage.objects.list")
+	assert.Equal(t, []string{"storage.objects.create", "storage.objects.delete", "storage.objects.get", "storage.objects.list"}, granted(f, policy.AccessDelete))
+
+	// A role that does not exist is STS's refusal, not a weaker token.
+	f = setup(t, func(o *Options) { o.DeleteRole = "projects/proj-1234/roles/noSuchRole" })
+	_, err := f.svc.Credential(ctx, target(policy.AccessDelete))
+	assert.Error(t, err)
+
+	_, err = New(Options{IAM: f.env.IAM, Downscoper: STS{}, Lister: GCS{}, Publisher: PubSub{}, DeleteRole: "storage.objectUser"})
+	assert.ErrorContains(t, err, "delete role")
+}
+
 func TestCredentialBoundaries(t *testing.T) {
 	f := setup(t)
 	ctx := context.Background()
@@ -95,7 +141,8 @@ func TestCredentialBoundaries(t *testing.T) {
 		for _, p := range r.Permissions {
 			roles = append(roles, strings.TrimPrefix(p, "inRole:"))
 		}
-		assert.Equal(t, Roles[a], roles, a)
+		want, _ := Roles(a, DefaultDeleteRole)
+		assert.Equal(t, want, roles, a)
 		assert.Equal(t, "resource.name.startsWith('projects/_/buckets/acme-data/objects/raw/') || "+
 			"api.getAttribute('storage.googleapis.com/objectListPrefix', '').startsWith('raw/')", r.Expression)
 	}
@@ -122,11 +169,11 @@ func TestRootTokens(t *testing.T) {
 		_, err := f.svc.Credential(context.Background(), target(a))
 		require.NoError(t, err)
 	}
-	require.Len(t, rec.reqs, 3)
+	require.Len(t, rec.reqs, 4)
 	want := []struct {
 		scope    string
 		lifetime time.Duration
-	}{{scopeRead, time.Hour}, {scopeReadWrite, 30 * time.Minute}, {scopeReadWrite, 10 * time.Minute}}
+	}{{scopeRead, time.Hour}, {scopeReadWrite, 30 * time.Minute}, {scopeReadWrite, 30 * time.Minute}, {scopeReadWrite, 10 * time.Minute}}
 	for i, r := range rec.reqs {
 		assert.Equal(t, "projects/-/serviceAccounts/"+gsa, r.Name)
 		assert.Equal(t, []string{want[i].scope}, r.Scope, "reads impersonate read-only")
@@ -266,7 +313,9 @@ func TestSignedURL(t *testing.T) {
 	ctx := context.Background()
 	f.env.GCS.CreateBucketWithOpts(fakestorage.CreateBucketOpts{Name: "acme-data"})
 
-	put, err := f.svc.SignedURL(ctx, target(policy.AccessUpload), "batch-1/part 1.csv", http.MethodPut)
+	lz := target(policy.AccessUpload)
+	lz.LoadingZone = true
+	put, err := f.svc.SignedURL(ctx, lz, "batch-1/part 1.csv", http.MethodPut)
 	require.NoError(t, err)
 	assert.Equal(t, "raw/batch-1/part 1.csv", put.Object)
 	u, err := url.Parse(put.URL)
@@ -302,6 +351,7 @@ func TestSignedURL(t *testing.T) {
 		"absolute":        {policy.AccessRead, "/etc/passwd", http.MethodGet},
 		"empty":           {policy.AccessRead, "", http.MethodGet},
 		"POST":            {policy.AccessUpload, "x", http.MethodPost},
+		"PUT, main space": {policy.AccessUpload, "x", http.MethodPut},
 		"method > access": {policy.AccessRead, "x", http.MethodDelete},
 		"access > method": {policy.AccessDelete, "x", http.MethodGet},
 	} {

@@ -53,6 +53,7 @@ type Subjects interface {
 type Rule struct {
 	Resource    string   // //storage.googleapis.com/projects/_/buckets/NAME
 	Permissions []string // inRole:roles/...
+	Granted     []string // the permissions those roles hold (storage.objects.get, ...), sorted
 	Expression  string   // the availability condition's CEL expression, "" for none
 }
 
@@ -74,6 +75,7 @@ type Server struct {
 
 	mu     sync.Mutex
 	issued map[string]Issued
+	custom map[string][]string // custom roles (DefineRole)
 	calls  int
 	down   bool
 
@@ -129,6 +131,7 @@ func (s *Server) Boundary(token string) (Issued, bool) {
 	is.Rules = slices.Clone(is.Rules)
 	for i := range is.Rules {
 		is.Rules[i].Permissions = slices.Clone(is.Rules[i].Permissions)
+		is.Rules[i].Granted = slices.Clone(is.Rules[i].Granted)
 	}
 	return is, true
 }
@@ -253,6 +256,13 @@ func (s *Server) exchange(r *http.Request) (string, Issued, error) {
 	rules, err := parseOptions(form.Get("options"))
 	if err != nil {
 		return "", Issued{}, err
+	}
+	for i := range rules {
+		granted, unknown, ok := s.permissionsOf(rules[i].Permissions)
+		if !ok {
+			return "", Issued{}, invalidRequest("options: rule %d: role %s does not exist or cannot be used in an access boundary", i, unknown)
+		}
+		rules[i].Granted = granted
 	}
 
 	info, ok := s.subjects.Lookup(form.Get("subject_token"))

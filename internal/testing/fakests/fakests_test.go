@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -14,6 +15,7 @@ import (
 
 	credentials "cloud.google.com/go/iam/credentials/apiv1"
 	"cloud.google.com/go/iam/credentials/apiv1/credentialspb"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/google/downscope"
@@ -110,12 +112,14 @@ func TestDownscopeLibrary(t *testing.T) {
 	require.NoError(t, err)
 	ctx := context.WithValue(context.Background(), oauth2.HTTPClient, &http.Client{Transport: rewrite{to}})
 
+	e.sts.DefineRole("projects/my-project/roles/datasetReader", "storage.objects.get")
+	viewerPerms := fakests.ObjectRoles["roles/storage.objectViewer"]
 	tenRules := make([]downscope.AccessBoundaryRule, 10)
 	tenWant := make([]fakests.Rule, 10)
 	for i := range tenRules {
 		res := fmt.Sprintf("//storage.googleapis.com/projects/_/buckets/bucket-%d", i)
 		tenRules[i] = downscope.AccessBoundaryRule{AvailableResource: res, AvailablePermissions: []string{viewer}}
-		tenWant[i] = fakests.Rule{Resource: res, Permissions: []string{viewer}}
+		tenWant[i] = fakests.Rule{Resource: res, Permissions: []string{viewer}, Granted: viewerPerms}
 	}
 	for _, tc := range []struct {
 		name  string
@@ -124,18 +128,18 @@ func TestDownscopeLibrary(t *testing.T) {
 	}{
 		{"one rule, no condition",
 			[]downscope.AccessBoundaryRule{{AvailableResource: bucket, AvailablePermissions: []string{viewer}}},
-			[]fakests.Rule{{Resource: bucket, Permissions: []string{viewer}}}},
+			[]fakests.Rule{{Resource: bucket, Permissions: []string{viewer}, Granted: viewerPerms}}},
 		{"a condition",
 			[]downscope.AccessBoundaryRule{{AvailableResource: bucket, AvailablePermissions: []string{viewer},
 				Condition: &downscope.AvailabilityCondition{Expression: prefixE, Title: "alice only", Description: "her prefix"}}},
-			[]fakests.Rule{{Resource: bucket, Permissions: []string{viewer}, Expression: prefixE}}},
+			[]fakests.Rule{{Resource: bucket, Permissions: []string{viewer}, Granted: viewerPerms, Expression: prefixE}}},
 		{"two buckets, custom role, dotted bucket",
 			[]downscope.AccessBoundaryRule{
 				{AvailableResource: bucket, AvailablePermissions: []string{viewer, "inRole:roles/storage.objectCreator"}},
 				{AvailableResource: "//storage.googleapis.com/projects/_/buckets/data.example.com", AvailablePermissions: []string{"inRole:projects/my-project/roles/datasetReader"}}},
 			[]fakests.Rule{
-				{Resource: bucket, Permissions: []string{viewer, "inRole:roles/storage.objectCreator"}},
-				{Resource: "//storage.googleapis.com/projects/_/buckets/data.example.com", Permissions: []string{"inRole:projects/my-project/roles/datasetReader"}}}},
+				{Resource: bucket, Permissions: []string{viewer, "inRole:roles/storage.objectCreator"}, Granted: union(viewerPerms, fakests.ObjectRoles["roles/storage.objectCreator"])},
+				{Resource: "//storage.googleapis.com/projects/_/buckets/data.example.com", Permissions: []string{"inRole:projects/my-project/roles/datasetReader"}, Granted: []string{"storage.objects.get"}}}},
 		{"ten rules", tenRules, tenWant},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -155,6 +159,40 @@ func TestDownscopeLibrary(t *testing.T) {
 		})
 	}
 	require.Equal(t, 4, e.sts.Calls())
+}
+
+func union(lists ...[]string) []string {
+	var out []string
+	for _, l := range lists {
+		out = append(out, l...)
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// A role that does not exist (not predefined, not defined as a custom role) is refused, as STS
+// refuses it: a typo in --storage-delete-role fails loudly, not with a token that can do less.
+func TestUnknownRoleRefused(t *testing.T) {
+	t.Parallel()
+	e := start(t)
+	to, err := url.Parse(e.sts.URL)
+	require.NoError(t, err)
+	ctx := context.WithValue(context.Background(), oauth2.HTTPClient, &http.Client{Transport: rewrite{to}})
+	for _, role := range []string{"inRole:roles/storage.objectDeleter", "inRole:projects/my-project/roles/wardenDelete"} {
+		ts, err := downscope.NewTokenSource(ctx, downscope.DownscopingConfig{RootSource: oauth2.StaticTokenSource(e.subject(t, time.Hour)),
+			Rules: []downscope.AccessBoundaryRule{{AvailableResource: bucket, AvailablePermissions: []string{role}}}})
+		require.NoError(t, err)
+		_, err = ts.Token()
+		require.ErrorContains(t, err, "does not exist", role)
+	}
+	e.sts.DefineRole("projects/my-project/roles/wardenDelete", "storage.objects.delete", "storage.objects.list")
+	ts, err := downscope.NewTokenSource(ctx, downscope.DownscopingConfig{RootSource: oauth2.StaticTokenSource(e.subject(t, time.Hour)),
+		Rules: []downscope.AccessBoundaryRule{{AvailableResource: bucket, AvailablePermissions: []string{"inRole:projects/my-project/roles/wardenDelete"}}}})
+	require.NoError(t, err)
+	tok, err := ts.Token()
+	require.NoError(t, err)
+	is, _ := e.sts.Boundary(tok.AccessToken)
+	assert.Equal(t, []string{"storage.objects.delete", "storage.objects.list"}, is.Permissions(strings.TrimPrefix(bucket, "//storage.googleapis.com/projects/_/buckets/")))
 }
 
 // form is a valid exchange, for the hostile cases to break one piece of.
