@@ -84,6 +84,8 @@ func TestStorageFlags(t *testing.T) {
 	assert.True(t, so.Storage.SignedURLInsecure, "signed URLs for an http endpoint are http")
 	assert.Equal(t, storage.PubSub{Endpoint: "127.0.0.1:8085", Insecure: true}, so.Storage.Publisher)
 	assert.Equal(t, storage.STS{Endpoint: "http://127.0.0.1:9/v1/token"}, so.Storage.Downscoper)
+	assert.Equal(t, storage.DefaultDeleteRole, so.Storage.DeleteRole)
+	assert.Equal(t, 45*time.Minute, so.Storage.Lifetimes[policy.AccessUploadMain], "upload/main writes for as long as upload")
 }
 
 func TestBadFlags(t *testing.T) {
@@ -108,6 +110,8 @@ func TestBadFlags(t *testing.T) {
 		{[]string{"--storage", "--storage-read-ttl=2h"}, "at most 1h0m0s"},
 		{[]string{"--storage", "--storage-cache-buffer=15m"}, "the delete lifetime 10m0s must be longer than the cache buffer"},
 		{[]string{"--storage", "--storage-max-commit-objects=0"}, "at least 1"},
+		{[]string{"--storage", "--storage-delete-role=storage.objectUser"}, "--storage-delete-role"},
+		{[]string{"--storage", "--storage-delete-role=roles/x y"}, "--storage-delete-role"},
 		{[]string{"--storage", "--gcp-storage-endpoint=gcs.local:4443"}, "not an http(s) URL"},
 		{[]string{"--storage", "--gcp-sts-endpoint=ftp://sts"}, "not an http(s) URL"},
 	} {

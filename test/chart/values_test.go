@@ -217,8 +217,8 @@ podLabels: {example.com/tier: control}
 		}
 	}},
 	// A values file, so maxCommitObjects is a float64 as Helm reads files: it must not render as 1e+06.
-	{name: "storage lifetimes and commits", values: "storage: {enabled: true, readTTL: 45m, uploadTTL: 20m, deleteTTL: 900s, cacheBuffer: 2m, maxCommitObjects: 1000000}", check: func(t *testing.T, objs []object) {
-		for _, a := range []string{"--storage", "--storage-read-ttl=45m", "--storage-upload-ttl=20m", "--storage-delete-ttl=900s", "--storage-cache-buffer=2m", "--storage-max-commit-objects=1000000"} {
+	{name: "storage lifetimes and commits", values: "storage: {enabled: true, readTTL: 45m, uploadTTL: 20m, deleteTTL: 900s, deleteRole: projects/my-project/roles/wardenObjectDeleter, cacheBuffer: 2m, maxCommitObjects: 1000000}", check: func(t *testing.T, objs []object) {
+		for _, a := range []string{"--storage", "--storage-read-ttl=45m", "--storage-upload-ttl=20m", "--storage-delete-ttl=900s", "--storage-delete-role=projects/my-project/roles/wardenObjectDeleter", "--storage-cache-buffer=2m", "--storage-max-commit-objects=1000000"} {
 			hasArg(t, objs, a)
 		}
 	}},

@@ -79,6 +79,7 @@ orgs:
         - {name: loadingzone, bucket: org1-landing, prefix: incoming/, loadingZone: true, suppliers: [serviceAccount:apps/svc-prod-app-1, user:user-ds-1]}
         - {name: curated, bucket: org1-data, prefix: curated/, users: [serviceAccount:apps/svc-prod-app-1, user:user-ds-2]}
         - {name: scratch, bucket: org1-scratch, users: [serviceAccount:apps/svc-prod-app-1]}
+        - {name: archive, bucket: org1-data, prefix: archive/, users: [user:user-ds-2], trustees: [serviceAccount:apps/svc-prod-app-1, user:user-ds-1]}
   - name: org2
     gcpServiceAccount: aes2-svc@my-project.iam.gserviceaccount.com
     members: [serviceAccount:apps/svc-prod-app-1, group:org2-analysts]

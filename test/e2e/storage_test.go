@@ -145,14 +145,18 @@ func TestStorageRefusals(t *testing.T) {
 	}{
 		{"supplier deletes in the loading zone", brokerapi.PathStorageCredentials, "user-ds-1", map[string]string{"org": "org1", "space": "loadingzone", "access": "delete"}, 200, ""},
 		{"user reads curated", brokerapi.PathStorageCredentials, "user-ds-2", map[string]string{"org": "org1", "space": "curated", "access": "read"}, 200, ""},
-		{"the owner is only a user of curated", brokerapi.PathStorageCredentials, "", map[string]string{"org": "org1", "space": "curated", "access": "upload"}, 403, "owner serviceAccount:apps/svc-prod-app-1 needs role supplier in space org1/curated (has user)"},
+		{"the owner is only a user of curated", brokerapi.PathStorageCredentials, "", map[string]string{"org": "org1", "space": "curated", "access": "upload/main"}, 403, "owner serviceAccount:apps/svc-prod-app-1 needs role trustee in space org1/curated (has user)"},
+		{"plain upload into a main space", brokerapi.PathStorageCredentials, "user-ds-1", map[string]string{"org": "org1", "space": "archive", "access": "upload"}, 403, "uploads go through the loading zone: org1/archive is a main space, which takes upload/main"},
+		{"upload/main into the loading zone", brokerapi.PathStorageCredentials, "user-ds-1", map[string]string{"org": "org1", "space": "loadingzone", "access": "upload/main"}, 403, "org1/loadingzone is the loading zone, which takes upload"},
+		{"upload/main without the delete right", brokerapi.PathStorageCredentials, "user-ds-2", map[string]string{"org": "org1", "space": "archive", "access": "upload/main"}, 403, "caller user:user-ds-2 needs role trustee in space org1/archive (has user)"},
+		{"a signed PUT into a main space without the delete right", brokerapi.PathStorageSignedURL, "user-ds-2", map[string]string{"org": "org1", "space": "archive", "object": "x.csv", "method": "PUT"}, 403, "needs role trustee in space org1/archive"},
 		{"a caller without the role", brokerapi.PathStorageCredentials, "user-ds-2", map[string]string{"org": "org1", "space": "loadingzone", "access": "upload"}, 403, "caller user:user-ds-2 needs role supplier in space org1/loadingzone (has none)"},
 		{"a stranger", brokerapi.PathStorageCredentials, "mallory", map[string]string{"org": "org1", "space": "curated", "access": "read"}, 403, "caller user:mallory needs access to org org1 and role user"},
 		{"an org without storage", brokerapi.PathStorageCredentials, "", map[string]string{"org": "org2", "space": "x", "access": "read"}, 404, "no space"},
 		{"an unknown org", brokerapi.PathStorageCredentials, "", map[string]string{"org": "nope", "space": "x", "access": "read"}, 404, "no space"},
 		{"the caller in the body", brokerapi.PathStorageCredentials, "", []byte(`{"org":"org1","space":"curated","access":"read","caller":{"user":"user-ds-2"}}`), 400, "not from the body"},
 		{"a traversal in a signed URL", brokerapi.PathStorageSignedURL, "", map[string]string{"org": "org1", "space": "loadingzone", "object": "../../curated/x", "method": "GET"}, 400, "clean path"},
-		{"commit outside the loading zone", brokerapi.PathStorageCommit, "user-ds-2", map[string]string{"org": "org1", "space": "curated", "root_dir": "x"}, 403, "supplier"},
+		{"commit outside the loading zone", brokerapi.PathStorageCommit, "user-ds-2", map[string]string{"org": "org1", "space": "curated", "root_dir": "x"}, 403, "commits announce uploads to the loading zone"},
 		{"an oversized body", brokerapi.PathStorageCommit, "", []byte(`{"org":"` + strings.Repeat("o", 2<<20) + `"}`), 413, ""},
 		{"malformed JSON", brokerapi.PathStorageCredentials, "", []byte(`{"org":"org1",`), 400, "bad request body"},
 	} {
@@ -161,6 +165,54 @@ func TestStorageRefusals(t *testing.T) {
 		if c.msg != "" {
 			assert.Contains(t, out["error"], c.msg, c.name)
 		}
+	}
+}
+
+// The seed's upload/main: a trustee (owner and caller) uploads straight into a main space with
+// a credential or a signed PUT; delete credentials carry the delete role's permissions and
+// never object ACLs or IAM policies, as STS resolves their boundary.
+func TestStorageUploadMainAndDelete(t *testing.T) {
+	setup(t)
+	sc := startSidecar(t, "apps", "svc-prod-app-1", "storage-upload-main", brokered)
+	gcp.GCS.CreateBucketWithOpts(fakestorage.CreateBucketOpts{Name: "org1-data"})
+
+	code, cred := storageCall(t, sc, brokerapi.PathStorageCredentials, "user-ds-1", map[string]string{"org": "org1", "space": "archive", "access": "upload/main"})
+	require.Equal(t, 200, code, cred)
+	assert.Equal(t, "upload/main", cred["access"])
+	assert.Equal(t, "archive/", cred["prefix"])
+	issued, ok := gcp.STS.Boundary(cred["access_token"].(string))
+	require.True(t, ok)
+	perms := issued.Permissions("org1-data")
+	assert.Contains(t, perms, "storage.objects.create")
+	assert.NotContains(t, perms, "storage.objects.delete", "upload/main creates; overwriting needs delete")
+	w := appStorageClient(t, cred["access_token"].(string)).Bucket("org1-data").Object("archive/direct.csv").NewWriter(context.Background())
+	_, err := w.Write([]byte("a,b\n"))
+	require.NoError(t, err)
+	require.NoError(t, w.Close())
+
+	code, signed := storageCall(t, sc, brokerapi.PathStorageSignedURL, "user-ds-1", map[string]string{"org": "org1", "space": "archive", "object": "signed.csv", "method": "PUT"})
+	require.Equal(t, 200, code, signed)
+	req, err := http.NewRequest(http.MethodPut, signed["url"].(string), strings.NewReader("c,d\n"))
+	require.NoError(t, err)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Less(t, resp.StatusCode, 300, resp.Status)
+	obj, err := gcp.GCS.GetObject("org1-data", "archive/signed.csv")
+	require.NoError(t, err)
+	assert.Equal(t, "c,d\n", string(obj.Content))
+
+	code, del := storageCall(t, sc, brokerapi.PathStorageCredentials, "user-ds-1", map[string]string{"org": "org1", "space": "archive", "access": "delete"})
+	require.Equal(t, 200, code, del)
+	issued, ok = gcp.STS.Boundary(del["access_token"].(string))
+	require.True(t, ok)
+	assert.Equal(t, []string{"inRole:" + storage.DefaultDeleteRole}, issued.Rules[0].Permissions)
+	perms = issued.Permissions("org1-data")
+	for _, p := range []string{"storage.objects.list", "storage.objects.get", "storage.objects.create", "storage.objects.delete"} {
+		assert.Contains(t, perms, p)
+	}
+	for _, p := range []string{"storage.objects.setIamPolicy", "storage.objects.getIamPolicy", "storage.objects.setRetention", "storage.managedFolders.setIamPolicy"} {
+		assert.NotContains(t, perms, p, "objectAdmin's, not the delete role's")
 	}
 }
 

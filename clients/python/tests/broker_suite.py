@@ -240,6 +240,14 @@ class BrokerStorageTest(unittest.TestCase):
             listing = json.load(resp)
         self.assertEqual([o["name"] for o in listing.get("items", [])], ["curated/python/hello.csv"])
 
+    def test_upload_main(self) -> None:
+        # The seed's upload/main: user-ds-1 and the owner are trustees of archive, a main space.
+        cred = self.st.credentials("org1", "archive", "upload/main")
+        self.assertEqual((cred.access, cred.bucket, cred.prefix), ("upload/main", "org1-data", "archive/"))
+        u = self.st.upload_file("org1", "archive", "python/direct.csv", b"id\n9\n")
+        self.assertEqual((u.bucket, u.object), ("org1-data", "archive/python/direct.csv"))
+        self.assertEqual(self.st.download("org1", "archive", "python/direct.csv"), b"id\n9\n")
+
     def test_refusals(self) -> None:
         with self.assertRaises(wc.Forbidden) as cm:
             self.st.credentials("org1", "loadingzone", "upload", caller="user-ds-2")
@@ -254,8 +262,14 @@ class BrokerStorageTest(unittest.TestCase):
             self.st.commit("org1", "loadingzone", self.ROOT, caller="user-ds-2")
         self.assertIn("supplier", cm.exception.message)
         with self.assertRaises(wc.Forbidden) as cm:
-            self.st.credentials("org1", "curated", "upload", caller=None)
-        self.assertIn("owner serviceAccount:apps/svc-prod-app-1 needs role supplier", cm.exception.message)
+            self.st.credentials("org1", "curated", "upload/main", caller=None)
+        self.assertIn("owner serviceAccount:apps/svc-prod-app-1 needs role trustee", cm.exception.message)
+        with self.assertRaises(wc.Forbidden) as cm:
+            self.st.credentials("org1", "archive", "upload")
+        self.assertIn("uploads go through the loading zone", cm.exception.message)
+        with self.assertRaises(wc.Forbidden) as cm:
+            self.st.upload_file("org1", "archive", "python/no.csv", b"x", caller="user-ds-2")
+        self.assertIn("needs role trustee in space org1/archive", cm.exception.message)
         with self.assertRaises(wc.NotFound):
             self.st.credentials("org1", "no-such-space")
         with self.assertRaises(wc.BadRequest):

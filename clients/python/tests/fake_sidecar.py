@@ -45,6 +45,7 @@ class FakeSidecar:
         self.spaces: Dict[Tuple[str, str], Tuple[str, str, bool]] = {
             ("org1", "loadingzone"): ("org1-landing", "incoming/", True),
             ("org1", "curated"): ("org1-data", "curated/", False),
+            ("org1", "archive"): ("org1-data", "archive/", False),
         }
         self.objects: Dict[str, Tuple[str, bytes]] = {}
         self.now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.timezone.utc)
@@ -239,8 +240,13 @@ class FakeSidecar:
         now = self.now()
         caller = headers.get("X-Warden-Caller") or ""
         if op == "credentials":
-            if req.get("access") not in ("read", "upload", "delete"):
-                return self._err(400, "bad_request", f"bad storage request: access {req.get('access')!r} is not read, upload or delete")
+            if req.get("access") not in ("read", "upload", "upload/main", "delete"):
+                return self._err(400, "bad_request", f"bad storage request: access {req.get('access')!r} is not read, upload, upload/main or delete")
+            where = f"{req['org']}/{req['space']}"
+            if req["access"] == "upload" and not loading_zone:
+                return self._err(403, "forbidden", f"access denied: uploads go through the loading zone: {where} is a main space, which takes upload/main (needs role trustee)")
+            if req["access"] == "upload/main" and loading_zone:
+                return self._err(403, "forbidden", f"access denied: upload/main is for main spaces: {where} is the loading zone, which takes upload")
             self.minted += 1
             return self._json(200, {
                 "access_token": f"ya29.fake-{self.minted}", "token_type": "Bearer",

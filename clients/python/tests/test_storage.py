@@ -24,7 +24,7 @@ from unittest import mock
 
 import warden_client as wc
 from tests.fake_sidecar import FakeSidecar, _rfc3339
-from warden_client.storage import _opener
+from warden_client.storage import ACCESS_KINDS, _opener
 
 UTC = dt.timezone.utc
 T0 = dt.datetime(2026, 11, 26, 10, 0, 0, tzinfo=UTC)
@@ -64,6 +64,22 @@ class ShapesTest(StorageTestCase):
         self.assertEqual(req["headers"]["x-warden-caller"], "user-ds-1")
         self.assertEqual(req["headers"]["content-type"], "application/json")
         self.assertEqual(self.st.credentials("org1", "curated").access, "read", "read by default")
+
+    def test_upload_main(self) -> None:
+        # The seed's upload/main: straight into a main space; plain upload only into the
+        # loading zone. The sidecar decides; the client passes the kind and the refusal on.
+        c = self.st.credentials("org1", "archive", "upload/main")
+        self.assertEqual((c.access, c.bucket, c.prefix), ("upload/main", "org1-data", "archive/"))
+        [req] = self.posts("/v1/storage/credentials")
+        self.assertEqual(req["body"], {"org": "org1", "space": "archive", "access": "upload/main"})
+        self.assertIsNotNone(self.st.token_source("org1", "archive", "upload/main").token())
+        with self.assertRaises(wc.Forbidden) as cm:
+            self.st.credentials("org1", "archive", "upload")
+        self.assertIn("uploads go through the loading zone", cm.exception.message)
+        with self.assertRaises(wc.Forbidden) as cm:
+            self.st.credentials("org1", "loadingzone", "upload/main")
+        self.assertIn("which takes upload", cm.exception.message)
+        self.assertIn("upload/main", ACCESS_KINDS)
 
     def test_callers(self) -> None:
         self.st.credentials("org1", "curated", caller="user-ds-2")
@@ -126,7 +142,7 @@ class ShapesTest(StorageTestCase):
 
 class ErrorsTest(StorageTestCase):
     CASES = [
-        (400, "bad_request", "bad storage request: access \"write\" is not read, upload or delete", wc.BadRequest),
+        (400, "bad_request", "bad storage request: access \"write\" is not read, upload, upload/main or delete", wc.BadRequest),
         (401, "unauthorized", "bad caller token: token is expired", wc.Unauthorized),
         (403, "forbidden", "access denied: caller user:x needs role supplier in space org1/loadingzone (has none)", wc.Forbidden),
         (404, "not_found", "no such space: org \"org1\" has no space \"nope\"", wc.NotFound),

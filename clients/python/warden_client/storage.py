@@ -37,7 +37,9 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = ["Storage", "TokenSource", "ACCESS_KINDS", "SIGNED_URL_METHODS"]
 
-ACCESS_KINDS = ("read", "upload", "delete")
+#: The seed's access kinds: upload only into the org's loading zone, upload/main straight into a
+#: main space (for holders of the delete right there), delete also deletes.
+ACCESS_KINDS = ("read", "upload", "upload/main", "delete")
 SIGNED_URL_METHODS = ("GET", "HEAD", "PUT", "DELETE")
 
 PATH_CREDENTIALS = "/v1/storage/credentials"
@@ -93,7 +95,7 @@ def check_object_name(name: object, what: str = "object name", *, directory: boo
 def _access(access: Any) -> str:
     a = _name(access, "access")
     if a not in ACCESS_KINDS:
-        raise _refuse(f"access {a!r} is not read, upload or delete")
+        raise _refuse(f"access {a!r} is not read, upload, upload/main or delete")
     return a
 
 
@@ -141,12 +143,15 @@ class Storage:
         caller: Optional[str] = UNSET,
         token: Optional[Token] = UNSET,
     ) -> StorageCredential:
-        """A downscoped token for one space: ``read`` (list and read), ``upload`` (also create)
-        or ``delete`` (also delete). It reaches ``gs://{bucket}/{prefix}`` only, until
-        ``expires_at`` (by default 1 h for read, 30 min for upload, 10 min for delete).
+        """A downscoped token for one space: ``read`` (list and read), ``upload`` (also create,
+        in the org's loading zone only), ``upload/main`` (also create, straight into a main
+        space: needs the trustee role there) or ``delete`` (also delete). It reaches
+        ``gs://{bucket}/{prefix}`` only, until ``expires_at`` (by default 1 h for read, 30 min
+        for both uploads, 10 min for delete).
 
-        Forbidden names the role the owner or the caller lacks; NotFound: no such org or
-        space."""
+        Forbidden names the role the owner or the caller lacks, or that the kind does not fit
+        the space (upload into a main space, upload/main into the loading zone); NotFound: no
+        such org or space."""
         return self._credentials(_name(org, "org"), _name(space, "space"), _access(access), self._who(caller, token))
 
     def _credentials(self, org: str, space: str, access: str, who: Who) -> StorageCredential:
@@ -241,8 +246,9 @@ class Storage:
         """Upload ``data`` (a path, bytes, or a binary file open for reading, sent from its
         current position) to ``object`` in the space with a signed PUT URL: no Google library,
         no token in the app. Files are streamed, never read into memory whole. Returns the
-        signed URL used (``.bucket`` and ``.object``, the full name). TransferError when Cloud
-        Storage refuses the upload."""
+        signed URL used (``.bucket`` and ``.object``, the full name). Into the loading zone
+        this needs what ``upload`` needs, into a main space what ``upload/main`` needs (the
+        trustee role). TransferError when Cloud Storage refuses the upload."""
         check_object_name(object)
         if content_type is None:
             content_type = mimetypes.guess_type(object)[0] or "application/octet-stream"
