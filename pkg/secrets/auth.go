@@ -12,7 +12,7 @@ import (
 )
 
 // login exchanges the service-account token for a Vault token.
-func (s *Store) login(ctx context.Context) (*vault.Secret, error) {
+func (s *Session) login(ctx context.Context) (*vault.Secret, error) {
 	jwt, err := os.ReadFile(s.cfg.TokenFile)
 	if err != nil {
 		return nil, fmt.Errorf("%w: reading service-account token: %v", ErrUnavailable, err)
@@ -28,9 +28,9 @@ func (s *Store) login(ctx context.Context) (*vault.Secret, error) {
 		return nil, fmt.Errorf("%w: login answered without a token", ErrUnavailable)
 	}
 	s.client.SetToken(secret.Auth.ClientToken)
-	s.mu.Lock()
+	s.smu.Lock()
 	s.accessor = secret.Auth.Accessor
-	s.mu.Unlock()
+	s.smu.Unlock()
 	// The accessor identifies the token for audit and revocation; it cannot be used to log in.
 	s.log.Info("logged in to vault", "role", s.cfg.Role, "accessor", secret.Auth.Accessor, "ttl", secret.Auth.LeaseDuration, "renewable", secret.Auth.Renewable)
 	return secret, nil
@@ -39,14 +39,14 @@ func (s *Store) login(ctx context.Context) (*vault.Secret, error) {
 // keepLoggedIn logs in and renews the token with vault/api's LifetimeWatcher; when Vault refuses
 // a renewal (or the token reaches its max TTL) it logs in again, with backoff while Vault is
 // away. first receives the outcome of the first login.
-func (s *Store) keepLoggedIn(ctx context.Context, first chan<- error) {
+func (s *Session) keepLoggedIn(ctx context.Context, first chan<- error) {
 	defer close(s.renewDone)
 	backoff := time.Second
 	for attempt := 0; ; attempt++ {
 		secret, err := s.login(ctx)
-		s.mu.Lock()
+		s.smu.Lock()
 		s.loginErr = err
-		s.mu.Unlock()
+		s.smu.Unlock()
 		if attempt == 0 {
 			first <- err
 		}
@@ -66,7 +66,7 @@ func (s *Store) keepLoggedIn(ctx context.Context, first chan<- error) {
 
 // holdToken keeps a fresh login's token alive for as long as Vault allows, and returns true when
 // it is time to log in again, false when ctx ended.
-func (s *Store) holdToken(ctx context.Context, secret *vault.Secret) bool {
+func (s *Session) holdToken(ctx context.Context, secret *vault.Secret) bool {
 	if !secret.Auth.Renewable {
 		// Log in again shortly before the token expires.
 		wait := time.Duration(secret.Auth.LeaseDuration) * time.Second * 2 / 3
@@ -103,14 +103,22 @@ func sleep(ctx context.Context, d time.Duration) bool {
 }
 
 // Accessor is the current token's accessor (for audit and tests; never the token).
-func (s *Store) Accessor() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+func (s *Session) Accessor() string {
+	s.smu.Lock()
+	defer s.smu.Unlock()
 	return s.accessor
 }
 
-// Close stops renewal and revokes the token, so a stopped pod leaves no live Vault token.
+// Close ends the session of a store New made (an Entry's session is its owner's to close).
 func (s *Store) Close(ctx context.Context) error {
+	if !s.own {
+		return nil
+	}
+	return s.Session.Close(ctx)
+}
+
+// Close stops renewal and revokes the token, so a stopped pod leaves no live Vault token.
+func (s *Session) Close(ctx context.Context) error {
 	s.stopRenew()
 	<-s.renewDone
 	if s.client.Token() == "" {
@@ -126,7 +134,7 @@ func (s *Store) Close(ctx context.Context) error {
 }
 
 // do runs a Vault call, logging in again once when the token was refused (expired, revoked).
-func (s *Store) do(ctx context.Context, call func() error) error {
+func (s *Session) do(ctx context.Context, call func() error) error {
 	err := call()
 	if err == nil || !errors.Is(classify(err), ErrForbidden) {
 		return err

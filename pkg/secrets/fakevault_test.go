@@ -117,7 +117,9 @@ func (f *fakeVault) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	var body map[string]any
 	if write {
-		if err := json.NewDecoder(r.Body).Decode(&body); err != nil && kind != callRevoke {
+		dec := json.NewDecoder(r.Body)
+		dec.UseNumber() // as Vault's jsonutil: numbers keep their digits
+		if err := dec.Decode(&body); err != nil && kind != callRevoke {
 			reply(w, http.StatusBadRequest, errorsBody("failed to parse JSON input: "+err.Error()))
 			return
 		}
@@ -191,7 +193,8 @@ func (f *fakeVault) write(w http.ResponseWriter, body map[string]any) {
 		return
 	}
 	if opts, ok := body["options"].(map[string]any); ok {
-		if cas, ok := opts["cas"].(float64); ok {
+		if n, ok := opts["cas"].(json.Number); ok {
+			cas, _ := n.Int64()
 			f.lastCAS = int(cas)
 			if int(cas) != len(f.versions) {
 				reply(w, http.StatusBadRequest, errorsBody("check-and-set parameter did not match the current version"))

@@ -14,7 +14,7 @@ import (
 
 // read returns the secrets and their version: from the cache while it is younger than CacheTTL
 // (which is also how long they outlive a Vault outage), unless bypass asks for Vault itself.
-func (s *Store) read(ctx context.Context, bypass bool) (map[string]string, int, error) {
+func (s *Store) read(ctx context.Context, bypass bool) (Values, int, error) {
 	if data, v, ok := s.fromCache(bypass); ok {
 		return data, v, nil
 	}
@@ -28,7 +28,7 @@ func (s *Store) read(ctx context.Context, bypass bool) (map[string]string, int, 
 
 // fromCache returns a copy of the cached secrets while they are fresh. A zero fetch time marks
 // the cache stale without forgetting the version last read (see write).
-func (s *Store) fromCache(bypass bool) (map[string]string, int, bool) {
+func (s *Store) fromCache(bypass bool) (Values, int, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.cached && !bypass && !s.fetched.IsZero() && s.now().Sub(s.fetched) < s.cfg.CacheTTL {
@@ -38,26 +38,26 @@ func (s *Store) fromCache(bypass bool) (map[string]string, int, bool) {
 }
 
 // fetch reads the secrets and their version from Vault.
-func (s *Store) fetch(ctx context.Context) (map[string]string, int, error) {
+func (s *Store) fetch(ctx context.Context) (Values, int, error) {
 	if s.client.Token() == "" {
-		s.mu.Lock()
+		s.smu.Lock()
 		lerr := s.loginErr
-		s.mu.Unlock()
+		s.smu.Unlock()
 		if lerr != nil {
 			return nil, 0, fmt.Errorf("vault login: %w", lerr)
 		}
 		return nil, 0, fmt.Errorf("%w: not logged in to vault yet", ErrUnavailable)
 	}
 	var sec *vault.KVSecret
-	err := s.do(ctx, func() (err error) { sec, err = s.kv.Get(ctx, s.cfg.Path); return err })
-	data, version := map[string]string{}, 0
+	err := s.do(ctx, func() (err error) { sec, err = s.kv.Get(ctx, s.path); return err })
+	data, version := Values{}, 0
 	switch {
 	case errors.Is(err, vault.ErrSecretNotFound):
 		// Nothing at the path: the version to write on top of, if any, is in the metadata. (A
 		// latest version deleted outside Warden is not this case: Vault answers it with its
 		// version metadata and no data, which the default branch turns into no secrets.)
 		var md *vault.KVMetadata
-		if merr := s.do(ctx, func() (err error) { md, err = s.kv.GetMetadata(ctx, s.cfg.Path); return err }); merr == nil {
+		if merr := s.do(ctx, func() (err error) { md, err = s.kv.GetMetadata(ctx, s.path); return err }); merr == nil {
 			version = md.CurrentVersion
 		} else if !errors.Is(merr, vault.ErrSecretNotFound) {
 			return nil, 0, classify(merr)
@@ -66,13 +66,11 @@ func (s *Store) fetch(ctx context.Context) (map[string]string, int, error) {
 		return nil, 0, classify(err)
 	default:
 		for k, v := range sec.Data {
-			switch t := v.(type) {
-			case string:
-				data[k] = t
-			default: // written by other tools: hand it back as JSON text
-				b, _ := json.Marshal(t)
-				data[k] = string(b)
+			b, err := json.Marshal(v) // vault/api decodes numbers as json.Number: exact
+			if err != nil {
+				return nil, 0, fmt.Errorf("%w: secret %q: %v", ErrUnavailable, k, err)
 			}
+			data[k] = b
 		}
 		if sec.VersionMetadata != nil {
 			version = sec.VersionMetadata.Version
@@ -81,7 +79,7 @@ func (s *Store) fetch(ctx context.Context) (map[string]string, int, error) {
 	return data, version, nil
 }
 
-func (s *Store) store(data map[string]string, version int) {
+func (s *Store) store(data Values, version int) {
 	s.mu.Lock()
 	s.data, s.version, s.fetched, s.cached = data, version, s.now(), true
 	s.mu.Unlock()
@@ -97,22 +95,22 @@ func (s *Store) Keys(ctx context.Context) ([]string, int, error) {
 }
 
 // All returns every secret.
-func (s *Store) All(ctx context.Context) (map[string]string, int, error) {
+func (s *Store) All(ctx context.Context) (Values, int, error) {
 	return s.read(ctx, false)
 }
 
 // Get returns one secret.
-func (s *Store) Get(ctx context.Context, key string) (string, int, error) {
+func (s *Store) Get(ctx context.Context, key string) (json.RawMessage, int, error) {
 	if err := ValidKey(key); err != nil {
-		return "", 0, err
+		return nil, 0, err
 	}
 	data, v, err := s.read(ctx, false)
 	if err != nil {
-		return "", 0, err
+		return nil, 0, err
 	}
 	val, ok := data[key]
 	if !ok {
-		return "", v, fmt.Errorf("%w: %q", ErrNotFound, key)
+		return nil, v, fmt.Errorf("%w: %q", ErrNotFound, key)
 	}
 	return val, v, nil
 }
@@ -120,10 +118,13 @@ func (s *Store) Get(ctx context.Context, key string) (string, int, error) {
 // SetAll replaces all secrets as one new version. The write is check-and-set: against ifVersion
 // when given (the version the caller read), else against the version this sidecar last saw, so
 // a writer that did not see another's change gets ErrConflict instead of erasing it.
-func (s *Store) SetAll(ctx context.Context, data map[string]string, ifVersion *int) (int, error) {
-	for k := range data {
+func (s *Store) SetAll(ctx context.Context, data Values, ifVersion *int) (int, error) {
+	for k, v := range data {
 		if err := ValidKey(k); err != nil {
 			return 0, err
+		}
+		if !json.Valid(v) {
+			return 0, fmt.Errorf("%w: the value of %q is not JSON", ErrBadValue, k)
 		}
 	}
 	size, err := encodedSize(data)
@@ -150,6 +151,12 @@ func (s *Store) SetAll(ctx context.Context, data map[string]string, ifVersion *i
 	return s.write(ctx, data, cas)
 }
 
+// DeleteAll removes every secret (a new, empty version), check-and-set like SetAll: the
+// proposal's --delete-all. An owner without secrets is no error.
+func (s *Store) DeleteAll(ctx context.Context, ifVersion *int) (int, error) {
+	return s.SetAll(ctx, Values{}, ifVersion)
+}
+
 // Delete removes one secret (a new version without it), check-and-set like SetAll.
 func (s *Store) Delete(ctx context.Context, key string, ifVersion *int) (int, error) {
 	if err := ValidKey(key); err != nil {
@@ -169,14 +176,14 @@ func (s *Store) Delete(ctx context.Context, key string, ifVersion *int) (int, er
 	return s.write(ctx, data, v)
 }
 
-func (s *Store) write(ctx context.Context, data map[string]string, cas int) (int, error) {
+func (s *Store) write(ctx context.Context, data Values, cas int) (int, error) {
 	payload := make(map[string]any, len(data))
 	for k, v := range data {
-		payload[k] = v
+		payload[k] = v // json.RawMessage: written as the JSON it is
 	}
 	var sec *vault.KVSecret
 	err := s.do(ctx, func() (err error) {
-		sec, err = s.kv.Put(ctx, s.cfg.Path, payload, vault.WithCheckAndSet(cas))
+		sec, err = s.kv.Put(ctx, s.path, payload, vault.WithCheckAndSet(cas))
 		return err
 	})
 	if err != nil {
@@ -198,7 +205,7 @@ func (s *Store) write(ctx context.Context, data map[string]string, cas int) (int
 	return v, nil
 }
 
-func encodedSize(data map[string]string) (int, error) {
+func encodedSize(data Values) (int, error) {
 	b, err := json.Marshal(data)
 	return len(b), err
 }

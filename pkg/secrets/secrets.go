@@ -9,6 +9,7 @@ package secrets
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -31,6 +32,7 @@ var (
 	ErrForbidden     = errors.New("vault refused access")
 	ErrUnavailable   = errors.New("vault unavailable")
 	ErrBadKey        = errors.New("bad secret key")
+	ErrBadValue      = errors.New("bad secret value")
 )
 
 // DefaultMaxBytes is the size limit of all of an owner's secrets together (the proposal's 1 MiB).
@@ -84,24 +86,48 @@ func DefaultRole(owner string) string {
 	return "warden-" + strings.ReplaceAll(owner, "/", "-")
 }
 
-// Store reads and writes one owner's secrets.
-type Store struct {
+// Values are secrets by name; a value is any JSON value (the proposal's additionalProperties of
+// any type), kept as the JSON text it was written as.
+type Values map[string]json.RawMessage
+
+// Strings makes Values of plain string secrets.
+func Strings(m map[string]string) Values {
+	out := make(Values, len(m))
+	for k, v := range m {
+		b, _ := json.Marshal(v) // a string always encodes
+		out[k] = b
+	}
+	return out
+}
+
+// Session is one Vault login, kept renewed: a sidecar's for its owner, or the broker's, which
+// serves every owner's entry (Entry) with one token.
+type Session struct {
 	cfg    Config
 	log    *slog.Logger
 	client *vault.Client
 	kv     *vault.KVv2
-	now    func() time.Time // the cache's clock; tests move it
 
-	mu       sync.Mutex
+	smu      sync.Mutex
 	loginErr error // the last failed login, reported while there is no token
-	data     map[string]string
-	version  int
-	fetched  time.Time
-	cached   bool
 	accessor string
 
 	stopRenew context.CancelFunc
 	renewDone chan struct{}
+}
+
+// Store reads and writes one owner's secrets: one KV v2 entry, cached.
+type Store struct {
+	*Session
+	path string
+	own  bool             // Close ends the session too (New's store, not an Entry)
+	now  func() time.Time // the cache's clock; tests move it
+
+	mu      sync.Mutex
+	data    Values
+	version int
+	fetched time.Time
+	cached  bool
 }
 
 // New logs in, starts renewing the token and loads the secrets once, so a job reads them from
@@ -109,6 +135,32 @@ type Store struct {
 // reached at start is not fatal: the sidecar serves datasets meanwhile, and secrets answer 503
 // until a login succeeds.
 func New(ctx context.Context, cfg Config) (*Store, error) {
+	if cfg.Path == "" {
+		return nil, errors.New("secrets: Vault address, role, path and token file are required")
+	}
+	sess, err := Login(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	s := sess.Entry(cfg.Path)
+	s.own = true
+	if sess.loggedIn() {
+		if _, _, err := s.read(ctx, false); err != nil {
+			s.log.Warn("loading secrets at start", "error", err)
+		}
+	}
+	return s, nil
+}
+
+// Entry is the store of the KV v2 entry at path, through this session's login. Its cache is its
+// own; closing it leaves the session alone.
+func (s *Session) Entry(path string) *Store {
+	return &Store{Session: s, path: path, now: time.Now}
+}
+
+// Login logs in and keeps the token renewed. A Vault that cannot be reached is not fatal: calls
+// answer 503 until a login succeeds.
+func Login(ctx context.Context, cfg Config) (*Session, error) {
 	if cfg.AuthPath == "" {
 		cfg.AuthPath = "kubernetes"
 	}
@@ -121,25 +173,25 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
-	if cfg.Addr == "" || cfg.Role == "" || cfg.Path == "" || cfg.TokenFile == "" {
+	if cfg.Addr == "" || cfg.Role == "" || cfg.TokenFile == "" {
 		return nil, errors.New("secrets: Vault address, role, path and token file are required")
 	}
 	client, err := newClient(cfg)
 	if err != nil {
 		return nil, err
 	}
-	s := &Store{cfg: cfg, log: cfg.Log, client: client, kv: client.KVv2(cfg.Mount), now: time.Now, renewDone: make(chan struct{})}
+	s := &Session{cfg: cfg, log: cfg.Log, client: client, kv: client.KVv2(cfg.Mount), renewDone: make(chan struct{})}
 	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s.stopRenew = cancel
 	first := make(chan error, 1)
 	go s.keepLoggedIn(rctx, first)
 	if err := <-first; err != nil {
 		s.log.Warn("vault login failed at start; secrets answer 503 until it succeeds", "error", err)
-	} else if _, _, err := s.read(ctx, false); err != nil {
-		s.log.Warn("loading secrets at start", "error", err)
 	}
 	return s, nil
 }
+
+func (s *Session) loggedIn() bool { return s.client.Token() != "" }
 
 // newClient builds the Vault client. It starts without a token whatever the environment holds
 // (VAULT_TOKEN): the only token the sidecar may use is the one its own login returns.

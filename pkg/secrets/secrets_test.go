@@ -151,16 +151,16 @@ func TestNewLogsInAndLoadsOnce(t *testing.T) {
 	assert.Equal(t, 1, v)
 	val, _, err := s.Get(ctx, "password")
 	require.NoError(t, err)
-	assert.Equal(t, "hunter2", val)
+	assert.JSONEq(t, `"hunter2"`, string(val))
 	all, _, err := s.All(ctx)
 	require.NoError(t, err)
-	assert.Equal(t, map[string]string{"password": "hunter2", "user": "app"}, all)
+	assert.Equal(t, Strings(map[string]string{"password": "hunter2", "user": "app"}), all)
 	assert.Equal(t, 1, f.count(callRead), "every read served from the cache")
 
-	all["password"] = "changed by the caller"
+	all["password"] = json.RawMessage(`"changed by the caller"`)
 	again, _, err := s.All(ctx)
 	require.NoError(t, err)
-	assert.Equal(t, "hunter2", again["password"], "callers get copies, not the cache")
+	assert.JSONEq(t, `"hunter2"`, string(again["password"]), "callers get copies, not the cache")
 
 	_, _, err = s.Get(ctx, "missing")
 	assert.ErrorIs(t, err, ErrNotFound)
@@ -172,7 +172,7 @@ func TestNamespaceOnEveryRequest(t *testing.T) {
 	f := newFakeVault(t)
 	f.set(func(f *fakeVault) { f.namespace = "team-a" })
 	s := newStore(t, f, noCache, func(c *Config) { c.Namespace = "team-a" })
-	_, err := s.SetAll(context.Background(), map[string]string{"k": "v"}, nil)
+	_, err := s.SetAll(context.Background(), Strings(map[string]string{"k": "v"}), nil)
 	require.NoError(t, err)
 	_, _, err = s.Get(context.Background(), "k")
 	require.NoError(t, err)
@@ -189,7 +189,7 @@ func TestNothingWrittenYet(t *testing.T) {
 	assert.Zero(t, v)
 	assert.Positive(t, f.count(callMetadata), "the version to write on top of is looked up in the metadata")
 
-	v, err = s.SetAll(context.Background(), map[string]string{"k": "v"}, nil)
+	v, err = s.SetAll(context.Background(), Strings(map[string]string{"k": "v"}), nil)
 	require.NoError(t, err)
 	assert.Equal(t, 1, v)
 	assert.Zero(t, f.casOfLastWrite(), "the first write checks that nothing exists")
@@ -201,8 +201,41 @@ func TestValuesWrittenByOtherTools(t *testing.T) {
 	s := newStore(t, f)
 	all, _, err := s.All(context.Background())
 	require.NoError(t, err)
-	assert.Equal(t, map[string]string{"s": "text", "n": "3", "obj": `{"a":true}`, "list": `["x",1]`}, all,
-		"non-string values come back as JSON text")
+	assert.Equal(t, Values{"s": json.RawMessage(`"text"`), "n": json.RawMessage(`3`), "obj": json.RawMessage(`{"a":true}`), "list": json.RawMessage(`["x",1]`)}, all,
+		"values of any JSON type come back as the JSON they are")
+}
+
+// Values of any JSON type round-trip exactly (the proposal's additionalProperties of any
+// type): numbers keep their digits, objects and lists their shape; delete-all empties the entry.
+func TestJSONValuesAndDeleteAll(t *testing.T) {
+	f := newFakeVault(t)
+	s := newStore(t, f, noCache)
+	ctx := context.Background()
+	in := Values{"port": json.RawMessage(`5432`), "big": json.RawMessage(`12345678901234567890`), "ratio": json.RawMessage(`0.1`),
+		"tls": json.RawMessage(`{"verify":true,"ca":null}`), "hosts": json.RawMessage(`["a","b"]`), "user": json.RawMessage(`"app"`)}
+	v, err := s.SetAll(ctx, in, nil)
+	require.NoError(t, err)
+	all, _, err := s.All(ctx)
+	require.NoError(t, err)
+	for k, want := range in {
+		assert.JSONEq(t, string(want), string(all[k]), k)
+	}
+	assert.Equal(t, "12345678901234567890", string(all["big"]), "no float64 rounding")
+
+	_, err = s.SetAll(ctx, Values{"bad": json.RawMessage(`{nope`)}, nil)
+	assert.ErrorIs(t, err, ErrBadValue)
+
+	stale := v - 1
+	_, err = s.DeleteAll(ctx, &stale)
+	assert.ErrorIs(t, err, ErrConflict, "delete-all is check-and-set too")
+	v2, err := s.DeleteAll(ctx, &v)
+	require.NoError(t, err)
+	assert.Equal(t, v+1, v2)
+	keys, _, err := s.Keys(ctx)
+	require.NoError(t, err)
+	assert.Empty(t, keys)
+	_, err = s.DeleteAll(ctx, nil)
+	assert.NoError(t, err, "nothing to delete is no error")
 }
 
 func TestDeletedLatestVersion(t *testing.T) {
@@ -215,7 +248,7 @@ func TestDeletedLatestVersion(t *testing.T) {
 	require.NoError(t, err)
 	assert.Empty(t, all)
 	assert.Equal(t, 2, v, "the deleted version is still the one to write on top of")
-	v, err = s.SetAll(context.Background(), map[string]string{"new": "x"}, nil)
+	v, err = s.SetAll(context.Background(), Strings(map[string]string{"new": "x"}), nil)
 	require.NoError(t, err)
 	assert.Equal(t, 3, v)
 	assert.Equal(t, 2, f.casOfLastWrite())
@@ -270,7 +303,7 @@ func TestOutageIsUnavailable(t *testing.T) {
 	f.srv.Close()
 	_, _, err := s.Get(context.Background(), "k")
 	assert.ErrorIs(t, err, ErrUnavailable)
-	_, err = s.SetAll(context.Background(), map[string]string{"k": "v"}, nil)
+	_, err = s.SetAll(context.Background(), Strings(map[string]string{"k": "v"}), nil)
 	assert.ErrorIs(t, err, ErrUnavailable)
 }
 
@@ -290,7 +323,7 @@ func TestWriteStatusMapping(t *testing.T) {
 			f := newFakeVault(t)
 			s := newStore(t, f)
 			f.setFailure(callWrite, tc.status, tc.errs...)
-			_, err := s.SetAll(context.Background(), map[string]string{"k": "v"}, nil)
+			_, err := s.SetAll(context.Background(), Strings(map[string]string{"k": "v"}), nil)
 			assert.ErrorIs(t, err, tc.want)
 		})
 	}
@@ -303,7 +336,7 @@ func TestExpiredTokenLogsInAgainOnce(t *testing.T) {
 	f.expireTokens()
 	val, _, err := s.Get(context.Background(), "k")
 	require.NoError(t, err)
-	assert.Equal(t, "v", val)
+	assert.JSONEq(t, `"v"`, string(val))
 	assert.Equal(t, 2, f.count(callLogin))
 	assert.Equal(t, "accessor-2", s.Accessor())
 }
@@ -316,14 +349,14 @@ func TestCheckAndSet(t *testing.T) {
 		s := newStore(t, f)
 		_, v, err := s.All(ctx)
 		require.NoError(t, err)
-		nv, err := s.SetAll(ctx, map[string]string{"a": "1", "b": "2"}, &v)
+		nv, err := s.SetAll(ctx, Strings(map[string]string{"a": "1", "b": "2"}), &v)
 		require.NoError(t, err)
 		assert.Equal(t, 2, nv)
 		assert.Equal(t, 1, f.casOfLastWrite())
 		reads := f.count(callRead)
 		all, got, err := s.All(ctx)
 		require.NoError(t, err)
-		assert.Equal(t, map[string]string{"a": "1", "b": "2"}, all)
+		assert.Equal(t, Strings(map[string]string{"a": "1", "b": "2"}), all)
 		assert.Equal(t, 2, got)
 		assert.Equal(t, reads, f.count(callRead), "the write's result is cached")
 		data, _ := f.latest()
@@ -335,7 +368,7 @@ func TestCheckAndSet(t *testing.T) {
 		s := newStore(t, f)
 		f.put(map[string]any{"a": "other writer"})
 		stale := 1
-		_, err := s.SetAll(ctx, map[string]string{"a": "mine"}, &stale)
+		_, err := s.SetAll(ctx, Strings(map[string]string{"a": "mine"}), &stale)
 		require.ErrorIs(t, err, ErrConflict)
 		data, v := f.latest()
 		assert.Equal(t, "other writer", data["a"], "the other writer's change survives")
@@ -346,17 +379,17 @@ func TestCheckAndSet(t *testing.T) {
 		f.put(map[string]any{"a": "1"})
 		s := newStore(t, f) // caches version 1
 		f.put(map[string]any{"a": "other writer"})
-		_, err := s.SetAll(ctx, map[string]string{"a": "mine"}, nil)
+		_, err := s.SetAll(ctx, Strings(map[string]string{"a": "mine"}), nil)
 		require.ErrorIs(t, err, ErrConflict)
-		_, err = s.SetAll(ctx, map[string]string{"a": "mine"}, nil)
+		_, err = s.SetAll(ctx, Strings(map[string]string{"a": "mine"}), nil)
 		require.ErrorIs(t, err, ErrConflict, "retrying without reading does not overwrite")
 		reads := f.count(callRead)
 		all, v, err := s.All(ctx)
 		require.NoError(t, err)
 		assert.Equal(t, reads+1, f.count(callRead), "after a conflict the next read goes to Vault, cache TTL or not")
-		assert.Equal(t, "other writer", all["a"])
+		assert.JSONEq(t, `"other writer"`, string(all["a"]))
 		assert.Equal(t, 2, v)
-		nv, err := s.SetAll(ctx, map[string]string{"a": "mine"}, nil)
+		nv, err := s.SetAll(ctx, Strings(map[string]string{"a": "mine"}), nil)
 		require.NoError(t, err)
 		assert.Equal(t, 3, nv)
 	})
@@ -367,7 +400,7 @@ func TestCheckAndSet(t *testing.T) {
 		f.setFailure(callRead, 403, "permission denied")
 		s := newStore(t, f) // the load at start fails: nothing cached
 		f.clearFailure(callRead)
-		v, err := s.SetAll(ctx, map[string]string{"a": "3"}, nil)
+		v, err := s.SetAll(ctx, Strings(map[string]string{"a": "3"}), nil)
 		require.NoError(t, err)
 		assert.Equal(t, 3, v)
 		assert.Equal(t, 2, f.casOfLastWrite(), "not 0, which would fail, nor a write without check-and-set")
@@ -401,7 +434,7 @@ func TestDelete(t *testing.T) {
 
 func TestSizeLimit(t *testing.T) {
 	ctx := context.Background()
-	small := map[string]string{"k": strings.Repeat("x", 20)}
+	small := Strings(map[string]string{"k": strings.Repeat("x", 20)})
 	b, err := json.Marshal(small)
 	require.NoError(t, err)
 	f := newFakeVault(t)
@@ -409,15 +442,15 @@ func TestSizeLimit(t *testing.T) {
 	_, err = s.SetAll(ctx, small, nil)
 	require.NoError(t, err, "exactly at the limit")
 
-	_, err = s.SetAll(ctx, map[string]string{"k": strings.Repeat("x", 21)}, nil)
+	_, err = s.SetAll(ctx, Strings(map[string]string{"k": strings.Repeat("x", 21)}), nil)
 	assert.ErrorIs(t, err, ErrTooLarge)
-	_, err = s.SetAll(ctx, map[string]string{"k": "v", "bad key": "v"}, nil)
+	_, err = s.SetAll(ctx, Strings(map[string]string{"k": "v", "bad key": "v"}), nil)
 	assert.ErrorIs(t, err, ErrBadKey)
 	assert.Equal(t, 1, f.count(callWrite), "refused writes never reach Vault")
 
 	f2 := newFakeVault(t)
 	s2 := newStore(t, f2) // MaxBytes unset: the default
-	_, err = s2.SetAll(ctx, map[string]string{"k": strings.Repeat("x", DefaultMaxBytes)}, nil)
+	_, err = s2.SetAll(ctx, Strings(map[string]string{"k": strings.Repeat("x", DefaultMaxBytes)}), nil)
 	assert.ErrorIs(t, err, ErrTooLarge)
 }
 
@@ -433,19 +466,19 @@ func TestCacheTTL(t *testing.T) {
 	clock.add(time.Minute - time.Nanosecond)
 	val, _, err := s.Get(ctx, "k")
 	require.NoError(t, err)
-	assert.Equal(t, "old", val, "fresh: served from the cache")
+	assert.JSONEq(t, `"old"`, string(val), "fresh: served from the cache")
 
 	clock.add(time.Nanosecond)
 	val, _, err = s.Get(ctx, "k")
 	require.NoError(t, err)
-	assert.Equal(t, "new", val, "a CacheTTL old: read from Vault")
+	assert.JSONEq(t, `"new"`, string(val), "a CacheTTL old: read from Vault")
 
 	// The cache also carries reads through an outage, for as long as it is fresh.
 	f.setFailure(callRead, 503, "Vault is sealed")
 	clock.add(time.Minute - time.Nanosecond)
 	val, _, err = s.Get(ctx, "k")
 	require.NoError(t, err)
-	assert.Equal(t, "new", val)
+	assert.JSONEq(t, `"new"`, string(val))
 	clock.add(time.Nanosecond)
 	_, _, err = s.Get(ctx, "k")
 	assert.ErrorIs(t, err, ErrUnavailable)
@@ -485,7 +518,7 @@ func TestLoginRecoversAfterFailedStart(t *testing.T) {
 	eventually(t, func() bool { return s.Accessor() != "" }, "a login after the backoff")
 	val, _, err := s.Get(context.Background(), "k")
 	require.NoError(t, err)
-	assert.Equal(t, "v", val)
+	assert.JSONEq(t, `"v"`, string(val))
 }
 
 // TestTokenLifecycle: these wait for the token watcher's real timers, about a second each (the

@@ -53,6 +53,7 @@ var statuses = httpjson.Mapping{
 	{Err: secrets.ErrForbidden, Status: http.StatusForbidden, Code: httpjson.CodeForbidden},
 	{Err: secrets.ErrUnavailable, Status: http.StatusServiceUnavailable, Code: httpjson.CodeUnavailable},
 	{Err: secrets.ErrBadKey, Status: http.StatusBadRequest, Code: httpjson.CodeBadRequest},
+	{Err: secrets.ErrBadValue, Status: http.StatusBadRequest, Code: httpjson.CodeBadRequest},
 
 	{Err: context.DeadlineExceeded, Status: http.StatusServiceUnavailable, Code: httpjson.CodeTimeout},
 }

@@ -2,7 +2,7 @@ package sidecar
 
 import (
 	"context"
-	"errors"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -16,10 +16,11 @@ import (
 // SecretStore is the owner's secrets (pkg/secrets in production).
 type SecretStore interface {
 	Keys(ctx context.Context) ([]string, int, error)
-	All(ctx context.Context) (map[string]string, int, error)
-	Get(ctx context.Context, key string) (string, int, error)
-	SetAll(ctx context.Context, data map[string]string, ifVersion *int) (int, error)
+	All(ctx context.Context) (secrets.Values, int, error)
+	Get(ctx context.Context, key string) (json.RawMessage, int, error)
+	SetAll(ctx context.Context, data secrets.Values, ifVersion *int) (int, error)
 	Delete(ctx context.Context, key string, ifVersion *int) (int, error)
+	DeleteAll(ctx context.Context, ifVersion *int) (int, error)
 }
 
 // Audit actions of the secrets API. Audit lines name keys, never values.
@@ -102,7 +103,7 @@ func (s *Server) secretGet(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, q, err)
 		return
 	}
-	s.secretDone(w, q, v, map[string]string{"key": key, "value": val})
+	s.secretDone(w, q, v, map[string]any{"key": key, "value": val})
 }
 
 // secretDone audits a successful call and answers with the version as ETag: 200 with body, or
@@ -129,19 +130,9 @@ func (s *Server) secretsPut(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// The limit applies to the secrets; the body may carry a little JSON around them.
-	var data map[string]string
-	if err := httpjson.Decode(w, r, &data, int64(s.secretLimit())+4096); err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			err = fmt.Errorf("%w: the request body is over the %d-byte limit", secrets.ErrTooLarge, s.secretLimit())
-		} else {
-			err = fmt.Errorf("%w: want a JSON object of string values: %v", errBody, err)
-		}
+	data, err := secrets.DecodeValues(w, r, s.secretLimit())
+	if err != nil {
 		s.fail(w, q, err)
-		return
-	}
-	if data == nil {
-		s.fail(w, q, fmt.Errorf("%w: want a JSON object, got null", errBody))
 		return
 	}
 	q.rec.Source = fmt.Sprintf("%d keys", len(data))
@@ -166,6 +157,27 @@ func (s *Server) secretDelete(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	v, err := s.cfg.Secrets.Delete(r.Context(), key, ifv)
+	if err != nil {
+		s.fail(w, q, err)
+		return
+	}
+	s.secretDone(w, q, v, nil)
+}
+
+// secretsDeleteAll is DELETE /v1/secrets: every secret, as one new empty version (the
+// proposal's --delete-all).
+func (s *Server) secretsDeleteAll(w http.ResponseWriter, r *http.Request) {
+	q, ok := s.secretBegin(w, r, actionSecretDelete)
+	if !ok {
+		return
+	}
+	q.rec.Source = "all keys"
+	ifv, err := ifMatch(r)
+	if err != nil {
+		s.fail(w, q, err)
+		return
+	}
+	v, err := s.cfg.Secrets.DeleteAll(r.Context(), ifv)
 	if err != nil {
 		s.fail(w, q, err)
 		return

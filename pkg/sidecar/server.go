@@ -120,7 +120,7 @@ func New(cfg Config) (*Server, error) {
 	s.route("/v1/datasets/{id}/files", get(s.files))
 	s.route("/v1/datasets/{id}/stage", map[string]http.HandlerFunc{http.MethodPost: s.stage})
 	s.route("/v1/staged/{name}", map[string]http.HandlerFunc{http.MethodDelete: s.deleteStaged})
-	s.route("/v1/secrets", map[string]http.HandlerFunc{http.MethodGet: s.secretsList, http.MethodPut: s.secretsPut})
+	s.route("/v1/secrets", map[string]http.HandlerFunc{http.MethodGet: s.secretsList, http.MethodPut: s.secretsPut, http.MethodDelete: s.secretsDeleteAll})
 	s.route("/v1/secrets/{key}", map[string]http.HandlerFunc{http.MethodGet: s.secretGet, http.MethodDelete: s.secretDelete})
 	s.route("/v1/identity/orgs", get(s.gcpOrgs))
 	s.route("/v1/identity/gcp", map[string]http.HandlerFunc{http.MethodPost: s.gcpBind, http.MethodDelete: s.gcpReset})
