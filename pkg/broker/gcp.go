@@ -91,8 +91,9 @@ func (s *Server) identityReset(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-// adminSetOrg changes an org's GCP service account. The caller is any Kubernetes user (kubectl's
-// token, an OIDC token) whose groups include the configured admin group.
+// adminSetOrg changes an org's GCP service account and answers with the account it replaced
+// (the seed's "mapping updated from PREVIOUS to NEW"). The caller is any Kubernetes user
+// (kubectl's token, an OIDC token) whose groups include the configured admin group.
 func (s *Server) adminSetOrg(w http.ResponseWriter, r *http.Request) {
 	if s.opts.OrgAdmin == nil || s.opts.AdminGroup == "" {
 		s.fail(w, r, fmt.Errorf("%w: org administration is not enabled (--admin-group)", errForbidden))
@@ -109,12 +110,13 @@ func (s *Server) adminSetOrg(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	org := r.PathValue("org")
-	if err := s.opts.OrgAdmin.SetOrgAccount(r.Context(), org, req.GCPServiceAccount); err != nil {
+	previous, err := s.opts.OrgAdmin.SetOrgAccount(r.Context(), org, req.GCPServiceAccount)
+	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	s.opts.Log.Info("org mapping changed", "org", org, "gsa", req.GCPServiceAccount, "by", user)
-	w.WriteHeader(http.StatusNoContent)
+	s.opts.Log.Info("org mapping changed", "org", org, "previous_gsa", previous, "gsa", req.GCPServiceAccount, "by", user)
+	httpjson.Write(w, http.StatusOK, brokerapi.OrgMapping{Org: org, Previous: previous, GCPServiceAccount: req.GCPServiceAccount})
 }
 
 func (s *Server) adminUser(ctx context.Context, r *http.Request) (string, error) {

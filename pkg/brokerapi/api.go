@@ -76,3 +76,11 @@ type OrgsResponse struct {
 type OrgMappingRequest struct {
 	GCPServiceAccount string `json:"gcpServiceAccount"`
 }
+
+// OrgMapping answers PUT /v1/admin/orgs/{org}: the org's GCP service account before and after.
+// Previous is empty when it could not be told (the policy file did not parse before the edit).
+type OrgMapping struct {
+	Org               string `json:"org"`
+	Previous          string `json:"previousGcpServiceAccount"`
+	GCPServiceAccount string `json:"gcpServiceAccount"`
+}

@@ -30,17 +30,18 @@ type OrgAdmin struct {
 	Objects client.Client
 }
 
-// SetOrgAccount points org at gsa. The file wins, as everywhere: an org the ConfigMap defines is
-// edited there even if an Org object of that name exists.
-func (a *OrgAdmin) SetOrgAccount(ctx context.Context, org, gsa string) error {
-	err := a.setInConfigMap(ctx, org, gsa)
+// SetOrgAccount points org at gsa and returns the account it pointed at before ("" when the
+// policy file did not parse before the edit). The file wins, as everywhere: an org the ConfigMap
+// defines is edited there even if an Org object of that name exists.
+func (a *OrgAdmin) SetOrgAccount(ctx context.Context, org, gsa string) (previous string, err error) {
+	previous, err = a.setInConfigMap(ctx, org, gsa)
 	if a.Objects == nil || !(errors.Is(err, ErrUnknownOrg) || errors.Is(err, errNoConfigMap)) {
-		return err
+		return previous, err
 	}
 	if err := policy.ValidGCPServiceAccount(gsa); err != nil {
-		return fmt.Errorf("%w: %v", ErrBadEdit, err)
+		return "", fmt.Errorf("%w: %v", ErrBadEdit, err)
 	}
-	return retry.RetryOnConflict(retry.DefaultBackoff, func() error {
+	err = retry.RetryOnConflict(retry.DefaultBackoff, func() error {
 		var o wardenv1.Org
 		if err := a.Objects.Get(ctx, client.ObjectKey{Name: org}, &o); err != nil {
 			if apierrors.IsNotFound(err) {
@@ -48,23 +49,29 @@ func (a *OrgAdmin) SetOrgAccount(ctx context.Context, org, gsa string) error {
 			}
 			return fmt.Errorf("%w: reading Org %s: %v", ErrClusterUnavailable, org, err)
 		}
+		previous = o.Spec.GCPServiceAccount
 		edited := o.DeepCopy() // the cache hands out its own object
 		edited.Spec.GCPServiceAccount = gsa
 		return a.Objects.Patch(ctx, edited, client.MergeFromWithOptions(&o, client.MergeFromWithOptimisticLock{}))
 	})
+	if err != nil {
+		return "", err
+	}
+	return previous, nil
 }
 
 var errNoConfigMap = errors.New("no policy ConfigMap")
 
-func (a *OrgAdmin) setInConfigMap(ctx context.Context, org, gsa string) error {
+func (a *OrgAdmin) setInConfigMap(ctx context.Context, org, gsa string) (string, error) {
 	if a.ConfigMap == "" {
-		return errNoConfigMap
+		return "", errNoConfigMap
 	}
 	key := a.Key
 	if key == "" {
 		key = "policy.yaml"
 	}
-	return retry.RetryOnConflict(retry.DefaultBackoff, func() error {
+	var previous string
+	err := retry.RetryOnConflict(retry.DefaultBackoff, func() error {
 		cm, err := a.Kube.CoreV1().ConfigMaps(a.Namespace).Get(ctx, a.ConfigMap, metav1.GetOptions{})
 		if err != nil {
 			if apierrors.IsNotFound(err) {
@@ -72,7 +79,8 @@ func (a *OrgAdmin) setInConfigMap(ctx context.Context, org, gsa string) error {
 			}
 			return err
 		}
-		edited, err := policy.SetOrgAccount([]byte(cm.Data[key]), org, gsa)
+		doc := []byte(cm.Data[key])
+		edited, err := policy.SetOrgAccount(doc, org, gsa)
 		if errors.Is(err, policy.ErrNoSuchOrg) {
 			return fmt.Errorf("%w: %v", ErrUnknownOrg, err)
 		}
@@ -82,10 +90,26 @@ func (a *OrgAdmin) setInConfigMap(ctx context.Context, org, gsa string) error {
 		if _, err := policy.Parse(edited); err != nil {
 			return fmt.Errorf("%w: the edited policy would be invalid: %v", ErrBadEdit, err)
 		}
+		previous = orgAccount(doc, org)
 		cm.Data[key] = string(edited)
 		_, err = a.Kube.CoreV1().ConfigMaps(a.Namespace).Update(ctx, cm, metav1.UpdateOptions{})
 		return err
 	})
+	if err != nil {
+		return "", err
+	}
+	return previous, nil
+}
+
+// orgAccount is org's GCP service account in a policy document; "" when the document does not
+// parse (an edit may be what makes it valid again).
+func orgAccount(doc []byte, org string) string {
+	p, err := policy.Parse(doc)
+	if err != nil {
+		return ""
+	}
+	o, _ := p.IsOrgMember(org, policy.Principal{})
+	return o.GCPServiceAccount
 }
 
 // ErrBadEdit is returned when the new mapping would make the policy invalid.

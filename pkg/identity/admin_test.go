@@ -2,6 +2,7 @@ package identity
 
 import (
 	"context"
+	"strings"
 	"sync/atomic"
 	"testing"
 
@@ -42,7 +43,9 @@ func TestSetOrgAccount(t *testing.T) {
 	const newGSA = "aes9-svc@my-project.iam.gserviceaccount.com"
 	t.Run("edits the ConfigMap in place", func(t *testing.T) {
 		a := newOrgAdmin(t)
-		require.NoError(t, a.SetOrgAccount(ctx, "org2", newGSA))
+		previous, err := a.SetOrgAccount(ctx, "org2", newGSA)
+		require.NoError(t, err)
+		assert.Equal(t, gsa2, previous)
 		doc := a.doc(t)
 		assert.Contains(t, doc, "# managed by the platform team", "comments survive")
 		p := mustPolicy(t, doc)
@@ -60,15 +63,29 @@ func TestSetOrgAccount(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			a := newOrgAdmin(t)
-			err := a.SetOrgAccount(ctx, tc.org, tc.gsa)
+			previous, err := a.SetOrgAccount(ctx, tc.org, tc.gsa)
 			assert.ErrorIs(t, err, tc.want)
+			assert.Empty(t, previous)
 			assert.Equal(t, adminPolicy, a.doc(t), "nothing written")
 		})
 	}
+	t.Run("a document only the edit makes valid: no previous account to name", func(t *testing.T) {
+		a := newOrgAdmin(t)
+		cm, err := a.Kube.CoreV1().ConfigMaps(recordsNS).Get(ctx, "warden-policy", metav1.GetOptions{})
+		require.NoError(t, err)
+		cm.Data["policy.yaml"] = strings.Replace(adminPolicy, gsa2, "not-an-email", 1)
+		_, err = a.Kube.CoreV1().ConfigMaps(recordsNS).Update(ctx, cm, metav1.UpdateOptions{})
+		require.NoError(t, err)
+		previous, err := a.SetOrgAccount(ctx, "org2", newGSA)
+		require.NoError(t, err)
+		assert.Empty(t, previous)
+		assert.Contains(t, a.doc(t), newGSA)
+	})
 	t.Run("no ConfigMap", func(t *testing.T) {
 		a := newOrgAdmin(t)
 		a.ConfigMap = "missing"
-		assert.ErrorContains(t, a.SetOrgAccount(ctx, "org2", newGSA), "not found")
+		_, err := a.SetOrgAccount(ctx, "org2", newGSA)
+		assert.ErrorContains(t, err, "not found")
 	})
 	t.Run("another writer's change is kept", func(t *testing.T) {
 		a := newOrgAdmin(t)
@@ -86,7 +103,9 @@ func TestSetOrgAccount(t *testing.T) {
 			}
 			return false, nil, nil
 		})
-		require.NoError(t, a.SetOrgAccount(ctx, "org2", newGSA))
+		previous, err := a.SetOrgAccount(ctx, "org2", newGSA)
+		require.NoError(t, err)
+		assert.Equal(t, gsa2, previous)
 		doc := a.doc(t)
 		assert.Contains(t, doc, "# edited by someone else")
 		assert.Contains(t, doc, newGSA)
@@ -105,17 +124,25 @@ func TestSetOrgAccountOnObjects(t *testing.T) {
 	a := newOrgAdmin(t)
 	a.Objects = objects
 	const gsa = "new@my-project.iam.gserviceaccount.com"
-	require.NoError(t, a.SetOrgAccount(ctx, "org-obj", gsa))
+	previous, err := a.SetOrgAccount(ctx, "org-obj", gsa)
+	require.NoError(t, err)
+	assert.Equal(t, "old@my-project.iam.gserviceaccount.com", previous)
 	var o wardenv1.Org
 	require.NoError(t, objects.Get(ctx, client.ObjectKey{Name: "org-obj"}, &o))
 	assert.Equal(t, gsa, o.Spec.GCPServiceAccount)
 
-	require.NoError(t, a.SetOrgAccount(ctx, "org2", gsa), "an org of the file")
+	previous, err = a.SetOrgAccount(ctx, "org2", gsa)
+	require.NoError(t, err, "an org of the file")
+	assert.Equal(t, gsa2, previous)
 	assert.Contains(t, a.doc(t), gsa)
 
-	assert.ErrorIs(t, a.SetOrgAccount(ctx, "nowhere", gsa), ErrUnknownOrg)
-	assert.ErrorIs(t, a.SetOrgAccount(ctx, "org-obj", "not-an-email"), ErrBadEdit)
+	_, err = a.SetOrgAccount(ctx, "nowhere", gsa)
+	assert.ErrorIs(t, err, ErrUnknownOrg)
+	_, err = a.SetOrgAccount(ctx, "org-obj", "not-an-email")
+	assert.ErrorIs(t, err, ErrBadEdit)
 
 	a.ConfigMap = "" // objects only
-	require.NoError(t, a.SetOrgAccount(ctx, "org-obj", "third@my-project.iam.gserviceaccount.com"))
+	previous, err = a.SetOrgAccount(ctx, "org-obj", "third@my-project.iam.gserviceaccount.com")
+	require.NoError(t, err)
+	assert.Equal(t, gsa, previous)
 }

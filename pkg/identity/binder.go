@@ -123,10 +123,7 @@ func (b *Binder) state(rec Record) Binding {
 // Bind lets owner's service account act as org's GCP service account, when the owner and the
 // caller (the person the app acts for, or the owner itself) are both members of the org; org ""
 // means the org the owner used last. The identity is the pod's: the caller check gates who may
-// bind it, as the seed's "does the user belong to the org". The order of the steps is what keeps state whole: record, IAM binding,
-// annotation, then removal of a previous org's binding. A failure part-way leaves the record,
-// and the next Bind, Reset or the reconciler finishes or undoes the rest; the annotation never
-// names an account the member is not bound on.
+// bind it, as the seed's "does the user belong to the org".
 func (b *Binder) Bind(ctx context.Context, owner string, caller policy.Principal, org string) (Binding, error) {
 	pol := b.Policy()
 	switch {
@@ -149,13 +146,25 @@ func (b *Binder) Bind(ctx context.Context, owner string, caller policy.Principal
 	if err != nil {
 		return Binding{}, err
 	}
-	ns, ksa, _ := strings.Cut(owner, "/")
-	m := Member(pol.Project(), ns, ksa)
-
 	defer b.lock(owner)()
-	old, had, err := b.Records.Get(ctx, owner)
+	rec, err := b.bind(ctx, pol.Project(), owner, o)
 	if err != nil {
 		return Binding{}, err
+	}
+	return b.state(rec), nil
+}
+
+// bind points owner at org o's GCP service account; the caller holds owner's lock and has
+// checked membership. The order of the steps is what keeps state whole: record, IAM binding,
+// annotation, then removal of a previous account's binding. A failure part-way leaves the
+// record, and the next Bind, Reset or the reconciler finishes or undoes the rest; the annotation
+// never names an account the member is not bound on.
+func (b *Binder) bind(ctx context.Context, project, owner string, o policy.Org) (Record, error) {
+	ns, ksa, _ := strings.Cut(owner, "/")
+	m := Member(project, ns, ksa)
+	old, had, err := b.Records.Get(ctx, owner)
+	if err != nil {
+		return Record{}, err
 	}
 	rec := Record{Org: o.Name, GSA: o.GCPServiceAccount, Member: m, Written: b.now().UTC()}
 	switch {
@@ -166,7 +175,7 @@ func (b *Binder) Bind(ctx context.Context, owner string, caller policy.Principal
 		rec.Previous = old.GSA
 		if old.Previous != "" && old.Previous != rec.GSA {
 			if _, err := b.Policies.Ensure(ctx, old.Previous, old.Member, false); err != nil {
-				return Binding{}, err
+				return Record{}, err
 			}
 		}
 	}
@@ -175,21 +184,21 @@ func (b *Binder) Bind(ctx context.Context, owner string, caller policy.Principal
 	}
 	// One write: the record before IAM changes, and the org as the owner's default from now on.
 	if err := b.Records.Save(ctx, owner, &rec, o.Name); err != nil {
-		return Binding{}, err
+		return Record{}, err
 	}
 	wrote, err := b.Policies.Ensure(ctx, rec.GSA, m, true)
 	if err != nil {
-		return Binding{}, err
+		return Record{}, err
 	}
 	if wrote && rec.Written.Before(b.now().Add(-time.Second)) {
 		// The binding had gone missing (removed outside Warden) and was written again now.
 		rec.Written = b.now().UTC()
 		if err := b.Records.Save(ctx, owner, &rec, ""); err != nil {
-			return Binding{}, err
+			return Record{}, err
 		}
 	}
 	if err := b.annotate(ctx, ns, ksa, rec.GSA); err != nil {
-		return Binding{}, err
+		return Record{}, err
 	}
 	if rec.Previous != "" {
 		if _, err := b.Policies.Ensure(ctx, rec.Previous, m, false); err != nil {
@@ -199,12 +208,12 @@ func (b *Binder) Bind(ctx context.Context, owner string, caller policy.Principal
 		} else {
 			rec.Previous = ""
 			if err := b.Records.Save(ctx, owner, &rec, ""); err != nil {
-				return Binding{}, err
+				return Record{}, err
 			}
 		}
 	}
 	b.log().Info("workload identity bound", "owner", owner, "org", o.Name, "gsa", rec.GSA, "iam_write", wrote)
-	return b.state(rec), nil
+	return rec, nil
 }
 
 // Reset removes owner's binding and annotation. It is idempotent.

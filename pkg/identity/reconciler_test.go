@@ -1,9 +1,12 @@
 package identity
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"log/slog"
+	"slices"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -243,4 +246,204 @@ func TestStripPod(t *testing.T) {
 	got, err = StripPod(other)
 	require.NoError(t, err)
 	assert.Same(t, other, got, "anything else passes through")
+}
+
+// running keeps both owners in use, so only the policy decides what the resync does.
+func running() []*corev1.Pod {
+	return []*corev1.Pod{pod("a", "svc-a", corev1.PodRunning), pod("b", "svc-b", corev1.PodRunning)}
+}
+
+const org1Line = "  - {name: org1, gcpServiceAccount: aes1-svc@my-project.iam.gserviceaccount.com, members: [serviceAccount:apps/svc-a, serviceAccount:apps/svc-b, user:u1]}\n"
+
+// edited is testPolicy with edits (from, to, from, to, ...), each of which must apply.
+func edited(t *testing.T, pairs ...string) string {
+	t.Helper()
+	doc := testPolicy
+	for i := 0; i < len(pairs); i += 2 {
+		require.Contains(t, doc, pairs[i])
+		doc = strings.Replace(doc, pairs[i], pairs[i+1], 1)
+	}
+	return doc
+}
+
+const remapOrg1 = "{name: org1, gcpServiceAccount: aes1-svc"
+
+// assertBoundTo checks owner's record, annotation and IAM agree on want ("" for unbound), and
+// that no other account still has the member.
+func assertBoundTo(t *testing.T, w *world, owner, want string) {
+	t.Helper()
+	rec, bound := w.record(t, owner)
+	assert.Equal(t, want != "", bound, "record of %s", owner)
+	if bound {
+		assert.Equal(t, want, rec.GSA, "record of %s", owner)
+		assert.Empty(t, rec.Previous, "nothing left to clean up for %s", owner)
+	}
+	assert.Equal(t, want, w.annotation(t, owner), "annotation of %s", owner)
+	for _, g := range []string{gsa, gsa2, gsa3} {
+		assert.Equal(t, g == want, slices.Contains(w.members(g), memberOf(owner)), "%s on %s", owner, g)
+	}
+}
+
+func TestResyncFollowsThePolicy(t *testing.T) {
+	parsed := func(pairs ...string) func(t *testing.T) *policy.Policy {
+		return func(t *testing.T) *policy.Policy { return mustPolicy(t, edited(t, pairs...)) }
+	}
+	for _, tc := range []struct {
+		name         string
+		pol          func(t *testing.T) *policy.Policy // nil: no policy loaded
+		wantA, wantB string
+	}{
+		{"unchanged", parsed(), gsa, gsa},
+		{"an owner left the org", parsed("serviceAccount:apps/svc-a, serviceAccount:apps/svc-b", "serviceAccount:apps/svc-b"), "", gsa},
+		{"the org remapped", parsed(remapOrg1, "{name: org1, gcpServiceAccount: aes3-svc"), gsa3, gsa3},
+		{"the org remapped onto another org's account", parsed(remapOrg1, "{name: org1, gcpServiceAccount: aes2-svc"), gsa2, gsa2},
+		{"the org deleted", parsed(org1Line, ""), "", ""},
+		{"no policy loaded", nil, gsa, gsa},
+		{"the org remapped, but no gcp.project to name the member by", func(t *testing.T) *policy.Policy {
+			p := parsed(remapOrg1, "{name: org1, gcpServiceAccount: aes3-svc")(t)
+			p.GCP.Project = "" // the file refuses that; Org objects without --gcp-project do not
+			return p
+		}, gsa, gsa},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := newWorld(t)
+			ctx := context.Background()
+			for _, o := range []string{ownerA, ownerB} {
+				_, err := w.binder.Bind(ctx, o, policy.Principal{ServiceAccount: o}, "org1")
+				require.NoError(t, err)
+			}
+			w.pol = nil
+			if tc.pol != nil {
+				w.pol = tc.pol(t)
+			}
+			writes := w.writes()
+			r := newReconciler(w, running()...)
+			r.resync(ctx)
+			assertBoundTo(t, w, ownerA, tc.wantA)
+			assertBoundTo(t, w, ownerB, tc.wantB)
+			if tc.wantA == gsa && tc.wantB == gsa {
+				assert.Equal(t, writes, w.writes(), "nothing written to IAM")
+			}
+			if tc.wantA == gsa3 {
+				rec, _ := w.record(t, ownerA)
+				assert.Equal(t, "org1", rec.Org)
+			}
+		})
+	}
+}
+
+// A missing policy says nothing about membership: one warning per pass, whatever the number of
+// owners, and nothing unbound.
+func TestResyncWarnsOnceWithoutAPolicy(t *testing.T) {
+	w := newWorld(t)
+	ctx := context.Background()
+	for _, o := range []string{ownerA, ownerB} {
+		_, err := w.binder.Bind(ctx, o, policy.Principal{ServiceAccount: o}, "org1")
+		require.NoError(t, err)
+	}
+	w.pol = nil
+	var logs bytes.Buffer
+	r := newReconciler(w, running()...)
+	r.Log = slog.New(slog.NewTextHandler(&logs, nil))
+	r.resync(ctx)
+	assert.Equal(t, 1, strings.Count(logs.String(), "level=WARN"), logs.String())
+	assert.Contains(t, logs.String(), "bindings left as they are")
+	assertBoundTo(t, w, ownerA, gsa)
+}
+
+// A move that fails part-way leaves a record the next resync finishes from; the annotation
+// never names an account the member is not bound on.
+func TestResyncFinishesAFailedMove(t *testing.T) {
+	remapped := edited(t, remapOrg1, "{name: org1, gcpServiceAccount: aes3-svc")
+	for _, tc := range []struct {
+		name       string
+		fail       func(w *world) (undo func())
+		annotation string // while failing
+	}{
+		{"binding on the new account", func(w *world) func() {
+			w.flaky.setDown(gsa3, true)
+			return func() { w.flaky.setDown(gsa3, false) }
+		}, gsa},
+		{"annotating the service account", func(w *world) func() {
+			patch := failKube(w.kube, "patch", "serviceaccounts")
+			return func() { patch.set(false) }
+		}, gsa},
+		{"removing the old binding", func(w *world) func() {
+			w.flaky.setDown(gsa, true)
+			return func() { w.flaky.setDown(gsa, false) }
+		}, gsa3},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := newWorld(t)
+			ctx := context.Background()
+			_, err := w.binder.Bind(ctx, ownerA, policy.Principal{ServiceAccount: ownerA}, "org1")
+			require.NoError(t, err)
+			w.pol = mustPolicy(t, remapped)
+			r := newReconciler(w, running()...)
+
+			undo := tc.fail(w)
+			r.resync(ctx)
+			rec, bound := w.record(t, ownerA)
+			require.True(t, bound)
+			assert.Equal(t, gsa3, rec.GSA, "the record names the new account first")
+			assert.Equal(t, gsa, rec.Previous, "and the old one still to clean up")
+			assert.Equal(t, tc.annotation, w.annotation(t, ownerA))
+			if tc.annotation == gsa {
+				assert.Contains(t, w.members(gsa), memberOf(ownerA), "the identity in use stays until the new one is in place")
+			}
+
+			undo()
+			r.resync(ctx)
+			assertBoundTo(t, w, ownerA, gsa3)
+		})
+	}
+}
+
+// A policy change runs the resync at once, not at the next tick (an hour away here).
+func TestResyncRunsWhenThePolicyChanges(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		signal func(r *Reconciler, file chan struct{})
+	}{
+		{"PolicyChanged", func(r *Reconciler, _ chan struct{}) { r.PolicyChanged() }},
+		{"the policy file reloaded", func(_ *Reconciler, file chan struct{}) { file <- struct{}{} }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := newWorld(t)
+			ctx := context.Background()
+			_, err := w.binder.Bind(ctx, ownerA, policy.Principal{ServiceAccount: ownerA}, "org1")
+			require.NoError(t, err)
+			var cur atomic.Pointer[policy.Policy]
+			cur.Store(w.pol)
+			looked := make(chan struct{}, 1)
+			w.binder.Policy = func() policy.View {
+				select {
+				case looked <- struct{}{}:
+				default:
+				}
+				return cur.Load()
+			}
+			file := make(chan struct{}, 1)
+			r := newReconciler(w, running()...)
+			r.FileChanged = file
+
+			rctx, cancel := context.WithCancel(ctx)
+			done := make(chan struct{})
+			go func() { _ = r.resyncLoop(rctx); close(done) }()
+			defer func() { cancel(); <-done }()
+			<-looked // the first pass has read the old policy
+			cur.Store(mustPolicy(t, edited(t, remapOrg1, "{name: org1, gcpServiceAccount: aes3-svc")))
+			tc.signal(r, file)
+			eventually(t, func() bool { return slices.Contains(w.members(gsa3), memberOf(ownerA)) }, "the binding moved")
+			eventually(t, func() bool { return !slices.Contains(w.members(gsa), memberOf(ownerA)) }, "the old binding went")
+		})
+	}
+}
+
+func TestPolicyChangedNeverBlocks(t *testing.T) {
+	r := &Reconciler{}
+	for range 3 {
+		r.PolicyChanged() // nobody listens yet: folded into one pending resync
+	}
+	assert.Len(t, r.changes(), 1)
 }

@@ -63,7 +63,11 @@ func (s *Server) setupBroker() error {
 			Propagation: g.Propagation,
 			Log:         s.log.With("component", "identity"),
 		}
-		rec := &identity.Reconciler{Binder: bo.Identity, Resync: g.Resync, Log: s.log.With("component", "identity-reconciler")}
+		rec := &identity.Reconciler{Binder: bo.Identity, Resync: g.Resync, Log: s.log.With("component", "identity-reconciler"),
+			OrgObjects: !s.opts.NoPolicyObjects}
+		if s.policy != nil {
+			rec.FileChanged = s.policy.Changed() // bindings follow a policy edit at once
+		}
 		if err := rec.SetupWithManager(context.Background(), s.mgr); err != nil {
 			return fmt.Errorf("webhook: identity reconciler: %w", err)
 		}
