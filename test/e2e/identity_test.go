@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -16,6 +17,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 
+	"github.com/warden-dev/warden/pkg/brokerapi"
 	"github.com/warden-dev/warden/pkg/identity"
 	"github.com/warden-dev/warden/pkg/sidecar"
 )
@@ -209,19 +211,25 @@ func TestIdentityAdminChangesOrgMapping(t *testing.T) {
 	}
 	adminTok := plainToken(t, "warden-admins", "alice")
 	userTok := plainToken(t, "apps", "svc-prod-app-1")
+	var answer brokerapi.OrgMapping
 	put := func(tok, org, body string) int {
 		req, _ := http.NewRequest("PUT", brokerURL+"/v1/admin/orgs/"+org, strings.NewReader(body))
 		req.Header.Set("Authorization", "Bearer "+tok)
 		resp, err := (&http.Client{Transport: &http.Transport{TLSClientConfig: tlsConfig(t)}}).Do(req)
 		require.NoError(t, err)
-		resp.Body.Close()
+		defer resp.Body.Close()
+		if resp.StatusCode == http.StatusOK {
+			require.NoError(t, json.NewDecoder(resp.Body).Decode(&answer))
+		}
 		return resp.StatusCode
 	}
 	assert.Equal(t, 403, put(userTok, "org3", `{"gcpServiceAccount":"aes1-svc@my-project.iam.gserviceaccount.com"}`))
 	assert.Equal(t, 401, put("garbage", "org3", `{"gcpServiceAccount":"aes1-svc@my-project.iam.gserviceaccount.com"}`))
 	assert.Equal(t, 422, put(adminTok, "org3", `{"gcpServiceAccount":"not-an-email"}`))
 	assert.Equal(t, 404, put(adminTok, "org9", `{"gcpServiceAccount":"aes1-svc@my-project.iam.gserviceaccount.com"}`))
-	assert.Equal(t, 204, put(adminTok, "org3", `{"gcpServiceAccount":"aes9-svc@my-project.iam.gserviceaccount.com"}`))
+	assert.Equal(t, 200, put(adminTok, "org3", `{"gcpServiceAccount":"aes9-svc@my-project.iam.gserviceaccount.com"}`))
+	assert.Equal(t, brokerapi.OrgMapping{Org: "org3", Previous: "aes3-svc@my-project.iam.gserviceaccount.com",
+		GCPServiceAccount: "aes9-svc@my-project.iam.gserviceaccount.com"}, answer, "the answer names the account it replaced")
 	cm, err := kube.CoreV1().ConfigMaps("warden-system").Get(ctx(t), "warden-policy", metav1.GetOptions{})
 	require.NoError(t, err)
 	assert.Contains(t, cm.Data["policy.yaml"], "aes9-svc@my-project.iam.gserviceaccount.com")
@@ -257,4 +265,44 @@ func TestIdentityBindRepairsHalfState(t *testing.T) {
 	assert.Equal(t, gsa1, ksaAnnotation(t, "apps", "svc-prod-app-1"))
 	code, _, _ = sc.call(t, "DELETE", "/v1/identity/gcp", "", nil)
 	require.Equal(t, 204, code)
+}
+
+// Bindings follow the policy while their pods run: an org remapped to another GCP service
+// account moves its members' bindings there, and an owner taken out of the org is unbound.
+func TestIdentityBindingsFollowPolicy(t *testing.T) {
+	setup(t)
+	t.Cleanup(func() { writePolicy(t, initialPolicy) })
+	const (
+		owner   = "apps/svc-prod-app-1"
+		org2GSA = "gcpServiceAccount: aes2-svc@my-project.iam.gserviceaccount.com"
+	)
+	gsa2, gsa3 := orgGSAs[1], orgGSAs[2]
+	member := identity.Member("my-project", "apps", "svc-prod-app-1")
+	sc := startSidecar(t, "apps", "svc-prod-app-1", "follow-policy", brokered)
+	t.Cleanup(func() { sc.call(t, "DELETE", "/v1/identity/gcp", "", nil) })
+	code, _, out := sc.call(t, "POST", "/v1/identity/gcp", "", map[string]string{"org": "org2"})
+	require.Equal(t, 200, code, out)
+	require.Contains(t, fakeIAM.Members(gsa2, identity.Role), member)
+	require.Equal(t, gsa2, ksaAnnotation(t, "apps", "svc-prod-app-1"))
+
+	require.Contains(t, initialPolicy, org2GSA)
+	remapped := strings.Replace(initialPolicy, org2GSA, "gcpServiceAccount: "+gsa3, 1)
+	writePolicy(t, remapped)
+	require.Eventually(t, func() bool {
+		return contains(fakeIAM.Members(gsa3, identity.Role), member) && !contains(fakeIAM.Members(gsa2, identity.Role), member) &&
+			ksaAnnotation(t, "apps", "svc-prod-app-1") == gsa3
+	}, time.Minute, 200*time.Millisecond, "%s's binding moved with org2 to %s", owner, gsa3)
+	code, _, out = sc.call(t, "POST", "/v1/identity/gcp", "", map[string]string{"org": "org2"})
+	require.Equal(t, 200, code, out)
+	assert.Equal(t, gsa3, out["gcp_service_account"], "a bind agrees with the move")
+
+	const members = "members: [serviceAccount:apps/svc-prod-app-1, group:org2-analysts]"
+	require.Contains(t, remapped, members)
+	writePolicy(t, strings.Replace(remapped, members, "members: [group:org2-analysts]", 1))
+	require.Eventually(t, func() bool {
+		return !contains(fakeIAM.Members(gsa3, identity.Role), member) && !contains(fakeIAM.Members(gsa2, identity.Role), member) &&
+			ksaAnnotation(t, "apps", "svc-prod-app-1") == ""
+	}, time.Minute, 200*time.Millisecond, "%s unbound once it left org2", owner)
+	code, _, out = sc.call(t, "POST", "/v1/identity/gcp", "", map[string]string{"org": "org2"})
+	assert.Equal(t, 403, code, out)
 }
