@@ -19,6 +19,7 @@ import (
 
 	"github.com/warden-dev/warden/pkg/mutate"
 	"github.com/warden-dev/warden/pkg/policy"
+	"github.com/warden-dev/warden/pkg/secrets"
 	"github.com/warden-dev/warden/pkg/storage"
 	"github.com/warden-dev/warden/pkg/webhook"
 )
@@ -49,9 +50,35 @@ type options struct {
 	adminGroup, policyConfigMap, logLevel string
 	version                               bool
 	storage                               storageFlags
+	vault                                 vaultFlags
 }
 
 // storageFlags configure Cloud Storage credentials (--storage and the --storage-* flags).
+// vaultFlags are the broker's own Vault login, for owners' secrets from outside their pods.
+type vaultFlags struct {
+	role, tokenFile, authPath, mount, path, caCert string
+}
+
+func (f vaultFlags) options(addr string) (*secrets.Config, error) {
+	if f.role == "" {
+		return nil, nil
+	}
+	var errs []error
+	if addr == "" {
+		errs = append(errs, errors.New("--broker-vault-role needs --vault-addr"))
+	}
+	if f.tokenFile == "" {
+		errs = append(errs, errors.New("--broker-vault-role needs --broker-vault-token-file"))
+	}
+	if !strings.Contains(f.path, "{namespace}") || !strings.Contains(f.path, "{owner}") {
+		errs = append(errs, fmt.Errorf("--vault-path %q must name {namespace} and {owner}", f.path))
+	} else if _, err := secrets.PathFor(f.path, "ns/sa"); err != nil {
+		errs = append(errs, fmt.Errorf("--vault-path: %w", err))
+	}
+	return &secrets.Config{Addr: addr, Role: f.role, AuthPath: f.authPath, Mount: f.mount, Path: f.path,
+		TokenFile: f.tokenFile, CACert: f.caCert}, errors.Join(errs...)
+}
+
 type storageFlags struct {
 	enabled                       bool
 	readTTL, uploadTTL, deleteTTL time.Duration
@@ -94,6 +121,12 @@ func (o *options) addFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&o.certLifetime, "sidecar-certificate-lifetime", time.Duration(def.CertificateSeconds)*time.Second, "lifetime of sidecar certificates (1h to 2184h; the kubelet renews them at half of it)")
 	fs.BoolVar(&o.acceptTokens, "broker-accept-tokens", false, "with --sidecar-identity=pod-certificate, still accept projected tokens (while pods injected in token identity run)")
 	fs.StringVar(&o.vaultAddr, "vault-addr", "", "Vault address given to injected sidecars, enabling their secrets endpoints")
+	fs.StringVar(&o.vault.role, "broker-vault-role", "", "Vault role the broker logs in with to serve owners' secrets to people outside their pods (\"\": off; docs/secrets.md)")
+	fs.StringVar(&o.vault.tokenFile, "broker-vault-token-file", "/var/run/secrets/warden/vault/token", "the broker's projected service-account token for its Vault login")
+	fs.StringVar(&o.vault.authPath, "vault-auth-path", "kubernetes", "mount of Vault's Kubernetes auth method (the broker's login)")
+	fs.StringVar(&o.vault.mount, "vault-mount", "secret", "KV v2 mount holding owners' secrets (the broker's; sidecars default to the same)")
+	fs.StringVar(&o.vault.path, "vault-path", secrets.DefaultPath, "owners' entries under the mount, {namespace} and {owner} filled in (the broker's; sidecars default to the same)")
+	fs.StringVar(&o.vault.caCert, "vault-ca-cert", "", "PEM file to verify Vault with (the broker's login)")
 	fs.BoolVar(&o.gcpIdentity, "gcp-identity", false, "bind GKE workload identity for sidecars (the broker's own identity needs iam.serviceAccounts.getIamPolicy/setIamPolicy on the orgs' GCP service accounts)")
 	fs.StringVar(&o.gcpEndpoint, "gcp-iam-endpoint", "", "IAM admin API endpoint (default Google's)")
 	fs.BoolVar(&o.gcpInsecure, "gcp-iam-insecure", false, "talk to --gcp-iam-endpoint without TLS or credentials (local fakes only)")
@@ -196,8 +229,13 @@ func (o *options) serverOptions() (webhook.Options, error) {
 	if err != nil {
 		errs = append(errs, err)
 	}
+	vo, err := o.vault.options(o.vaultAddr)
+	if err != nil {
+		errs = append(errs, err)
+	}
 	return webhook.Options{
 		Storage:         so,
+		OwnerSecrets:    vo,
 		PolicyFile:      o.policyFile,
 		NoPolicyObjects: !o.policyObjects,
 		GCPProject:      o.gcpProject,

@@ -53,7 +53,9 @@ const (
 	CodeNotImplemented      Code = "not_implemented"
 	CodeIAMDenied           Code = "iam_denied"
 	// CodeGCPDenied: a Google API refused Warden's own call (a role or resource is missing).
-	CodeGCPDenied   Code = "gcp_denied"
+	CodeGCPDenied Code = "gcp_denied"
+	// CodeVaultDenied is Vault refusing the broker's own login or policy (a setup mistake).
+	CodeVaultDenied Code = "vault_denied"
 	CodeUnavailable Code = "unavailable"
 	CodeTimeout     Code = "timeout"
 )

@@ -12,6 +12,10 @@
 #   KUBERNETES_CA_CERT   file with the API server's CA (with KUBERNETES_HOST)
 #   TOKEN_REVIEWER_JWT   token of a service account bound to system:auth-delegator (with KUBERNETES_HOST)
 #   TOKEN_TTL            Vault token TTL (default 1h; the sidecar renews it)
+#   BROKER_SERVICE_ACCOUNT  NAMESPACE/NAME of the webhook's service account: also write the role
+#                        warden-broker (audience vault) and its policy over every owner's entry,
+#                        for the webhook's --broker-vault-role=warden-broker (people managing
+#                        owners' secrets from outside their pods; RBAC decides who, per owner)
 # Re-running is safe: everything is written, not appended.
 set -euo pipefail
 AUTH_PATH=${AUTH_PATH:-kubernetes}
@@ -19,7 +23,7 @@ KV_MOUNT=${KV_MOUNT:-secret}
 PATH_PREFIX=${PATH_PREFIX:-warden}
 TOKEN_TTL=${TOKEN_TTL:-1h}
 command -v vault >/dev/null || { echo "the vault CLI is required" >&2; exit 1; }
-[ $# -gt 0 ] || { echo "usage: $0 NAMESPACE/SERVICEACCOUNT..." >&2; exit 2; }
+[ $# -gt 0 ] || [ -n "${BROKER_SERVICE_ACCOUNT:-}" ] || { echo "usage: $0 NAMESPACE/SERVICEACCOUNT..." >&2; exit 2; }
 
 if ! vault read "sys/auth/$AUTH_PATH" >/dev/null 2>&1; then
   vault auth enable -path="$AUTH_PATH" kubernetes
@@ -70,3 +74,29 @@ for owner in "$@"; do
     token_ttl="$TOKEN_TTL" token_max_ttl=24h
   echo "role warden-$namespace-$account -> $KV_MOUNT/$PATH_PREFIX/$namespace/$account"
 done
+
+if [ -n "${BROKER_SERVICE_ACCOUNT:-}" ]; then
+  bns=${BROKER_SERVICE_ACCOUNT%%/*}
+  bsa=${BROKER_SERVICE_ACCOUNT#*/}
+  if [ "$bns" = "$BROKER_SERVICE_ACCOUNT" ] || [ -z "$bsa" ]; then
+    echo "BROKER_SERVICE_ACCOUNT $BROKER_SERVICE_ACCOUNT is not NAMESPACE/SERVICEACCOUNT" >&2; exit 2
+  fi
+  # The broker serves every owner's entry, so its policy covers the owners' prefix, and
+  # nothing else: not the rest of the mount, not other mounts.
+  vault policy write warden-broker - <<HCL
+# Managed by manifests/vault/configure-vault.sh: the Warden broker reads and writes owners' entries.
+path "$KV_MOUNT/data/$PATH_PREFIX/+/+" {
+  capabilities = ["create", "read", "update"]
+}
+path "$KV_MOUNT/metadata/$PATH_PREFIX/+/+" {
+  capabilities = ["read"]
+}
+HCL
+  vault write "auth/$AUTH_PATH/role/warden-broker" \
+    bound_service_account_names="$bsa" \
+    bound_service_account_namespaces="$bns" \
+    audience=vault \
+    token_policies=warden-broker \
+    token_ttl="$TOKEN_TTL" token_max_ttl=24h
+  echo "role warden-broker -> $KV_MOUNT/$PATH_PREFIX/*/* (service account $BROKER_SERVICE_ACCOUNT)"
+fi

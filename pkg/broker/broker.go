@@ -62,6 +62,9 @@ type Options struct {
 	// Certificates is the authority of sidecar certificates (pkg/podcert): a TLS client
 	// certificate it issued identifies the pod (nil: certificates are not accepted).
 	Certificates *podcert.Authority
+	// Secrets opens an owner's secrets for people outside its pods (nil: those endpoints answer
+	// 501); Policy tells which owners exist.
+	Secrets OwnerSecrets
 	// AcceptTokens also accepts projected service-account tokens (audience Audience), for
 	// clusters without pod certificates. Weaker: a tenant with `create serviceaccounts/token`
 	// can mint one for a running pod (docs/security.md).
@@ -98,8 +101,8 @@ func New(o Options) (*Server, error) {
 	if o.Certificates == nil && !o.AcceptTokens {
 		return nil, errors.New("broker: no way to authenticate sidecars: give the certificate authority, or accept tokens")
 	}
-	if o.Storage != nil && o.Policy == nil {
-		return nil, errors.New("broker: storage credentials need the policy in force")
+	if (o.Storage != nil || o.Secrets != nil) && o.Policy == nil {
+		return nil, errors.New("broker: storage credentials and owner secrets need the policy in force")
 	}
 	if o.Audience == "" {
 		o.Audience = api.TokenAudience
@@ -119,6 +122,8 @@ func New(o Options) (*Server, error) {
 	s.mux.HandleFunc("POST "+brokerapi.PathList, s.list)
 	s.registerGCP()
 	s.registerStorage()
+	s.registerSecrets()
+	s.registerAccess()
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		httpjson.WriteError(w, http.StatusNotFound, httpjson.CodeNotFound, "no such endpoint: "+r.Method+" "+r.URL.Path)

@@ -8,6 +8,7 @@ import (
 	"github.com/warden-dev/warden/internal/httpjson"
 	"github.com/warden-dev/warden/pkg/grants"
 	"github.com/warden-dev/warden/pkg/identity"
+	"github.com/warden-dev/warden/pkg/secrets"
 	"github.com/warden-dev/warden/pkg/storage"
 )
 
@@ -50,5 +51,16 @@ var statuses = httpjson.Mapping{
 	{Err: storage.ErrNoTopic, Status: http.StatusConflict, Code: httpjson.CodeConflict},
 	{Err: storage.ErrNothingToCommit, Status: http.StatusConflict, Code: httpjson.CodeConflict},
 	{Err: storage.ErrTooMany, Status: http.StatusRequestEntityTooLarge, Code: httpjson.CodePayloadTooLarge},
+	{Err: errSecretsOff, Status: http.StatusNotImplemented, Code: httpjson.CodeNotImplemented},
+	{Err: errNoOwner, Status: http.StatusNotFound, Code: httpjson.CodeNotFound},
+	{Err: secrets.ErrNotFound, Status: http.StatusNotFound, Code: httpjson.CodeNotFound},
+	{Err: secrets.ErrConflict, Status: http.StatusConflict, Code: httpjson.CodeConflict},
+	{Err: secrets.ErrTooLarge, Status: http.StatusRequestEntityTooLarge, Code: httpjson.CodePayloadTooLarge},
+	// Vault refusing the broker is the broker's setup, not the person's rights (RBAC passed).
+	{Err: secrets.ErrForbidden, Status: http.StatusBadGateway, Code: httpjson.CodeVaultDenied},
+	{Err: secrets.ErrUnavailable, Status: http.StatusServiceUnavailable, Code: httpjson.CodeUnavailable},
+	{Err: secrets.ErrBadKey, Status: http.StatusBadRequest, Code: httpjson.CodeBadRequest},
+	{Err: secrets.ErrBadValue, Status: http.StatusBadRequest, Code: httpjson.CodeBadRequest},
+	{Err: secrets.ErrNotConfigured, Status: http.StatusNotImplemented, Code: httpjson.CodeNotImplemented},
 	{Err: context.DeadlineExceeded, Status: http.StatusServiceUnavailable, Code: httpjson.CodeTimeout},
 }

@@ -14,7 +14,7 @@ import (
 func TestEveryErrorHasAStatus(t *testing.T) {
 	mapped, err := errdecl.Referenced("errors.go", "statuses")
 	require.NoError(t, err)
-	for _, dir := range []string{"../grants", "../identity"} {
+	for _, dir := range []string{"../grants", "../identity", "../secrets"} {
 		declared, err := errdecl.Declared(dir)
 		require.NoError(t, err)
 		require.NotEmpty(t, declared, dir)

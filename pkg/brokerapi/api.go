@@ -17,6 +17,15 @@ const (
 	PathIdentityOrgs = "/v1/identity/orgs"
 	PathIdentityGCP  = "/v1/identity/gcp"
 	PathAdminOrgs    = "/v1/admin/orgs/{org}"
+	// PathOwnerSecrets and PathOwnerSecret are an owner's secrets for people outside its pods
+	// (their Kubernetes bearer token; RBAC on owners/secrets in warden.dev): the sidecar's
+	// /v1/secrets API, same bodies and ETags.
+	PathOwnerSecrets = "/v1/owners/{namespace}/{name}/secrets"
+	PathOwnerSecret  = "/v1/owners/{namespace}/{name}/secrets/{key}"
+	// PathAccess answers "what may I do": POST from a sidecar (AccessRequest, for the pod's
+	// owner and caller together), GET from a person with a Kubernetes token (?permission=,
+	// ?user= for an admin asking about someone else).
+	PathAccess = "/v1/access"
 )
 
 // CheckRequest asks whether the pod's owner, for a caller, may read a dataset. The owner is not
@@ -83,4 +92,47 @@ type OrgMapping struct {
 	Org               string `json:"org"`
 	Previous          string `json:"previousGcpServiceAccount"`
 	GCPServiceAccount string `json:"gcpServiceAccount"`
+}
+
+// AccessRequest is the body of POST /v1/access: the caller (filled in by the sidecar) and an
+// optional permission to filter by.
+type AccessRequest struct {
+	Caller     grants.Caller `json:"caller"`
+	Permission string        `json:"permission,omitempty"`
+}
+
+// Permissions an access listing can be filtered by: read (datasets and spaces), the storage
+// upload and delete kinds (spaces), assume (orgs: act as their GCP service account).
+var Permissions = []string{"read", "upload", "upload/main", "delete", "assume"}
+
+// Access answers "what may I do": what every subject (a pod's owner and its caller, or one
+// person) may do, filtered by Permission when given.
+type Access struct {
+	Subjects   []string        `json:"subjects"`
+	Permission string          `json:"permission,omitempty"`
+	Datasets   []DatasetAccess `json:"datasets"`
+	Orgs       []OrgAccess     `json:"orgs"`
+	Spaces     []SpaceAccess   `json:"spaces"`
+}
+
+// DatasetAccess is one dataset the subjects may read.
+type DatasetAccess struct {
+	ID          string   `json:"id"`
+	Permissions []string `json:"permissions"`
+}
+
+// OrgAccess is one org the subjects are all members of.
+type OrgAccess struct {
+	Name              string   `json:"name"`
+	GCPServiceAccount string   `json:"gcp_service_account"`
+	Permissions       []string `json:"permissions"`
+}
+
+// SpaceAccess is one storage space, the weakest role the subjects hold there and the access
+// kinds they all pass.
+type SpaceAccess struct {
+	Org         string   `json:"org"`
+	Space       string   `json:"space"`
+	Role        string   `json:"role"`
+	Permissions []string `json:"permissions"`
 }

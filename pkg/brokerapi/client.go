@@ -185,6 +185,13 @@ func (c *Client) Bind(ctx context.Context, req BindRequest) (Binding, error) {
 	return b, err
 }
 
+// Access lists what the pod's owner and the caller may do together (req.Permission filters).
+func (c *Client) Access(ctx context.Context, req AccessRequest) (Access, error) {
+	var a Access
+	err := c.Call(ctx, http.MethodPost, PathAccess, req, &a)
+	return a, err
+}
+
 // Reset removes the owner's binding.
 func (c *Client) Reset(ctx context.Context) error {
 	return c.Call(ctx, http.MethodDelete, PathIdentityGCP, nil, nil)

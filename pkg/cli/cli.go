@@ -1,6 +1,7 @@
-// Package cli is the `warden` command users run inside a Warden pod (a workspace terminal, a
-// job's shell). It talks to the pod's sidecar on 127.0.0.1:$WARDEN_PORT, so it needs no
-// credentials of its own.
+// Package cli is the `warden` command. Inside a Warden pod (a workspace terminal, a job's shell)
+// it talks to the pod's sidecar on 127.0.0.1:$WARDEN_PORT and needs no credentials of its own.
+// From outside any pod (a laptop, a workspace of another owner) it talks to the broker with the
+// bearer token of the user's kubeconfig, and RBAC decides (target.go).
 package cli
 
 import (
@@ -12,18 +13,26 @@ import (
 	"fmt"
 	"io"
 	"maps"
-	"net/http"
+	"net/url"
 	"os"
 	"slices"
 	"strings"
-	"time"
 
 	"golang.org/x/term"
+
+	"github.com/warden-dev/warden/pkg/brokerapi"
 )
 
+const usage = `usage:
+  warden secrets --list [--show-secrets] | --get KEY | --set KEY [--json] | --delete KEY | --delete-all | --overwrite-all FILE.json
+      inside a Warden pod: the pod owner's secrets, through its sidecar
+      with --owner NAMESPACE/NAME: that owner's secrets from anywhere, through the broker
+      (--broker URL, --broker-ca FILE, your kubeconfig's token; RBAC on owners/secrets)
+  warden access [--permission read|write|delete] [--user NAME]
+      what you (or, for an admin, NAME) may do: datasets, orgs and spaces with the roles held`
+
 type cli struct {
-	base   string
-	http   *http.Client
+	t      *target
 	stdin  io.Reader
 	stdout io.Writer
 	stderr io.Writer
@@ -31,38 +40,47 @@ type cli struct {
 
 // Run executes one command line (without the program name).
 func Run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] != "secrets" {
-		return errors.New("usage: warden secrets --list | --get KEY | --set KEY | --delete KEY | --overwrite-all FILE.json")
+	if len(args) == 0 {
+		return errors.New(usage)
 	}
+	switch args[0] {
+	case "secrets":
+		return runSecrets(args[1:], stdin, stdout, stderr)
+	case "access":
+		return runAccess(args[1:], stdout, stderr)
+	}
+	return errors.New(usage)
+}
+
+func runSecrets(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("warden secrets", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	list := fs.Bool("list", false, "list secret names")
 	show := fs.Bool("show-secrets", false, "with --list: print values too")
 	get := fs.String("get", "", "print one secret's value")
 	set := fs.String("set", "", "set one secret (value prompted without echo, or read from stdin)")
+	asJSON := fs.Bool("json", false, "with --set: the value is JSON (a number, an object, ...), not text")
 	del := fs.String("delete", "", "delete one secret")
-	overwrite := fs.String("overwrite-all", "", "replace all secrets with the JSON object in FILE")
-	url := fs.String("url", "", "sidecar URL (default http://127.0.0.1:$WARDEN_PORT)")
-	if err := fs.Parse(args[1:]); err != nil {
+	delAll := fs.Bool("delete-all", false, "delete every secret")
+	overwrite := fs.String("overwrite-all", "", "replace all secrets with the JSON object in FILE (values of any JSON type)")
+	tf := addTargetFlags(fs)
+	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	chosen := 0
-	for _, on := range []bool{*list, *get != "", *set != "", *del != "", *overwrite != ""} {
+	for _, on := range []bool{*list, *get != "", *set != "", *del != "", *delAll, *overwrite != ""} {
 		if on {
 			chosen++
 		}
 	}
 	if chosen != 1 {
-		return errors.New("give exactly one of --list, --get, --set, --delete, --overwrite-all")
+		return errors.New("give exactly one of --list, --get, --set, --delete, --delete-all, --overwrite-all")
 	}
-	c := &cli{base: *url, http: &http.Client{Timeout: 30 * time.Second}, stdin: stdin, stdout: stdout, stderr: stderr}
-	if c.base == "" {
-		port := os.Getenv("WARDEN_PORT")
-		if port == "" {
-			return errors.New("WARDEN_PORT is not set: run this inside a Warden pod, or pass --url")
-		}
-		c.base = "http://127.0.0.1:" + port
+	t, err := tf.target(secretsPath, true)
+	if err != nil {
+		return err
 	}
+	c := &cli{t: t, stdin: stdin, stdout: stdout, stderr: stderr}
 	switch {
 	case *list && *show:
 		all, _, err := c.all()
@@ -70,12 +88,12 @@ func Run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 			return err
 		}
 		for _, k := range slices.Sorted(maps.Keys(all)) {
-			fmt.Fprintf(stdout, "%s=%s\n", k, all[k])
+			fmt.Fprintf(stdout, "%s=%s\n", k, text(all[k]))
 		}
 		return nil
 	case *list:
 		var out struct{ Keys []string }
-		if _, err := c.do("GET", "/v1/secrets", nil, "", &out); err != nil {
+		if _, err := t.do("GET", "", nil, "", &out); err != nil {
 			return err
 		}
 		for _, k := range out.Keys {
@@ -83,47 +101,70 @@ func Run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		}
 		return nil
 	case *get != "":
-		var out struct{ Value string }
-		if _, err := c.do("GET", "/v1/secrets/"+*get, nil, "", &out); err != nil {
+		var out struct{ Value json.RawMessage }
+		if _, err := t.do("GET", "/"+*get, nil, "", &out); err != nil {
 			return err
 		}
-		fmt.Fprintln(stdout, out.Value)
+		fmt.Fprintln(stdout, text(out.Value))
 		return nil
 	case *set != "":
-		value, err := c.readValue(*set)
-		if err != nil {
-			return err
-		}
-		// Read, change one key, write back against the version read: a concurrent change
-		// makes this fail (409) instead of being lost.
-		all, version, err := c.all()
-		if err != nil {
-			return err
-		}
-		all[*set] = value
-		_, err = c.do("PUT", "/v1/secrets", all, version, nil)
-		return err
+		return c.set(*set, *asJSON)
 	case *del != "":
-		_, err := c.do("DELETE", "/v1/secrets/"+*del, nil, "", nil)
+		_, err := t.do("DELETE", "/"+*del, nil, "", nil)
+		return err
+	case *delAll:
+		_, err := t.do("DELETE", "", nil, "", nil)
 		return err
 	default:
 		data, err := os.ReadFile(*overwrite)
 		if err != nil {
 			return err
 		}
-		var all map[string]string
-		if err := json.Unmarshal(data, &all); err != nil {
-			return fmt.Errorf("%s must hold a JSON object of string values: %w", *overwrite, err)
+		var all map[string]json.RawMessage
+		if err := json.Unmarshal(data, &all); err != nil || all == nil {
+			return fmt.Errorf("%s must hold a JSON object of secrets: %v", *overwrite, err)
 		}
-		_, err = c.do("PUT", "/v1/secrets", all, "", nil)
+		_, err = t.do("PUT", "", all, "", nil)
 		return err
 	}
 }
 
-func (c *cli) all() (map[string]string, string, error) {
-	all := map[string]string{}
-	etag, err := c.do("GET", "/v1/secrets?all=true", nil, "", &all)
+// set reads the value, then changes one key against the version read: a concurrent change
+// makes this fail (409) instead of being lost.
+func (c *cli) set(key string, asJSON bool) error {
+	value, err := c.readValue(key)
+	if err != nil {
+		return err
+	}
+	raw, _ := json.Marshal(value)
+	if asJSON {
+		if !json.Valid([]byte(value)) {
+			return fmt.Errorf("the value for %s is not JSON (drop --json to store it as text)", key)
+		}
+		raw = []byte(value)
+	}
+	all, version, err := c.all()
+	if err != nil {
+		return err
+	}
+	all[key] = raw
+	_, err = c.t.do("PUT", "", all, version, nil)
+	return err
+}
+
+func (c *cli) all() (map[string]json.RawMessage, string, error) {
+	all := map[string]json.RawMessage{}
+	etag, err := c.t.do("GET", "?all=true", nil, "", &all)
 	return all, etag, err
+}
+
+// text prints a secret: a string as its text, any other JSON value as JSON.
+func text(v json.RawMessage) string {
+	var s string
+	if json.Unmarshal(v, &s) == nil {
+		return s
+	}
+	return string(v)
 }
 
 // readValue prompts without echo on a terminal, and reads one line from a pipe.
@@ -141,43 +182,66 @@ func (c *cli) readValue(key string) (string, error) {
 	return strings.TrimRight(line, "\r\n"), nil
 }
 
-// do calls the sidecar; it returns the ETag and decodes a JSON answer into out.
-func (c *cli) do(method, path string, body any, ifMatch string, out any) (string, error) {
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return "", err
-		}
-		rd = bytes.NewReader(b)
+// encode is a request body as JSON (nil: none).
+func encode(body any) (io.Reader, error) {
+	if body == nil {
+		return nil, nil
 	}
-	req, err := http.NewRequest(method, c.base+path, rd)
+	b, err := json.Marshal(body)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
+	return bytes.NewReader(b), nil
+}
+
+// runAccess prints what you may do: inside a pod, the pod's owner and you together (through
+// the sidecar); with --broker, you (or --user NAME, for an admin) from anywhere.
+func runAccess(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("warden access", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	permission := fs.String("permission", "", "only what needs this permission: read, upload, upload/main, delete, assume")
+	user := fs.String("user", "", "with --broker: another user (needs get on accesses.warden.dev named NAME)")
+	asJSON := fs.Bool("json", false, "print the broker's answer as JSON")
+	tf := addTargetFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		return err
 	}
-	if ifMatch != "" {
-		req.Header.Set("If-Match", ifMatch)
-	}
-	resp, err := c.http.Do(req)
+	t, err := tf.target(accessPath, false)
 	if err != nil {
-		return "", fmt.Errorf("the Warden sidecar is not reachable at %s: %w", c.base, err)
+		return err
 	}
-	defer resp.Body.Close()
-	data, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
-	if resp.StatusCode >= 300 {
-		var e struct{ Error string }
-		if json.Unmarshal(data, &e) == nil && e.Error != "" {
-			return "", fmt.Errorf("%s (%d)", e.Error, resp.StatusCode)
+	q := url.Values{}
+	if *permission != "" {
+		q.Set("permission", *permission)
+	}
+	if *user != "" {
+		if t.what != "the Warden broker" {
+			return errors.New("--user needs --broker: inside a pod, the listing is for the pod's owner and its caller")
 		}
-		return "", fmt.Errorf("%s %s: %s", method, path, resp.Status)
+		q.Set("user", *user)
 	}
-	if out != nil && len(data) > 0 {
-		if err := json.Unmarshal(data, out); err != nil {
-			return "", err
-		}
+	path := ""
+	if len(q) > 0 {
+		path = "?" + q.Encode()
 	}
-	return resp.Header.Get("ETag"), nil
+	var a brokerapi.Access
+	if _, err := t.do("GET", path, nil, "", &a); err != nil {
+		return err
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(a)
+	}
+	fmt.Fprintf(stdout, "for %s\n", strings.Join(a.Subjects, " and "))
+	for _, d := range a.Datasets {
+		fmt.Fprintf(stdout, "dataset %s: %s\n", d.ID, strings.Join(d.Permissions, ", "))
+	}
+	for _, o := range a.Orgs {
+		fmt.Fprintf(stdout, "org %s (%s): %s\n", o.Name, o.GCPServiceAccount, strings.Join(o.Permissions, ", "))
+	}
+	for _, sp := range a.Spaces {
+		fmt.Fprintf(stdout, "space %s/%s, role %s: %s\n", sp.Org, sp.Space, sp.Role, strings.Join(sp.Permissions, ", "))
+	}
+	return nil
 }

@@ -160,6 +160,23 @@ func (s *Source) space(name string) *wardenv1.Space {
 	return &o
 }
 
+func (s *Source) spaceObjects() []*wardenv1.Space {
+	if ix := s.idx.Load(); ix != nil {
+		var out []*wardenv1.Space
+		for _, o := range ix.spaces.List() {
+			if p, ok := o.(*wardenv1.Space); ok {
+				out = append(out, p)
+			}
+		}
+		return out
+	}
+	var l wardenv1.SpaceList
+	if err := s.Reader.List(ctx(), &l); err != nil {
+		return nil
+	}
+	return pointers(l.Items)
+}
+
 func (s *Source) storagePolicies() []*wardenv1.StoragePolicy {
 	if ix := s.idx.Load(); ix != nil {
 		var out []*wardenv1.StoragePolicy

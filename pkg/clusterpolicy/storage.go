@@ -3,6 +3,7 @@ package clusterpolicy
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	wardenv1 "github.com/warden-dev/warden/pkg/apis/warden/v1alpha1"
@@ -115,6 +116,32 @@ func (v *view) StorageSpace(org, space string) (policy.StorageSpace, bool) {
 	}
 	sp, err := v.spaceStanding(obj)
 	return sp, err == nil
+}
+
+// StorageSpaces implements policy.StorageView: the file's spaces, then the Space objects in
+// force, by name.
+func (v *view) StorageSpaces() []policy.StorageSpace {
+	var out []policy.StorageSpace
+	if v.file != nil {
+		out = v.file.StorageSpaces()
+	}
+	objs := v.s.spaceObjects()
+	slices.SortFunc(objs, func(a, b *wardenv1.Space) int { return strings.Compare(a.Name, b.Name) })
+	for _, obj := range objs {
+		name, ok := strings.CutPrefix(obj.Name, obj.Spec.Org+".")
+		if !ok {
+			continue
+		}
+		if v.file != nil {
+			if _, fileHas := v.file.StorageSpace(obj.Spec.Org, name); fileHas {
+				continue // the file's, listed above
+			}
+		}
+		if sp, ok := v.StorageSpace(obj.Spec.Org, name); ok {
+			out = append(out, sp)
+		}
+	}
+	return out
 }
 
 // errSpaceConflict and errUnknownOrg say why a valid Space object is not in force.

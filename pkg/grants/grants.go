@@ -160,6 +160,30 @@ func (e *Engine) decide(ctx context.Context, pol policy.View, o policy.Owner, ow
 // List returns the datasets both may read, in policy order. With the policy's reader lists the
 // candidates are the owner's readable datasets (an index lookup, no scan); another authorizer
 // (RBAC) is asked about every dataset.
+// ReadableBy lists the datasets a caller may read by itself, no pod involved (a person asking
+// what they may do): the caller's part of a decision, by the same authorizer.
+func (e *Engine) ReadableBy(ctx context.Context, caller Caller) ([]string, error) {
+	pol := e.Policy()
+	if pol == nil {
+		return nil, ErrUnavailable
+	}
+	candidates := pol.DatasetIDs
+	if _, ok := e.Authz.(PolicyAuthorizer); ok {
+		candidates = func() []string { return pol.ReadableBy(caller.Principal()) }
+	}
+	out := []string{}
+	for _, id := range candidates() {
+		ok, err := e.Authz.CallerCanRead(ctx, pol, caller.ServiceAccount, caller, id)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			out = append(out, id)
+		}
+	}
+	return out, nil
+}
+
 func (e *Engine) List(ctx context.Context, owner string, caller Caller) ([]Dataset, error) {
 	pol, o, err := e.policy(owner)
 	if err != nil {

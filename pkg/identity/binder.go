@@ -89,10 +89,8 @@ func (b *Binder) Orgs(owner string, caller policy.Principal) ([]Org, error) {
 		return nil, ErrNoPolicy
 	}
 	out := []Org{}
-	for _, o := range pol.OrgsOf(policy.Principal{ServiceAccount: owner}) {
-		if _, err := orgMember(pol, o.Name, owner, caller); err == nil {
-			out = append(out, Org{Name: o.Name, GCPServiceAccount: o.GCPServiceAccount})
-		}
+	for _, o := range policy.OrgsFor(pol, policy.Subjects(owner, caller)...) {
+		out = append(out, Org{Name: o.Name, GCPServiceAccount: o.GCPServiceAccount})
 	}
 	return out, nil
 }

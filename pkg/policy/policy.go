@@ -151,6 +151,26 @@ func Subjects(owner string, caller Principal) []Principal {
 	return out
 }
 
+// OrgsFor lists the orgs every subject is a member of (the pod's owner and its caller, or one
+// person), in the view's order.
+func OrgsFor(v View, subjects ...Principal) []Org {
+	if len(subjects) == 0 {
+		return nil
+	}
+	var out []Org
+	for _, o := range v.OrgsOf(subjects[0]) {
+		all := true
+		for _, who := range subjects[1:] {
+			_, member := v.IsOrgMember(o.Name, who)
+			all = all && member
+		}
+		if all {
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
 // String names the principal for errors and audit lines.
 func (p Principal) String() string {
 	if p.ServiceAccount != "" {

@@ -329,6 +329,20 @@ func (p *Policy) StorageSpace(org, space string) (StorageSpace, bool) {
 	return StorageSpace{}, false
 }
 
+// StorageSpaces implements StorageView, in file order.
+func (p *Policy) StorageSpaces() []StorageSpace {
+	var out []StorageSpace
+	for _, o := range p.Orgs {
+		if o.Storage == nil {
+			continue
+		}
+		for _, s := range o.Storage.Spaces {
+			out = append(out, StorageSpace{Org: o, Store: *o.Storage, Space: s})
+		}
+	}
+	return out
+}
+
 // StorageRoles implements StorageView.
 func (p *Policy) StorageRoles() StorageRoles { return p.Storage }
 

@@ -9,6 +9,8 @@ import (
 type StorageView interface {
 	// StorageSpace resolves a space of an org (false: no such org, or no such space in it).
 	StorageSpace(org, space string) (StorageSpace, bool)
+	// StorageSpaces lists every space in force.
+	StorageSpaces() []StorageSpace
 	// StorageRoles are the cluster-wide storage roles (admins, the public roles).
 	StorageRoles() StorageRoles
 	// Holds reports whether who is one of members, with the policy's groups resolved.
@@ -131,4 +133,38 @@ func missing(sp StorageSpace, a Access, need Role, orgAccess bool, have Role) st
 		parts = append(parts, fmt.Sprintf("role %s in space %s (has %s)", need, where, have))
 	}
 	return "needs " + strings.Join(parts, " and ")
+}
+
+// SpaceAccess is what subjects may all do in one space: the access kinds and the weakest of
+// their roles (the one that limits them).
+type SpaceAccess struct {
+	Org, Space string
+	Role       Role
+	Access     []Access
+}
+
+// SpacesFor lists the spaces where every subject (a pod's owner and its caller, or one person)
+// has some access, with the access kinds all of them pass: DecideStorage for each kind.
+func SpacesFor(v StorageView, subjects ...Principal) []SpaceAccess {
+	var out []SpaceAccess
+	for _, sp := range v.StorageSpaces() {
+		sa := SpaceAccess{Org: sp.Org.Name, Space: sp.Space.Name, Role: RoleTrustee}
+		for _, a := range Accesses {
+			all := true
+			for _, who := range subjects {
+				d := DecideStorage(v, sp, who, a)
+				all = all && d.Allowed
+				if d.Allowed {
+					sa.Role = min(sa.Role, d.Role)
+				}
+			}
+			if all {
+				sa.Access = append(sa.Access, a)
+			}
+		}
+		if len(sa.Access) > 0 {
+			out = append(out, sa)
+		}
+	}
+	return out
 }

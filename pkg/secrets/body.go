@@ -1,9 +1,13 @@
 package secrets
 
 import (
+	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
+	"strings"
 
 	"github.com/warden-dev/warden/internal/httpjson"
 )
@@ -24,4 +28,32 @@ func DecodeValues(w http.ResponseWriter, r *http.Request, limit int) (Values, er
 		return nil, fmt.Errorf("%w: want a JSON object, got null", ErrBadValue)
 	}
 	return data, nil
+}
+
+// KV is one owner's secrets as the HTTP APIs serve them (*Store implements it).
+type KV interface {
+	Keys(ctx context.Context) ([]string, int, error)
+	All(ctx context.Context) (Values, int, error)
+	Get(ctx context.Context, key string) (json.RawMessage, int, error)
+	SetAll(ctx context.Context, data Values, ifVersion *int) (int, error)
+	Delete(ctx context.Context, key string, ifVersion *int) (int, error)
+	DeleteAll(ctx context.Context, ifVersion *int) (int, error)
+}
+
+var _ KV = (*Store)(nil)
+
+// ETag renders a KV version as the APIs' ETag; If-Match takes the same form (or the bare number).
+func ETag(v int) string { return `"v` + strconv.Itoa(v) + `"` }
+
+// IfMatch reads a request's If-Match: nil when absent, else the version it names.
+func IfMatch(r *http.Request) (*int, error) {
+	h := strings.TrimSpace(r.Header.Get("If-Match"))
+	if h == "" {
+		return nil, nil
+	}
+	n, err := strconv.Atoi(strings.TrimPrefix(strings.Trim(h, `"`), "v"))
+	if err != nil || n < 0 {
+		return nil, fmt.Errorf("%w: If-Match %q is not a version such as \"v3\"", ErrBadValue, h)
+	}
+	return &n, nil
 }

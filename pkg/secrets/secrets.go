@@ -81,6 +81,29 @@ func PathFor(template, owner string) (string, error) {
 	return p, nil
 }
 
+// DefaultPath is where an owner's secrets live under the KV mount ({namespace} and {owner}, the
+// service account's name); manifests/vault's configure-vault.sh writes the same layout into its
+// policies.
+const DefaultPath = "warden/{namespace}/{owner}"
+
+// Owners opens any owner's entry through one session (the broker's login), by the path
+// template; a template that cannot name the owner's entry is refused here, not per request.
+func (s *Session) Owners(template string) (func(owner string) (KV, error), error) {
+	if template == "" {
+		template = DefaultPath
+	}
+	if !strings.Contains(template, "{namespace}") || !strings.Contains(template, "{owner}") {
+		return nil, fmt.Errorf("vault path %q must name {namespace} and {owner}, or owners would share an entry", template)
+	}
+	return func(owner string) (KV, error) {
+		p, err := PathFor(template, owner)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrBadKey, err)
+		}
+		return s.Entry(p), nil
+	}, nil
+}
+
 // DefaultRole is the Vault role of an owner when none is given: warden-NAMESPACE-NAME.
 func DefaultRole(owner string) string {
 	return "warden-" + strings.ReplaceAll(owner, "/", "-")

@@ -17,12 +17,14 @@ type Broker interface {
 	Orgs(ctx context.Context, caller grants.Caller) (brokerapi.OrgsResponse, error)
 	Bind(ctx context.Context, req brokerapi.BindRequest) (brokerapi.Binding, error)
 	Reset(ctx context.Context) error
+	Access(ctx context.Context, req brokerapi.AccessRequest) (brokerapi.Access, error)
 }
 
 const (
 	actionGCPOrgs  = "identity-orgs"
 	actionGCPBind  = "identity-bind"
 	actionGCPReset = "identity-reset"
+	actionAccess   = "access"
 )
 
 func (s *Server) gcpOrgs(w http.ResponseWriter, r *http.Request) {
@@ -54,6 +56,20 @@ func (s *Server) gcpReset(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.gcpDone(w, q, s.cfg.Broker.Reset(q.ctx), http.StatusNoContent, nil)
+}
+
+// whatMayIDo is GET /v1/access: what the owner and the caller may do together (datasets, orgs,
+// spaces), decided by the broker; ?permission= filters.
+func (s *Server) whatMayIDo(w http.ResponseWriter, r *http.Request) {
+	q, ok := s.gcpBegin(w, r, actionAccess, nil, nil)
+	if !ok {
+		return
+	}
+	a, err := s.cfg.Broker.Access(q.ctx, brokerapi.AccessRequest{Caller: q.caller, Permission: r.URL.Query().Get("permission")})
+	if err == nil {
+		q.rec.Reason = fmt.Sprintf("%d datasets, %d orgs, %d spaces", len(a.Datasets), len(a.Orgs), len(a.Spaces))
+	}
+	s.gcpDone(w, q, err, http.StatusOK, a)
 }
 
 // gcpBegin is forward for the identity endpoints: a caller the sidecar cannot establish is

@@ -167,9 +167,8 @@ func Run(ctx context.Context, o Options, ready chan<- string) error {
 	return serve.Until(ctx, hs, ln)
 }
 
-// DefaultVaultPath is where an owner's secrets live under the KV mount; manifests/vault's
-// configure-vault.sh writes the same layout into its policy.
-const DefaultVaultPath = "warden/{namespace}/{owner}"
+// DefaultVaultPath is where an owner's secrets live under the KV mount (the broker's too).
+const DefaultVaultPath = secrets.DefaultPath
 
 func openSecrets(ctx context.Context, o Options, log *slog.Logger) (*secrets.Store, error) {
 	tmpl := o.VaultPath

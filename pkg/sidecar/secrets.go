@@ -1,12 +1,8 @@
 package sidecar
 
 import (
-	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
-	"strconv"
-	"strings"
 
 	"github.com/warden-dev/warden/internal/httpjson"
 	"github.com/warden-dev/warden/pkg/audit"
@@ -14,14 +10,7 @@ import (
 )
 
 // SecretStore is the owner's secrets (pkg/secrets in production).
-type SecretStore interface {
-	Keys(ctx context.Context) ([]string, int, error)
-	All(ctx context.Context) (secrets.Values, int, error)
-	Get(ctx context.Context, key string) (json.RawMessage, int, error)
-	SetAll(ctx context.Context, data secrets.Values, ifVersion *int) (int, error)
-	Delete(ctx context.Context, key string, ifVersion *int) (int, error)
-	DeleteAll(ctx context.Context, ifVersion *int) (int, error)
-}
+type SecretStore = secrets.KV
 
 // Audit actions of the secrets API. Audit lines name keys, never values.
 const (
@@ -30,21 +19,6 @@ const (
 	actionSecretSet    = "secret-set"
 	actionSecretDelete = "secret-delete"
 )
-
-// etag renders a KV version; If-Match takes the same form (or the bare number).
-func etag(v int) string { return `"v` + strconv.Itoa(v) + `"` }
-
-func ifMatch(r *http.Request) (*int, error) {
-	h := strings.TrimSpace(r.Header.Get("If-Match"))
-	if h == "" {
-		return nil, nil
-	}
-	n, err := strconv.Atoi(strings.TrimPrefix(strings.Trim(h, `"`), "v"))
-	if err != nil || n < 0 {
-		return nil, fmt.Errorf("%w: If-Match %q is not a version such as \"v3\"", errBody, h)
-	}
-	return &n, nil
-}
 
 // secretBegin starts a secrets request, answering 501 when no Vault is configured.
 func (s *Server) secretBegin(w http.ResponseWriter, r *http.Request, action string) (request, bool) {
@@ -111,7 +85,7 @@ func (s *Server) secretGet(w http.ResponseWriter, r *http.Request) {
 func (s *Server) secretDone(w http.ResponseWriter, q request, version int, body any) {
 	q.rec.Outcome = audit.Allowed
 	s.cfg.Audit.Log(q.rec)
-	w.Header().Set("ETag", etag(version))
+	w.Header().Set("ETag", secrets.ETag(version))
 	if body == nil {
 		w.WriteHeader(http.StatusNoContent)
 		return
@@ -124,7 +98,7 @@ func (s *Server) secretsPut(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	ifv, err := ifMatch(r)
+	ifv, err := secrets.IfMatch(r)
 	if err != nil {
 		s.fail(w, q, err)
 		return
@@ -151,7 +125,7 @@ func (s *Server) secretDelete(w http.ResponseWriter, r *http.Request) {
 	}
 	key := r.PathValue("key")
 	q.rec.Source = key
-	ifv, err := ifMatch(r)
+	ifv, err := secrets.IfMatch(r)
 	if err != nil {
 		s.fail(w, q, err)
 		return
@@ -172,7 +146,7 @@ func (s *Server) secretsDeleteAll(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q.rec.Source = "all keys"
-	ifv, err := ifMatch(r)
+	ifv, err := secrets.IfMatch(r)
 	if err != nil {
 		s.fail(w, q, err)
 		return

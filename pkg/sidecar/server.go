@@ -124,6 +124,7 @@ func New(cfg Config) (*Server, error) {
 	s.route("/v1/secrets/{key}", map[string]http.HandlerFunc{http.MethodGet: s.secretGet, http.MethodDelete: s.secretDelete})
 	s.route("/v1/identity/orgs", get(s.gcpOrgs))
 	s.route("/v1/identity/gcp", map[string]http.HandlerFunc{http.MethodPost: s.gcpBind, http.MethodDelete: s.gcpReset})
+	s.route("/v1/access", get(s.whatMayIDo))
 	s.route(brokerapi.PathStorageCredentials, map[string]http.HandlerFunc{http.MethodPost: s.storageCredentials})
 	s.route(brokerapi.PathStorageSignedURL, map[string]http.HandlerFunc{http.MethodPost: s.storageSignedURL})
 	s.route(brokerapi.PathStorageCommit, map[string]http.HandlerFunc{http.MethodPost: s.storageCommit})

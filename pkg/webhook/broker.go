@@ -17,6 +17,7 @@ import (
 	"github.com/warden-dev/warden/pkg/identity"
 	"github.com/warden-dev/warden/pkg/mutate"
 	"github.com/warden-dev/warden/pkg/podcert"
+	"github.com/warden-dev/warden/pkg/secrets"
 	"github.com/warden-dev/warden/pkg/storage"
 	"sigs.k8s.io/controller-runtime/pkg/certwatcher"
 )
@@ -80,6 +81,20 @@ func (s *Server) setupBroker() error {
 			return fmt.Errorf("webhook: %w", err)
 		}
 		bo.Storage, bo.Policy = svc, s.source.View
+	}
+	if vo := s.opts.OwnerSecrets; vo != nil {
+		cfg := *vo
+		cfg.Log = s.log.With("component", "owner-secrets")
+		sess, err := secrets.Login(context.Background(), cfg)
+		if err != nil {
+			return fmt.Errorf("webhook: owner secrets: %w", err)
+		}
+		owners, err := sess.Owners(vo.Path)
+		if err != nil {
+			return fmt.Errorf("webhook: owner secrets: %w", err)
+		}
+		bo.Secrets = owners
+		bo.Policy = s.source.View
 	}
 	bo.AcceptTokens = s.opts.AcceptTokens || s.opts.Mutate.SidecarIdentity == mutate.IdentityToken
 	if s.opts.signs() {

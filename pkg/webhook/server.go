@@ -24,6 +24,7 @@ import (
 	"github.com/warden-dev/warden/pkg/identity"
 	"github.com/warden-dev/warden/pkg/mutate"
 	"github.com/warden-dev/warden/pkg/policy"
+	"github.com/warden-dev/warden/pkg/secrets"
 	"github.com/warden-dev/warden/pkg/storage"
 )
 
@@ -63,6 +64,9 @@ type Options struct {
 	// Storage enables Cloud Storage credentials for the policy's spaces through the broker
 	// (nil: off). Registerer and Log are the server's own.
 	Storage *storage.Options
+	// OwnerSecrets lets people manage owners' secrets from outside their pods through the
+	// broker, which logs in to Vault with this (Path: the owners' path template; nil: off).
+	OwnerSecrets *secrets.Config
 	// AdminGroup may change org mappings in PolicyConfigMap (in Namespace, default
 	// DefaultPolicyConfigMap) through the broker.
 	AdminGroup      string

@@ -163,8 +163,25 @@ func run(m *testing.M) int {
 		return 1
 	}
 	defer gcp.Close()
+	// Vault before the webhook: the broker logs in to it for owners' secrets from outside pods.
+	vaultSrv, err = testvault.Start(tmp)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "e2e:", err)
+		return 1
+	}
+	defer vaultSrv.Stop()
+	if err := configureVault(context.Background(), tmp); err != nil {
+		fmt.Fprintln(os.Stderr, "e2e: configuring vault:", err)
+		return 1
+	}
+	brokerVault, err := brokerVaultLogin(context.Background(), tmp)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "e2e: the broker's vault token:", err)
+		return 1
+	}
 	server, err = webhook.New(webhook.Options{
 		RestConfig:      webhookCfg,
+		OwnerSecrets:    brokerVault,
 		Storage:         storageOptions(gcp),
 		GCP:             &webhook.GCPOptions{IAM: iamClient, Propagation: identityPropagation, Resync: 2 * time.Second},
 		AdminGroup:      "system:serviceaccounts:warden-admins",
@@ -201,16 +218,6 @@ func run(m *testing.M) int {
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "e2e:", err)
-		return 1
-	}
-	vaultSrv, err = testvault.Start(tmp)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "e2e:", err)
-		return 1
-	}
-	defer vaultSrv.Stop()
-	if err := configureVault(ctx, tmp); err != nil {
-		fmt.Fprintln(os.Stderr, "e2e: configuring vault:", err)
 		return 1
 	}
 	defer stopStrict()

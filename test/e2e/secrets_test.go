@@ -182,8 +182,15 @@ func TestSecretsRoundTrip(t *testing.T) {
 	code, _, _ = sc.call(t, "DELETE", "/v1/secrets/db-user", "", nil)
 	assert.Equal(t, 404, code)
 
+	// Values of any JSON type, as the proposal's DataJobSecrets allows.
+	code, _, _ = sc.call(t, "PUT", "/v1/secrets", "", []byte(`{"k":1,"o":{"a":[true,null]}}`))
+	require.Equal(t, 204, code)
+	code, _, out = sc.call(t, "GET", "/v1/secrets/o", "", nil)
+	require.Equal(t, 200, code)
+	assert.Equal(t, map[string]any{"a": []any{true, nil}}, out["value"])
+
 	// Hostile bodies.
-	for _, b := range []string{`{`, `[]`, `{"k":1}`, `null`, `{"a":"b"}{"c":"d"}`, `{"bad key!":"x"}`} {
+	for _, b := range []string{`{`, `[]`, `null`, `{"a":"b"}{"c":"d"}`, `{"bad key!":"x"}`, `{"k":nope}`} {
 		code, _, _ := sc.call(t, "PUT", "/v1/secrets", "", []byte(b))
 		assert.Equal(t, 400, code, b)
 	}

@@ -17,6 +17,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/warden-dev/warden/internal/testing/testenv"
+	"github.com/warden-dev/warden/pkg/secrets"
 )
 
 // vaultOwners get Vault roles in the e2e suite.
@@ -66,9 +67,29 @@ func configureVault(ctx context.Context, dir string) error {
 		"KUBERNETES_CA_CERT=" + caFile,
 		"TOKEN_REVIEWER_JWT=" + tr.Status.Token,
 		"TOKEN_TTL=8s", // short, so renewal is observable in a test
+		"BROKER_SERVICE_ACCOUNT=warden-system/warden-webhook",
 	}, script, vaultOwners...)
 	if err != nil {
 		return fmt.Errorf("%s: %v\n%s", script, err, out)
 	}
 	return nil
+}
+
+// brokerVaultLogin is the broker's Vault login as the chart gives it: a token of the webhook's
+// service account with audience vault, in a file, and the role configure-vault.sh wrote.
+func brokerVaultLogin(ctx context.Context, dir string) (*secrets.Config, error) {
+	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: "warden-system", Name: "warden-webhook"}}
+	if _, err := kube.CoreV1().ServiceAccounts("warden-system").Create(ctx, sa, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		return nil, err
+	}
+	tr, err := kube.CoreV1().ServiceAccounts("warden-system").CreateToken(ctx, "warden-webhook", &authnv1.TokenRequest{Spec: authnv1.TokenRequestSpec{
+		Audiences: []string{"vault"}, ExpirationSeconds: ptr.To[int64](3600)}}, metav1.CreateOptions{})
+	if err != nil {
+		return nil, err
+	}
+	file := filepath.Join(dir, "broker-vault-token")
+	if err := os.WriteFile(file, []byte(tr.Status.Token), 0o600); err != nil {
+		return nil, err
+	}
+	return &secrets.Config{Addr: vaultSrv.Addr, Role: "warden-broker", TokenFile: file, Path: secrets.DefaultPath}, nil
 }
