@@ -27,6 +27,7 @@ import datetime as dt
 import hashlib
 import json
 import os
+import ssl
 import tempfile
 import unittest
 import urllib.request
@@ -40,13 +41,17 @@ URL_2 = os.environ.get("WARDEN_TEST_URL_2", "")
 SNAPSHOT_ROOT = os.environ.get("WARDEN_TEST_SNAPSHOT_ROOT", "")
 GCS = os.environ.get("WARDEN_TEST_GCS", "")
 OUT = os.environ.get("WARDEN_TEST_OUT", "")
+BROKER_URL = os.environ.get("WARDEN_TEST_BROKER_URL", "")
+BROKER_CA = os.environ.get("WARDEN_TEST_BROKER_CA", "")
+PERSON_TOKEN = os.environ.get("WARDEN_TEST_PERSON_TOKEN", "")
 
 CSV = "id,score\n1,0.5\n2,0.75\n3,1.0\n"
 
 
 def setUpModule() -> None:
     need = [("WARDEN_TEST_URL", URL), ("WARDEN_TEST_URL_2", URL_2), ("WARDEN_TEST_SNAPSHOT_ROOT", SNAPSHOT_ROOT),
-            ("WARDEN_TEST_GCS", GCS), ("WARDEN_TEST_OUT", OUT)]
+            ("WARDEN_TEST_GCS", GCS), ("WARDEN_TEST_OUT", OUT), ("WARDEN_TEST_BROKER_URL", BROKER_URL),
+            ("WARDEN_TEST_BROKER_CA", BROKER_CA), ("WARDEN_TEST_PERSON_TOKEN", PERSON_TOKEN)]
     missing = [n for n, v in need if not v]
     if missing:
         raise RuntimeError(
@@ -120,6 +125,23 @@ class BrokerSecretsTest(unittest.TestCase):
         with self.assertRaises(wc.BadRequest):
             self.a.get("bad key!")
 
+    def test_json_values_delete_all_and_from_outside(self) -> None:
+        # Values of any JSON type round-trip; a person outside any pod (their Kubernetes token,
+        # RBAC on owners/secrets) manages the same entry through the broker; delete-all.
+        self.a.set_all({"port": 5432, "tls": {"verify": True}, "hosts": ["a", "b"]})
+        self.assertEqual(self.a.get("port"), 5432)
+        ctx = ssl.create_default_context(cafile=BROKER_CA)
+        outside = wc.Client(BROKER_URL, token=PERSON_TOKEN, ssl_context=ctx).owner_secrets("apps/svc-prod-app-1")
+        self.assertEqual(dict(outside.get_all()), {"port": 5432, "tls": {"verify": True}, "hosts": ["a", "b"]})
+        outside.set("db-password", "from-a-laptop")
+        self.assertEqual(outside.get("db-password"), "from-a-laptop")
+        # (The job's sidecars serve their cached copy for --vault-cache-ttl; test/e2e's
+        # TestSecretsFromOutsideAPod reads the person's write through an uncached one.)
+        with self.assertRaises(wc.Forbidden):
+            wc.Client(BROKER_URL, token=PERSON_TOKEN, ssl_context=ctx).owner_secrets("ws/user-ds-1").list()
+        outside.delete_all()
+        self.assertEqual(outside.list(), [])
+
     def test_check_and_set_across_sidecars(self) -> None:
         self.a.set_all({"token": "one"})
         read = self.a.get_all()  # a's sidecar caches this version
@@ -152,6 +174,25 @@ class BrokerIdentityTest(unittest.TestCase):
 
     def tearDown(self) -> None:
         self.i.reset()
+
+    def test_what_may_i_do(self) -> None:
+        # The Nebari seed's permission listing, for the owner and the caller together.
+        a = wc.Client(URL, caller="user-ds-1").my_access()
+        self.assertEqual(a["subjects"], ["serviceAccount:apps/svc-prod-app-1", "user:user-ds-1"])
+        self.assertIn("prod-dataset-1", [d["id"] for d in a["datasets"]])
+        self.assertEqual([o["name"] for o in a["orgs"]], ["org1"])
+        spaces = {(s["org"], s["space"]): s for s in a["spaces"]}
+        self.assertEqual(spaces[("org1", "archive")]["permissions"], ["read", "upload/main", "delete"])
+        d = wc.Client(URL, caller="user-ds-1").my_access("delete")
+        self.assertEqual(d["datasets"], [])
+        self.assertEqual(sorted(s["space"] for s in d["spaces"]), ["archive", "loadingzone"])
+        with self.assertRaises(wc.BadRequest):
+            wc.Client(URL).my_access("everything")
+        ctx = ssl.create_default_context(cafile=BROKER_CA)
+        me = wc.Client(BROKER_URL, token=PERSON_TOKEN, ssl_context=ctx).my_access()
+        self.assertEqual(me["subjects"], ["serviceAccount:people/pyla"])
+        with self.assertRaises(wc.Forbidden):
+            wc.Client(BROKER_URL, token=PERSON_TOKEN, ssl_context=ctx).my_access(user="user-ds-2")
 
     def test_bind_wait_reset(self) -> None:
         names = [o.name for o in self.i.orgs()]

@@ -145,7 +145,9 @@ class FakeSidecar:
                     return self._list(query)
                 if method == "PUT":
                     return self._put(headers, body)
-                return self._err(405, "method_not_allowed", f"{method} /v1/secrets is not supported; use GET or PUT")
+                if method == "DELETE":
+                    return self._delete_all(headers)
+                return self._err(405, "method_not_allowed", f"{method} /v1/secrets is not supported; use GET, PUT or DELETE")
             if path.startswith("/v1/secrets/"):
                 key = unquote(path[len("/v1/secrets/"):])
                 if not KEY_RE.match(key):
@@ -172,6 +174,16 @@ class FakeSidecar:
             return self._json(200, self.data, self._etag())
         return self._err(400, "bad_request", "bad request body: all must be true or false")
 
+    def _delete_all(self, headers: Any) -> Scripted:
+        ifv, ok = self._if_match(headers)
+        if not ok:
+            return self._err(400, "bad_request", f"bad secret value: If-Match {headers.get('If-Match')!r} is not a version such as \"v3\"")
+        if ifv is not None and ifv != self.version:
+            return self._err(409, "conflict", f"secrets changed: version {ifv} was read, {self.version} is current")
+        self.data = {}
+        self.version += 1
+        return (204, self._etag(), b"")
+
     def _put(self, headers: Any, body: bytes) -> Scripted:
         ifv, ok = self._if_match(headers)
         if not ok:
@@ -181,9 +193,9 @@ class FakeSidecar:
         try:
             data = json.loads(body)
         except ValueError as e:
-            return self._err(400, "bad_request", f"bad request body: want a JSON object of string values: {e}")
-        if not isinstance(data, dict) or not all(isinstance(v, str) for v in data.values()):
-            return self._err(400, "bad_request", "bad request body: want a JSON object of string values")
+            return self._err(400, "bad_request", f"bad secret value: want a JSON object of secrets: {e}")
+        if not isinstance(data, dict):
+            return self._err(400, "bad_request", "bad secret value: want a JSON object of secrets")
         for k in data:
             if not KEY_RE.match(k):
                 return self._err(400, "bad_request", f"bad secret key: {k!r}")

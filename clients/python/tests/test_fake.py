@@ -98,6 +98,29 @@ class SecretsTest(FakeTestCase):
             self.s.set("c", "4", retries=0)
         self.assertEqual(self.fake.data, {"x": "y"})
 
+    def test_json_values_and_delete_all(self) -> None:
+        # Values of any JSON type (the proposal's DataJobSecrets), and the proposal's delete-all.
+        values = {"port": 5432, "ratio": 0.25, "tls": {"verify": True, "ca": None}, "hosts": ["a", "b"], "user": "app"}
+        self.s.set_all(values)
+        self.assertEqual(dict(self.s.get_all()), values)
+        self.assertEqual(self.s.get("tls"), {"verify": True, "ca": None})
+        self.s.set("port", 6543)
+        self.assertEqual(self.s.get("port"), 6543)
+        read = self.s.get_all()
+        self.s.set("user", "etl")
+        with self.assertRaises(wc.Conflict):
+            self.s.delete_all(if_match=read.etag)
+        tag = self.s.delete_all()
+        self.assertRegex(tag or "", r'^"v\d+"$')
+        self.assertEqual(self.s.list(), [])
+
+    def test_owner_secrets_path(self) -> None:
+        o = self.w.owner_secrets("apps/svc-prod-app-1")
+        self.assertEqual(o._path, "/v1/owners/apps/svc-prod-app-1/secrets")
+        for bad in ["apps", "apps/", "/x", "a/b/c", "apps/../x"]:
+            with self.subTest(owner=bad), self.assertRaises((ValueError, wc.BadRequest)):
+                self.w.owner_secrets(bad)
+
     def test_bad_keys_and_values(self) -> None:
         for bad in ["bad key!", "-x", "a/b", "x" * 300, "é"]:
             with self.subTest(key=bad[:10]):
@@ -109,9 +132,11 @@ class SecretsTest(FakeTestCase):
             with self.assertRaises(wc.BadRequest):
                 self.s.get(bad)
         with self.assertRaises(TypeError):
-            self.s.set_all({"k": 1})  # type: ignore[dict-item]
+            self.s.set_all({"k": object()})
         with self.assertRaises(TypeError):
-            self.s.set("k", None)  # type: ignore[arg-type]
+            self.s.set_all({"k": float("nan")})  # not JSON
+        with self.assertRaises(TypeError):
+            self.s.set("k", None)
         with self.assertRaises(TypeError):
             self.s.set_all(["k", "v"])  # type: ignore[arg-type]
         with self.assertRaises(wc.BadRequest):
@@ -153,7 +178,7 @@ class SecretsTest(FakeTestCase):
                     self.s.list()
                 self.assertIn(text, str(cm_bad.exception))
                 self.assertIsInstance(cm_bad.exception, wc.WardenError)
-        self.fake.on("GET", "/v1/secrets", (200, {}, b'{"a": 1}'))
+        self.fake.on("GET", "/v1/secrets", (200, {}, b'["a", 1]'))
         with self.assertRaises(wc.ProtocolError):
             self.s.get_all()
         self.fake.on("GET", "/v1/secrets/k", (200, {}, b'{"key": "k"}'))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as _dt
+import json
 import math
 import os
 import re
@@ -124,6 +125,32 @@ class Client:
         c._transport, c._caller, c._token, c.stage_timeout = self._transport, caller, token, self.stage_timeout
         c.secrets, c.identity, c.storage = Secrets(c), Identity(c), Storage(c)
         return c
+
+    def owner_secrets(self, owner: str) -> Secrets:
+        """An owner's secrets ("namespace/name") from outside its pods: this client's base URL
+        is the broker (https, ``ssl_context`` trusting its CA) and its ``token=`` your
+        Kubernetes token (``kubectl create token``, an OIDC id token); RBAC on owners/secrets in
+        warden.dev decides. The same API as ``client.secrets``."""
+        ns, sep, name = _name_str(owner, "owner").partition("/")
+        if not sep or not ns or not name or "/" in name:
+            raise ValueError(f"owner {owner!r} must be NAMESPACE/NAME")
+        return Secrets(self, f"/v1/owners/{_seg(ns, 'owner namespace')}/{_seg(name, 'owner name')}/secrets")
+
+    def my_access(self, permission: Optional[str] = None, *, user: Optional[str] = None) -> Dict[str, Any]:
+        """What may I do: ``{"subjects", "datasets", "orgs", "spaces"}``, each entry with its
+        ``permissions`` (spaces with the weakest ``role`` held), only what needs ``permission``
+        (read, upload, upload/main, delete, assume) when given. Through the sidecar it is for
+        the owner and the caller together; at the broker (token=) for you, or with ``user=``,
+        for an admin, for someone else."""
+        query: Dict[str, str] = {}
+        if permission is not None:
+            query["permission"] = _name_str(permission, "permission")
+        if user is not None:
+            query["user"] = _name_str(user, "user")
+        d = self._call("GET", "/v1/access", query=query or None, headers=self._headers()).json()
+        if not isinstance(d, dict) or not all(isinstance(d.get(k), list) for k in ("datasets", "orgs", "spaces")):
+            raise ProtocolError("access: expected datasets, orgs and spaces")
+        return d
 
     # --- plumbing ---------------------------------------------------------------------------
 
@@ -266,6 +293,12 @@ class Client:
         self._call("DELETE", f"/v1/staged/{_seg(name, 'staged name')}", headers=self._headers(caller, token))
 
 
+def _name_str(value: Any, what: str) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"{what} must be a str, not {type(value).__name__}")
+    return value
+
+
 def _check_identity(caller: Optional[str], token: Optional[Token]) -> None:
     if caller is not None and not isinstance(caller, str):
         raise TypeError(f"caller must be a str, not {type(caller).__name__}")
@@ -278,7 +311,12 @@ def _check_identity(caller: Optional[str], token: Optional[Token]) -> None:
 
 class Secrets:
     """The owner's secrets in Vault, through the sidecar (``client.secrets``). They belong to
-    the pod's owner (its service account), whoever the caller is.
+    the pod's owner (its service account), whoever the caller is. From outside any pod,
+    ``Client(BROKER_URL, token=KUBERNETES_TOKEN, ssl_context=...).owner_secrets("ns/name")``
+    is the same API at the broker, for people RBAC lets manage that owner's secrets.
+
+    Values are any JSON value (str, int, float, bool, None, lists and dicts of them), as the
+    proposal's DataJobSecrets allows; what was written comes back as it was.
 
     Every answer carries the KV version as an ETag (``'"v3"'``). Writes are check-and-set, as
     the sidecar implements them: against ``if_match=`` when given (an ETag, or the version
@@ -287,8 +325,9 @@ class Secrets:
     based on an old version raises Conflict instead of erasing another writer's change.
     ``etag`` is the last version this object saw."""
 
-    def __init__(self, client: Client) -> None:
+    def __init__(self, client: Client, path: str = "/v1/secrets") -> None:
         self._c = client
+        self._path = path
         self.etag: Optional[str] = None
 
     def _note(self, a: Answer) -> Optional[str]:
@@ -299,41 +338,52 @@ class Secrets:
 
     def list(self) -> List[str]:
         """The secrets' names."""
-        a = self._c._call("GET", "/v1/secrets", headers=self._c._headers())
+        a = self._c._call("GET", self._path, headers=self._c._headers())
         self._note(a)
         return [str(k) for k in _list(a.json(), "keys", "secrets", optional=True)]
 
-    def get(self, key: str) -> str:
-        """One secret's value (NotFound when there is no such key)."""
-        a = self._c._call("GET", f"/v1/secrets/{_seg(key, 'secret key')}", headers=self._c._headers())
+    def get(self, key: str) -> Any:
+        """One secret's value, any JSON value (NotFound when there is no such key)."""
+        a = self._c._call("GET", f"{self._path}/{_seg(key, 'secret key')}", headers=self._c._headers())
         self._note(a)
-        return str(_field(a.json(), "value", str, "secret"))
+        d = a.json()
+        if not isinstance(d, dict) or "value" not in d:
+            raise ProtocolError("secret: expected a JSON object with a value", status=a.status)
+        return d["value"]
 
     def get_all(self) -> SecretValues:
         """Every secret, as a dict with ``.etag``, the version read."""
-        a = self._c._call("GET", "/v1/secrets", query={"all": "true"}, headers=self._c._headers())
+        a = self._c._call("GET", self._path, query={"all": "true"}, headers=self._c._headers())
         d = a.json()
-        if not isinstance(d, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in d.items()):
-            raise ProtocolError("secrets: expected a JSON object of string values", status=a.status)
+        if not isinstance(d, dict):
+            raise ProtocolError("secrets: expected a JSON object", status=a.status)
         return SecretValues(d, self._note(a))
 
-    def set_all(self, values: Mapping[str, str], *, if_match: Optional[ETag] = None) -> Optional[str]:
+    def set_all(self, values: Mapping[str, Any], *, if_match: Optional[ETag] = None) -> Optional[str]:
         """Replace all secrets with ``values`` (one KV version). With ``if_match`` (an ETag from
         ``get_all``) the write fails with Conflict if they changed since; without it, the sidecar
         checks against the version it last read. Returns the new ETag."""
         body = _check_values(values)
-        a = self._c._call("PUT", "/v1/secrets", body=body, headers=self._write_headers(if_match))
+        a = self._c._call("PUT", self._path, body=body, headers=self._write_headers(if_match))
         return self._note(a)
 
-    def set(self, key: str, value: str, *, if_match: Optional[ETag] = None, retries: int = 1) -> Optional[str]:
-        """Set one secret, keeping the others: read all, change one, write back against the
-        version read (or ``if_match``). Returns the new ETag. See ``update`` for ``retries``."""
-        if not isinstance(value, str):
-            raise TypeError(f"secret {key!r}: values must be str, not {type(value).__name__}")
+    def set(self, key: str, value: Any, *, if_match: Optional[ETag] = None, retries: int = 1) -> Optional[str]:
+        """Set one secret (any JSON value but None, which ``update`` takes as a deletion),
+        keeping the others: read all, change one, write back against the version read (or
+        ``if_match``). Returns the new ETag. See ``update`` for ``retries``."""
+        if value is None:
+            raise TypeError(f"secret {key!r}: None deletes; use delete() or update({{key: None}})")
+        _check_values({key: value})
         return self.update({key: value}, if_match=if_match, retries=retries)
 
+    def delete_all(self, *, if_match: Optional[ETag] = None) -> Optional[str]:
+        """Delete every secret, as one new empty version (the proposal's --delete-all); with
+        ``if_match``, only if nothing changed since. Returns the new ETag."""
+        a = self._c._call("DELETE", self._path, headers=self._write_headers(if_match))
+        return self._note(a)
+
     def update(
-        self, changes: Mapping[str, Optional[str]], *, if_match: Optional[ETag] = None, retries: int = 1
+        self, changes: Mapping[str, Any], *, if_match: Optional[ETag] = None, retries: int = 1
     ) -> Optional[str]:
         """Set several secrets at once (a value of None deletes that key), as one check-and-set
         write. Returns the new ETag.
@@ -344,12 +394,11 @@ class Secrets:
         With ``if_match`` a Conflict is raised as it is."""
         for k, v in changes.items():
             _seg(k, "secret key")
-            if v is not None and not isinstance(v, str):
-                raise TypeError(f"secret {k!r}: values must be str, not {type(v).__name__}")
+        _check_values({k: v for k, v in changes.items() if v is not None})
         attempt = 0
         while True:
             current = self.get_all()
-            merged: Dict[str, str] = dict(current)
+            merged: Dict[str, Any] = dict(current)
             for k, v in changes.items():
                 if v is None:
                     merged.pop(k, None)
@@ -364,7 +413,7 @@ class Secrets:
 
     def delete(self, key: str, *, if_match: Optional[ETag] = None) -> Optional[str]:
         """Delete one secret (NotFound when there is no such key). Returns the new ETag."""
-        a = self._c._call("DELETE", f"/v1/secrets/{_seg(key, 'secret key')}", headers=self._write_headers(if_match))
+        a = self._c._call("DELETE", f"{self._path}/{_seg(key, 'secret key')}", headers=self._write_headers(if_match))
         return self._note(a)
 
     def _write_headers(self, if_match: Optional[ETag]) -> Dict[str, str]:
@@ -380,13 +429,19 @@ class Secrets:
         return h
 
 
-def _check_values(values: Mapping[str, str]) -> Dict[str, str]:
+def _check_values(values: Mapping[str, Any]) -> Dict[str, Any]:
+    """Secrets map str keys to JSON values; anything json cannot encode (or NaN and infinities,
+    which are not JSON) is refused here, before anything is sent."""
     if not isinstance(values, Mapping):
-        raise TypeError(f"secrets must be a mapping of str to str, not {type(values).__name__}")
-    out: Dict[str, str] = {}
+        raise TypeError(f"secrets must be a mapping of str to JSON values, not {type(values).__name__}")
+    out: Dict[str, Any] = {}
     for k, v in values.items():
-        if not isinstance(k, str) or not isinstance(v, str):
-            raise TypeError(f"secrets must map str to str; {k!r} maps to {type(v).__name__}")
+        if not isinstance(k, str):
+            raise TypeError(f"secret names must be str, not {type(k).__name__}")
+        try:
+            json.dumps(v, allow_nan=False)
+        except (TypeError, ValueError) as e:
+            raise TypeError(f"secret {k!r}: not a JSON value: {e}") from None
         out[k] = v
     return out
 

@@ -354,13 +354,13 @@ class Binding:
         )
 
 
-class SecretValues(Dict[str, str]):
+class SecretValues(Dict[str, Any]):
     """All of the owner's secrets (a dict), with ``etag``: the version they were read at
     (``'"v3"'``), for a check-and-set write with ``Secrets.set_all(..., if_match=values.etag)``.
 
     The repr hides the values, so a notebook cell never prints them by accident."""
 
-    def __init__(self, values: Mapping[str, str], etag: Optional[str]) -> None:
+    def __init__(self, values: Mapping[str, Any], etag: Optional[str]) -> None:
         super().__init__(values)
         self.etag = etag
 
