@@ -2,9 +2,11 @@
 //
 //	warden secrets --list [--show-secrets]   (inside a Warden pod: talks to its sidecar)
 //	warden secrets --get KEY
-//	warden secrets --set KEY          (prompts for the value without echo; reads stdin when piped)
-//	warden secrets --delete KEY
+//	warden secrets --set KEY [--json]   (prompts for the value without echo; reads stdin when piped)
+//	warden secrets --delete KEY | --delete-all
 //	warden secrets --overwrite-all FILE.json
+//	warden secrets --owner NS/NAME --broker URL --broker-ca FILE ...   (from outside: the broker, your kubeconfig's token)
+//	warden access [--permission P] [--broker URL --broker-ca FILE [--user NAME]]   (what may I do)
 //	warden policy convert [--namespace NS] FILE   (for admins: a policy file as objects)
 package main
 

@@ -220,3 +220,47 @@ func TestStorageUnknownAccessNeverGranted(t *testing.T) {
 	d = DecideStorage(p, sp, Principal{User: "root"}, Access("admin"))
 	assert.False(t, d.Allowed, "not even for an admin")
 }
+
+// SpacesFor lists, for every subject at once, the kinds DecideStorage allows, with the weakest
+// role: what "what may I do" answers.
+func TestSpacesFor(t *testing.T) {
+	p, err := Parse([]byte(`
+owners:
+  - {serviceAccount: team-a/etl, environment: prod}
+orgs:
+  - name: acme
+    gcpServiceAccount: acme@proj-1234.iam.gserviceaccount.com
+    members: [serviceAccount:team-a/etl, group:analysts]
+    storage:
+      access: [serviceAccount:team-a/etl, user:ann, user:bob]
+      topic: acme-commits
+      spaces:
+        - {name: lz, bucket: acme-raw, prefix: lz/, loadingZone: true, suppliers: [serviceAccount:team-a/etl, user:ann]}
+        - {name: curated, bucket: acme-raw, prefix: curated/, trustees: [serviceAccount:team-a/etl], users: [user:ann]}
+        - {name: closed, bucket: acme-raw, prefix: closed/, trustees: [user:bob]}
+groups:
+  analysts: [ann]
+gcp: {project: proj-1234}
+`))
+	require.NoError(t, err)
+	etl, ann, bob := Principal{ServiceAccount: "team-a/etl"}, Principal{User: "ann"}, Principal{User: "bob"}
+	assert.Equal(t, []SpaceAccess{
+		{Org: "acme", Space: "lz", Role: RoleSupplier, Access: []Access{AccessRead, AccessUpload, AccessDelete}},
+		{Org: "acme", Space: "curated", Role: RoleTrustee, Access: []Access{AccessRead, AccessUploadMain, AccessDelete}},
+	}, SpacesFor(p, etl))
+	assert.Equal(t, []SpaceAccess{
+		{Org: "acme", Space: "lz", Role: RoleSupplier, Access: []Access{AccessRead, AccessUpload, AccessDelete}},
+		{Org: "acme", Space: "curated", Role: RoleUser, Access: []Access{AccessRead}},
+	}, SpacesFor(p, etl, ann), "together: what both pass, the weaker role")
+	assert.Empty(t, SpacesFor(p, etl, bob), "bob's space is not the owner's, and the owner's are not bob's")
+	assert.Equal(t, []string{"acme"}, orgNames(OrgsFor(p, etl, ann)), "ann through the analysts group")
+	assert.Empty(t, OrgsFor(p, etl, bob))
+}
+
+func orgNames(orgs []Org) []string {
+	var out []string
+	for _, o := range orgs {
+		out = append(out, o.Name)
+	}
+	return out
+}
