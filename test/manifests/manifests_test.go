@@ -294,7 +294,8 @@ func TestPolicyRoles(t *testing.T) {
 		roles[r.Name] = r
 	}
 	for name, resources := range map[string][]string{
-		"warden-admin":          {"owners", "orgs", "groups", "datasets", "spaces", "storagepolicies"},
+		"warden-admin":          {"owners", "orgs", "groups", "datasets", "spaces", "storagepolicies", "accesses"},
+		"warden-owner-secrets":  {"owners/secrets"},
 		"warden-dataset-owner":  {"datasets"},
 		"warden-dataset-viewer": {"datasets"},
 		"warden-viewer":         {"owners", "orgs", "groups", "datasets", "spaces", "storagepolicies"},
@@ -308,7 +309,7 @@ func TestPolicyRoles(t *testing.T) {
 			assert.NotContains(t, rule.Verbs, "*", name)
 		}
 		aggregated := r.Labels["rbac.authorization.k8s.io/aggregate-to-admin"] == "true"
-		assert.Equal(t, name == "warden-dataset-owner" || name == "warden-dataset-viewer", aggregated, "%s aggregation", name)
+		assert.Equal(t, name == "warden-dataset-owner" || name == "warden-dataset-viewer" || name == "warden-owner-secrets", aggregated, "%s aggregation", name)
 	}
 	// The grant verb of --broker-grants=rbac is in no aggregated role (so no built-in role has
 	// it): only warden-admin and warden-dataset-reader hold it.
