@@ -202,6 +202,14 @@ podLabels: {example.com/tier: control}
 	{name: "vault.address", set: []string{"vault.address=https://vault.vault.svc:8200"}, check: func(t *testing.T, objs []object) {
 		hasArg(t, objs, "--vault-addr=https://vault.vault.svc:8200")
 	}},
+	{name: "vault.brokerRole", set: []string{"vault.address=https://vault.vault.svc:8200", "vault.brokerRole=warden-broker"}, check: func(t *testing.T, objs []object) {
+		hasArg(t, objs, "--broker-vault-role=warden-broker")
+		// The broker's Vault login: its own token, audience vault, at the flag's default path.
+		assert.Contains(t, podSpec(t, objs)["volumes"], map[string]any{"name": "vault-token", "projected": map[string]any{"sources": []any{
+			map[string]any{"serviceAccountToken": map[string]any{"path": "token", "audience": "vault", "expirationSeconds": float64(3600)}}}}})
+		mounts := dig(podSpec(t, objs), "containers", 0, "volumeMounts")
+		assert.Contains(t, mounts, map[string]any{"name": "vault-token", "mountPath": "/var/run/secrets/warden/vault", "readOnly": true})
+	}},
 	{name: "gcp", set: []string{"gcp.identity=true", "gcp.project=my-project", "gcp.adminGroup=warden-admins", "gcp.serviceAccount=warden@my-project.iam.gserviceaccount.com"}, check: func(t *testing.T, objs []object) {
 		hasArg(t, objs, "--gcp-identity")
 		hasArg(t, objs, "--gcp-project=my-project")
