@@ -119,6 +119,7 @@ func parseFlags(args []string) (*options, error) {
 	fs.StringVar(&o.AuditLog, "audit-log", "", "audit log file (JSON lines); default stdout")
 	fs.DurationVar(&o.RequestTimeout, "request-timeout", 5*time.Minute, "longest time one request (a large copy included) may take")
 	fs.StringVar(&o.Pod, "pod-name", "", "pod name for audit lines (the webhook sets it through WARDEN_POD_NAME)")
+	fs.StringVar(&o.PodUID, "pod-uid", "", "pod UID for audit lines, telling pods of one name apart (the webhook sets it through WARDEN_POD_UID)")
 	fs.BoolVar(&o.versionOut, "version", false, "print the version and exit")
 	if err := fs.Parse(args); err != nil {
 		return nil, err

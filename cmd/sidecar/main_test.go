@@ -36,7 +36,12 @@ func TestFlags(t *testing.T) {
 	require.NoError(t, err, "explicit override")
 
 	t.Setenv("WARDEN_OWNER", "ns/from-env")
+	// What the webhook injects (pkg/mutate's plan) reaches the options: each injected name is read.
+	t.Setenv("WARDEN_POD_NAME", "etl-7")
+	t.Setenv("WARDEN_POD_UID", "0c5f-uid")
 	o, err = parseFlags([]string{"--environment=dev"})
 	require.NoError(t, err)
 	assert.Equal(t, "ns/from-env", o.Owner)
+	assert.Equal(t, "etl-7", o.Pod)
+	assert.Equal(t, "0c5f-uid", o.PodUID)
 }

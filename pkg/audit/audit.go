@@ -35,12 +35,14 @@ const (
 
 // Record is one decision.
 type Record struct {
-	Time    time.Time `json:"time"`
-	Action  string    `json:"action"`
-	Owner   string    `json:"owner"`
-	Caller  string    `json:"caller,omitempty"`
-	Pod     string    `json:"pod,omitempty"`
-	Dataset string    `json:"dataset,omitempty"`
+	Time   time.Time `json:"time"`
+	Action string    `json:"action"`
+	Owner  string    `json:"owner"`
+	Caller string    `json:"caller,omitempty"`
+	Pod    string    `json:"pod,omitempty"`
+	// PodUID tells two pods of one name apart (a StatefulSet's, a recreated pod).
+	PodUID  string `json:"pod_uid,omitempty"`
+	Dataset string `json:"dataset,omitempty"`
 	// Org, Space and Access name a Cloud Storage request.
 	Org      string `json:"org,omitempty"`
 	Space    string `json:"space,omitempty"`
@@ -62,11 +64,12 @@ type Logger struct {
 	w   io.Writer
 	now func() time.Time
 	pod string
+	uid string
 }
 
-// New returns a Logger writing to w. pod, when set, is added to every record.
-func New(w io.Writer, pod string) *Logger {
-	return &Logger{w: w, now: time.Now, pod: pod}
+// New returns a Logger writing to w. pod and podUID, when set, are added to every record.
+func New(w io.Writer, pod, podUID string) *Logger {
+	return &Logger{w: w, now: time.Now, pod: pod, uid: podUID}
 }
 
 // Log writes r, filling in the time and pod.
@@ -78,7 +81,7 @@ func (l *Logger) Log(r Record) {
 		r.Time = l.now().UTC()
 	}
 	if r.Pod == "" {
-		r.Pod = l.pod
+		r.Pod, r.PodUID = l.pod, l.uid
 	}
 	line, err := json.Marshal(r)
 	if err != nil {

@@ -63,7 +63,7 @@ type Options struct {
 
 	AuditLog       string // file; "" is stdout
 	RequestTimeout time.Duration
-	Pod            string
+	Pod, PodUID    string
 	Log            *slog.Logger
 }
 
@@ -83,7 +83,7 @@ func Run(ctx context.Context, o Options, ready chan<- string) error {
 		defer f.Close()
 		auditOut = f
 	}
-	auditLog := audit.New(auditOut, o.Pod)
+	auditLog := audit.New(auditOut, o.Pod, o.PodUID)
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	checks := &health.Checks{}

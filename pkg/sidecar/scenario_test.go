@@ -78,7 +78,7 @@ func newHarness(t testing.TB, owner, env string, mut ...func(*Config)) *harness 
 		}
 	}
 	workload := api.WorkloadApp
-	al := audit.New(h.audit, "pod-1")
+	al := audit.New(h.audit, "pod-1", "uid-1")
 	h.stager, err = stage.New(stage.Config{
 		SnapshotRoot: h.share, StagingRoot: h.staging, StateDir: filepath.Join(base, "state"),
 		Owner: owner, Environment: env, Workload: workload,
@@ -285,6 +285,7 @@ func TestAuditLines(t *testing.T) {
 		recs = append(recs, r)
 		assert.Equal(t, "apps/svc-prod-app-1", r.Owner)
 		assert.Equal(t, "pod-1", r.Pod)
+		assert.Equal(t, "uid-1", r.PodUID)
 		assert.NotEmpty(t, r.Outcome)
 		assert.False(t, r.Time.IsZero())
 	}
