@@ -11,12 +11,17 @@ FUZZTIME ?= 10s
 ENVTEST_ASSETS = $(shell hack/tools/build.sh path-envtest)
 VAULT_BIN = $(shell hack/tools/build.sh path-vault)
 KUBELET_BIN = $(shell hack/tools/build.sh path-kubelet)
+STATICCHECK = $(shell hack/tools/build.sh path-staticcheck)
+# The servers every suite against a control plane needs, once: the envtest apiserver and etcd,
+# and Vault; NODE_ENV adds the kubelet of the real-node suite.
+TEST_ENV = KUBEBUILDER_ASSETS=$(ENVTEST_ASSETS) WARDEN_VAULT=$(VAULT_BIN)
+NODE_ENV = $(TEST_ENV) WARDEN_KUBELET=$(KUBELET_BIN)
 IMAGE_REPO ?= ghcr.io/warden-dev
 WEBHOOK_IMAGE ?= $(IMAGE_REPO)/warden-webhook:$(VERSION)
 SIDECAR_IMAGE ?= $(IMAGE_REPO)/warden-sidecar:$(VERSION)
 export GOFLAGS := -buildvcs=false
 
-.PHONY: generate all build test lint unit e2e python node fuzz demo bench bench-sidecar bench-secrets bench-identity bench-node bench-broker bench-storage bench-policy chart-test chart-crds loadtest envtest vault kubelet images images-docker clean help
+.PHONY: generate all build test lint unit e2e python node fuzz demo bench bench-sidecar bench-secrets bench-identity bench-node bench-broker bench-storage bench-policy chart-test chart-crds loadtest envtest vault kubelet staticcheck images images-docker clean help
 
 all: build
 
@@ -37,14 +42,19 @@ vault: ## build (once) the Vault server the tests run against
 kubelet: ## build (once) the kubelet the real-node suite runs pods on
 	hack/tools/build.sh kubelet
 
-lint: ## gofmt, go vet, and no tracked binaries or files over 1 MiB
+lint: staticcheck ## gofmt, go vet, staticcheck (pinned in hack/tools/staticcheck), and no tracked binaries or files over 1 MiB
 	@hack/lint/no-build-outputs.sh
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) vet -tags node ./test/node/
+	$(STATICCHECK) ./...
+	$(STATICCHECK) -tags node ./test/node/
+
+staticcheck: ## build (once) the staticcheck make lint runs
+	@hack/tools/build.sh staticcheck >/dev/null
 
 test: envtest vault kubelet lint ## everything: unit, e2e against a real kube-apiserver and Vault, real pods on a kubelet node, fuzz targets briefly (-race)
-	KUBEBUILDER_ASSETS=$(ENVTEST_ASSETS) WARDEN_VAULT=$(VAULT_BIN) $(GO) test -race -count=1 ./...
+	$(TEST_ENV) $(GO) test -race -count=1 ./...
 	$(MAKE) --no-print-directory python
 	$(MAKE) --no-print-directory chart-test
 	$(MAKE) --no-print-directory node
@@ -54,7 +64,7 @@ unit: ## unit tests only (no control plane)
 	$(GO) test -race -count=1 $$($(GO) list ./... | grep -v /test/e2e)
 
 e2e: envtest vault ## the envtest + Vault suite only
-	KUBEBUILDER_ASSETS=$(ENVTEST_ASSETS) WARDEN_VAULT=$(VAULT_BIN) $(GO) test -race -count=1 -v ./test/e2e/
+	$(TEST_ENV) $(GO) test -race -count=1 -v ./test/e2e/
 
 # The Python client (clients/python): unittest with the machine's python3 (standard library only)
 # against a real sidecar built here, in local mode; its broker-mode tests run inside `make e2e`.
@@ -66,7 +76,7 @@ python: ## the Python client's tests against a real sidecar (local mode), offlin
 # The node suite owns the machine's one node (a bridge, port 10250, a lock): it runs alone, after
 # the packages above, never beside another node suite. NODE_FLAGS=-v shows each test.
 node: envtest vault kubelet ## real pods on a kubelet + containerd node on this machine (root, Debian packages)
-	KUBEBUILDER_ASSETS=$(ENVTEST_ASSETS) WARDEN_VAULT=$(VAULT_BIN) WARDEN_KUBELET=$(KUBELET_BIN) $(GO) test -tags node -race -count=1 -timeout 20m $(NODE_FLAGS) ./test/node/
+	$(NODE_ENV) $(GO) test -tags node -race -count=1 -timeout 20m $(NODE_FLAGS) ./test/node/
 
 fuzz: ## run every fuzz target for FUZZTIME (default 10s)
 	$(GO) test ./pkg/mutate -run '^$$' -fuzz '^FuzzMutate$$' -fuzztime $(FUZZTIME)
@@ -75,7 +85,7 @@ fuzz: ## run every fuzz target for FUZZTIME (default 10s)
 	$(GO) test ./pkg/stage -run '^$$' -fuzz '^FuzzStagePath$$' -fuzztime $(FUZZTIME)
 
 demo: envtest vault kubelet build ## local control plane, webhook, sidecar and Vault dev server; a real injected pod on a kubelet node when the machine allows
-	KUBEBUILDER_ASSETS=$(ENVTEST_ASSETS) WARDEN_VAULT=$(VAULT_BIN) $(GO) run ./hack/demo
+	$(TEST_ENV) $(GO) run ./hack/demo
 
 bench: ## handler micro-benchmarks (ns/op, allocs/op)
 	$(GO) test ./pkg/mutate -run '^$$' -bench . -benchmem -count 5
@@ -84,22 +94,22 @@ bench-sidecar: build ## 1 GiB stage vs cp, 4 KiB stages over HTTP at RATE (200),
 	$(GO) run ./hack/sidecarbench -bin bin/warden-sidecar -rate $${RATE:-200} -duration $${DURATION:-20s}
 
 bench-secrets: envtest vault ## cached and uncached secret reads against a real Vault
-	KUBEBUILDER_ASSETS=$(ENVTEST_ASSETS) WARDEN_VAULT=$(VAULT_BIN) $(GO) test ./test/e2e -run '^$$' -bench Secrets -benchtime 3000x
+	$(TEST_ENV) $(GO) test ./test/e2e -run '^$$' -bench Secrets -benchtime 3000x
 
 bench-identity: envtest vault ## 1000 workload-identity binds against the fake IAM and a real API server
-	KUBEBUILDER_ASSETS=$(ENVTEST_ASSETS) WARDEN_VAULT=$(VAULT_BIN) $(GO) test ./test/e2e -run '^$$' -bench IdentityBind -benchtime 1000x
+	$(TEST_ENV) $(GO) test ./test/e2e -run '^$$' -bench IdentityBind -benchtime 1000x
 
 bench-node: envtest vault kubelet images ## pod start-up with vs without Warden (20 pods each), sidecar memory after 100 stages, image sizes
-	KUBEBUILDER_ASSETS=$(ENVTEST_ASSETS) WARDEN_VAULT=$(VAULT_BIN) WARDEN_KUBELET=$(KUBELET_BIN) $(GO) test -tags node -count=1 -timeout 30m ./test/node/ -run '^$$' -bench . -benchtime 1x
+	$(NODE_ENV) $(GO) test -tags node -count=1 -timeout 30m ./test/node/ -run '^$$' -bench . -benchtime 1x
 
 bench-broker: envtest vault ## one grant check through the broker by pod certificate vs projected token, kept-alive vs new connections (p50/p99)
-	KUBEBUILDER_ASSETS=$(ENVTEST_ASSETS) WARDEN_VAULT=$(VAULT_BIN) $(GO) test ./test/e2e -run '^$$' -bench BrokerCheck -benchtime 3000x
+	$(TEST_ENV) $(GO) test ./test/e2e -run '^$$' -bench BrokerCheck -benchtime 3000x
 
 bench-storage: envtest vault ## storage credentials through a sidecar and the broker: cold (a mint each) and warm p50/p99 (STORAGE_SPACES=200)
-	KUBEBUILDER_ASSETS=$(ENVTEST_ASSETS) WARDEN_VAULT=$(VAULT_BIN) $(GO) test ./test/e2e -run '^$$' -bench StorageCredentials -benchtime 5000x
+	$(TEST_ENV) $(GO) test ./test/e2e -run '^$$' -bench StorageCredentials -benchtime 5000x
 
 bench-policy: envtest vault ## the policy as objects at scale: 10,000 owners, 50,000 datasets (POLICY_OWNERS, POLICY_DATASETS)
-	KUBEBUILDER_ASSETS=$(ENVTEST_ASSETS) WARDEN_VAULT=$(VAULT_BIN) $(GO) test ./test/e2e -run '^$$' -bench PolicyScale -benchtime 1x -timeout 60m
+	$(TEST_ENV) $(GO) test ./test/e2e -run '^$$' -bench PolicyScale -benchtime 1x -timeout 60m
 
 loadtest: ## /mutate-v1-pod over TLS at a fixed rate (RATE=500 DURATION=30s)
 	$(GO) run ./hack/loadtest -rate $${RATE:-500} -duration $${DURATION:-30s}

@@ -11,6 +11,7 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -38,7 +39,7 @@ const policyUsage = "usage: warden policy convert [--namespace NS] FILE   (print
 
 func policyCommand(args []string, out io.Writer) error {
 	if len(args) == 0 || args[0] != "convert" {
-		return fmt.Errorf(policyUsage)
+		return errors.New(policyUsage)
 	}
 	fs := flag.NewFlagSet("warden policy convert", flag.ContinueOnError)
 	ns := fs.String("namespace", policyconvert.DefaultNamespace, "namespace of the converted Datasets (its snapshot root is the share's root)")
@@ -46,7 +47,7 @@ func policyCommand(args []string, out io.Writer) error {
 		return err
 	}
 	if fs.NArg() != 1 {
-		return fmt.Errorf(policyUsage)
+		return errors.New(policyUsage)
 	}
 	p, err := policy.Load(fs.Arg(0))
 	if err != nil {

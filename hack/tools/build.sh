@@ -6,6 +6,7 @@
 #   hack/tools/build.sh envtest   -> $WARDEN_CACHE/k8s-v1.37.2/{kube-apiserver,etcd}
 #   hack/tools/build.sh vault     -> $WARDEN_CACHE/vault-v1.14.1/vault
 #   hack/tools/build.sh kubelet   -> $WARDEN_CACHE/k8s-v1.37.2/kubelet   (the real-node suite)
+#   hack/tools/build.sh staticcheck -> $WARDEN_CACHE/staticcheck-v0.8.2/staticcheck   (make lint)
 #
 # Cold builds take 10-20 minutes each on 2 cores; warm runs return at once.
 set -euo pipefail
@@ -50,6 +51,11 @@ kubelet() {
   echo "$cache/k8s-$K8S_VERSION/kubelet"
 }
 
+staticcheck() {
+  build "$here/staticcheck" "$cache/staticcheck-v0.8.2/staticcheck" honnef.co/go/tools/cmd/staticcheck
+  echo "$cache/staticcheck-v0.8.2/staticcheck"
+}
+
 controller_gen() {
   build "$here/controller-gen" "$cache/controller-gen-v0.23.0/controller-gen" sigs.k8s.io/controller-tools/cmd/controller-gen
 }
@@ -59,9 +65,11 @@ case "${1:-}" in
   vault) vault ;;
   kubelet) kubelet ;;
   controller-gen) controller_gen ;;
+  staticcheck) staticcheck ;;
   path-controller-gen) echo "$cache/controller-gen-v0.23.0/controller-gen" ;;
   path-kubelet) echo "$cache/k8s-$K8S_VERSION/kubelet" ;;
+  path-staticcheck) echo "$cache/staticcheck-v0.8.2/staticcheck" ;;
   path-envtest) echo "$cache/k8s-$K8S_VERSION" ;;
   path-vault) echo "$cache/vault-$VAULT_VERSION/vault" ;;
-  *) echo "usage: $0 envtest|vault|kubelet|controller-gen|path-envtest|path-vault|path-kubelet" >&2; exit 2 ;;
+  *) echo "usage: $0 envtest|vault|kubelet|controller-gen|staticcheck|path-envtest|path-staticcheck|path-vault|path-kubelet" >&2; exit 2 ;;
 esac

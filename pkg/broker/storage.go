@@ -18,7 +18,7 @@ import (
 // commits as the org's GCP service account. Every decision is logged as an audit line.
 
 var (
-	errStorageOff = errors.New("Cloud Storage credentials are not enabled on this broker (start the webhook with --storage)")
+	errStorageOff = errors.New("this broker hands out no Cloud Storage credentials (start the webhook with --storage)")
 	errNoSpace    = errors.New("no such space")
 	errNoPolicy   = fmt.Errorf("%w: no policy is loaded", grants.ErrUnavailable)
 )

@@ -34,7 +34,7 @@ func (f *fakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	base := strings.TrimSuffix(r.URL.Path, "/")
 	key := ""
 	if i := strings.Index(base, "/secrets/"); i >= 0 {
-		key, base = base[i+len("/secrets/"):], base[:i+len("/secrets")]
+		key = base[i+len("/secrets/"):]
 	}
 	w.Header().Set("ETag", `"v`+string(rune('0'+f.version))+`"`)
 	switch {

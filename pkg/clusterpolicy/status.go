@@ -28,6 +28,9 @@ import (
 // Statuses writes condition Accepted on every Owner, Dataset, Group, Org, Space and StoragePolicy: whether the view
 // uses it, and when not, why. It decides with the same functions as the view, so what the
 // status says is what Warden does. It runs on the leader only (one writer).
+// conflictRetry is how soon a status write that lost a conflict is tried again.
+const conflictRetry = time.Second
+
 type Statuses struct {
 	Source *Source
 	// Client writes status (the manager's client).
@@ -158,7 +161,8 @@ func (st *Statuses) reconcile(ctx context.Context, req reconcile.Request, kind c
 	meta.SetStatusCondition(&status.Conditions, cond)
 	if err := st.Client.Status().Update(ctx, obj); err != nil {
 		if apierrors.IsConflict(err) {
-			return reconcile.Result{Requeue: true}, nil
+			// Someone wrote the object meanwhile: look again shortly, from the cache.
+			return reconcile.Result{RequeueAfter: conflictRetry}, nil
 		}
 		return reconcile.Result{}, err
 	}

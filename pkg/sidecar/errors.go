@@ -19,8 +19,8 @@ var (
 	errCaller       = errors.New("bad caller")
 	errCallerToken  = errors.New("caller token rejected")
 	errCallerScoped = errors.New("caller not allowed here")
-	errNoBroker     = errors.New("GCP identity needs the Warden broker: this sidecar runs in local mode (--policy); run it with --broker-url")
-	errStorageLocal = errors.New("Cloud Storage credentials need the Warden broker: this sidecar runs in local mode (--policy); run it with --broker-url")
+	errNoBroker     = errors.New("workload identity (GCP) needs the Warden broker: this sidecar runs in local mode (--policy); run it with --broker-url")
+	errStorageLocal = errors.New("credentials for Cloud Storage need the Warden broker: this sidecar runs in local mode (--policy); run it with --broker-url")
 )
 
 // statuses is the one place the sidecar decides an error's answer. Every exported error of the

@@ -85,10 +85,3 @@ func (c *cache) prune(now time.Time, buffer time.Duration) {
 		}
 	}
 }
-
-// len counts cached tokens (metrics).
-func (c *cache) len() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return len(c.m)
-}
