@@ -25,15 +25,28 @@ import (
 // The broker's listener: TLS with the webhook's certificate (reloaded on rotation), its grant
 // source, GKE workload identity, Cloud Storage credentials and the org admin endpoint.
 
+// The broker's grant sources (--broker-grants): the policy's reader lists, or RBAC.
+const (
+	GrantsPolicy = "policy"
+	GrantsRBAC   = "rbac"
+)
+
+// ValidGrants checks a grant source name ("" is GrantsPolicy).
+func ValidGrants(g string) error {
+	if g != "" && g != GrantsPolicy && g != GrantsRBAC {
+		return fmt.Errorf("%q is not %s or %s", g, GrantsPolicy, GrantsRBAC)
+	}
+	return nil
+}
+
 func (s *Server) setupBroker() error {
 	kube := s.kube
 	engine := grants.NewPolicyEngine(s.source.View)
-	switch s.opts.BrokerGrants {
-	case "", "policy":
-	case "rbac":
+	if err := ValidGrants(s.opts.BrokerGrants); err != nil {
+		return fmt.Errorf("webhook: broker grants: %w", err)
+	}
+	if s.opts.BrokerGrants == GrantsRBAC {
 		engine.Authz = &broker.RBACAuthorizer{SAR: kube.AuthorizationV1().SubjectAccessReviews(), TTL: 10 * time.Second}
-	default:
-		return fmt.Errorf("webhook: broker grants %q is not policy or rbac", s.opts.BrokerGrants)
 	}
 	bo := broker.Options{
 		Kube: kube, Grants: engine, Log: s.log.With("component", "broker"), AdminGroup: s.opts.AdminGroup,

@@ -52,7 +52,7 @@ type Options struct {
 	HealthAddr string
 	// BrokerAddr serves the broker API over TLS with the same certificate ("" disables it).
 	BrokerAddr string
-	// BrokerGrants is "policy" (reader lists in the policy file, the default) or "rbac"
+	// BrokerGrants is GrantsPolicy (reader lists in the policy, the default) or GrantsRBAC
 	// (SubjectAccessReviews on datasets.warden.dev).
 	BrokerGrants string
 	// AcceptTokens lets the broker accept projected service-account tokens from sidecars

@@ -191,7 +191,7 @@ func startStrictBroker(t *testing.T) string {
 	cfg.SidecarImage = "ghcr.io/warden-dev/warden-sidecar:e2e"
 	srv, err := webhook.New(webhook.Options{
 		RestConfig: webhookCfg, PolicyFile: policyFile, Host: "127.0.0.1", Port: port, CertDir: env.CertDir,
-		BrokerAddr: "127.0.0.1:0", BrokerGrants: "rbac", Namespace: "warden-system", Mutate: cfg,
+		BrokerAddr: "127.0.0.1:0", BrokerGrants: webhook.GrantsRBAC, Namespace: "warden-system", Mutate: cfg,
 		Log: slog.New(slog.DiscardHandler),
 	})
 	require.NoError(t, err)
