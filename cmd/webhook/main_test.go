@@ -37,8 +37,8 @@ func TestDefaults(t *testing.T) {
 	assert.Equal(t, def.StagingVolume, so.Mutate.StagingVolume, "defaults come from mutate.DefaultConfig")
 	assert.Equal(t, def.SnapshotVolume, so.Mutate.SnapshotVolume)
 	assert.True(t, def.SidecarResources.Limits.Memory().Equal(*so.Mutate.SidecarResources.Limits.Memory()))
-	assert.Equal(t, webhook.DefaultStatusKeySecret, so.StatusKeySecret)
-	assert.Equal(t, webhook.DefaultPolicyConfigMap, so.PolicyConfigMap)
+	assert.Empty(t, so.StatusKeySecret, "webhook.New applies the default, once")
+	assert.Empty(t, so.PolicyConfigMap)
 	assert.Equal(t, 9443, so.Port)
 	assert.Empty(t, so.Mutate.BrokerCA, "no ca.crt in --cert-dir: no CA handed to sidecars")
 

@@ -103,7 +103,7 @@ func (o *options) addFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.brokerURL, "broker-url", "https://warden-webhook.warden-system.svc:8443", "https URL of the broker, passed to injected sidecars (\"\" for none)")
 	fs.StringVar(&o.namespace, "namespace", "warden-system", "the webhook's own namespace (never injected)")
 	fs.StringVar(&o.exempt, "exempt-namespaces", "", "comma-separated namespaces never injected, in addition to kube-system, kube-public, kube-node-lease and --namespace")
-	fs.StringVar(&o.keySecret, "status-key-secret", webhook.DefaultStatusKeySecret, "Secret in --namespace with the keys that seal warden.dev/status (created on first start)")
+	fs.StringVar(&o.keySecret, "status-key-secret", "", "Secret in --namespace with the keys that seal warden.dev/status, created on first start (default "+webhook.DefaultStatusKeySecret+")")
 	fs.StringVar(&o.image, "sidecar-image", def.SidecarImage, "sidecar image")
 	fs.StringVar(&o.pullPolicy, "sidecar-image-pull-policy", string(def.SidecarImagePullPolicy), "sidecar imagePullPolicy: Always, IfNotPresent or Never")
 	fs.IntVar(&o.port, "sidecar-port", int(def.SidecarPort), "loopback port of the sidecar (WARDEN_PORT)")
@@ -145,7 +145,7 @@ func (o *options) addFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.storage.pubsub, "gcp-pubsub-endpoint", "", "Pub/Sub endpoint for commit notifications (default Google's)")
 	fs.BoolVar(&o.storage.insecure, "gcp-storage-insecure", false, "talk to --gcp-credentials-endpoint and --gcp-pubsub-endpoint without TLS or credentials (local fakes and emulators only)")
 	fs.StringVar(&o.adminGroup, "admin-group", "", "group whose members may change org mappings through the broker (empty: nobody)")
-	fs.StringVar(&o.policyConfigMap, "policy-configmap", webhook.DefaultPolicyConfigMap, "ConfigMap (in --namespace) holding the policy, edited by org-mapping changes")
+	fs.StringVar(&o.policyConfigMap, "policy-configmap", "", "ConfigMap (in --namespace) holding the policy, edited by org-mapping changes (default "+webhook.DefaultPolicyConfigMap+")")
 	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.BoolVar(&o.version, "version", false, "print the version and exit")
 }

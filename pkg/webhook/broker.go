@@ -56,11 +56,7 @@ func (s *Server) setupBroker() error {
 		Pods: s.rules, Namespaces: namespaceLabels{s.mgr.GetCache()},
 	}
 	if s.opts.AdminGroup != "" {
-		cm := s.opts.PolicyConfigMap
-		if cm == "" {
-			cm = DefaultPolicyConfigMap
-		}
-		bo.OrgAdmin = &identity.OrgAdmin{Kube: kube, Namespace: s.opts.Namespace, ConfigMap: cm}
+		bo.OrgAdmin = &identity.OrgAdmin{Kube: kube, Namespace: s.opts.Namespace, ConfigMap: s.opts.PolicyConfigMap}
 		if !s.opts.NoPolicyObjects {
 			bo.OrgAdmin.Objects = s.mgr.GetClient()
 		}

@@ -121,6 +121,13 @@ func New(opts Options) (*Server, error) {
 		// Go and process metrics come from controller-runtime's registry, served alongside.
 		opts.Registry = prometheus.NewRegistry()
 	}
+	// The one place these defaults are applied (cmd/webhook's flags default to "").
+	if opts.StatusKeySecret == "" {
+		opts.StatusKeySecret = DefaultStatusKeySecret
+	}
+	if opts.PolicyConfigMap == "" {
+		opts.PolicyConfigMap = DefaultPolicyConfigMap
+	}
 	log := opts.Log
 	ctrl.SetLogger(logr.FromSlogHandler(log.Handler()))
 
@@ -153,9 +160,6 @@ func New(opts Options) (*Server, error) {
 		return nil, err
 	}
 
-	if opts.StatusKeySecret == "" {
-		opts.StatusKeySecret = DefaultStatusKeySecret
-	}
 	keys, err := loadKeys(kube, opts.Namespace, opts.StatusKeySecret)
 	if err != nil {
 		return nil, err
