@@ -39,7 +39,7 @@ func TestBindWritesRecordBindingAndAnnotation(t *testing.T) {
 	// Binding again is idempotent: no IAM write, the same written time; bound once IAM has
 	// had its propagation time.
 	writes := w.writes()
-	w.clock.Add(propagate)
+	w.clock.Step(propagate)
 	got, err = w.binder.Bind(ctx, ownerA, policy.Principal{ServiceAccount: ownerA}, "org1")
 	require.NoError(t, err)
 	assert.Equal(t, "bound", got.State)
@@ -195,7 +195,7 @@ func TestBindRepairsARemovedBinding(t *testing.T) {
 	ctx := context.Background()
 	_, err := w.binder.Bind(ctx, ownerA, policy.Principal{ServiceAccount: ownerA}, "org1")
 	require.NoError(t, err)
-	w.clock.Add(time.Hour)
+	w.clock.Step(time.Hour)
 	w.iam.Replace(gsa, &iampb.Policy{})
 
 	got, err := w.binder.Bind(ctx, ownerA, policy.Principal{ServiceAccount: ownerA}, "org1")

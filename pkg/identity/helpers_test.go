@@ -21,6 +21,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
+	clocktesting "k8s.io/utils/clock/testing"
 
 	"github.com/warden-dev/warden/internal/testing/fakeiam"
 	"github.com/warden-dev/warden/pkg/policy"
@@ -59,24 +60,6 @@ func mustPolicy(t testing.TB, doc string) *policy.Policy {
 	return p
 }
 
-// testClock is the binder's clock: pending turns into bound when a test says so.
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *testClock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 // flakyIAM fails the calls on chosen accounts with Unavailable and passes the rest to the fake:
 // the fake's own outage switch takes every account down at once.
 type flakyIAM struct {
@@ -107,7 +90,7 @@ type world struct {
 	iam    *fakeiam.Server
 	flaky  *flakyIAM
 	kube   *fake.Clientset
-	clock  *testClock
+	clock  *clocktesting.FakeClock
 	pol    *policy.Policy
 	binder *Binder
 }
@@ -119,7 +102,7 @@ func newWorld(t *testing.T) *world {
 	flaky := &flakyIAM{IAM: p.IAM, down: map[string]bool{}}
 	p.IAM = flaky
 	w := &world{
-		iam: fakeIAM, flaky: flaky, clock: &testClock{t: time.Date(2026, 11, 26, 9, 0, 0, 0, time.UTC)},
+		iam: fakeIAM, flaky: flaky, clock: clocktesting.NewFakeClock(time.Date(2026, 11, 26, 9, 0, 0, 0, time.UTC)),
 		pol: mustPolicy(t, testPolicy),
 		kube: newKube(
 			&corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: "apps", Name: "svc-a", Annotations: map[string]string{"kept": "yes"}}},

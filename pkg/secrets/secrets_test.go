@@ -7,12 +7,12 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	clocktesting "k8s.io/utils/clock/testing"
 )
 
 // newStore starts a Store against the fake, with the projected token in a file as the kubelet
@@ -37,29 +37,11 @@ func newStore(t *testing.T, f *fakeVault, mut ...func(*Config)) *Store {
 
 func noCache(c *Config) { c.CacheTTL = 0 }
 
-// fakeClock drives the cache's age.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 // withClock puts s on a fake clock and reads once, so the cache's age starts at zero on it.
-func withClock(t *testing.T, s *Store) *fakeClock {
+func withClock(t *testing.T, s *Store) *clocktesting.FakeClock {
 	t.Helper()
-	c := &fakeClock{t: time.Date(2026, 11, 26, 9, 0, 0, 0, time.UTC)}
-	s.now = c.now
+	c := clocktesting.NewFakeClock(time.Date(2026, 11, 26, 9, 0, 0, 0, time.UTC))
+	s.now = c.Now
 	_, _, err := s.read(context.Background(), true)
 	require.NoError(t, err)
 	return c
@@ -463,23 +445,23 @@ func TestCacheTTL(t *testing.T) {
 	clock := withClock(t, s)
 	f.put(map[string]any{"k": "new"})
 
-	clock.add(time.Minute - time.Nanosecond)
+	clock.Step(time.Minute - time.Nanosecond)
 	val, _, err := s.Get(ctx, "k")
 	require.NoError(t, err)
 	assert.JSONEq(t, `"old"`, string(val), "fresh: served from the cache")
 
-	clock.add(time.Nanosecond)
+	clock.Step(time.Nanosecond)
 	val, _, err = s.Get(ctx, "k")
 	require.NoError(t, err)
 	assert.JSONEq(t, `"new"`, string(val), "a CacheTTL old: read from Vault")
 
 	// The cache also carries reads through an outage, for as long as it is fresh.
 	f.setFailure(callRead, 503, "Vault is sealed")
-	clock.add(time.Minute - time.Nanosecond)
+	clock.Step(time.Minute - time.Nanosecond)
 	val, _, err = s.Get(ctx, "k")
 	require.NoError(t, err)
 	assert.JSONEq(t, `"new"`, string(val))
-	clock.add(time.Nanosecond)
+	clock.Step(time.Nanosecond)
 	_, _, err = s.Get(ctx, "k")
 	assert.ErrorIs(t, err, ErrUnavailable)
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	clocktesting "k8s.io/utils/clock/testing"
 
 	"github.com/warden-dev/warden/internal/testing/fakecreds"
 	"github.com/warden-dev/warden/internal/testing/testgcp"
@@ -25,23 +26,10 @@ import (
 
 const gsa = "acme-data@proj-1234.iam.gserviceaccount.com"
 
-// clock is the one clock of the test, shared by the Service and the fakes.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
 type fixture struct {
 	env   *testgcp.Env
 	svc   *Service
-	clock *clock
+	clock *clocktesting.FakeClock
 }
 
 func setup(t *testing.T, opts ...func(*Options)) fixture {
@@ -50,8 +38,8 @@ func setup(t *testing.T, opts ...func(*Options)) fixture {
 	env, err := testgcp.Start(ctx, gsa)
 	require.NoError(t, err)
 	t.Cleanup(env.Close)
-	c := &clock{t: time.Now()}
-	env.Creds.Now, env.STS.Now = c.now, c.now
+	c := clocktesting.NewFakeClock(time.Now())
+	env.Creds.Now, env.STS.Now = c.Now, c.Now
 	o := Options{
 		IAM:               env.IAM,
 		Downscoper:        STS{Endpoint: env.STSEndpoint()},
@@ -59,7 +47,7 @@ func setup(t *testing.T, opts ...func(*Options)) fixture {
 		Publisher:         PubSub{Endpoint: env.PubSubEndpoint(), Insecure: true},
 		SignedURLHost:     env.GCSHost(),
 		SignedURLInsecure: true,
-		Now:               c.now,
+		Now:               c.Now,
 	}
 	for _, f := range opts {
 		f(&o)
@@ -129,7 +117,7 @@ func TestCredentialBoundaries(t *testing.T) {
 		assert.Equal(t, "Bearer", c.TokenType)
 		assert.Equal(t, "acme-data", c.Bucket)
 		assert.Equal(t, "raw/", c.Prefix)
-		assert.WithinDuration(t, f.clock.now().Add(DefaultLifetimes[a]), c.ExpiresAt, time.Second, a)
+		assert.WithinDuration(t, f.clock.Now().Add(DefaultLifetimes[a]), c.ExpiresAt, time.Second, a)
 
 		issued, ok := f.env.STS.Boundary(c.AccessToken)
 		require.True(t, ok, "the token came from STS, downscoped")
@@ -202,19 +190,19 @@ func TestCacheReuseAndRemintAtBuffer(t *testing.T) {
 	require.NoError(t, err)
 	mints := f.env.Creds.Calls(fakecreds.MethodGenerateAccessToken)
 
-	f.clock.add(14*time.Minute + 59*time.Second) // 5m01s left: still handed out
+	f.clock.Step(14*time.Minute + 59*time.Second) // 5m01s left: still handed out
 	again, err := f.svc.Credential(ctx, target(policy.AccessUpload))
 	require.NoError(t, err)
 	assert.Equal(t, first.AccessToken, again.AccessToken)
 	assert.Equal(t, mints, f.env.Creds.Calls(fakecreds.MethodGenerateAccessToken), "cached: no IAM call")
 	assert.Equal(t, 1, f.env.STS.Calls())
 
-	f.clock.add(2 * time.Second) // 4m59s left: under the buffer, re-minted
+	f.clock.Step(2 * time.Second) // 4m59s left: under the buffer, re-minted
 	fresh, err := f.svc.Credential(ctx, target(policy.AccessUpload))
 	require.NoError(t, err)
 	assert.NotEqual(t, first.AccessToken, fresh.AccessToken)
 	assert.Equal(t, mints+1, f.env.Creds.Calls(fakecreds.MethodGenerateAccessToken))
-	assert.WithinDuration(t, f.clock.now().Add(20*time.Minute), fresh.ExpiresAt, time.Second)
+	assert.WithinDuration(t, f.clock.Now().Add(20*time.Minute), fresh.ExpiresAt, time.Second)
 
 	// Another access kind, or the same space moved elsewhere, is another token.
 	other, err := f.svc.Credential(ctx, target(policy.AccessRead))

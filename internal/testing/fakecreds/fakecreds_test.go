@@ -6,7 +6,6 @@ import (
 	"crypto/rsa"
 	"crypto/sha256"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,6 +18,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/durationpb"
+	clocktesting "k8s.io/utils/clock/testing"
 
 	"github.com/warden-dev/warden/internal/testing/fakecreds"
 )
@@ -30,33 +30,15 @@ const (
 	gsaName = "projects/-/serviceAccounts/" + gsa
 )
 
-// clock is the fake's clock, moved by the tests instead of sleeping.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 // start runs the fake with gsa and other on a test clock and dials it with the real client,
 // retries off so that an Unavailable answer reaches the test at once and Calls counts exactly
 // what the test sent.
-func start(t *testing.T) (*fakecreds.Server, *credentials.IamCredentialsClient, *clock) {
+func start(t *testing.T) (*fakecreds.Server, *credentials.IamCredentialsClient, *clocktesting.FakeClock) {
 	t.Helper()
 	s, err := fakecreds.Start(gsa, other)
 	require.NoError(t, err)
 	t.Cleanup(s.Stop)
-	clk := &clock{t: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)}
+	clk := clocktesting.NewFakeClock(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC))
 	s.Now = clk.Now
 	c := dial(t, s.Addr)
 	return s, c, clk
@@ -106,12 +88,12 @@ func TestGenerateAccessToken(t *testing.T) {
 	require.False(t, ok, "a token the server did not mint")
 
 	// Expiry: the 10-minute token goes first, the hour one at its last instant.
-	clk.Add(10 * time.Minute)
+	clk.Step(10 * time.Minute)
 	_, ok = s.Lookup(resp2.AccessToken)
 	require.False(t, ok, "expired at its expiry")
 	_, ok = s.Lookup(resp.AccessToken)
 	require.True(t, ok)
-	clk.Add(50 * time.Minute)
+	clk.Step(50 * time.Minute)
 	_, ok = s.Lookup(resp.AccessToken)
 	require.False(t, ok)
 

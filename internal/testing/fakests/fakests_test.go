@@ -9,7 +9,6 @@ import (
 	"net/url"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -23,6 +22,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/types/known/durationpb"
+	clocktesting "k8s.io/utils/clock/testing"
 
 	"github.com/warden-dev/warden/internal/testing/fakecreds"
 	"github.com/warden-dev/warden/internal/testing/fakests"
@@ -37,29 +37,11 @@ const (
 	prefixE = "resource.name.startsWith('projects/_/buckets/prod-dataset-1/objects/user=alice/')"
 )
 
-// clock is the fakes' shared clock, moved by the tests instead of sleeping.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 type env struct {
 	creds *fakecreds.Server
 	sts   *fakests.Server
 	iam   *credentials.IamCredentialsClient
-	clk   *clock
+	clk   *clocktesting.FakeClock
 }
 
 // start runs fakecreds and fakests on one test clock, and the real IAM Credentials client.
@@ -71,7 +53,7 @@ func start(t *testing.T) *env {
 	sts, err := fakests.Start(creds)
 	require.NoError(t, err)
 	t.Cleanup(sts.Close)
-	clk := &clock{t: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)}
+	clk := clocktesting.NewFakeClock(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC))
 	creds.Now, sts.Now = clk.Now, clk.Now
 	iam, err := credentials.NewIamCredentialsClient(context.Background(),
 		option.WithEndpoint(creds.Addr), option.WithoutAuthentication(),
@@ -244,7 +226,7 @@ func TestExpiresIn(t *testing.T) {
 	t.Parallel()
 	e := start(t)
 	root := e.subject(t, time.Hour)
-	e.clk.Add(20 * time.Minute)
+	e.clk.Step(20 * time.Minute)
 	a := post(t, http.MethodPost, e.sts.URL+"/v1/token", formType, form(root.AccessToken).Encode())
 	require.Equal(t, http.StatusOK, a.status, "%v", a.body)
 	require.Equal(t, float64(40*60), a.body["expires_in"], "the subject's remaining lifetime")
@@ -259,10 +241,10 @@ func TestExpiresIn(t *testing.T) {
 	require.Equal(t, http.StatusOK, a.status, "%v", a.body)
 
 	// Expired: at the subject's expiry, and with under a second left.
-	e.clk.Add(40*time.Minute - 500*time.Millisecond)
+	e.clk.Step(40*time.Minute - 500*time.Millisecond)
 	a = post(t, http.MethodPost, e.sts.URL+"/v1/token", formType, form(root.AccessToken).Encode())
 	require.Equal(t, answer{400, map[string]any{"error": "invalid_grant", "error_description": "The subject token is invalid or has expired."}}, a)
-	e.clk.Add(time.Second)
+	e.clk.Step(time.Second)
 	a = post(t, http.MethodPost, e.sts.URL+"/v1/token", formType, form(root.AccessToken).Encode())
 	require.Equal(t, "invalid_grant", a.body["error"])
 }
