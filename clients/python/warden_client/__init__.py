@@ -24,6 +24,8 @@ from .errors import (
     Forbidden,
     GCPDenied,
     IAMDenied,
+    InvalidPolicy,
+    VaultDenied,
     InsufficientStorage,
     InternalError,
     MethodNotAllowed,
@@ -96,6 +98,8 @@ __all__ = [
     "RequestTimeout",
     "IAMDenied",
     "GCPDenied",
+    "InvalidPolicy",
+    "VaultDenied",
     "TransferError",
     "InternalError",
 ]

@@ -173,6 +173,21 @@ class GCPDenied(APIError):
     CODE = "gcp_denied"
 
 
+class VaultDenied(APIError):
+    """502 ``vault_denied``: Vault refused the broker's own login or policy when it served an
+    owner's secrets to a person outside its pods. The platform's Vault setup needs fixing
+    (manifests/vault/configure-vault.sh, BROKER_SERVICE_ACCOUNT)."""
+
+    CODE = "vault_denied"
+
+
+class InvalidPolicy(APIError):
+    """422 ``invalid_policy``: the Warden policy cannot answer this (an org mapping that would
+    make it invalid, no ``gcp.project`` for workload identity)."""
+
+    CODE = "invalid_policy"
+
+
 class InternalError(APIError):
     """500 ``internal``: a bug in the sidecar; its log says more."""
 
@@ -195,6 +210,8 @@ _BY_CODE: Dict[str, Type[APIError]] = {
         RequestTimeout,
         IAMDenied,
         GCPDenied,
+        VaultDenied,
+        InvalidPolicy,
         InternalError,
     )
 }
@@ -207,6 +224,7 @@ _BY_STATUS: Dict[int, Type[APIError]] = {
     405: MethodNotAllowed,
     409: Conflict,
     413: PayloadTooLarge,
+    422: InvalidPolicy,
     500: InternalError,
     501: NotEnabled,
     502: Unavailable,
