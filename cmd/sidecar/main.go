@@ -81,6 +81,24 @@ type options struct {
 func parseFlags(args []string) (*options, error) {
 	o := &options{}
 	fs := flag.NewFlagSet("warden-sidecar", flag.ContinueOnError)
+	o.addFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if err := flagenv.Apply(fs, "WARDEN_"); err != nil {
+		return nil, err
+	}
+	if o.versionOut {
+		return o, nil
+	}
+	if err := o.validate(); err != nil {
+		return nil, err
+	}
+	return o, nil
+}
+
+// addFlags declares every flag with its default (each env WARDEN_NAME sets --name too).
+func (o *options) addFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.Listen, "listen", fmt.Sprintf("127.0.0.1:%d", api.DefaultSidecarPort), "listen address (loopback only unless --allow-non-loopback)")
 	fs.BoolVar(&o.allowNonLoopback, "allow-non-loopback", false, "allow --listen on a non-loopback address (exposes the API to the network)")
 	fs.StringVar(&o.Owner, "owner", "", "workload owner, NAMESPACE/SERVICEACCOUNT")
@@ -121,34 +139,28 @@ func parseFlags(args []string) (*options, error) {
 	fs.StringVar(&o.Pod, "pod-name", "", "pod name for audit lines (the webhook sets it through WARDEN_POD_NAME)")
 	fs.StringVar(&o.PodUID, "pod-uid", "", "pod UID for audit lines, telling pods of one name apart (the webhook sets it through WARDEN_POD_UID)")
 	fs.BoolVar(&o.versionOut, "version", false, "print the version and exit")
-	if err := fs.Parse(args); err != nil {
-		return nil, err
-	}
-	if err := flagenv.Apply(fs, "WARDEN_"); err != nil {
-		return nil, err
-	}
-	if o.versionOut {
-		return o, nil
-	}
+}
+
+// validate checks the options and reports every mistake at once.
+func (o *options) validate() error {
+	var errs []error
 	if err := policy.ValidServiceAccount(o.Owner); err != nil {
-		return nil, fmt.Errorf("--owner: %w", err)
+		errs = append(errs, fmt.Errorf("--owner: %w", err))
 	}
 	if !policy.Environment(o.Environment).Valid() {
-		return nil, fmt.Errorf("--environment %q is not one of dev, test, prod", o.Environment)
+		errs = append(errs, fmt.Errorf("--environment %q is not one of dev, test, prod", o.Environment))
 	}
-	pc, err := api.ParsePodConfig(map[string]string{api.LabelWorkload: o.workload})
-	if err != nil {
-		return nil, fmt.Errorf("--workload: %w", err)
+	if pc, err := api.ParsePodConfig(map[string]string{api.LabelWorkload: o.workload}); err != nil {
+		errs = append(errs, fmt.Errorf("--workload: %w", err))
+	} else {
+		o.Workload = pc.Workload
 	}
-	o.Workload = pc.Workload
-	host, _, err := net.SplitHostPort(o.Listen)
-	if err != nil {
-		return nil, fmt.Errorf("--listen: %w", err)
+	if host, _, err := net.SplitHostPort(o.Listen); err != nil {
+		errs = append(errs, fmt.Errorf("--listen: %w", err))
+	} else if ip := net.ParseIP(host); !o.allowNonLoopback && (ip == nil || !ip.IsLoopback()) {
+		errs = append(errs, fmt.Errorf("--listen %s is not a loopback address; the sidecar API trusts its caller, so it must not be reachable from the network (pass --allow-non-loopback to override)", o.Listen))
 	}
-	if ip := net.ParseIP(host); !o.allowNonLoopback && (ip == nil || !ip.IsLoopback()) {
-		return nil, fmt.Errorf("--listen %s is not a loopback address; the sidecar API trusts its caller, so it must not be reachable from the network (pass --allow-non-loopback to override)", o.Listen)
-	}
-	return o, nil
+	return errors.Join(errs...)
 }
 
 func run(args []string) error {

@@ -7,6 +7,15 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
+// Every mistake is reported at once, not the first only.
+func TestFlagsReportEveryMistake(t *testing.T) {
+	_, err := parseFlags([]string{"--owner=svc-1", "--environment=staging", "--workload=batch", "--listen=0.0.0.0:8787"})
+	require.Error(t, err)
+	for _, want := range []string{"--owner", "not one of dev, test, prod", "--workload", "not a loopback address"} {
+		assert.Contains(t, err.Error(), want)
+	}
+}
+
 func TestFlags(t *testing.T) {
 	base := []string{"--owner=apps/svc-1", "--environment=prod"}
 	o, err := parseFlags(base)
