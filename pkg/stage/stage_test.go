@@ -362,14 +362,21 @@ func TestJanitorExpiresOnTime(t *testing.T) {
 // waitGone polls until a copy is removed (the deadline only stops a hung test).
 func waitGone(t *testing.T, m *Meta) {
 	t.Helper()
+	waitPathGone(t, m.Target)
+}
+
+// waitPathGone waits until path no longer exists; the deadline only stops a test that would
+// otherwise hang.
+func waitPathGone(t *testing.T, path string) {
+	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		_, err := os.Stat(m.Target)
+		_, err := os.Stat(path)
 		if errors.Is(err, fs.ErrNotExist) {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%s never removed", m.Target)
+			t.Fatalf("%s never removed", path)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
