@@ -5,10 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
-	"strings"
-
-	authnv1 "k8s.io/api/authentication/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/warden-dev/warden/internal/httpjson"
 	"github.com/warden-dev/warden/pkg/brokerapi"
@@ -119,20 +115,14 @@ func (s *Server) adminSetOrg(w http.ResponseWriter, r *http.Request) {
 	httpjson.Write(w, http.StatusOK, brokerapi.OrgMapping{Org: org, Previous: previous, GCPServiceAccount: req.GCPServiceAccount})
 }
 
+// adminUser is the person behind the request, when they are in the admin group.
 func (s *Server) adminUser(ctx context.Context, r *http.Request) (string, error) {
-	token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	if !ok || token == "" {
-		return "", fmt.Errorf("%w: send a Kubernetes bearer token", errAuth)
-	}
-	tr, err := s.opts.Kube.AuthenticationV1().TokenReviews().Create(ctx, &authnv1.TokenReview{Spec: authnv1.TokenReviewSpec{Token: token}}, metav1.CreateOptions{})
+	user, err := s.person(ctx, r)
 	if err != nil {
-		return "", fmt.Errorf("%w: token review: %v", errUnavailable, err)
+		return "", err
 	}
-	if !tr.Status.Authenticated {
-		return "", fmt.Errorf("%w: token not accepted: %s", errAuth, tr.Status.Error)
+	if !slices.Contains(user.Groups, s.opts.AdminGroup) {
+		return "", fmt.Errorf("%w: %s is not in the admin group %q", errForbidden, user.Username, s.opts.AdminGroup)
 	}
-	if !slices.Contains(tr.Status.User.Groups, s.opts.AdminGroup) {
-		return "", fmt.Errorf("%w: %s is not in the admin group %q", errForbidden, tr.Status.User.Username, s.opts.AdminGroup)
-	}
-	return tr.Status.User.Username, nil
+	return user.Username, nil
 }

@@ -46,39 +46,32 @@ func (a ownerAccess) String() string {
 		a.verb, a.subresource, a.namespace, a.name, a.verb, a.subresource, v1alpha1.GroupVersion.Group, a.namespace, a.name)
 }
 
-// permit asks the API server whether user may do a (a SubjectAccessReview with the user's
-// groups, uid and extra, as the API server would authorize a request of theirs).
+// permit asks the API server whether user may do a.
 func (s *Server) permit(ctx context.Context, user authnv1.UserInfo, a ownerAccess) error {
-	sar := &authzv1.SubjectAccessReview{Spec: authzv1.SubjectAccessReviewSpec{
-		User: user.Username, Groups: user.Groups, UID: user.UID, Extra: extraOf(user),
-		ResourceAttributes: &authzv1.ResourceAttributes{
-			Namespace: a.namespace, Verb: a.verb, Group: v1alpha1.GroupVersion.Group,
-			Resource: "owners", Subresource: a.subresource, Name: a.name,
-		},
-	}}
-	res, err := s.opts.Kube.AuthorizationV1().SubjectAccessReviews().Create(ctx, sar, metav1.CreateOptions{})
-	if err != nil {
-		return fmt.Errorf("%w: subject access review: %v", errUnavailable, err)
-	}
-	if !res.Status.Allowed {
-		return fmt.Errorf("%w: %s may not %s", errForbidden, user.Username, a)
-	}
-	return nil
+	return s.review(ctx, user, authzv1.ResourceAttributes{Namespace: a.namespace, Verb: a.verb,
+		Resource: "owners", Subresource: a.subresource, Name: a.name}, a.String())
 }
 
 // permitNamed asks whether user may get a cluster-scoped warden.dev resource by name (asking
 // what someone else may do: accesses/NAME).
 func (s *Server) permitNamed(ctx context.Context, user authnv1.UserInfo, resource, name string) error {
+	return s.review(ctx, user, authzv1.ResourceAttributes{Verb: "get", Resource: resource, Name: name},
+		fmt.Sprintf("get %s/%s in %s (RBAC)", resource, name, v1alpha1.GroupVersion.Group))
+}
+
+// review is a SubjectAccessReview on a warden.dev resource with the user's groups, uid and
+// extra, as the API server would authorize a request of theirs; what names the refusal.
+func (s *Server) review(ctx context.Context, user authnv1.UserInfo, attrs authzv1.ResourceAttributes, what string) error {
+	attrs.Group = v1alpha1.GroupVersion.Group
 	sar := &authzv1.SubjectAccessReview{Spec: authzv1.SubjectAccessReviewSpec{
-		User: user.Username, Groups: user.Groups, UID: user.UID, Extra: extraOf(user),
-		ResourceAttributes: &authzv1.ResourceAttributes{Verb: "get", Group: v1alpha1.GroupVersion.Group, Resource: resource, Name: name},
+		User: user.Username, Groups: user.Groups, UID: user.UID, Extra: extraOf(user), ResourceAttributes: &attrs,
 	}}
 	res, err := s.opts.Kube.AuthorizationV1().SubjectAccessReviews().Create(ctx, sar, metav1.CreateOptions{})
 	if err != nil {
 		return fmt.Errorf("%w: subject access review: %v", errUnavailable, err)
 	}
 	if !res.Status.Allowed {
-		return fmt.Errorf("%w: %s may not get %s/%s in %s (RBAC)", errForbidden, user.Username, resource, name, v1alpha1.GroupVersion.Group)
+		return fmt.Errorf("%w: %s may not %s", errForbidden, user.Username, what)
 	}
 	return nil
 }
