@@ -128,16 +128,8 @@ func (v *view) StorageSpaces() []policy.StorageSpace {
 	objs := v.s.spaceObjects()
 	slices.SortFunc(objs, func(a, b *wardenv1.Space) int { return strings.Compare(a.Name, b.Name) })
 	for _, obj := range objs {
-		name, ok := strings.CutPrefix(obj.Name, obj.Spec.Org+".")
-		if !ok {
-			continue
-		}
-		if v.file != nil {
-			if _, fileHas := v.file.StorageSpace(obj.Spec.Org, name); fileHas {
-				continue // the file's, listed above
-			}
-		}
-		if sp, ok := v.StorageSpace(obj.Spec.Org, name); ok {
+		// spaceStanding refuses a Space the file also defines (listed above) or overlaps.
+		if sp, err := v.spaceStanding(obj); err == nil {
 			out = append(out, sp)
 		}
 	}

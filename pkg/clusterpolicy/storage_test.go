@@ -2,6 +2,7 @@ package clusterpolicy
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
 
@@ -90,6 +91,22 @@ func TestStorageView(t *testing.T) {
 	}
 	_, ok = v.StorageSpace("org-file", "extra")
 	assert.True(t, ok)
+
+	// StorageSpaces lists exactly the spaces StorageSpace resolves, the file's first, each once.
+	var listed []string
+	for _, sp := range v.StorageSpaces() {
+		listed = append(listed, sp.Org.Name+"/"+sp.Space.Name)
+		got, ok := v.StorageSpace(sp.Org.Name, sp.Space.Name)
+		require.True(t, ok, sp.Space.Name)
+		assert.Equal(t, got.Space.Bucket, sp.Space.Bucket)
+	}
+	assert.Contains(t, listed, "org-file/raw")
+	assert.Contains(t, listed, "org-file/extra")
+	assert.Contains(t, listed, "org-obj/lz")
+	for _, gone := range []string{"org-obj/pub2", "org-obj/steal", "no-org/s"} {
+		assert.NotContains(t, listed, gone)
+	}
+	assert.Len(t, slices.Compact(slices.Sorted(slices.Values(listed))), len(listed), "no space twice")
 
 	roles := v.StorageRoles()
 	assert.ElementsMatch(t, []string{"user:root", "group:ops"}, roles.Admins, "the file's and the objects' admins")
