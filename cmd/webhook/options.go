@@ -70,9 +70,7 @@ func (f vaultFlags) options(addr string) (*secrets.Config, error) {
 	if f.tokenFile == "" {
 		errs = append(errs, errors.New("--broker-vault-role needs --broker-vault-token-file"))
 	}
-	if !strings.Contains(f.path, "{namespace}") || !strings.Contains(f.path, "{owner}") {
-		errs = append(errs, fmt.Errorf("--vault-path %q must name {namespace} and {owner}", f.path))
-	} else if _, err := secrets.PathFor(f.path, "ns/sa"); err != nil {
+	if err := secrets.ValidOwnersTemplate(f.path); err != nil {
 		errs = append(errs, fmt.Errorf("--vault-path: %w", err))
 	}
 	return &secrets.Config{Addr: addr, Role: f.role, AuthPath: f.authPath, Mount: f.mount, Path: f.path,

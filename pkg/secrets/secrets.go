@@ -86,14 +86,24 @@ func PathFor(template, owner string) (string, error) {
 // policies.
 const DefaultPath = "warden/{namespace}/{owner}"
 
+// ValidOwnersTemplate checks a path template that serves many owners: it must name both
+// {namespace} and {owner}, or owners would share an entry, and fill in to a clean path.
+func ValidOwnersTemplate(template string) error {
+	if !strings.Contains(template, "{namespace}") || !strings.Contains(template, "{owner}") {
+		return fmt.Errorf("vault path %q must name {namespace} and {owner}, or owners would share an entry", template)
+	}
+	_, err := PathFor(template, "ns/sa")
+	return err
+}
+
 // Owners opens any owner's entry through one session (the broker's login), by the path
 // template; a template that cannot name the owner's entry is refused here, not per request.
 func (s *Session) Owners(template string) (func(owner string) (KV, error), error) {
 	if template == "" {
 		template = DefaultPath
 	}
-	if !strings.Contains(template, "{namespace}") || !strings.Contains(template, "{owner}") {
-		return nil, fmt.Errorf("vault path %q must name {namespace} and {owner}, or owners would share an entry", template)
+	if err := ValidOwnersTemplate(template); err != nil {
+		return nil, err
 	}
 	return func(owner string) (KV, error) {
 		p, err := PathFor(template, owner)
