@@ -124,14 +124,14 @@ func (s *Server) answerAccess(w http.ResponseWriter, r *http.Request, permission
 	for _, p := range subjects {
 		out.Subjects = append(out.Subjects, p.String())
 	}
-	keep := func(perms []string) bool { return permission == "" || slices.Contains(perms, permission) }
-	for _, id := range datasets {
-		if keep([]string{"read"}) {
+	keep := func(perms ...string) bool { return permission == "" || slices.Contains(perms, permission) }
+	if keep("read") {
+		for _, id := range datasets {
 			out.Datasets = append(out.Datasets, brokerapi.DatasetAccess{ID: id, Permissions: []string{"read"}})
 		}
 	}
-	for _, o := range policy.OrgsFor(v, subjects...) {
-		if keep([]string{"assume"}) {
+	if keep("assume") {
+		for _, o := range policy.OrgsFor(v, subjects...) {
 			out.Orgs = append(out.Orgs, brokerapi.OrgAccess{Name: o.Name, GCPServiceAccount: o.GCPServiceAccount, Permissions: []string{"assume"}})
 		}
 	}
@@ -140,7 +140,7 @@ func (s *Server) answerAccess(w http.ResponseWriter, r *http.Request, permission
 		for i, a := range sp.Access {
 			perms[i] = string(a)
 		}
-		if keep(perms) {
+		if keep(perms...) {
 			out.Spaces = append(out.Spaces, brokerapi.SpaceAccess{Org: sp.Org, Space: sp.Space, Role: sp.Role.String(), Permissions: perms})
 		}
 	}

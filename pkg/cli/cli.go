@@ -215,7 +215,7 @@ func runAccess(args []string, stdout, stderr io.Writer) error {
 		q.Set("permission", *permission)
 	}
 	if *user != "" {
-		if t.what != "the Warden broker" {
+		if !t.broker {
 			return errors.New("--user needs --broker: inside a pod, the listing is for the pod's owner and its caller")
 		}
 		q.Set("user", *user)

@@ -25,7 +25,15 @@ type target struct {
 	base   string // scheme://host:port
 	prefix string // the API's path, e.g. /v1/secrets
 	http   *http.Client
-	what   string // for errors: "the Warden sidecar", "the Warden broker"
+	broker bool // the broker, for a person; else the pod's sidecar
+}
+
+// what names the server for errors.
+func (t *target) what() string {
+	if t.broker {
+		return "the Warden broker"
+	}
+	return "the Warden sidecar"
 }
 
 type targetFlags struct {
@@ -60,7 +68,7 @@ func accessPath(string) string { return "/v1/access" }
 func (f *targetFlags) target(path func(owner string) string, needOwner bool) (*target, error) {
 	outside := *f.owner != "" || (!needOwner && *f.broker != "")
 	if !outside {
-		t := &target{base: *f.url, prefix: path(""), http: &http.Client{Timeout: 30 * time.Second}, what: "the Warden sidecar"}
+		t := &target{base: *f.url, prefix: path(""), http: &http.Client{Timeout: 30 * time.Second}}
 		if t.base == "" {
 			port := os.Getenv("WARDEN_PORT")
 			if port == "" {
@@ -86,7 +94,7 @@ func (f *targetFlags) target(path func(owner string) string, needOwner bool) (*t
 	if err != nil {
 		return nil, err
 	}
-	return &target{base: strings.TrimSuffix(*f.broker, "/"), prefix: path(*f.owner), http: &http.Client{Timeout: 30 * time.Second, Transport: rt}, what: "the Warden broker"}, nil
+	return &target{base: strings.TrimSuffix(*f.broker, "/"), prefix: path(*f.owner), http: &http.Client{Timeout: 30 * time.Second, Transport: rt}, broker: true}, nil
 }
 
 // transport verifies the broker with --broker-ca and sends the kubeconfig user's bearer token
@@ -146,7 +154,7 @@ func (t *target) do(method, path string, body any, ifMatch string, out any) (str
 	}
 	resp, err := t.http.Do(req)
 	if err != nil {
-		return "", fmt.Errorf("%s is not reachable at %s: %w", t.what, t.base, err)
+		return "", fmt.Errorf("%s is not reachable at %s: %w", t.what(), t.base, err)
 	}
 	defer resp.Body.Close()
 	data, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
