@@ -167,12 +167,8 @@ func (e *Engine) ReadableBy(ctx context.Context, caller Caller) ([]string, error
 	if pol == nil {
 		return nil, ErrUnavailable
 	}
-	candidates := pol.DatasetIDs
-	if _, ok := e.Authz.(PolicyAuthorizer); ok {
-		candidates = func() []string { return pol.ReadableBy(caller.Principal()) }
-	}
 	out := []string{}
-	for _, id := range candidates() {
+	for _, id := range e.candidates(pol, caller.Principal()) {
 		ok, err := e.Authz.CallerCanRead(ctx, pol, caller.ServiceAccount, caller, id)
 		if err != nil {
 			return nil, err
@@ -184,17 +180,22 @@ func (e *Engine) ReadableBy(ctx context.Context, caller Caller) ([]string, error
 	return out, nil
 }
 
+// candidates are the datasets worth deciding for who: with the policy's reader lists, those
+// that list who (an index, no scan); an authorizer of its own (RBAC) may allow any.
+func (e *Engine) candidates(pol policy.View, who policy.Principal) []string {
+	if _, ok := e.Authz.(PolicyAuthorizer); ok {
+		return pol.ReadableBy(who)
+	}
+	return pol.DatasetIDs()
+}
+
 func (e *Engine) List(ctx context.Context, owner string, caller Caller) ([]Dataset, error) {
 	pol, o, err := e.policy(owner)
 	if err != nil {
 		return nil, err
 	}
-	candidates := pol.DatasetIDs
-	if _, ok := e.Authz.(PolicyAuthorizer); ok {
-		candidates = func() []string { return pol.ReadableBy(policy.Principal{ServiceAccount: owner}) }
-	}
 	out := []Dataset{}
-	for _, id := range candidates() {
+	for _, id := range e.candidates(pol, policy.Principal{ServiceAccount: owner}) {
 		d, err := e.decide(ctx, pol, o, owner, caller, id)
 		if err != nil {
 			return nil, err
