@@ -26,11 +26,18 @@ import (
 // would use it.
 func person(t testing.TB, name string) (kubeconfig string) {
 	t.Helper()
+	return writeKubeconfig(t, personToken(t, name))
+}
+
+// personToken is the bearer token of person name (`kubectl create token`, the API server's
+// audience).
+func personToken(t testing.TB, name string) string {
+	t.Helper()
 	ensureNamespace(t, "people", false)
 	ensureServiceAccount(t, "people", name)
 	tr, err := kube.CoreV1().ServiceAccounts("people").CreateToken(ctx(t), name, &authnv1.TokenRequest{}, metav1.CreateOptions{})
 	require.NoError(t, err)
-	return writeKubeconfig(t, tr.Status.Token)
+	return tr.Status.Token
 }
 
 func writeKubeconfig(t testing.TB, token string) string {
@@ -129,12 +136,7 @@ func TestSecretsFromOutsideAPod(t *testing.T) {
 // Hostile and broken requests to the broker's people API, straight over HTTP.
 func TestSecretsFromOutsideRefusals(t *testing.T) {
 	setup(t)
-	tr, err := kube.CoreV1().ServiceAccounts("people").CreateToken(ctx(t), "dana", &authnv1.TokenRequest{}, metav1.CreateOptions{})
-	if apierrors.IsNotFound(err) {
-		person(t, "dana")
-		tr, err = kube.CoreV1().ServiceAccounts("people").CreateToken(ctx(t), "dana", &authnv1.TokenRequest{}, metav1.CreateOptions{})
-	}
-	require.NoError(t, err)
+	token := personToken(t, "dana")
 	bindOwnerSecrets(t, "apps", "dana-owner-secrets", "warden-owner-secrets", "dana")
 	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: tlsConfig(t)}}
 	for _, tc := range []struct {
@@ -144,12 +146,12 @@ func TestSecretsFromOutsideRefusals(t *testing.T) {
 	}{
 		{"no token", "GET", "/v1/owners/apps/svc-prod-app-1/secrets", "", "", 401, "bearer token"},
 		{"a forged token", "GET", "/v1/owners/apps/svc-prod-app-1/secrets", "not-a-token", "", 401, "token not accepted"},
-		{"a bad owner name", "GET", "/v1/owners/apps/Svc_1/secrets", tr.Status.Token, "", 400, "owner"},
-		{"a traversal in the key", "GET", "/v1/owners/apps/svc-prod-app-1/secrets/..%2F..%2Fx", tr.Status.Token, "", 400, "bad secret key"},
-		{"malformed JSON", "PUT", "/v1/owners/apps/svc-prod-app-1/secrets", tr.Status.Token, `{"a":`, 400, "JSON object of secrets"},
-		{"null", "PUT", "/v1/owners/apps/svc-prod-app-1/secrets", tr.Status.Token, `null`, 400, "got null"},
-		{"oversized", "PUT", "/v1/owners/apps/svc-prod-app-1/secrets", tr.Status.Token, `{"a":"` + strings.Repeat("x", 2<<20) + `"}`, 413, "limit"},
-		{"a bad If-Match", "DELETE", "/v1/owners/apps/svc-prod-app-1/secrets", tr.Status.Token, "", 400, "If-Match"},
+		{"a bad owner name", "GET", "/v1/owners/apps/Svc_1/secrets", token, "", 400, "owner"},
+		{"a traversal in the key", "GET", "/v1/owners/apps/svc-prod-app-1/secrets/..%2F..%2Fx", token, "", 400, "bad secret key"},
+		{"malformed JSON", "PUT", "/v1/owners/apps/svc-prod-app-1/secrets", token, `{"a":`, 400, "JSON object of secrets"},
+		{"null", "PUT", "/v1/owners/apps/svc-prod-app-1/secrets", token, `null`, 400, "got null"},
+		{"oversized", "PUT", "/v1/owners/apps/svc-prod-app-1/secrets", token, `{"a":"` + strings.Repeat("x", 2<<20) + `"}`, 413, "limit"},
+		{"a bad If-Match", "DELETE", "/v1/owners/apps/svc-prod-app-1/secrets", token, "", 400, "If-Match"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			req, err := http.NewRequest(tc.method, brokerURL+tc.path, strings.NewReader(tc.body))

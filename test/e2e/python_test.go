@@ -16,8 +16,6 @@ import (
 	"github.com/stretchr/testify/require"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
-	authnv1 "k8s.io/api/authentication/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/warden-dev/warden/internal/testing/testenv"
 	"github.com/warden-dev/warden/pkg/sidecar"
@@ -47,10 +45,8 @@ func TestPythonClientBroker(t *testing.T) {
 	b := startSidecar(t, "apps", "svc-prod-app-1", "python-b", mut)
 
 	// A person outside any pod, allowed to manage the owner's secrets (RBAC on owners/secrets).
-	person(t, "pyla")
+	pyla := personToken(t, "pyla")
 	bindOwnerSecrets(t, "apps", "pyla-owner-secrets", "warden-owner-secrets", "pyla")
-	tr, err := kube.CoreV1().ServiceAccounts("people").CreateToken(ctx(t), "pyla", &authnv1.TokenRequest{}, metav1.CreateOptions{})
-	require.NoError(t, err)
 
 	cmd := exec.CommandContext(ctx(t), python, "-m", "unittest", "-v", "tests.broker_suite")
 	cmd.Dir = filepath.Join(testenv.RepoRoot(), "clients", "python")
@@ -63,7 +59,7 @@ func TestPythonClientBroker(t *testing.T) {
 		"WARDEN_TEST_OUT="+out,
 		"WARDEN_TEST_BROKER_URL="+brokerURL,
 		"WARDEN_TEST_BROKER_CA="+filepath.Join(env.CertDir, "ca.crt"),
-		"WARDEN_TEST_PERSON_TOKEN="+tr.Status.Token,
+		"WARDEN_TEST_PERSON_TOKEN="+pyla,
 		"PYTHONDONTWRITEBYTECODE=1",
 	)
 	log, err := cmd.CombinedOutput()
