@@ -14,8 +14,8 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 
 	"github.com/warden-dev/warden/internal/flagenv"
+	"github.com/warden-dev/warden/pkg/cloudstorage"
 	"github.com/warden-dev/warden/pkg/identity"
-	"github.com/warden-dev/warden/pkg/storage"
 	"github.com/warden-dev/warden/pkg/version"
 	"github.com/warden-dev/warden/pkg/webhook"
 )
@@ -57,7 +57,7 @@ func run() error {
 		opts.GCP = &webhook.GCPOptions{IAM: iam, Propagation: o.gcpPropagation, Resync: o.gcpResync}
 	}
 	if opts.Storage != nil {
-		creds, err := storage.NewIAMCredentialsClient(ctx, o.storage.credentials, o.storage.insecure)
+		creds, err := cloudstorage.NewIAMCredentialsClient(ctx, o.storage.credentials, o.storage.insecure)
 		if err != nil {
 			return fmt.Errorf("--storage: %w", err)
 		}

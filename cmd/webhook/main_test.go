@@ -12,9 +12,9 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/warden-dev/warden/internal/flagenv"
+	"github.com/warden-dev/warden/pkg/cloudstorage"
 	"github.com/warden-dev/warden/pkg/mutate"
 	"github.com/warden-dev/warden/pkg/policy"
-	"github.com/warden-dev/warden/pkg/storage"
 	"github.com/warden-dev/warden/pkg/webhook"
 )
 
@@ -78,13 +78,13 @@ func TestStorageFlags(t *testing.T) {
 	require.NoError(t, err)
 	require.NotNil(t, so.Storage)
 	assert.Equal(t, 45*time.Minute, so.Storage.Lifetimes[policy.AccessUpload])
-	assert.Equal(t, storage.DefaultLifetimes[policy.AccessRead], so.Storage.Lifetimes[policy.AccessRead])
+	assert.Equal(t, cloudstorage.DefaultLifetimes[policy.AccessRead], so.Storage.Lifetimes[policy.AccessRead])
 	assert.Equal(t, 2*time.Minute, so.Storage.Buffer)
 	assert.Equal(t, "127.0.0.1:4443", so.Storage.SignedURLHost)
 	assert.True(t, so.Storage.SignedURLInsecure, "signed URLs for an http endpoint are http")
-	assert.Equal(t, storage.PubSub{Endpoint: "127.0.0.1:8085", Insecure: true}, so.Storage.Publisher)
-	assert.Equal(t, storage.STS{Endpoint: "http://127.0.0.1:9/v1/token"}, so.Storage.Downscoper)
-	assert.Equal(t, storage.DefaultDeleteRole, so.Storage.DeleteRole)
+	assert.Equal(t, cloudstorage.PubSub{Endpoint: "127.0.0.1:8085", Insecure: true}, so.Storage.Publisher)
+	assert.Equal(t, cloudstorage.STS{Endpoint: "http://127.0.0.1:9/v1/token"}, so.Storage.Downscoper)
+	assert.Equal(t, cloudstorage.DefaultDeleteRole, so.Storage.DeleteRole)
 	assert.Equal(t, 45*time.Minute, so.Storage.Lifetimes[policy.AccessUploadMain], "upload/main writes for as long as upload")
 }
 

@@ -17,10 +17,10 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	"sigs.k8s.io/yaml"
 
+	"github.com/warden-dev/warden/pkg/cloudstorage"
 	"github.com/warden-dev/warden/pkg/mutate"
 	"github.com/warden-dev/warden/pkg/policy"
 	"github.com/warden-dev/warden/pkg/secrets"
-	"github.com/warden-dev/warden/pkg/storage"
 	"github.com/warden-dev/warden/pkg/webhook"
 )
 
@@ -131,12 +131,12 @@ func (o *options) addFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&o.gcpPropagation, "gcp-propagation", 7*time.Minute, "how long an IAM change takes to propagate; bindings answer state pending until then")
 	fs.DurationVar(&o.gcpResync, "identity-resync", 10*time.Minute, "how often the reconciler re-checks every binding Warden made")
 	fs.BoolVar(&o.storage.enabled, "storage", false, "hand out short-lived Cloud Storage credentials for the policy's spaces (the broker's identity needs roles/iam.serviceAccountTokenCreator on the orgs' GCP service accounts)")
-	fs.DurationVar(&o.storage.readTTL, "storage-read-ttl", storage.DefaultLifetimes[policy.AccessRead], "lifetime of read credentials and GET signed URLs (at most 1h)")
-	fs.DurationVar(&o.storage.uploadTTL, "storage-upload-ttl", storage.DefaultLifetimes[policy.AccessUpload], "lifetime of upload credentials and PUT signed URLs (at most 1h)")
-	fs.DurationVar(&o.storage.deleteTTL, "storage-delete-ttl", storage.DefaultLifetimes[policy.AccessDelete], "lifetime of delete credentials and DELETE signed URLs (at most 1h)")
-	fs.StringVar(&o.storage.deleteRole, "storage-delete-role", storage.DefaultDeleteRole, "role delete credentials' access boundaries make available: the predefined roles/storage.objectUser, or a custom role (projects/P/roles/NAME, organizations/ID/roles/NAME) with exactly storage.objects.list, get, create and delete (docs/storage.md)")
-	fs.DurationVar(&o.storage.buffer, "storage-cache-buffer", storage.DefaultBuffer, "a cached credential is handed out only while more than this is left; below, a new one is minted")
-	fs.IntVar(&o.storage.maxCommit, "storage-max-commit-objects", storage.DefaultMaxCommitObjects, "most objects one commit lists and announces")
+	fs.DurationVar(&o.storage.readTTL, "storage-read-ttl", cloudstorage.DefaultLifetimes[policy.AccessRead], "lifetime of read credentials and GET signed URLs (at most 1h)")
+	fs.DurationVar(&o.storage.uploadTTL, "storage-upload-ttl", cloudstorage.DefaultLifetimes[policy.AccessUpload], "lifetime of upload credentials and PUT signed URLs (at most 1h)")
+	fs.DurationVar(&o.storage.deleteTTL, "storage-delete-ttl", cloudstorage.DefaultLifetimes[policy.AccessDelete], "lifetime of delete credentials and DELETE signed URLs (at most 1h)")
+	fs.StringVar(&o.storage.deleteRole, "storage-delete-role", cloudstorage.DefaultDeleteRole, "role delete credentials' access boundaries make available: the predefined roles/storage.objectUser, or a custom role (projects/P/roles/NAME, organizations/ID/roles/NAME) with exactly storage.objects.list, get, create and delete (docs/cloud-storage.md)")
+	fs.DurationVar(&o.storage.buffer, "storage-cache-buffer", cloudstorage.DefaultBuffer, "a cached credential is handed out only while more than this is left; below, a new one is minted")
+	fs.IntVar(&o.storage.maxCommit, "storage-max-commit-objects", cloudstorage.DefaultMaxCommitObjects, "most objects one commit lists and announces")
 	fs.StringVar(&o.storage.credentials, "gcp-credentials-endpoint", "", "IAM Credentials API endpoint (default Google's)")
 	fs.StringVar(&o.storage.sts, "gcp-sts-endpoint", "", "STS token URL for downscoping (default https://sts.googleapis.com/v1/token)")
 	fs.StringVar(&o.storage.gcs, "gcp-storage-endpoint", "", "Cloud Storage JSON API endpoint, e.g. http://HOST:PORT/storage/v1/; signed URLs name its host (default Google's)")
@@ -254,12 +254,12 @@ func (o *options) serverOptions() (webhook.Options, error) {
 }
 
 // options are the storage service's options but its IAM Credentials client (nil when off).
-func (f storageFlags) options() (*storage.Options, error) {
+func (f storageFlags) options() (*cloudstorage.Options, error) {
 	if !f.enabled {
 		return nil, nil
 	}
 	var errs []error
-	lt, err := storage.Lifetimes(map[policy.Access]time.Duration{
+	lt, err := cloudstorage.Lifetimes(map[policy.Access]time.Duration{
 		policy.AccessRead: f.readTTL, policy.AccessUpload: f.uploadTTL, policy.AccessDelete: f.deleteTTL,
 	}, f.buffer)
 	if err != nil {
@@ -268,14 +268,14 @@ func (f storageFlags) options() (*storage.Options, error) {
 	if f.maxCommit < 1 {
 		errs = append(errs, errors.New("--storage-max-commit-objects must be at least 1"))
 	}
-	if err := storage.ValidRole(f.deleteRole); err != nil {
+	if err := cloudstorage.ValidRole(f.deleteRole); err != nil {
 		errs = append(errs, fmt.Errorf("--storage-delete-role: %w", err))
 	}
-	o := &storage.Options{
+	o := &cloudstorage.Options{
 		Lifetimes: lt, Buffer: f.buffer, MaxCommitObjects: f.maxCommit, DeleteRole: f.deleteRole,
-		Downscoper: storage.STS{Endpoint: f.sts},
-		Lister:     storage.GCS{Endpoint: f.gcs},
-		Publisher:  storage.PubSub{Endpoint: f.pubsub, Insecure: f.insecure},
+		Downscoper: cloudstorage.STS{Endpoint: f.sts},
+		Lister:     cloudstorage.GCS{Endpoint: f.gcs},
+		Publisher:  cloudstorage.PubSub{Endpoint: f.pubsub, Insecure: f.insecure},
 	}
 	if f.sts != "" {
 		if u, err := url.Parse(f.sts); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {

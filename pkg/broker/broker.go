@@ -20,12 +20,12 @@ import (
 	"github.com/warden-dev/warden/internal/httpjson"
 	"github.com/warden-dev/warden/pkg/api"
 	"github.com/warden-dev/warden/pkg/brokerapi"
+	"github.com/warden-dev/warden/pkg/cloudstorage"
 	"github.com/warden-dev/warden/pkg/grants"
 	"github.com/warden-dev/warden/pkg/guard"
 	"github.com/warden-dev/warden/pkg/identity"
 	"github.com/warden-dev/warden/pkg/podcert"
 	"github.com/warden-dev/warden/pkg/policy"
-	"github.com/warden-dev/warden/pkg/storage"
 )
 
 // Extra keys the API server puts into TokenReview results of pod-bound tokens.
@@ -55,7 +55,7 @@ type Options struct {
 	Namespaces Namespaces
 	// Storage hands out Cloud Storage credentials for the policy's spaces (nil: the storage
 	// endpoints answer 501); Policy is the policy in force they decide with.
-	Storage *storage.Service
+	Storage *cloudstorage.Service
 	Policy  func() policy.View
 	// Registerer receives the broker's metrics (nil: not registered).
 	Registerer prometheus.Registerer
@@ -120,7 +120,7 @@ func New(o Options) (*Server, error) {
 	s := &Server{opts: o, mux: http.NewServeMux(), metrics: m, cache: map[[32]byte]verified{}}
 	s.mux.HandleFunc("POST "+brokerapi.PathCheck, s.check)
 	s.mux.HandleFunc("POST "+brokerapi.PathList, s.list)
-	s.registerGCP()
+	s.registerIdentity()
 	s.registerStorage()
 	s.registerSecrets()
 	s.registerAccess()

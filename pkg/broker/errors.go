@@ -6,10 +6,10 @@ import (
 	"net/http"
 
 	"github.com/warden-dev/warden/internal/httpjson"
+	"github.com/warden-dev/warden/pkg/cloudstorage"
 	"github.com/warden-dev/warden/pkg/grants"
 	"github.com/warden-dev/warden/pkg/identity"
 	"github.com/warden-dev/warden/pkg/secrets"
-	"github.com/warden-dev/warden/pkg/storage"
 )
 
 // errAuth is a request whose token does not identify a Warden sidecar (401); errForbidden is a
@@ -44,13 +44,13 @@ var statuses = httpjson.Mapping{
 	{Err: identity.ErrBadEdit, Status: http.StatusUnprocessableEntity, Code: httpjson.CodeInvalidPolicy},
 	{Err: errStorageOff, Status: http.StatusNotImplemented, Code: httpjson.CodeNotImplemented},
 	{Err: errNoSpace, Status: http.StatusNotFound, Code: httpjson.CodeNotFound},
-	{Err: storage.ErrUnavailable, Status: http.StatusServiceUnavailable, Code: httpjson.CodeUnavailable},
-	{Err: storage.ErrDenied, Status: http.StatusBadGateway, Code: httpjson.CodeGCPDenied},
-	{Err: storage.ErrBadInput, Status: http.StatusBadRequest, Code: httpjson.CodeBadRequest},
-	{Err: storage.ErrNotLoadingZone, Status: http.StatusBadRequest, Code: httpjson.CodeBadRequest},
-	{Err: storage.ErrNoTopic, Status: http.StatusConflict, Code: httpjson.CodeConflict},
-	{Err: storage.ErrNothingToCommit, Status: http.StatusConflict, Code: httpjson.CodeConflict},
-	{Err: storage.ErrTooMany, Status: http.StatusRequestEntityTooLarge, Code: httpjson.CodePayloadTooLarge},
+	{Err: cloudstorage.ErrUnavailable, Status: http.StatusServiceUnavailable, Code: httpjson.CodeUnavailable},
+	{Err: cloudstorage.ErrDenied, Status: http.StatusBadGateway, Code: httpjson.CodeGCPDenied},
+	{Err: cloudstorage.ErrBadInput, Status: http.StatusBadRequest, Code: httpjson.CodeBadRequest},
+	{Err: cloudstorage.ErrNotLoadingZone, Status: http.StatusBadRequest, Code: httpjson.CodeBadRequest},
+	{Err: cloudstorage.ErrNoTopic, Status: http.StatusConflict, Code: httpjson.CodeConflict},
+	{Err: cloudstorage.ErrNothingToCommit, Status: http.StatusConflict, Code: httpjson.CodeConflict},
+	{Err: cloudstorage.ErrTooMany, Status: http.StatusRequestEntityTooLarge, Code: httpjson.CodePayloadTooLarge},
 	{Err: errSecretsOff, Status: http.StatusNotImplemented, Code: httpjson.CodeNotImplemented},
 	{Err: errNoOwner, Status: http.StatusNotFound, Code: httpjson.CodeNotFound},
 	{Err: secrets.ErrNotFound, Status: http.StatusNotFound, Code: httpjson.CodeNotFound},

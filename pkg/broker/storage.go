@@ -8,13 +8,13 @@ import (
 
 	"github.com/warden-dev/warden/internal/httpjson"
 	"github.com/warden-dev/warden/pkg/brokerapi"
+	"github.com/warden-dev/warden/pkg/cloudstorage"
 	"github.com/warden-dev/warden/pkg/grants"
 	"github.com/warden-dev/warden/pkg/policy"
-	"github.com/warden-dev/warden/pkg/storage"
 )
 
 // Storage credentials: a verified pod asks for one space and one access kind; the owner and the
-// caller must both hold the role (policy.DecideStorage), then pkg/storage mints, signs or
+// caller must both hold the role (policy.DecideStorage), then pkg/cloudstorage mints, signs or
 // commits as the org's GCP service account. Every decision is logged as an audit line.
 
 var (
@@ -47,7 +47,7 @@ type storageRequest struct {
 
 // authorize resolves the space and applies the rules to the owner and the caller; on success it
 // returns the target to mint for. Every outcome is audited.
-func (s *Server) authorize(ctx context.Context, q storageRequest) (storage.Target, error) {
+func (s *Server) authorize(ctx context.Context, q storageRequest) (cloudstorage.Target, error) {
 	t, reason, err := s.decideStorage(q)
 	outcome := "allowed"
 	if err != nil {
@@ -58,34 +58,34 @@ func (s *Server) authorize(ctx context.Context, q storageRequest) (storage.Targe
 	return t, err
 }
 
-func (s *Server) decideStorage(q storageRequest) (storage.Target, string, error) {
+func (s *Server) decideStorage(q storageRequest) (cloudstorage.Target, string, error) {
 	if err := policy.ValidOrgName(q.org); err != nil {
-		return storage.Target{}, "", fmt.Errorf("%w: org: %v", errBadInput, err)
+		return cloudstorage.Target{}, "", fmt.Errorf("%w: org: %v", errBadInput, err)
 	}
 	if err := policy.ValidSpaceName(q.space); err != nil {
-		return storage.Target{}, "", fmt.Errorf("%w: space: %v", errBadInput, err)
+		return cloudstorage.Target{}, "", fmt.Errorf("%w: space: %v", errBadInput, err)
 	}
 	if q.method == "" && !q.access.Valid() {
-		return storage.Target{}, "", fmt.Errorf("%w: access %q is not read, upload, upload/main or delete", errBadInput, q.access)
+		return cloudstorage.Target{}, "", fmt.Errorf("%w: access %q is not read, upload, upload/main or delete", errBadInput, q.access)
 	}
 	v := s.opts.Policy()
 	if v == nil {
-		return storage.Target{}, "", errNoPolicy
+		return cloudstorage.Target{}, "", errNoPolicy
 	}
 	if _, ok := v.Owner(q.id.owner); !ok {
-		return storage.Target{}, "", fmt.Errorf("%w: %s is not an owner in the policy", grants.ErrUnknownOwner, q.id.owner)
+		return cloudstorage.Target{}, "", fmt.Errorf("%w: %s is not an owner in the policy", grants.ErrUnknownOwner, q.id.owner)
 	}
 	sp, ok := v.StorageSpace(q.org, q.space)
 	if !ok {
-		return storage.Target{}, "", fmt.Errorf("%w: org %q has no space %q", errNoSpace, q.org, q.space)
+		return cloudstorage.Target{}, "", fmt.Errorf("%w: org %q has no space %q", errNoSpace, q.org, q.space)
 	}
 	if q.commit && !sp.Space.LoadingZone {
-		return storage.Target{}, "", fmt.Errorf("%w: commits announce uploads to the loading zone; %s/%s is a main space", errForbidden, q.org, q.space)
+		return cloudstorage.Target{}, "", fmt.Errorf("%w: commits announce uploads to the loading zone; %s/%s is a main space", errForbidden, q.org, q.space)
 	}
 	if q.method != "" {
-		a, err := storage.AccessFor(q.method, sp.Space)
+		a, err := cloudstorage.AccessFor(q.method, sp.Space)
 		if err != nil {
-			return storage.Target{}, "", err
+			return cloudstorage.Target{}, "", err
 		}
 		q.access = a
 	}
@@ -93,23 +93,23 @@ func (s *Server) decideStorage(q storageRequest) (storage.Target, string, error)
 	d := policy.DecideStorage(v, sp, owner, q.access)
 	switch {
 	case d.Misplaced:
-		return storage.Target{}, "", fmt.Errorf("%w: %s", errForbidden, d.Missing)
+		return cloudstorage.Target{}, "", fmt.Errorf("%w: %s", errForbidden, d.Missing)
 	case !d.Allowed:
-		return storage.Target{}, "", fmt.Errorf("%w: owner %s %s", errForbidden, owner, d.Missing)
+		return cloudstorage.Target{}, "", fmt.Errorf("%w: owner %s %s", errForbidden, owner, d.Missing)
 	}
 	reason := "owner " + d.Role.String()
 	if q.caller.ServiceAccount == "" {
 		who := policy.Principal{User: q.caller.User, Groups: q.caller.Groups}
 		cd := policy.DecideStorage(v, sp, who, q.access)
 		if !cd.Allowed {
-			return storage.Target{}, "", fmt.Errorf("%w: caller %s %s", errForbidden, who, cd.Missing)
+			return cloudstorage.Target{}, "", fmt.Errorf("%w: caller %s %s", errForbidden, who, cd.Missing)
 		}
 		reason += ", caller " + cd.Role.String()
 		if cd.Admin {
 			reason += " (admin)"
 		}
 	}
-	return storage.TargetOf(sp, v.Project(), q.access), reason, nil
+	return cloudstorage.TargetOf(sp, v.Project(), q.access), reason, nil
 }
 
 // beginStorage authenticates, reads the body and checks the caller; on failure it has answered.

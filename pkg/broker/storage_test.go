@@ -12,10 +12,10 @@ import (
 
 	"github.com/warden-dev/warden/internal/testing/testgcp"
 	"github.com/warden-dev/warden/pkg/brokerapi"
+	"github.com/warden-dev/warden/pkg/cloudstorage"
 	"github.com/warden-dev/warden/pkg/grants"
 	"github.com/warden-dev/warden/pkg/mutate"
 	"github.com/warden-dev/warden/pkg/policy"
-	"github.com/warden-dev/warden/pkg/storage"
 )
 
 const storagePolicy = testPolicy + `
@@ -47,8 +47,8 @@ func storageFixture(t *testing.T) (*fixture, *testgcp.Env, string) {
 	require.NoError(t, env.CreateTopic(context.Background(), "proj-1234", "acme-commits"))
 	env.GCS.CreateBucketWithOpts(fakestorage.CreateBucketOpts{Name: "acme-lz"})
 	env.GCS.CreateObject(fakestorage.Object{ObjectAttrs: fakestorage.ObjectAttrs{BucketName: "acme-lz", Name: "in/b1/x.csv"}, Content: []byte("x")})
-	svc, err := storage.New(storage.Options{IAM: env.IAM, Downscoper: storage.STS{Endpoint: env.STSEndpoint()},
-		Lister: storage.GCS{Endpoint: env.GCSEndpoint()}, Publisher: storage.PubSub{Endpoint: env.PubSubEndpoint(), Insecure: true},
+	svc, err := cloudstorage.New(cloudstorage.Options{IAM: env.IAM, Downscoper: cloudstorage.STS{Endpoint: env.STSEndpoint()},
+		Lister: cloudstorage.GCS{Endpoint: env.GCSEndpoint()}, Publisher: cloudstorage.PubSub{Endpoint: env.PubSubEndpoint(), Insecure: true},
 		SignedURLHost: env.GCSHost(), SignedURLInsecure: true})
 	require.NoError(t, err)
 	cfg := mutate.DefaultConfig()
@@ -105,7 +105,7 @@ func TestBrokerStorage(t *testing.T) {
 	}
 	msgs := env.PubSub.Messages()
 	require.Len(t, msgs, 1)
-	var n storage.Notification
+	var n cloudstorage.Notification
 	require.NoError(t, json.Unmarshal(msgs[0].Data, &n))
 	assert.Equal(t, "serviceAccount:apps/svc", n.CommittedBy)
 

@@ -21,33 +21,8 @@ type StorageBroker interface {
 	StorageCommit(ctx context.Context, req brokerapi.CommitRequest) (brokerapi.Commit, error)
 }
 
-// forward establishes the caller and reads the body (when there is one) of a request the
-// broker decides, off the error to answer when that part of the broker is not configured. The
-// caller never comes from the body: forward fills it in. On failure it has answered.
-func (s *Server) forward(w http.ResponseWriter, r *http.Request, action string, body any, caller *grants.Caller, off error) (request, bool) {
-	q, err := s.begin(r, action)
-	q.ctx = r.Context()
-	if err == nil && body != nil {
-		err = s.decodeBody(w, r, body)
-	}
-	if err == nil && caller != nil && (caller.User != "" || caller.ServiceAccount != "" || len(caller.Groups) > 0) {
-		err = fmt.Errorf("%w: the caller comes from %s or the bearer token, not from the body", errCaller, CallerHeader)
-	}
-	if err == nil {
-		err = off
-	}
-	if err != nil {
-		s.fail(w, q, err)
-		return q, false
-	}
-	if caller != nil {
-		*caller = q.caller
-	}
-	return q, true
-}
-
-// storageBegin is forward for the storage endpoints.
-func (s *Server) storageBegin(w http.ResponseWriter, r *http.Request, action string, body any, caller *grants.Caller) (request, bool) {
+// beginStorage is forward for the storage endpoints.
+func (s *Server) beginStorage(w http.ResponseWriter, r *http.Request, action string, body any, caller *grants.Caller) (request, bool) {
 	var off error
 	if s.cfg.Storage == nil {
 		off = errStorageLocal
@@ -57,7 +32,7 @@ func (s *Server) storageBegin(w http.ResponseWriter, r *http.Request, action str
 
 func (s *Server) storageCredentials(w http.ResponseWriter, r *http.Request) {
 	var body brokerapi.CredentialsRequest
-	q, ok := s.storageBegin(w, r, audit.ActionStorageCredentials, &body, &body.Caller)
+	q, ok := s.beginStorage(w, r, audit.ActionStorageCredentials, &body, &body.Caller)
 	if !ok {
 		return
 	}
@@ -67,12 +42,12 @@ func (s *Server) storageCredentials(w http.ResponseWriter, r *http.Request) {
 		q.rec.Target = "gs://" + c.Bucket + "/" + c.Prefix
 		q.rec.Reason = "expires " + c.ExpiresAt.UTC().Format("2006-01-02T15:04:05Z")
 	}
-	s.gcpDone(w, q, err, http.StatusOK, c)
+	s.answerForwarded(w, q, err, http.StatusOK, c)
 }
 
 func (s *Server) storageSignedURL(w http.ResponseWriter, r *http.Request) {
 	var body brokerapi.SignedURLRequest
-	q, ok := s.storageBegin(w, r, audit.ActionStorageSignedURL, &body, &body.Caller)
+	q, ok := s.beginStorage(w, r, audit.ActionStorageSignedURL, &body, &body.Caller)
 	if !ok {
 		return
 	}
@@ -82,12 +57,12 @@ func (s *Server) storageSignedURL(w http.ResponseWriter, r *http.Request) {
 		q.rec.Target = "gs://" + u.Bucket + "/" + u.Object
 		q.rec.Reason = "expires " + u.ExpiresAt.UTC().Format("2006-01-02T15:04:05Z")
 	}
-	s.gcpDone(w, q, err, http.StatusOK, u)
+	s.answerForwarded(w, q, err, http.StatusOK, u)
 }
 
 func (s *Server) storageCommit(w http.ResponseWriter, r *http.Request) {
 	var body brokerapi.CommitRequest
-	q, ok := s.storageBegin(w, r, audit.ActionStorageCommit, &body, &body.Caller)
+	q, ok := s.beginStorage(w, r, audit.ActionStorageCommit, &body, &body.Caller)
 	if !ok {
 		return
 	}
@@ -97,5 +72,5 @@ func (s *Server) storageCommit(w http.ResponseWriter, r *http.Request) {
 		q.rec.Target = "gs://" + c.Bucket + "/" + c.RootDir
 		q.rec.Reason = fmt.Sprintf("%d objects, message %s on %s", len(c.Objects), c.MessageID, c.Topic)
 	}
-	s.gcpDone(w, q, err, http.StatusOK, c)
+	s.answerForwarded(w, q, err, http.StatusOK, c)
 }

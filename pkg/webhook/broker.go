@@ -13,12 +13,12 @@ import (
 
 	"github.com/warden-dev/warden/internal/serve"
 	"github.com/warden-dev/warden/pkg/broker"
+	"github.com/warden-dev/warden/pkg/cloudstorage"
 	"github.com/warden-dev/warden/pkg/grants"
 	"github.com/warden-dev/warden/pkg/identity"
 	"github.com/warden-dev/warden/pkg/mutate"
 	"github.com/warden-dev/warden/pkg/podcert"
 	"github.com/warden-dev/warden/pkg/secrets"
-	"github.com/warden-dev/warden/pkg/storage"
 	"sigs.k8s.io/controller-runtime/pkg/certwatcher"
 )
 
@@ -85,7 +85,7 @@ func (s *Server) setupBroker() error {
 	if so := s.opts.Storage; so != nil {
 		o := *so
 		o.Registerer, o.Log = s.opts.Registry, s.log.With("component", "storage")
-		svc, err := storage.New(o)
+		svc, err := cloudstorage.New(o)
 		if err != nil {
 			return fmt.Errorf("webhook: %w", err)
 		}

@@ -19,13 +19,13 @@ import (
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 
+	"github.com/warden-dev/warden/pkg/cloudstorage"
 	"github.com/warden-dev/warden/pkg/guard"
 	"github.com/warden-dev/warden/pkg/health"
 	"github.com/warden-dev/warden/pkg/identity"
 	"github.com/warden-dev/warden/pkg/mutate"
 	"github.com/warden-dev/warden/pkg/policy"
 	"github.com/warden-dev/warden/pkg/secrets"
-	"github.com/warden-dev/warden/pkg/storage"
 )
 
 // Where the admission handlers are served.
@@ -63,7 +63,7 @@ type Options struct {
 	GCP *GCPOptions
 	// Storage enables Cloud Storage credentials for the policy's spaces through the broker
 	// (nil: off). Registerer and Log are the server's own.
-	Storage *storage.Options
+	Storage *cloudstorage.Options
 	// OwnerSecrets lets people manage owners' secrets from outside their pods through the
 	// broker, which logs in to Vault with this (Path: the owners' path template; nil: off).
 	OwnerSecrets *secrets.Config

@@ -14,8 +14,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/warden-dev/warden/pkg/cloudstorage"
 	"github.com/warden-dev/warden/pkg/policy"
-	"github.com/warden-dev/warden/pkg/storage"
 )
 
 // Every flag the chart gives the webhook exists and is valid: the real cmd/webhook parses and
@@ -91,7 +91,7 @@ func TestStorageLifetimePatternIsTheWebhooks(t *testing.T) {
 				v := strconv.Itoa(n) + unit
 				d, err := time.ParseDuration(v)
 				require.NoError(t, err)
-				_, err = storage.Lifetimes(map[policy.Access]time.Duration{policy.AccessRead: d, policy.AccessUpload: d, policy.AccessDelete: d}, 0)
+				_, err = cloudstorage.Lifetimes(map[policy.Access]time.Duration{policy.AccessRead: d, policy.AccessUpload: d, policy.AccessDelete: d}, 0)
 				if err == nil {
 					accepted++
 				}

@@ -33,10 +33,10 @@ import (
 	"github.com/warden-dev/warden/internal/testing/testgcp"
 	"github.com/warden-dev/warden/pkg/api"
 	"github.com/warden-dev/warden/pkg/brokerapi"
+	"github.com/warden-dev/warden/pkg/cloudstorage"
 	"github.com/warden-dev/warden/pkg/grants"
 	"github.com/warden-dev/warden/pkg/identity"
 	"github.com/warden-dev/warden/pkg/mutate"
-	"github.com/warden-dev/warden/pkg/storage"
 	"github.com/warden-dev/warden/pkg/webhook"
 )
 
@@ -182,11 +182,11 @@ func startAndScrape(env *testenv.Env) error {
 	srv, err := webhook.New(webhook.Options{
 		RestConfig: env.Config,
 		GCP:        &webhook.GCPOptions{IAM: iamClient, Propagation: time.Second, Resync: time.Minute},
-		Storage: &storage.Options{
+		Storage: &cloudstorage.Options{
 			IAM:           gcp.IAM,
-			Downscoper:    storage.STS{Endpoint: gcp.STSEndpoint()},
-			Lister:        storage.GCS{Endpoint: gcp.GCSEndpoint()},
-			Publisher:     storage.PubSub{Endpoint: gcp.PubSubEndpoint(), Insecure: true},
+			Downscoper:    cloudstorage.STS{Endpoint: gcp.STSEndpoint()},
+			Lister:        cloudstorage.GCS{Endpoint: gcp.GCSEndpoint()},
+			Publisher:     cloudstorage.PubSub{Endpoint: gcp.PubSubEndpoint(), Insecure: true},
 			SignedURLHost: gcp.GCSHost(), SignedURLInsecure: true,
 		},
 		PolicyFile: policyFile,

@@ -18,8 +18,8 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/warden-dev/warden/internal/testing/testenv"
+	"github.com/warden-dev/warden/pkg/cloudstorage"
 	"github.com/warden-dev/warden/pkg/sidecar"
-	"github.com/warden-dev/warden/pkg/storage"
 )
 
 // TestPythonClientBroker runs the Python client's broker-mode tests
@@ -80,13 +80,13 @@ func TestPythonClientBroker(t *testing.T) {
 		Objects   []string `json:"objects"`
 	}
 	require.NoError(t, json.Unmarshal(raw, &pc))
-	var n storage.Notification
+	var n cloudstorage.Notification
 	found := false
 	for _, msg := range gcp.PubSub.Messages() {
 		if msg.ID == pc.MessageID {
 			found = true
 			assert.Equal(t, "incoming/python-batch/", msg.Attributes["root_dir"])
-			assert.Equal(t, storage.EventCommit, msg.Attributes["event"])
+			assert.Equal(t, cloudstorage.EventCommit, msg.Attributes["event"])
 			require.NoError(t, json.Unmarshal(msg.Data, &n))
 		}
 	}

@@ -26,17 +26,17 @@ import (
 	"github.com/warden-dev/warden/internal/testing/testgcp"
 	wardenv1 "github.com/warden-dev/warden/pkg/apis/warden/v1alpha1"
 	"github.com/warden-dev/warden/pkg/brokerapi"
-	"github.com/warden-dev/warden/pkg/storage"
+	"github.com/warden-dev/warden/pkg/cloudstorage"
 )
 
 // storageOptions point the broker's storage service at the in-process Google services, through
 // the same clients production uses.
-func storageOptions(g *testgcp.Env) *storage.Options {
-	return &storage.Options{
+func storageOptions(g *testgcp.Env) *cloudstorage.Options {
+	return &cloudstorage.Options{
 		IAM:        g.IAM,
-		Downscoper: storage.STS{Endpoint: g.STSEndpoint()},
-		Lister:     storage.GCS{Endpoint: g.GCSEndpoint()},
-		Publisher:  storage.PubSub{Endpoint: g.PubSubEndpoint(), Insecure: true},
+		Downscoper: cloudstorage.STS{Endpoint: g.STSEndpoint()},
+		Lister:     cloudstorage.GCS{Endpoint: g.GCSEndpoint()},
+		Publisher:  cloudstorage.PubSub{Endpoint: g.PubSubEndpoint(), Insecure: true},
 		// Signed URLs name fake-gcs-server's host, over plain HTTP.
 		SignedURLHost: g.GCSHost(), SignedURLInsecure: true,
 	}
@@ -122,7 +122,7 @@ func TestStorageUploadCommitFlow(t *testing.T) {
 	last := msgs[len(msgs)-1]
 	assert.Equal(t, commit["message_id"], last.ID)
 	assert.Equal(t, "incoming/batch-7/", last.Attributes["root_dir"])
-	var n storage.Notification
+	var n cloudstorage.Notification
 	require.NoError(t, json.Unmarshal(last.Data, &n))
 	assert.Len(t, n.Objects, 3)
 	assert.Equal(t, "serviceAccount:apps/svc-prod-app-1 for user-ds-1", n.CommittedBy)
@@ -206,7 +206,7 @@ func TestStorageUploadMainAndDelete(t *testing.T) {
 	require.Equal(t, 200, code, del)
 	issued, ok = gcp.STS.Boundary(del["access_token"].(string))
 	require.True(t, ok)
-	assert.Equal(t, []string{"inRole:" + storage.DefaultDeleteRole}, issued.Rules[0].Permissions)
+	assert.Equal(t, []string{"inRole:" + cloudstorage.DefaultDeleteRole}, issued.Rules[0].Permissions)
 	perms = issued.Permissions("org1-data")
 	for _, p := range []string{"storage.objects.list", "storage.objects.get", "storage.objects.create", "storage.objects.delete"} {
 		assert.Contains(t, perms, p)

@@ -11,15 +11,15 @@ import (
 	"github.com/warden-dev/warden/pkg/grants"
 )
 
-// registerGCP serves GKE workload identity: orgs, bind, reset, and the admins' org mapping.
-func (s *Server) registerGCP() {
+// registerIdentity serves GKE workload identity: orgs, bind, reset, and the admins' org mapping.
+func (s *Server) registerIdentity() {
 	s.mux.HandleFunc("POST "+brokerapi.PathIdentityOrgs, s.identityOrgs)
 	s.mux.HandleFunc("POST "+brokerapi.PathIdentityGCP, s.identityBind)
 	s.mux.HandleFunc("DELETE "+brokerapi.PathIdentityGCP, s.identityReset)
 	s.mux.HandleFunc("PUT "+brokerapi.PathAdminOrgs, s.adminSetOrg)
 }
 
-func (s *Server) gcpOwner(w http.ResponseWriter, r *http.Request) (string, bool) {
+func (s *Server) identityOwner(w http.ResponseWriter, r *http.Request) (string, bool) {
 	if s.opts.Identity == nil {
 		s.fail(w, r, errGCPOff)
 		return "", false
@@ -76,7 +76,7 @@ func (s *Server) identityBind(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) identityReset(w http.ResponseWriter, r *http.Request) {
-	owner, ok := s.gcpOwner(w, r)
+	owner, ok := s.identityOwner(w, r)
 	if !ok {
 		return
 	}

@@ -6,7 +6,7 @@
 // URLs for single objects and commits uploads of the loading zone: it lists them and announces
 // them to processing on the org's Pub/Sub topic. Who may ask is decided before (policy.
 // DecideStorage); this package never widens what a Target says.
-package storage
+package cloudstorage
 
 import (
 	"context"
