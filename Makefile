@@ -66,12 +66,15 @@ unit: ## unit tests only (no control plane)
 e2e: envtest vault ## the envtest + Vault suite only
 	$(TEST_ENV) $(GO) test -race -count=1 -v ./test/e2e/
 
-# The Python client (clients/python): unittest with the machine's python3 (standard library only)
-# against a real sidecar built here, in local mode; its broker-mode tests run inside `make e2e`.
+# The Python client (clients/python): unittest with the machine's python3 (standard library only).
+# Unit tests first (tests/unit: a fake sidecar in-process, no Go), then the integration tests
+# (tests/integration) against a real sidecar built here, in local mode, and the offline pip
+# install; its broker-mode tests run inside `make e2e`.
 PYTHON ?= python3
-python: ## the Python client's tests against a real sidecar (local mode), offline pip install included
+python: ## the Python client's unit tests, then its tests against a real sidecar (local mode), offline pip install included
 	CGO_ENABLED=0 $(GO) build -o bin/python-test/warden-sidecar ./cmd/sidecar
-	cd clients/python && WARDEN_SIDECAR_BIN=$(CURDIR)/bin/python-test/warden-sidecar $(PYTHON) -m unittest discover -s tests -t .
+	cd clients/python && $(PYTHON) -m unittest discover -s tests/unit -t .
+	cd clients/python && WARDEN_SIDECAR_BIN=$(CURDIR)/bin/python-test/warden-sidecar $(PYTHON) -m unittest discover -s tests/integration -t .
 
 # The node suite owns the machine's one node (a bridge, port 10250, a lock): it runs alone, after
 # the packages above, never beside another node suite. NODE_FLAGS=-v shows each test.

@@ -14,7 +14,8 @@ Errors are exceptions carrying the API's ``code`` and HTTP ``status``; see ``war
 """
 
 from ._version import __version__
-from .client import CALLER_HEADER, DEFAULT_PORT, Client, Identity, Secrets
+from .client import CALLER_HEADER, DEFAULT_PORT, Client
+from .datasets import Access, Dataset, FileEntry, Listing, Party, StagedFile
 from .errors import (
     APIError,
     BadRequest,
@@ -40,22 +41,9 @@ from .errors import (
     WardenError,
     WardenTimeout,
 )
-from .models import (
-    Access,
-    Binding,
-    Commit,
-    Dataset,
-    FileEntry,
-    Listing,
-    Org,
-    Party,
-    SecretValues,
-    SignedURL,
-    StagedFile,
-    StorageCredential,
-    StoredObject,
-)
-from .storage import Storage, TokenSource
+from .identity import Binding, Identity, Org
+from .secrets import Secrets, SecretValues
+from .storage import Commit, SignedURL, Storage, StorageCredential, StoredObject, TokenSource
 
 __all__ = [
     "__version__",

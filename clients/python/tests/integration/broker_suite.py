@@ -3,10 +3,11 @@ against sidecars that get their grants from the real webhook's broker, keep secr
 suite's real Vault and bind GCP identities through the broker (with the suite's fake IAM).
 
 Not collected by `python3 -m unittest discover` (the file name does not start with "test");
-run alone it fails at once, because it has nothing to run against:
+the Go test runs it as `tests.broker_suite` (tests/broker_suite.py loads this module's tests).
+Run alone it fails at once, because it has nothing to run against:
 
     WARDEN_TEST_URL=... WARDEN_TEST_URL_2=... WARDEN_TEST_SNAPSHOT_ROOT=... \\
-        python3 -m unittest -v tests.broker_suite
+        python3 -m unittest -v tests.integration.broker_suite
 
 WARDEN_TEST_URL and WARDEN_TEST_URL_2 are two sidecars of the same owner (apps/svc-prod-app-1,
 prod), the first with WARDEN_TEST_SNAPSHOT_ROOT as its snapshot share and its staging folder as

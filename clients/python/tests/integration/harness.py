@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 HERE = Path(__file__).resolve().parent
-PROJECT = HERE.parent  # clients/python
+PROJECT = HERE.parent.parent  # clients/python
 REPO = PROJECT.parent.parent
 
 OWNER = "apps/svc-prod-app-1"

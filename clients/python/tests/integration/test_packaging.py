@@ -18,7 +18,7 @@ import zipfile
 from pathlib import Path
 from typing import Dict
 
-from tests.harness import PROJECT
+from tests.integration.harness import PROJECT
 
 sys.path.insert(0, str(PROJECT / "build_backend"))
 import warden_build  # type: ignore[import]  # noqa: E402
@@ -74,7 +74,8 @@ class BuildTest(unittest.TestCase):
             names = z.namelist()
             dist_info = f"warden_client-{warden_client.__version__}.dist-info"
             self.assertIn("warden_client/py.typed", names)
-            self.assertIn("warden_client/client.py", names)
+            for module in ["client", "datasets", "secrets", "identity", "storage", "access", "models", "errors"]:
+                self.assertIn(f"warden_client/{module}.py", names)
             self.assertFalse([n for n in names if "__pycache__" in n or n.endswith(".pyc") or n.startswith("tests/")])
             record = list(csv.reader(io.StringIO(z.read(f"{dist_info}/RECORD").decode())))
             listed = {r[0] for r in record}
@@ -104,7 +105,8 @@ class BuildTest(unittest.TestCase):
         with tarfile.open(self.tmp / name) as t:
             names = set(t.getnames())
         for want in ["pyproject.toml", "PKG-INFO", "README.md", "build_backend/warden_build.py",
-                     "warden_client/py.typed", "warden_client/__init__.py", "tests/test_local.py"]:
+                     "warden_client/py.typed", "warden_client/__init__.py", "tests/unit/fake_sidecar.py",
+                     "tests/integration/harness.py", "tests/broker_suite.py"]:
             self.assertIn(base + want, names)
         self.assertFalse([n for n in names if "__pycache__" in n])
 

@@ -1,32 +1,13 @@
-"""The client's secrets and identity logic, and its handling of broken answers, against the
-stdlib fake sidecar of tests/fake_sidecar.py."""
+"""client.secrets and client.owner_secrets against the stdlib fake sidecar: check-and-set
+against the version read, conflicts and the re-read, JSON values, delete-all, the client's own
+checks of keys and values, the size limit."""
 
 from __future__ import annotations
 
-import datetime as dt
-import json
 import unittest
-from typing import Type
 
 import warden_client as wc
-from tests.fake_sidecar import FakeSidecar, binding
-from warden_client.models import parse_time
-
-
-class FakeTestCase(unittest.TestCase):
-    MAX_BYTES = 1 << 20
-
-    def setUp(self) -> None:
-        self.fake = FakeSidecar(max_bytes=self.MAX_BYTES)
-        self.addCleanup(self.fake.close)
-        self.w = wc.Client(self.fake.url, timeout=5)
-        self.s = self.w.secrets
-
-    def last_request(self, method: str) -> dict:
-        for m, path, headers, body in reversed(self.fake.requests):
-            if m == method:
-                return {"path": path, "headers": headers, "body": body}
-        raise AssertionError(f"no {method} request")
+from tests.unit.cases import FakeTestCase
 
 
 class SecretsTest(FakeTestCase):
@@ -154,149 +135,6 @@ class SecretsTest(FakeTestCase):
         with self.assertRaises(wc.PayloadTooLarge):
             self.s.set("huge", "y" * (3 << 20))
         self.assertEqual(len(self.s.get("k")), limit - 8)
-
-    def test_bad_answers(self) -> None:
-        cases = [
-            ((200, {"Content-Type": "application/json"}, b"{not json"), wc.ProtocolError, "not JSON"),
-            ((200, {}, b""), wc.ProtocolError, "empty"),
-            ((200, {}, b"\xff\xfe\x00"), wc.ProtocolError, "not JSON"),
-            ((200, {}, b'{"keys": "a,b"}'), wc.ProtocolError, "'keys'"),
-            ((200, {}, b'["a"]'), wc.ProtocolError, "JSON object"),
-            ((502, {"Content-Type": "text/html"}, b"<html>Bad Gateway</html>"), wc.Unavailable, "Bad Gateway"),
-            ((500, {}, b'{"error": "boom", "code": "internal"}'), wc.InternalError, "boom"),
-            ((418, {}, b'{"error": "teapot", "code": "teapot"}'), wc.APIError, "teapot"),
-            ((400, {}, b'{"error": 7, "code": ["x"]}'), wc.BadRequest, "GET /v1/secrets"),
-            ((503, {}, b'{"error": "vault unavailable", "code": "unavailable"}'), wc.Unavailable, "vault"),
-            ((503, {}, b'{"error": "slow", "code": "timeout"}'), wc.RequestTimeout, "slow"),
-            ((302, {"Location": "http://evil.example/"}, b""), wc.ProtocolError, "redirect"),
-        ]
-        exc: Type[wc.WardenError]
-        for answer, exc, text in cases:
-            with self.subTest(answer=answer[2][:20]):
-                self.fake.on("GET", "/v1/secrets", answer)
-                with self.assertRaises(exc) as cm_bad:
-                    self.s.list()
-                self.assertIn(text, str(cm_bad.exception))
-                self.assertIsInstance(cm_bad.exception, wc.WardenError)
-        self.fake.on("GET", "/v1/secrets", (200, {}, b'["a", 1]'))
-        with self.assertRaises(wc.ProtocolError):
-            self.s.get_all()
-        self.fake.on("GET", "/v1/secrets/k", (200, {}, b'{"key": "k"}'))
-        with self.assertRaises(wc.ProtocolError):
-            self.s.get("k")
-
-    def test_dropped_connection_and_slow_answer(self) -> None:
-        self.fake.on("GET", "/v1/secrets", "drop")
-        with self.assertRaises(wc.ConnectionFailed):
-            self.s.list()
-        slow = wc.Client(self.fake.url, timeout=0.3)
-        self.fake.on("GET", "/v1/secrets", ("sleep", 1.5))
-        with self.assertRaises(wc.WardenTimeout) as cm:
-            slow.secrets.list()
-        self.assertIsInstance(cm.exception, TimeoutError)
-        self.assertIn("0.3 s", str(cm.exception))
-
-    def test_oversized_answer(self) -> None:
-        small = wc.Client(self.fake.url, max_answer_bytes=1000)
-        self.fake.on("GET", "/v1/secrets", (200, {}, json.dumps({"keys": ["k" * 100] * 20}).encode()))
-        with self.assertRaises(wc.ProtocolError) as cm:
-            small.secrets.list()
-        self.assertIn("1000-byte limit", str(cm.exception))
-
-    def test_caller_and_token_headers(self) -> None:
-        wc.Client(self.fake.url, caller="user-ds-1").secrets.list()
-        self.assertEqual(self.last_request("GET")["headers"].get("x-warden-caller"), "user-ds-1")
-        wc.Client(self.fake.url, token=lambda: "abc.def.ghi").secrets.list()
-        h = self.last_request("GET")["headers"]
-        self.assertEqual(h.get("authorization"), "Bearer abc.def.ghi")
-        self.assertNotIn("x-warden-caller", h)
-        self.assertTrue(h["user-agent"].startswith("warden-client-python/"))
-        with self.assertRaises(ValueError):
-            wc.Client(self.fake.url, token=lambda: " ").secrets.list()
-
-
-class IdentityWaitTest(FakeTestCase):
-    def setUp(self) -> None:
-        super().setUp()
-        self.slept: list = []
-        self.clock = [0.0]
-        i = self.w.identity
-        i._clock = lambda: self.clock[0]
-
-        def sleep(s: float) -> None:
-            self.slept.append(s)
-            self.clock[0] += s
-
-        i._sleep = sleep
-
-    def test_waits_for_bound(self) -> None:
-        self.fake.identity_answers = [binding("pending", bound_in=30), binding("pending", bound_in=0.5), binding("bound")]
-        b = self.w.identity.wait_bound("org1", timeout=60, poll=5)
-        self.assertTrue(b.bound)
-        self.assertEqual(b.org, "org1")
-        self.assertEqual(b.gcp_service_account, "org1-svc@my-project.iam.gserviceaccount.com")
-        self.assertEqual(self.slept[0], 5, "polls every 5 s while bound_at is far")
-        self.assertLess(self.slept[1], 1, "sooner when bound_at is near")
-        bodies = [json.loads(r[3]) for r in self.fake.requests if r[0] == "POST"]
-        self.assertEqual(bodies, [{"org": "org1"}] * 3)
-
-    def test_empty_org_sticks_to_the_org_answered(self) -> None:
-        self.fake.identity_answers = [binding("pending", org="org2", bound_in=1), binding("bound", org="org2")]
-        self.assertEqual(self.w.identity.wait_bound(timeout=10).org, "org2")
-        bodies = [json.loads(r[3]) for r in self.fake.requests if r[0] == "POST"]
-        self.assertEqual(bodies, [{"org": ""}, {"org": "org2"}])
-
-    def test_timeout(self) -> None:
-        self.fake.identity_answers = [binding("pending", bound_in=600)]
-        with self.assertRaises(wc.WardenTimeout) as cm:
-            self.w.identity.wait_bound("org1", timeout=12, poll=5)
-        self.assertIn("still pending", str(cm.exception))
-        self.assertAlmostEqual(sum(self.slept), 12)
-
-    def test_retries_while_unavailable_but_not_on_refusals(self) -> None:
-        down = FakeSidecar._json(503, {"error": "IAM unavailable", "code": "unavailable"})
-        self.fake.identity_answers = [down, down, binding("bound")]
-        self.assertTrue(self.w.identity.wait_bound("org1", timeout=60, poll=1).bound)
-        self.fake.identity_answers = [down]
-        with self.assertRaises(wc.WardenTimeout) as cm:
-            self.w.identity.wait_bound("org1", timeout=3, poll=1)
-        self.assertIsInstance(cm.exception.__cause__, wc.Unavailable)
-        self.fake.identity_answers = [FakeSidecar._json(403, {"error": "not a member of org3", "code": "forbidden"})]
-        with self.assertRaises(wc.Forbidden):
-            self.w.identity.wait_bound("org3", timeout=60)
-        self.fake.identity_answers = [FakeSidecar._json(502, {"error": "IAM refused", "code": "iam_denied"})]
-        with self.assertRaises(wc.IAMDenied) as cm2:
-            self.w.identity.bind("org1")
-        self.assertEqual(cm2.exception.status, 502)
-
-
-class ParseTimeTest(unittest.TestCase):
-    def test_go_times(self) -> None:
-        utc = dt.timezone.utc
-        self.assertEqual(parse_time("2026-11-26T10:00:00Z"), dt.datetime(2026, 11, 26, 10, tzinfo=utc))
-        self.assertEqual(parse_time("2026-11-26T10:00:00.123456789Z"), dt.datetime(2026, 11, 26, 10, 0, 0, 123456, tzinfo=utc))
-        t = parse_time("2026-11-26T11:30:00.5+01:30")
-        self.assertEqual(t, dt.datetime(2026, 11, 26, 10, 0, 0, 500000, tzinfo=utc))
-        self.assertIsNone(parse_time("0001-01-01T00:00:00Z"), "Go's zero time is 'not set'")
-        self.assertIsNone(parse_time(None))
-        for bad in ["yesterday", "2026-13-01T00:00:00Z", "2026-11-26", 17]:
-            with self.subTest(bad=bad), self.assertRaises(wc.ProtocolError):
-                parse_time(bad)
-
-
-class ErrorsTest(unittest.TestCase):
-    def test_hierarchy(self) -> None:
-        from warden_client.errors import error_for
-
-        self.assertIsInstance(error_for(409, "conflict", "x"), wc.Conflict)
-        self.assertIsInstance(error_for(503, "timeout", "x"), wc.Unavailable)
-        self.assertIsInstance(error_for(404, "", "x"), wc.NotFound, "by status when there is no code")
-        self.assertIsInstance(error_for(403, "not_found", "x"), wc.NotFound, "the code wins")
-        e = error_for(507, "insufficient_storage", "full", {"error": "full", "code": "insufficient_storage"})
-        self.assertEqual((e.status, e.code, e.message, e.body["error"]), (507, "insufficient_storage", "full", "full"))
-        self.assertEqual(str(e), "507 insufficient_storage: full")
-        for cls in (wc.ConnectionFailed, wc.ProtocolError, wc.WardenTimeout, wc.ConfigurationError, wc.APIError):
-            self.assertTrue(issubclass(cls, wc.WardenError))
 
 
 if __name__ == "__main__":
