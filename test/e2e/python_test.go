@@ -23,7 +23,7 @@ import (
 )
 
 // TestPythonClientBroker runs the Python client's broker-mode tests
-// (clients/python/tests/broker_suite.py) with the machine's python3 against two sidecars of one
+// (clients/python/tests/integration/broker_suite.py) with the machine's python3 against two sidecars of one
 // owner in broker mode: grants from the webhook's broker, secrets in the suite's real Vault, GCP
 // identity through the broker and the fake IAM, Cloud Storage credentials, signed URLs and a
 // commit through the broker and the suite's Google fakes (IAM Credentials, STS, fake-gcs-server,
@@ -48,7 +48,7 @@ func TestPythonClientBroker(t *testing.T) {
 	pyla := personToken(t, "pyla")
 	bindOwnerSecrets(t, "apps", "pyla-owner-secrets", "warden-owner-secrets", "pyla")
 
-	cmd := exec.CommandContext(ctx(t), python, "-m", "unittest", "-v", "tests.broker_suite")
+	cmd := exec.CommandContext(ctx(t), python, "-m", "unittest", "-v", "tests.integration.broker_suite")
 	cmd.Dir = filepath.Join(testenv.RepoRoot(), "clients", "python")
 	out := t.TempDir()
 	cmd.Env = append(os.Environ(),
@@ -63,7 +63,7 @@ func TestPythonClientBroker(t *testing.T) {
 		"PYTHONDONTWRITEBYTECODE=1",
 	)
 	log, err := cmd.CombinedOutput()
-	require.NoError(t, err, "python3 -m unittest tests.broker_suite:\n%s", log)
+	require.NoError(t, err, "python3 -m unittest tests.integration.broker_suite:\n%s", log)
 	t.Logf("%s", log)
 	m := regexp.MustCompile(`Ran (\d+) tests?`).FindSubmatch(log)
 	require.NotNil(t, m, "no unittest summary:\n%s", log)

@@ -2,7 +2,7 @@
 implement them (KV versions as ETag "vN", check-and-set against If-Match or the version last
 read, 409 on a stale version, 404, 400 for bad keys and bodies, 413 over the size limit), the
 GCP identity endpoints with a scripted sequence of answers, the storage endpoints as
-docs/storage.md describes them (credentials, signed URLs that point back at this server's
+docs/cloud-storage.md describes them (credentials, signed URLs that point back at this server's
 /gcs/ routes, which play Cloud Storage's XML API for PUT and GET, and commits that list what
 was uploaded there), and switches for broken answers (not JSON, wrong shape, oversized, slow,
 connection dropped)."""
