@@ -3,7 +3,7 @@ against sidecars that get their grants from the real webhook's broker, keep secr
 suite's real Vault and bind GCP identities through the broker (with the suite's fake IAM).
 
 Not collected by `python3 -m unittest discover` (the file name does not start with "test");
-the Go test runs it as `tests.broker_suite` (tests/broker_suite.py loads this module's tests).
+the Go test runs it as `tests.integration.broker_suite`.
 Run alone it fails at once, because it has nothing to run against:
 
     WARDEN_TEST_URL=... WARDEN_TEST_URL_2=... WARDEN_TEST_SNAPSHOT_ROOT=... \\

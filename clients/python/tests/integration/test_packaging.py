@@ -106,7 +106,7 @@ class BuildTest(unittest.TestCase):
             names = set(t.getnames())
         for want in ["pyproject.toml", "PKG-INFO", "README.md", "build_backend/warden_build.py",
                      "warden_client/py.typed", "warden_client/__init__.py", "tests/unit/fake_sidecar.py",
-                     "tests/integration/harness.py", "tests/broker_suite.py"]:
+                     "tests/integration/harness.py", "tests/integration/broker_suite.py"]:
             self.assertIn(base + want, names)
         self.assertFalse([n for n in names if "__pycache__" in n])
 
