@@ -82,7 +82,7 @@ node: envtest vault kubelet ## real pods on a kubelet + containerd node on this 
 	$(NODE_ENV) $(GO) test -tags node -race -count=1 -timeout 20m $(NODE_FLAGS) ./test/node/
 
 fuzz: ## run every fuzz target for FUZZTIME (default 10s)
-	$(GO) test ./pkg/mutate -run '^$$' -fuzz '^FuzzMutate$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./pkg/admission/mutate -run '^$$' -fuzz '^FuzzMutate$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./pkg/policy -run '^$$' -fuzz '^FuzzPolicy$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./pkg/policy -run '^$$' -fuzz '^FuzzValidObjectName$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./pkg/stage -run '^$$' -fuzz '^FuzzStagePath$$' -fuzztime $(FUZZTIME)
@@ -91,7 +91,7 @@ demo: envtest vault kubelet build ## local control plane, webhook, sidecar and V
 	$(TEST_ENV) $(GO) run ./hack/demo
 
 bench: ## handler micro-benchmarks (ns/op, allocs/op)
-	$(GO) test ./pkg/mutate -run '^$$' -bench . -benchmem -count 5
+	$(GO) test ./pkg/admission/... -run '^$$' -bench . -benchmem -count 5
 
 bench-sidecar: build ## 1 GiB stage vs cp, 4 KiB stages over HTTP at RATE (200), start-up and idle RSS
 	$(GO) run ./hack/sidecarbench -bin bin/warden-sidecar -rate $${RATE:-200} -duration $${DURATION:-20s}

@@ -45,7 +45,7 @@ func TestFlags(t *testing.T) {
 	require.NoError(t, err, "explicit override")
 
 	t.Setenv("WARDEN_OWNER", "ns/from-env")
-	// What the webhook injects (pkg/mutate's plan) reaches the options: each injected name is read.
+	// What the webhook injects (pkg/admission/mutate's plan) reaches the options: each injected name is read.
 	t.Setenv("WARDEN_POD_NAME", "etl-7")
 	t.Setenv("WARDEN_POD_UID", "0c5f-uid")
 	o, err = parseFlags([]string{"--environment=dev"})

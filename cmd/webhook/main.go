@@ -13,11 +13,11 @@ import (
 
 	ctrl "sigs.k8s.io/controller-runtime"
 
+	webhookapp "github.com/warden-dev/warden/cmd/webhook/app"
 	"github.com/warden-dev/warden/internal/flagenv"
 	"github.com/warden-dev/warden/pkg/cloudstorage"
 	"github.com/warden-dev/warden/pkg/identity"
 	"github.com/warden-dev/warden/pkg/version"
-	"github.com/warden-dev/warden/pkg/webhook"
 )
 
 func main() {
@@ -54,7 +54,7 @@ func run() error {
 			return fmt.Errorf("--gcp-identity: %w", err)
 		}
 		defer iam.Close()
-		opts.GCP = &webhook.GCPOptions{IAM: iam, Propagation: o.gcpPropagation, Resync: o.gcpResync}
+		opts.GCP = &webhookapp.GCPOptions{IAM: iam, Propagation: o.gcpPropagation, Resync: o.gcpResync}
 	}
 	if opts.Storage != nil {
 		creds, err := cloudstorage.NewIAMCredentialsClient(ctx, o.storage.credentials, o.storage.insecure)
@@ -64,7 +64,7 @@ func run() error {
 		defer creds.Close()
 		opts.Storage.IAM = creds
 	}
-	srv, err := webhook.New(opts)
+	srv, err := webhookapp.New(opts)
 	if err != nil {
 		return err
 	}

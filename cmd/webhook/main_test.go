@@ -11,14 +11,14 @@ import (
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
 
+	webhookapp "github.com/warden-dev/warden/cmd/webhook/app"
 	"github.com/warden-dev/warden/internal/flagenv"
+	"github.com/warden-dev/warden/pkg/admission/mutate"
 	"github.com/warden-dev/warden/pkg/cloudstorage"
-	"github.com/warden-dev/warden/pkg/mutate"
 	"github.com/warden-dev/warden/pkg/policy"
-	"github.com/warden-dev/warden/pkg/webhook"
 )
 
-func parse(t *testing.T, args ...string) (*options, webhook.Options, error) {
+func parse(t *testing.T, args ...string) (*options, webhookapp.Options, error) {
 	t.Helper()
 	o := &options{}
 	fs := flag.NewFlagSet("warden-webhook", flag.ContinueOnError)
@@ -37,7 +37,7 @@ func TestDefaults(t *testing.T) {
 	assert.Equal(t, def.StagingVolume, so.Mutate.StagingVolume, "defaults come from mutate.DefaultConfig")
 	assert.Equal(t, def.SnapshotVolume, so.Mutate.SnapshotVolume)
 	assert.True(t, def.SidecarResources.Limits.Memory().Equal(*so.Mutate.SidecarResources.Limits.Memory()))
-	assert.Empty(t, so.StatusKeySecret, "webhook.New applies the default, once")
+	assert.Empty(t, so.StatusKeySecret, "webhookapp.New applies the default, once")
 	assert.Empty(t, so.PolicyConfigMap)
 	assert.Equal(t, 9443, so.Port)
 	assert.Empty(t, so.Mutate.BrokerCA, "no ca.crt in --cert-dir: no CA handed to sidecars")

@@ -17,15 +17,15 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	"sigs.k8s.io/yaml"
 
+	webhookapp "github.com/warden-dev/warden/cmd/webhook/app"
+	"github.com/warden-dev/warden/pkg/admission/mutate"
 	"github.com/warden-dev/warden/pkg/cloudstorage"
-	"github.com/warden-dev/warden/pkg/mutate"
 	"github.com/warden-dev/warden/pkg/policy"
 	"github.com/warden-dev/warden/pkg/secrets"
-	"github.com/warden-dev/warden/pkg/webhook"
 )
 
 // options are the command line; serverOptions turns them into the server's options. Every
-// default comes from the package that owns it (mutate.DefaultConfig, pkg/webhook's constants).
+// default comes from the package that owns it (mutate.DefaultConfig, cmd/webhook/app's constants).
 type options struct {
 	policyFile, certDir, gcpProject       string
 	policyObjects                         bool
@@ -96,12 +96,12 @@ func (o *options) addFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.listen, "listen", ":9443", "admission webhook TLS listen address")
 	fs.StringVar(&o.healthListen, "health-listen", ":8081", "plain-HTTP address for /healthz, /readyz and /metrics")
 	fs.StringVar(&o.brokerListen, "broker-listen", ":8443", "broker API TLS listen address (\"\" disables the broker)")
-	fs.StringVar(&o.brokerGrants, "broker-grants", webhook.GrantsPolicy, "where the broker reads dataset grants: policy (reader lists) or rbac (SubjectAccessReview on datasets.warden.dev)")
+	fs.StringVar(&o.brokerGrants, "broker-grants", webhookapp.GrantsPolicy, "where the broker reads dataset grants: policy (reader lists) or rbac (SubjectAccessReview on datasets.warden.dev)")
 	fs.StringVar(&o.brokerCA, "broker-ca-file", "", "CA that sidecars use to verify the broker (default: ca.crt in --cert-dir, when present)")
 	fs.StringVar(&o.brokerURL, "broker-url", "https://warden-webhook.warden-system.svc:8443", "https URL of the broker, passed to injected sidecars (\"\" for none)")
 	fs.StringVar(&o.namespace, "namespace", "warden-system", "the webhook's own namespace (never injected)")
 	fs.StringVar(&o.exempt, "exempt-namespaces", "", "comma-separated namespaces never injected, in addition to kube-system, kube-public, kube-node-lease and --namespace")
-	fs.StringVar(&o.keySecret, "status-key-secret", "", "Secret in --namespace with the keys that seal warden.dev/status, created on first start (default "+webhook.DefaultStatusKeySecret+")")
+	fs.StringVar(&o.keySecret, "status-key-secret", "", "Secret in --namespace with the keys that seal warden.dev/status, created on first start (default "+webhookapp.DefaultStatusKeySecret+")")
 	fs.StringVar(&o.image, "sidecar-image", def.SidecarImage, "sidecar image")
 	fs.StringVar(&o.pullPolicy, "sidecar-image-pull-policy", string(def.SidecarImagePullPolicy), "sidecar imagePullPolicy: Always, IfNotPresent or Never")
 	fs.IntVar(&o.port, "sidecar-port", int(def.SidecarPort), "loopback port of the sidecar (WARDEN_PORT)")
@@ -143,14 +143,14 @@ func (o *options) addFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.storage.pubsub, "gcp-pubsub-endpoint", "", "Pub/Sub endpoint for commit notifications (default Google's)")
 	fs.BoolVar(&o.storage.insecure, "gcp-storage-insecure", false, "talk to --gcp-credentials-endpoint and --gcp-pubsub-endpoint without TLS or credentials (local fakes and emulators only)")
 	fs.StringVar(&o.adminGroup, "admin-group", "", "group whose members may change org mappings through the broker (empty: nobody)")
-	fs.StringVar(&o.policyConfigMap, "policy-configmap", "", "ConfigMap (in --namespace) holding the policy, edited by org-mapping changes (default "+webhook.DefaultPolicyConfigMap+")")
+	fs.StringVar(&o.policyConfigMap, "policy-configmap", "", "ConfigMap (in --namespace) holding the policy, edited by org-mapping changes (default "+webhookapp.DefaultPolicyConfigMap+")")
 	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.BoolVar(&o.version, "version", false, "print the version and exit")
 }
 
 // serverOptions validates the flags and builds the server's options (all but the Kubernetes
 // client and the IAM client, which need the network). Every mistake is reported at once.
-func (o *options) serverOptions() (webhook.Options, error) {
+func (o *options) serverOptions() (webhookapp.Options, error) {
 	var errs []error
 	bad := func(flag string, err error) { errs = append(errs, fmt.Errorf("--%s: %w", flag, err)) }
 
@@ -216,7 +216,7 @@ func (o *options) serverOptions() (webhook.Options, error) {
 	if err != nil {
 		bad("listen", err)
 	}
-	if err := webhook.ValidGrants(o.brokerGrants); err != nil {
+	if err := webhookapp.ValidGrants(o.brokerGrants); err != nil {
 		bad("broker-grants", err)
 	}
 	log, err := logger(o.logLevel)
@@ -231,7 +231,7 @@ func (o *options) serverOptions() (webhook.Options, error) {
 	if err != nil {
 		errs = append(errs, err)
 	}
-	return webhook.Options{
+	return webhookapp.Options{
 		Storage:         so,
 		OwnerSecrets:    vo,
 		PolicyFile:      o.policyFile,
@@ -243,7 +243,7 @@ func (o *options) serverOptions() (webhook.Options, error) {
 		HealthAddr:      o.healthListen,
 		BrokerAddr:      o.brokerListen,
 		BrokerGrants:    o.brokerGrants,
-		AcceptTokens:    o.acceptTokens, // token identity implies it (webhook.Options)
+		AcceptTokens:    o.acceptTokens, // token identity implies it (webhookapp.Options)
 		AdminGroup:      o.adminGroup,
 		PolicyConfigMap: o.policyConfigMap,
 		Namespace:       o.namespace,

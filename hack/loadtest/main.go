@@ -42,10 +42,10 @@ import (
 
 	"github.com/warden-dev/warden/internal/testing/openloop"
 	"github.com/warden-dev/warden/internal/testing/podfixture"
+	"github.com/warden-dev/warden/pkg/admission"
+	"github.com/warden-dev/warden/pkg/admission/mutate"
 	"github.com/warden-dev/warden/pkg/guard"
-	"github.com/warden-dev/warden/pkg/mutate"
 	"github.com/warden-dev/warden/pkg/policy"
-	"github.com/warden-dev/warden/pkg/webhook"
 )
 
 func main() {
@@ -220,8 +220,10 @@ func startInProcess(ctx context.Context) (string, string, error) {
 		return "", "", err
 	}
 	cfg := mutate.DefaultConfig()
-	h, err := mutate.NewHandler(cfg, "warden-system", static{pol}, static{pol}, cfg.Rules(keys),
-		slog.New(slog.DiscardHandler), nil)
+	chain, err := admission.Chain(admission.Options{
+		Config: cfg, Namespace: "warden-system", Policy: static{pol}, Namespaces: static{pol},
+		Rules: cfg.Rules(keys), Log: slog.New(slog.DiscardHandler),
+	})
 	if err != nil {
 		return "", "", err
 	}
@@ -235,9 +237,11 @@ func startInProcess(ctx context.Context) (string, string, error) {
 		Host: "127.0.0.1", Port: port, CertDir: dir,
 		TLSOpts: []func(*tls.Config){func(c *tls.Config) { c.NextProtos = []string{"http/1.1"} }},
 	})
-	srv.Register(webhook.MutatePath, &webhook.ReviewHandler{Handler: h})
+	for _, w := range chain {
+		srv.Register(w.Path, w.Handler)
+	}
 	go func() { _ = srv.Start(ctx) }()
-	url := fmt.Sprintf("https://127.0.0.1:%d%s", port, webhook.MutatePath)
+	url := fmt.Sprintf("https://127.0.0.1:%d%s", port, admission.MutatePath)
 	for i := 0; i < 100; i++ {
 		if c, err := tls.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port), &tls.Config{InsecureSkipVerify: true}); err == nil {
 			c.Close()

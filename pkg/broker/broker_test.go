@@ -19,11 +19,11 @@ import (
 	k8stesting "k8s.io/client-go/testing"
 
 	"github.com/warden-dev/warden/internal/testing/podfixture"
+	"github.com/warden-dev/warden/pkg/admission/mutate"
 	"github.com/warden-dev/warden/pkg/api"
 	"github.com/warden-dev/warden/pkg/brokerapi"
 	"github.com/warden-dev/warden/pkg/grants"
 	"github.com/warden-dev/warden/pkg/guard"
-	"github.com/warden-dev/warden/pkg/mutate"
 	"github.com/warden-dev/warden/pkg/policy"
 )
 

@@ -18,10 +18,10 @@ import (
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
 
+	"github.com/warden-dev/warden/pkg/admission/mutate"
 	"github.com/warden-dev/warden/pkg/brokerapi"
 	"github.com/warden-dev/warden/pkg/grants"
 	"github.com/warden-dev/warden/pkg/guard"
-	"github.com/warden-dev/warden/pkg/mutate"
 	"github.com/warden-dev/warden/pkg/podcert"
 	"github.com/warden-dev/warden/pkg/policy"
 )

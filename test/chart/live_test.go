@@ -28,16 +28,16 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/ptr"
 
+	webhookapp "github.com/warden-dev/warden/cmd/webhook/app"
 	"github.com/warden-dev/warden/internal/testing/fakeiam"
 	"github.com/warden-dev/warden/internal/testing/testenv"
 	"github.com/warden-dev/warden/internal/testing/testgcp"
+	"github.com/warden-dev/warden/pkg/admission/mutate"
 	"github.com/warden-dev/warden/pkg/api"
 	"github.com/warden-dev/warden/pkg/brokerapi"
 	"github.com/warden-dev/warden/pkg/cloudstorage"
 	"github.com/warden-dev/warden/pkg/grants"
 	"github.com/warden-dev/warden/pkg/identity"
-	"github.com/warden-dev/warden/pkg/mutate"
-	"github.com/warden-dev/warden/pkg/webhook"
 )
 
 // The control plane (envtest: a real kube-apiserver and etcd, built by `make envtest`) is started
@@ -121,7 +121,7 @@ var (
 )
 
 // scrapeWarden runs Warden as the e2e suite does, the webhook and broker in this process
-// (webhook.New, with GKE identity against the in-process fake IAM, so the identity reconciler
+// (webhookapp.New, with GKE identity against the in-process fake IAM, so the identity reconciler
 // runs too, and with Cloud Storage credentials against the in-process Google services of
 // internal/testing/testgcp, so the storage metrics exist) and a sidecar binary in local mode,
 // drives one allowed and one refused admission, storage requests to the broker (minted, cached,
@@ -179,9 +179,9 @@ func startAndScrape(env *testenv.Env) error {
 	envStop = append(envStop, gcp.Close)
 	cfg := mutate.DefaultConfig()
 	cfg.SidecarImage = "ghcr.io/warden-dev/warden-sidecar:chart-test"
-	srv, err := webhook.New(webhook.Options{
+	srv, err := webhookapp.New(webhookapp.Options{
 		RestConfig: env.Config,
-		GCP:        &webhook.GCPOptions{IAM: iamClient, Propagation: time.Second, Resync: time.Minute},
+		GCP:        &webhookapp.GCPOptions{IAM: iamClient, Propagation: time.Second, Resync: time.Minute},
 		Storage: &cloudstorage.Options{
 			IAM:           gcp.IAM,
 			Downscoper:    cloudstorage.STS{Endpoint: gcp.STSEndpoint()},

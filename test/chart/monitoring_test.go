@@ -22,7 +22,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/yaml"
 
-	"github.com/warden-dev/warden/pkg/mutate"
+	"github.com/warden-dev/warden/pkg/admission/scope"
 )
 
 // promqlParser is Prometheus's own PromQL parser with its default options: stable functions only, as a
@@ -184,7 +184,7 @@ var targetLabels = []string{"job", "instance", "namespace", "pod", "service", "e
 // Label values that appear only after an event this test does not cause (an admission error, a
 // broker outage): each from the code that sets it, so a renamed value fails here.
 var eventOnlyValues = map[string]map[string][]string{
-	"warden_admission_requests_total": {"outcome": {mutate.OutcomeInjected, mutate.OutcomeUnchanged, mutate.OutcomeAllowed, mutate.OutcomeSkipped, mutate.OutcomeDenied, mutate.OutcomeError}},
+	"warden_admission_requests_total": {"outcome": {scope.OutcomeInjected, scope.OutcomeUnchanged, scope.OutcomeAllowed, scope.OutcomeSkipped, scope.OutcomeDenied, scope.OutcomeError}},
 }
 
 // httpCodeLabels are label values that are HTTP status codes.

@@ -21,19 +21,19 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
+	webhookapp "github.com/warden-dev/warden/cmd/webhook/app"
 	"github.com/warden-dev/warden/internal/testing/fakeiam"
 	"github.com/warden-dev/warden/internal/testing/testenv"
 	"github.com/warden-dev/warden/internal/testing/testgcp"
 	"github.com/warden-dev/warden/internal/testing/testvault"
+	"github.com/warden-dev/warden/pkg/admission/mutate"
 	"github.com/warden-dev/warden/pkg/identity"
-	"github.com/warden-dev/warden/pkg/mutate"
-	"github.com/warden-dev/warden/pkg/webhook"
 )
 
 var (
 	env        *testenv.Env
 	kube       *kubernetes.Clientset
-	server     *webhook.Server
+	server     *webhookapp.Server
 	policyFile string
 	healthURL  string
 	brokerURL  string
@@ -179,11 +179,11 @@ func run(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, "e2e: the broker's vault token:", err)
 		return 1
 	}
-	server, err = webhook.New(webhook.Options{
+	server, err = webhookapp.New(webhookapp.Options{
 		RestConfig:      webhookCfg,
 		OwnerSecrets:    brokerVault,
 		Storage:         storageOptions(gcp),
-		GCP:             &webhook.GCPOptions{IAM: iamClient, Propagation: identityPropagation, Resync: 2 * time.Second},
+		GCP:             &webhookapp.GCPOptions{IAM: iamClient, Propagation: identityPropagation, Resync: 2 * time.Second},
 		AdminGroup:      "system:serviceaccounts:warden-admins",
 		PolicyConfigMap: "warden-policy",
 		PolicyFile:      policyFile,

@@ -43,10 +43,11 @@ import (
 	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	webhookapp "github.com/warden-dev/warden/cmd/webhook/app"
 	"github.com/warden-dev/warden/internal/testing/podfixture"
+	"github.com/warden-dev/warden/pkg/admission"
 	wardenv1 "github.com/warden-dev/warden/pkg/apis/warden/v1alpha1"
 	"github.com/warden-dev/warden/pkg/grants"
-	"github.com/warden-dev/warden/pkg/webhook"
 )
 
 func envInt(name string, def int) int {
@@ -87,7 +88,7 @@ func BenchmarkPolicyScale(b *testing.B) {
 	runtime.ReadMemStats(&before)
 	start = time.Now()
 	replica := startReplica(b, env.Config, "a-warden-scale", "ghcr.io/warden-dev/warden-sidecar:scale", "", "e2e-scale",
-		func(o *webhook.Options) { o.PolicyFile = "" })
+		func(o *webhookapp.Options) { o.PolicyFile = "" })
 	b.ReportMetric(time.Since(start).Seconds(), "sync-s")
 	runtime.GC()
 	var after runtime.MemStats
@@ -245,7 +246,7 @@ func startWebhookBinary(b *testing.B, objects bool) (url string, pid int, stop f
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	return "https://" + listen + webhook.MutatePath, cmd.Process.Pid, stop
+	return "https://" + listen + admission.MutatePath, cmd.Process.Pid, stop
 }
 
 func rssMB(b *testing.B, pid int) float64 {

@@ -24,13 +24,13 @@ import (
 	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	webhookapp "github.com/warden-dev/warden/cmd/webhook/app"
 	"github.com/warden-dev/warden/internal/testing/testenv"
 	"github.com/warden-dev/warden/pkg/api"
 	wardenv1 "github.com/warden-dev/warden/pkg/apis/warden/v1alpha1"
 	"github.com/warden-dev/warden/pkg/grants"
 	"github.com/warden-dev/warden/pkg/policy"
 	"github.com/warden-dev/warden/pkg/policyconvert"
-	"github.com/warden-dev/warden/pkg/webhook"
 )
 
 // objectsClient is a client acting as user (with groups); "" is the suite's admin.
@@ -307,7 +307,7 @@ func TestConvertedPolicyThroughTheAPI(t *testing.T) {
 		}
 	}
 	replica := startReplica(t, env.Config, "a-warden-objects-only", "ghcr.io/warden-dev/warden-sidecar:objects", "", "e2e-objects-only",
-		func(o *webhook.Options) { o.PolicyFile, o.GCPProject = "", file.GCP.Project })
+		func(o *webhookapp.Options) { o.PolicyFile, o.GCPProject = "", file.GCP.Project })
 	v := replica.PolicyView()
 	require.Eventually(t, func() bool {
 		_, ok := v.Dataset(file.Datasets[len(file.Datasets)-1].ID)

@@ -17,16 +17,16 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
 
+	webhookapp "github.com/warden-dev/warden/cmd/webhook/app"
 	"github.com/warden-dev/warden/internal/testing/testenv"
+	"github.com/warden-dev/warden/pkg/admission/mutate"
 	"github.com/warden-dev/warden/pkg/api"
-	"github.com/warden-dev/warden/pkg/mutate"
-	"github.com/warden-dev/warden/pkg/webhook"
 )
 
 // startReplica runs another webhook process (another version: its own sidecar image) against
 // the suite's API server, with the status keys of keySecret in warden-system, and installs
 // Warden's admission configurations for it under name, for pods labelled label=yes.
-func startReplica(t testing.TB, rc *rest.Config, name, image, keySecret, label string, mut ...func(*webhook.Options)) *webhook.Server {
+func startReplica(t testing.TB, rc *rest.Config, name, image, keySecret, label string, mut ...func(*webhookapp.Options)) *webhookapp.Server {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
@@ -34,7 +34,7 @@ func startReplica(t testing.TB, rc *rest.Config, name, image, keySecret, label s
 	l.Close()
 	cfg := mutate.DefaultConfig()
 	cfg.SidecarImage = image
-	opts := webhook.Options{
+	opts := webhookapp.Options{
 		RestConfig: rc, PolicyFile: policyFile, Host: "127.0.0.1", Port: port, CertDir: env.CertDir,
 		Namespace: "warden-system", StatusKeySecret: keySecret, Mutate: cfg,
 		Log: slog.New(slog.NewJSONHandler(io.Discard, nil)),
@@ -42,7 +42,7 @@ func startReplica(t testing.TB, rc *rest.Config, name, image, keySecret, label s
 	for _, m := range mut {
 		m(&opts)
 	}
-	srv, err := webhook.New(opts)
+	srv, err := webhookapp.New(opts)
 	require.NoError(t, err)
 	c, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

@@ -41,15 +41,15 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 
+	webhookapp "github.com/warden-dev/warden/cmd/webhook/app"
 	"github.com/warden-dev/warden/internal/testing/kubeletcert"
+	"github.com/warden-dev/warden/pkg/admission/mutate"
 	"github.com/warden-dev/warden/pkg/api"
 	wardenv1 "github.com/warden-dev/warden/pkg/apis/warden/v1alpha1"
 	"github.com/warden-dev/warden/pkg/brokerapi"
 	"github.com/warden-dev/warden/pkg/grants"
 	"github.com/warden-dev/warden/pkg/guard"
-	"github.com/warden-dev/warden/pkg/mutate"
 	"github.com/warden-dev/warden/pkg/policy"
-	"github.com/warden-dev/warden/pkg/webhook"
 )
 
 const (
@@ -189,9 +189,9 @@ func startStrictBroker(t *testing.T) string {
 	l.Close()
 	cfg := mutate.DefaultConfig()
 	cfg.SidecarImage = "ghcr.io/warden-dev/warden-sidecar:e2e"
-	srv, err := webhook.New(webhook.Options{
+	srv, err := webhookapp.New(webhookapp.Options{
 		RestConfig: webhookCfg, PolicyFile: policyFile, Host: "127.0.0.1", Port: port, CertDir: env.CertDir,
-		BrokerAddr: "127.0.0.1:0", BrokerGrants: webhook.GrantsRBAC, Namespace: "warden-system", Mutate: cfg,
+		BrokerAddr: "127.0.0.1:0", BrokerGrants: webhookapp.GrantsRBAC, Namespace: "warden-system", Mutate: cfg,
 		Log: slog.New(slog.DiscardHandler),
 	})
 	require.NoError(t, err)

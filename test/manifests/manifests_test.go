@@ -27,11 +27,12 @@ import (
 	"k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/yaml"
 
+	webhookapp "github.com/warden-dev/warden/cmd/webhook/app"
 	"github.com/warden-dev/warden/internal/testing/testenv"
+	"github.com/warden-dev/warden/pkg/admission"
 	"github.com/warden-dev/warden/pkg/api"
 	"github.com/warden-dev/warden/pkg/broker"
 	"github.com/warden-dev/warden/pkg/policy"
-	"github.com/warden-dev/warden/pkg/webhook"
 )
 
 type objects struct {
@@ -124,14 +125,14 @@ func TestWebhookConfiguration(t *testing.T) {
 	require.Len(t, o.mwc.Webhooks, 1)
 	w := o.mwc.Webhooks[0]
 	assert.Equal(t, admissionregv1.IfNeededReinvocationPolicy, *w.ReinvocationPolicy)
-	checkWebhook(t, o, webhook.MutatePath, w.FailurePolicy, w.TimeoutSeconds, w.SideEffects, w.AdmissionReviewVersions, w.ClientConfig, w.NamespaceSelector, w.MatchConditions)
+	checkWebhook(t, o, admission.MutatePath, w.FailurePolicy, w.TimeoutSeconds, w.SideEffects, w.AdmissionReviewVersions, w.ClientConfig, w.NamespaceSelector, w.MatchConditions)
 	require.Len(t, w.Rules, 1)
 	assert.Equal(t, []string{"pods"}, w.Rules[0].Resources)
 	assert.Equal(t, []admissionregv1.OperationType{admissionregv1.Create}, w.Rules[0].Operations, "injection happens at creation only")
 
 	require.Len(t, o.vwc.Webhooks, 1)
 	v := o.vwc.Webhooks[0]
-	checkWebhook(t, o, webhook.ValidatePath, v.FailurePolicy, v.TimeoutSeconds, v.SideEffects, v.AdmissionReviewVersions, v.ClientConfig, v.NamespaceSelector, v.MatchConditions)
+	checkWebhook(t, o, admission.ValidatePath, v.FailurePolicy, v.TimeoutSeconds, v.SideEffects, v.AdmissionReviewVersions, v.ClientConfig, v.NamespaceSelector, v.MatchConditions)
 	guarded := map[string]admissionregv1.OperationType{}
 	for _, r := range v.Rules {
 		for _, res := range r.Resources {
@@ -277,7 +278,7 @@ func TestLeastPrivilegeRBAC(t *testing.T) {
 		if slices.Contains(rule.Resources, "secrets") {
 			// Its status-sealing key only: read by name, created once (create cannot be named).
 			if slices.Contains(rule.Verbs, "get") {
-				assert.Equal(t, []string{webhook.DefaultStatusKeySecret}, rule.ResourceNames, "reads no Secret but its key")
+				assert.Equal(t, []string{webhookapp.DefaultStatusKeySecret}, rule.ResourceNames, "reads no Secret but its key")
 			}
 			assert.Subset(t, []string{"get", "create"}, rule.Verbs)
 		}

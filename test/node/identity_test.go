@@ -20,9 +20,9 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 
+	"github.com/warden-dev/warden/pkg/admission/mutate"
 	"github.com/warden-dev/warden/pkg/api"
 	"github.com/warden-dev/warden/pkg/brokerapi"
-	"github.com/warden-dev/warden/pkg/mutate"
 )
 
 // (8) The sidecar's identity: the kubelet requests the pod's certificate from Warden's signer

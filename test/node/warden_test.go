@@ -19,10 +19,10 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 
+	webhookapp "github.com/warden-dev/warden/cmd/webhook/app"
 	"github.com/warden-dev/warden/internal/kubenode"
 	"github.com/warden-dev/warden/internal/testing/testenv"
-	"github.com/warden-dev/warden/pkg/mutate"
-	"github.com/warden-dev/warden/pkg/webhook"
+	"github.com/warden-dev/warden/pkg/admission/mutate"
 )
 
 // webhookLog holds the webhook's and broker's JSON log lines (debug level), for tests that check
@@ -32,7 +32,7 @@ var webhookLog lockedBuffer
 // startWarden runs Warden's webhook and broker in this process, as the Deployment in
 // manifests/base runs them in a cluster, but listening on the node's bridge address (the API
 // server calls the webhook there; sidecars call the broker there). This is the one place that
-// knows webhook.Options.
+// knows webhookapp.Options.
 func startWarden(ctx context.Context, dir string) (stop func(), err error) {
 	policyFile := filepath.Join(dir, "policy", "policy.yaml")
 	if err := os.MkdirAll(filepath.Dir(policyFile), 0o755); err != nil {
@@ -68,7 +68,7 @@ func startWarden(ctx context.Context, dir string) (stop func(), err error) {
 	if err != nil {
 		return nil, err
 	}
-	server, err := webhook.New(webhook.Options{
+	server, err := webhookapp.New(webhookapp.Options{
 		RestConfig:   env.Config,
 		PolicyFile:   policyFile,
 		Host:         env.Host,

@@ -1,0 +1,91 @@
+package review
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	admissionv1 "k8s.io/api/admission/v1"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+)
+
+// echo allows everything and patches nothing, recording the request it saw.
+type echo struct{ got *admission.Request }
+
+func (e echo) Handle(_ context.Context, req admission.Request) admission.Response {
+	*e.got = req
+	return admission.Patched("", admission.Allowed("").Patches...)
+}
+
+const goodReview = `{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u-1","kind":{"group":"","version":"v1","kind":"Pod"},"resource":{"group":"","version":"v1","resource":"pods"},"namespace":"apps","operation":"CREATE","userInfo":{"username":"alice"},"object":{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p"},"spec":{"containers":[{"name":"c","image":"i"}]}}}}`
+
+func serveReview(t *testing.T, method, contentType, body string) (*httptest.ResponseRecorder, admission.Request) {
+	t.Helper()
+	var got admission.Request
+	rh := &Handler{Handler: echo{&got}}
+	r := httptest.NewRequest(method, "/mutate-v1-pod", strings.NewReader(body))
+	if contentType != "" {
+		r.Header.Set("Content-Type", contentType)
+	}
+	w := httptest.NewRecorder()
+	rh.ServeHTTP(w, r)
+	return w, got
+}
+
+func TestReviewRoundTrip(t *testing.T) {
+	w, got := serveReview(t, http.MethodPost, "application/json; charset=utf-8", goodReview)
+	require.Equal(t, 200, w.Code, w.Body.String())
+	assert.Equal(t, "u-1", string(got.UID))
+	assert.Equal(t, "alice", got.UserInfo.Username)
+	assert.Contains(t, string(got.Object.Raw), `"containers"`, "object passed on raw")
+	var out admissionv1.AdmissionReview
+	require.NoError(t, json.Unmarshal(w.Body.Bytes(), &out))
+	assert.Equal(t, "admission.k8s.io/v1", out.APIVersion)
+	assert.Equal(t, "AdmissionReview", out.Kind)
+	require.NotNil(t, out.Response)
+	assert.Equal(t, "u-1", string(out.Response.UID), "response carries the request UID")
+	assert.True(t, out.Response.Allowed)
+}
+
+func TestReviewRejectsBadInput(t *testing.T) {
+	for _, tc := range []struct {
+		name, method, ctype, body string
+		code                      int
+	}{
+		{"GET", http.MethodGet, "application/json", goodReview, 405},
+		{"no content type", http.MethodPost, "", goodReview, 415},
+		{"yaml", http.MethodPost, "application/yaml", goodReview, 415},
+		{"malformed JSON", http.MethodPost, "application/json", `{"apiVersion":`, 400},
+		{"not an object", http.MethodPost, "application/json", `[1,2]`, 400},
+		{"v1beta1", http.MethodPost, "application/json", strings.Replace(goodReview, "admission.k8s.io/v1", "admission.k8s.io/v1beta1", 1), 400},
+		{"wrong kind", http.MethodPost, "application/json", strings.Replace(goodReview, `"kind":"AdmissionReview"`, `"kind":"Pod"`, 1), 400},
+		{"case-folded fields", http.MethodPost, "application/json", strings.Replace(goodReview, `"apiVersion"`, `"APIVERSION"`, 1), 400},
+		{"no request", http.MethodPost, "application/json", `{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview"}`, 400},
+		{"oversized", http.MethodPost, "application/json", `{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","x":"` + strings.Repeat("a", MaxBytes) + `"}`, 413},
+		{"empty", http.MethodPost, "application/json", ``, 400},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w, got := serveReview(t, tc.method, tc.ctype, tc.body)
+			assert.Equal(t, tc.code, w.Code, w.Body.String())
+			assert.Empty(t, got.UID, "handler must not be called")
+		})
+	}
+}
+
+func BenchmarkReviewDecode(b *testing.B) {
+	var got admission.Request
+	rh := &Handler{Handler: echo{&got}}
+	body := []byte(goodReview)
+	b.ReportAllocs()
+	for b.Loop() {
+		r := httptest.NewRequest(http.MethodPost, "/mutate-v1-pod", bytes.NewReader(body))
+		r.Header.Set("Content-Type", "application/json")
+		rh.ServeHTTP(httptest.NewRecorder(), r)
+	}
+}
