@@ -153,7 +153,54 @@ func (o *options) addFlags(fs *flag.FlagSet) {
 func (o *options) serverOptions() (webhookapp.Options, error) {
 	var errs []error
 	bad := func(flag string, err error) { errs = append(errs, fmt.Errorf("--%s: %w", flag, err)) }
+	cfg, err := o.mutateConfig(bad)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	host, port, err := splitHostPort(o.listen)
+	if err != nil {
+		bad("listen", err)
+	}
+	if err := webhookapp.ValidGrants(o.brokerGrants); err != nil {
+		bad("broker-grants", err)
+	}
+	log, err := logger(o.logLevel)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	so, err := o.storage.options()
+	if err != nil {
+		errs = append(errs, err)
+	}
+	vo, err := o.vault.options(o.vaultAddr)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	return webhookapp.Options{
+		Storage:         so,
+		OwnerSecrets:    vo,
+		PolicyFile:      o.policyFile,
+		NoPolicyObjects: !o.policyObjects,
+		GCPProject:      o.gcpProject,
+		Host:            host,
+		Port:            port,
+		CertDir:         o.certDir,
+		HealthAddr:      o.healthListen,
+		BrokerAddr:      o.brokerListen,
+		BrokerGrants:    o.brokerGrants,
+		AcceptTokens:    o.acceptTokens, // token identity implies it (webhookapp.Options)
+		AdminGroup:      o.adminGroup,
+		PolicyConfigMap: o.policyConfigMap,
+		Namespace:       o.namespace,
+		StatusKeySecret: o.keySecret,
+		Mutate:          cfg,
+		Log:             log,
+	}, errors.Join(errs...)
+}
 
+// mutateConfig is what the webhook injects, from the flags: a flag's mistakes go to bad, the
+// configuration's own (mutate.Config.Validate) are returned.
+func (o *options) mutateConfig(bad func(flag string, err error)) (mutate.Config, error) {
 	cfg := mutate.DefaultConfig()
 	cfg.SidecarImage = o.image
 	cfg.SidecarPort = int32(o.port)
@@ -209,48 +256,7 @@ func (o *options) serverOptions() (webhookapp.Options, error) {
 	} else if o.brokerCA != "" {
 		bad("broker-ca-file", err)
 	}
-	if err := cfg.Validate(); err != nil {
-		errs = append(errs, err)
-	}
-	host, port, err := splitHostPort(o.listen)
-	if err != nil {
-		bad("listen", err)
-	}
-	if err := webhookapp.ValidGrants(o.brokerGrants); err != nil {
-		bad("broker-grants", err)
-	}
-	log, err := logger(o.logLevel)
-	if err != nil {
-		errs = append(errs, err)
-	}
-	so, err := o.storage.options()
-	if err != nil {
-		errs = append(errs, err)
-	}
-	vo, err := o.vault.options(o.vaultAddr)
-	if err != nil {
-		errs = append(errs, err)
-	}
-	return webhookapp.Options{
-		Storage:         so,
-		OwnerSecrets:    vo,
-		PolicyFile:      o.policyFile,
-		NoPolicyObjects: !o.policyObjects,
-		GCPProject:      o.gcpProject,
-		Host:            host,
-		Port:            port,
-		CertDir:         o.certDir,
-		HealthAddr:      o.healthListen,
-		BrokerAddr:      o.brokerListen,
-		BrokerGrants:    o.brokerGrants,
-		AcceptTokens:    o.acceptTokens, // token identity implies it (webhookapp.Options)
-		AdminGroup:      o.adminGroup,
-		PolicyConfigMap: o.policyConfigMap,
-		Namespace:       o.namespace,
-		StatusKeySecret: o.keySecret,
-		Mutate:          cfg,
-		Log:             log,
-	}, errors.Join(errs...)
+	return cfg, cfg.Validate()
 }
 
 // options are the storage service's options but its IAM Credentials client (nil when off).

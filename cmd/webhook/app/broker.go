@@ -39,6 +39,31 @@ func ValidGrants(g string) error {
 	return nil
 }
 
+// setupIdentity builds the workload-identity binder and starts its reconciler with the manager.
+func (s *Server) setupIdentity() (*identity.Binder, error) {
+	g := s.opts.GCP
+	if g.IAM == nil {
+		return nil, errors.New("webhook: GCP identity needs an IAM client")
+	}
+	b := &identity.Binder{
+		Policies:    &identity.Policies{IAM: g.IAM},
+		Records:     &identity.Records{Kube: s.kube, Namespace: s.opts.Namespace},
+		Kube:        s.kube,
+		Policy:      s.source.View,
+		Propagation: g.Propagation,
+		Log:         s.log.With("component", "identity"),
+	}
+	rec := &identity.Reconciler{Binder: b, Resync: g.Resync, Log: s.log.With("component", "identity-reconciler"),
+		OrgObjects: !s.opts.NoPolicyObjects}
+	if s.policy != nil {
+		rec.FileChanged = s.policy.Changed() // bindings follow a policy edit at once
+	}
+	if err := rec.SetupWithManager(context.Background(), s.mgr); err != nil {
+		return nil, fmt.Errorf("webhook: identity reconciler: %w", err)
+	}
+	return b, nil
+}
+
 func (s *Server) setupBroker() error {
 	kube := s.kube
 	engine := grants.NewPolicyEngine(s.source.View)
@@ -61,25 +86,10 @@ func (s *Server) setupBroker() error {
 			bo.OrgAdmin.Objects = s.mgr.GetClient()
 		}
 	}
-	if g := s.opts.GCP; g != nil {
-		if g.IAM == nil {
-			return errors.New("webhook: GCP identity needs an IAM client")
-		}
-		bo.Identity = &identity.Binder{
-			Policies:    &identity.Policies{IAM: g.IAM},
-			Records:     &identity.Records{Kube: kube, Namespace: s.opts.Namespace},
-			Kube:        kube,
-			Policy:      s.source.View,
-			Propagation: g.Propagation,
-			Log:         s.log.With("component", "identity"),
-		}
-		rec := &identity.Reconciler{Binder: bo.Identity, Resync: g.Resync, Log: s.log.With("component", "identity-reconciler"),
-			OrgObjects: !s.opts.NoPolicyObjects}
-		if s.policy != nil {
-			rec.FileChanged = s.policy.Changed() // bindings follow a policy edit at once
-		}
-		if err := rec.SetupWithManager(context.Background(), s.mgr); err != nil {
-			return fmt.Errorf("webhook: identity reconciler: %w", err)
+	if s.opts.GCP != nil {
+		var err error
+		if bo.Identity, err = s.setupIdentity(); err != nil {
+			return err
 		}
 	}
 	if so := s.opts.Storage; so != nil {

@@ -27,6 +27,45 @@ const sidecarStartTimeout = 60 * time.Second
 
 func (c *Config) plan(owner, env string, w api.Workload) *plan {
 	port := strconv.Itoa(int(c.SidecarPort))
+	args, creds := c.sidecarArgs(port, owner, env, w)
+	volumes := []corev1.Volume{
+		{Name: api.VolumeStaging, VolumeSource: c.StagingVolume},
+		{Name: api.VolumeSnapshots, VolumeSource: c.SnapshotVolume},
+		{Name: api.VolumeState, VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
+		{Name: api.VolumeToken, VolumeSource: corev1.VolumeSource{Projected: &corev1.ProjectedVolumeSource{Sources: creds}}},
+	}
+	names := make([]string, len(volumes))
+	for i, v := range volumes {
+		names[i] = v.Name
+	}
+	return &plan{
+		volumes: volumes,
+		sidecar: c.sidecar(port, args),
+		appMount: corev1.VolumeMount{
+			Name:      api.VolumeStaging,
+			MountPath: api.DataDir,
+			SubPath:   api.AppSubPath(env, owner, w),
+			ReadOnly:  true,
+		},
+		appEnv: []corev1.EnvVar{
+			{Name: api.EnvPort, Value: port},
+			{Name: api.EnvDataDir, Value: api.DataDir},
+		},
+		status: api.Status{
+			Version:     version.Version,
+			Owner:       owner,
+			Environment: env,
+			Workload:    w,
+			Sidecar:     api.SidecarName,
+			Image:       c.SidecarImage,
+			Native:      c.NativeSidecar,
+			Volumes:     names,
+		},
+	}
+}
+
+// sidecarArgs are the sidecar's flags and the credentials its token volume projects.
+func (c *Config) sidecarArgs(port, owner, env string, w api.Workload) ([]string, []corev1.VolumeProjection) {
 	args := []string{
 		"--listen=127.0.0.1:" + port,
 		"--owner=" + owner,
@@ -64,6 +103,12 @@ func (c *Config) plan(owner, env string, w api.Workload) *plan {
 	if c.VaultAddr != "" {
 		args = append(args, "--vault-addr="+c.VaultAddr)
 	}
+	return args, creds
+}
+
+// sidecar is the sidecar container: loopback-only, unprivileged, read-only root, held ready
+// before the app containers start.
+func (c *Config) sidecar(port string, args []string) corev1.Container {
 	// The sidecar listens on loopback only, which kubelet's HTTP probes cannot reach (they dial
 	// the pod IP), so the liveness probe runs the binary's own probe command in the container.
 	readyz := "http://127.0.0.1:" + port + "/readyz"
@@ -119,39 +164,5 @@ func (c *Config) plan(owner, env string, w api.Workload) *plan {
 	if c.BrokerURL != "" && c.BrokerCA != "" {
 		sidecar.Env = append(sidecar.Env, corev1.EnvVar{Name: "WARDEN_BROKER_CA", Value: c.BrokerCA})
 	}
-
-	volumes := []corev1.Volume{
-		{Name: api.VolumeStaging, VolumeSource: c.StagingVolume},
-		{Name: api.VolumeSnapshots, VolumeSource: c.SnapshotVolume},
-		{Name: api.VolumeState, VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
-		{Name: api.VolumeToken, VolumeSource: corev1.VolumeSource{Projected: &corev1.ProjectedVolumeSource{Sources: creds}}},
-	}
-	names := make([]string, len(volumes))
-	for i, v := range volumes {
-		names[i] = v.Name
-	}
-	return &plan{
-		volumes: volumes,
-		sidecar: sidecar,
-		appMount: corev1.VolumeMount{
-			Name:      api.VolumeStaging,
-			MountPath: api.DataDir,
-			SubPath:   api.AppSubPath(env, owner, w),
-			ReadOnly:  true,
-		},
-		appEnv: []corev1.EnvVar{
-			{Name: api.EnvPort, Value: port},
-			{Name: api.EnvDataDir, Value: api.DataDir},
-		},
-		status: api.Status{
-			Version:     version.Version,
-			Owner:       owner,
-			Environment: env,
-			Workload:    w,
-			Sidecar:     api.SidecarName,
-			Image:       c.SidecarImage,
-			Native:      c.NativeSidecar,
-			Volumes:     names,
-		},
-	}
+	return sidecar
 }
