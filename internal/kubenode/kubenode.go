@@ -201,62 +201,8 @@ func replaceFile(f *os.File, content string) error {
 // (a user in system:nodes, and system:masters where the API server has no Node authorizer),
 // and waits until the node is Ready.
 func (n *Node) Start(ctx context.Context, kubeconfig []byte) error {
-	d := n.Dir
-	files := map[string]string{
-		"cni/net.d/10-warden-node.conflist": fmt.Sprintf(`{"cniVersion": "1.0.0", "name": "warden-node", "plugins": [{"type": "bridge", "bridge": %q,
-  "isGateway": true, "ipMasq": false, "hairpinMode": true,
-  "ipam": {"type": "host-local", "ranges": [[{"subnet": %q}]], "dataDir": %q}}]}
-`, Bridge, PodSubnet, filepath.Join(d, "cni/ipam")),
-		"containerd.toml": fmt.Sprintf(`version = 2
-root = %q
-state = %q
-disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.devmapper"]
-[grpc]
-  address = %q
-[plugins."io.containerd.internal.v1.opt"]
-  path = %q
-[plugins."io.containerd.grpc.v1.cri"]
-  sandbox_image = %q
-  # Without CAP_SYS_RESOURCE (as in some VMs) runc cannot set the negative oom_score_adj the
-  # kubelet asks for, and every sandbox fails with "can't get final child's PID from pipe".
-  restrict_oom_score_adj = true
-  [plugins."io.containerd.grpc.v1.cri".containerd]
-    snapshotter = "overlayfs"
-    default_runtime_name = "runc"
-    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
-      runtime_type = "io.containerd.runc.v2"
-  [plugins."io.containerd.grpc.v1.cri".cni]
-    bin_dir = %q
-    conf_dir = %q
-`, filepath.Join(d, "containerd/root"), filepath.Join(d, "containerd/state"), n.sock, filepath.Join(d, "containerd/opt"),
-			PauseImage, cniBinDir, filepath.Join(d, "cni/net.d")),
-		"kubelet.kubeconfig": string(kubeconfig),
-		"kubelet.yaml": fmt.Sprintf(`apiVersion: kubelet.config.k8s.io/v1beta1
-kind: KubeletConfiguration
-# cgroup v1 hosts are refused since 1.35 unless allowed; cgroupfs, as there is no systemd here.
-failCgroupV1: false
-cgroupDriver: cgroupfs
-containerRuntimeEndpoint: unix://%[1]s
-podLogsDir: %[2]s
-# Serve on the bridge only. The API server reaches it for logs and exec; nothing else can.
-address: %[3]s
-port: 10250
-readOnlyPort: 0
-healthzPort: 0
-authentication: {anonymous: {enabled: true}, webhook: {enabled: false}}
-authorization: {mode: AlwaysAllow}
-failSwapOn: false
-resolvConf: /etc/resolv.conf
-# Imported images cannot be pulled again: never collect them, never evict on a busy disk.
-imageGCHighThresholdPercent: 100
-imageGCLowThresholdPercent: 99
-evictionHard: {memory.available: "1Mi", nodefs.available: "1%%", nodefs.inodesFree: "1%%", imagefs.available: "1%%"}
-nodeStatusUpdateFrequency: 4s
-syncFrequency: 10s
-`, n.sock, filepath.Join(d, "pod-logs"), NodeIP),
-	}
-	for name, content := range files {
-		p := filepath.Join(d, name)
+	for name, content := range n.configFiles(kubeconfig) {
+		p := filepath.Join(n.Dir, name)
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 			return err
 		}
@@ -264,7 +210,15 @@ syncFrequency: 10s
 			return err
 		}
 	}
+	if err := n.startContainerd(ctx); err != nil {
+		return err
+	}
+	return n.startKubelet(ctx, kubeconfig)
+}
 
+// startContainerd runs containerd and imports the pause image, built from source (no registry).
+func (n *Node) startContainerd(ctx context.Context) error {
+	d := n.Dir
 	var err error
 	if n.containerd, err = n.start("containerd", "containerd", "--config", filepath.Join(d, "containerd.toml")); err != nil {
 		return err
@@ -281,10 +235,13 @@ syncFrequency: 10s
 	if _, err := ociimage.Write(pause+".tar", spec); err != nil {
 		return err
 	}
-	if err := n.Import(pause + ".tar"); err != nil {
-		return err
-	}
+	return n.Import(pause + ".tar")
+}
 
+// startKubelet runs the kubelet and waits until its node is Ready.
+func (n *Node) startKubelet(ctx context.Context, kubeconfig []byte) error {
+	d := n.Dir
+	var err error
 	if n.kubelet, err = n.start("kubelet", n.opts.Kubelet, "--config", filepath.Join(d, "kubelet.yaml"),
 		"--kubeconfig", filepath.Join(d, "kubelet.kubeconfig"), "--hostname-override", NodeName,
 		"--node-ip", NodeIP, "--root-dir", n.KubeletDir(), "-v", "2"); err != nil {
