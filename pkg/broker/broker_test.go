@@ -197,10 +197,12 @@ func TestBrokerRequests(t *testing.T) {
 	}{
 		{"check for a reader", brokerapi.PathCheck, `{"dataset":"d1","caller":{"user":"ann"}}`, 200, `"caller":{"name":"ann","can_read":true},"snapshot":"prod/d1"`},
 		{"check for a stranger", brokerapi.PathCheck, `{"dataset":"d1","caller":{"user":"bob"}}`, 200, `"caller":{"name":"bob","can_read":false}`},
-		{"check for the owner itself", brokerapi.PathCheck, `{"dataset":"d1","caller":{"serviceAccount":"apps/svc"}}`, 200, `"can_read":true`},
+		{"check for the owner itself", brokerapi.PathCheck, `{"dataset":"d1","caller":{"service_account":"apps/svc"}}`, 200, `"can_read":true`},
+		// A sidecar from before the wire was all snake_case, during a rolling upgrade.
+		{"check from an older sidecar", brokerapi.PathCheck, `{"dataset":"d1","caller":{"serviceAccount":"apps/svc"}}`, 200, `"can_read":true`},
 		{"list", brokerapi.PathList, `{"caller":{"user":"ann"}}`, 200, `"id":"d1"`},
-		{"caller is another service account", brokerapi.PathCheck, `{"dataset":"d1","caller":{"serviceAccount":"apps/other"}}`, 403, "not this pod's owner"},
-		{"caller both user and owner", brokerapi.PathCheck, `{"dataset":"d1","caller":{"user":"ann","serviceAccount":"apps/svc"}}`, 400, "not both"},
+		{"caller is another service account", brokerapi.PathCheck, `{"dataset":"d1","caller":{"service_account":"apps/other"}}`, 403, "not this pod's owner"},
+		{"caller both user and owner", brokerapi.PathCheck, `{"dataset":"d1","caller":{"user":"ann","service_account":"apps/svc"}}`, 400, "not both"},
 		{"bad user name", brokerapi.PathCheck, `{"dataset":"d1","caller":{"user":"../ann"}}`, 400, "letters, digits"},
 		{"bad group name", brokerapi.PathCheck, `{"dataset":"d1","caller":{"user":"ann","groups":["a b"]}}`, 400, "group"},
 		{"unknown field", brokerapi.PathCheck, `{"dataset":"d1","caller":{"user":"ann"},"owner":"apps/admin"}`, 400, "unknown field"},

@@ -62,7 +62,7 @@ func storageFixture(t *testing.T) (*fixture, *testgcp.Env, string) {
 
 func TestBrokerStorage(t *testing.T) {
 	f, env, tok := storageFixture(t)
-	owner := `"caller":{"serviceAccount":"apps/svc"}`
+	owner := `"caller":{"service_account":"apps/svc"}`
 	for _, tc := range []struct {
 		name, path, body string
 		status           int
@@ -86,7 +86,7 @@ func TestBrokerStorage(t *testing.T) {
 		{"bad org name", brokerapi.PathStorageCredentials, `{"org":"../acme","space":"lz","access":"read",` + owner + `}`, 400, "org name"},
 		{"unknown field", brokerapi.PathStorageCredentials, `{"org":"acme","space":"lz","access":"read","bucket":"other",` + owner + `}`, 400, "unknown field"},
 		{"malformed", brokerapi.PathStorageCredentials, `{"org":`, 400, "malformed"},
-		{"another SA as caller", brokerapi.PathStorageCredentials, `{"org":"acme","space":"lz","access":"read","caller":{"serviceAccount":"apps/other"}}`, 403, "not this pod's owner"},
+		{"another SA as caller", brokerapi.PathStorageCredentials, `{"org":"acme","space":"lz","access":"read","caller":{"service_account":"apps/other"}}`, 403, "not this pod's owner"},
 		{"signed PUT", brokerapi.PathStorageSignedURL, `{"org":"acme","space":"lz","object":"b2/y.csv","method":"PUT",` + owner + `}`, 200, `"object":"in/b2/y.csv"`},
 		{"signed PUT into a main space is upload/main", brokerapi.PathStorageSignedURL, `{"org":"acme","space":"archive","object":"y.csv","method":"PUT",` + owner + `}`, 200, `"object":"archive/y.csv"`},
 		{"signed PUT into a main space, caller without the delete right", brokerapi.PathStorageSignedURL, `{"org":"acme","space":"archive","object":"y.csv","method":"PUT","caller":{"user":"ann"}}`, 403, "caller user:ann needs role trustee in space acme/archive"},
@@ -113,7 +113,7 @@ func TestBrokerStorage(t *testing.T) {
 
 func TestBrokerStorageOutages(t *testing.T) {
 	f, env, tok := storageFixture(t)
-	body := `{"org":"acme","space":"curated","access":"read","caller":{"serviceAccount":"apps/svc"}}`
+	body := `{"org":"acme","space":"curated","access":"read","caller":{"service_account":"apps/svc"}}`
 	env.STS.SetDown(true)
 	status, msg := f.call(tok, brokerapi.PathStorageCredentials, body)
 	assert.Equal(t, 503, status, msg)

@@ -4,6 +4,8 @@
 package brokerapi
 
 import (
+	"net/url"
+	"strings"
 	"time"
 
 	"github.com/warden-dev/warden/pkg/grants"
@@ -27,6 +29,25 @@ const (
 	// ?user= for an admin asking about someone else).
 	PathAccess = "/v1/access"
 )
+
+// Expand fills a path pattern's {placeholders}, in order, with values (path-escaped), so
+// clients build the paths servers register and never spell them out: Expand(PathOwnerSecret,
+// "apps", "etl", "db-password").
+func Expand(pattern string, values ...string) string {
+	var b strings.Builder
+	for _, v := range values {
+		before, rest, ok := strings.Cut(pattern, "{")
+		if !ok {
+			break
+		}
+		_, after, _ := strings.Cut(rest, "}")
+		b.WriteString(before)
+		b.WriteString(url.PathEscape(v))
+		pattern = after
+	}
+	b.WriteString(pattern)
+	return b.String()
+}
 
 // CheckRequest asks whether the pod's owner, for a caller, may read a dataset. The owner is not
 // in it: the broker takes it from the verified token. The answer is a grants.Decision.
@@ -83,15 +104,15 @@ type OrgsResponse struct {
 
 // OrgMappingRequest is the body of PUT /v1/admin/orgs/{org}.
 type OrgMappingRequest struct {
-	GCPServiceAccount string `json:"gcpServiceAccount"`
+	GCPServiceAccount string `json:"gcp_service_account"`
 }
 
 // OrgMapping answers PUT /v1/admin/orgs/{org}: the org's GCP service account before and after.
 // Previous is empty when it could not be told (the policy file did not parse before the edit).
 type OrgMapping struct {
 	Org               string `json:"org"`
-	Previous          string `json:"previousGcpServiceAccount"`
-	GCPServiceAccount string `json:"gcpServiceAccount"`
+	Previous          string `json:"previous_gcp_service_account"`
+	GCPServiceAccount string `json:"gcp_service_account"`
 }
 
 // AccessRequest is the body of POST /v1/access: the caller (filled in by the sidecar) and an

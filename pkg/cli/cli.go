@@ -6,21 +6,18 @@ package cli
 
 import (
 	"bufio"
-	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"maps"
-	"net/url"
 	"os"
 	"slices"
 	"strings"
 
 	"golang.org/x/term"
-
-	"github.com/warden-dev/warden/pkg/brokerapi"
 )
 
 const usage = `usage:
@@ -76,55 +73,63 @@ func runSecrets(args []string, stdin io.Reader, stdout, stderr io.Writer) error 
 	if chosen != 1 {
 		return errors.New("give exactly one of --list, --get, --set, --delete, --delete-all, --overwrite-all")
 	}
-	t, err := tf.target(secretsPath, true)
+	t, err := tf.target(true)
 	if err != nil {
 		return err
 	}
 	c := &cli{t: t, stdin: stdin, stdout: stdout, stderr: stderr}
+	return t.explain(c.secrets(secretsOp{list: *list, show: *show, get: *get, set: *set, asJSON: *asJSON, del: *del, delAll: *delAll, overwrite: *overwrite}))
+}
+
+// secretsOp is the one thing `warden secrets` was asked to do.
+type secretsOp struct {
+	list, show, asJSON, delAll bool
+	get, set, del, overwrite   string
+}
+
+func (c *cli) secrets(op secretsOp) error {
+	ctx, api := context.Background(), c.t.secrets()
 	switch {
-	case *list && *show:
-		all, _, err := c.all()
+	case op.list && op.show:
+		all, _, err := api.All(ctx)
 		if err != nil {
 			return err
 		}
 		for _, k := range slices.Sorted(maps.Keys(all)) {
-			fmt.Fprintf(stdout, "%s=%s\n", k, text(all[k]))
+			fmt.Fprintf(c.stdout, "%s=%s\n", k, text(all[k]))
 		}
 		return nil
-	case *list:
-		var out struct{ Keys []string }
-		if _, err := t.do("GET", "", nil, "", &out); err != nil {
-			return err
+	case op.list:
+		keys, _, err := api.Keys(ctx)
+		for _, k := range keys {
+			fmt.Fprintln(c.stdout, k)
 		}
-		for _, k := range out.Keys {
-			fmt.Fprintln(stdout, k)
-		}
-		return nil
-	case *get != "":
-		var out struct{ Value json.RawMessage }
-		if _, err := t.do("GET", "/"+*get, nil, "", &out); err != nil {
-			return err
-		}
-		fmt.Fprintln(stdout, text(out.Value))
-		return nil
-	case *set != "":
-		return c.set(*set, *asJSON)
-	case *del != "":
-		_, err := t.do("DELETE", "/"+*del, nil, "", nil)
 		return err
-	case *delAll:
-		_, err := t.do("DELETE", "", nil, "", nil)
+	case op.get != "":
+		v, _, err := api.Get(ctx, op.get)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(c.stdout, text(v))
+		return nil
+	case op.set != "":
+		return c.set(op.set, op.asJSON)
+	case op.del != "":
+		_, err := api.Delete(ctx, op.del, "")
+		return err
+	case op.delAll:
+		_, err := api.DeleteAll(ctx, "")
 		return err
 	default:
-		data, err := os.ReadFile(*overwrite)
+		data, err := os.ReadFile(op.overwrite)
 		if err != nil {
 			return err
 		}
 		var all map[string]json.RawMessage
 		if err := json.Unmarshal(data, &all); err != nil || all == nil {
-			return fmt.Errorf("%s must hold a JSON object of secrets: %v", *overwrite, err)
+			return fmt.Errorf("%s must hold a JSON object of secrets: %v", op.overwrite, err)
 		}
-		_, err = t.do("PUT", "", all, "", nil)
+		_, err = api.Put(ctx, all, "")
 		return err
 	}
 }
@@ -143,19 +148,14 @@ func (c *cli) set(key string, asJSON bool) error {
 		}
 		raw = []byte(value)
 	}
-	all, version, err := c.all()
+	ctx, api := context.Background(), c.t.secrets()
+	all, version, err := api.All(ctx)
 	if err != nil {
 		return err
 	}
 	all[key] = raw
-	_, err = c.t.do("PUT", "", all, version, nil)
+	_, err = api.Put(ctx, all, version)
 	return err
-}
-
-func (c *cli) all() (map[string]json.RawMessage, string, error) {
-	all := map[string]json.RawMessage{}
-	etag, err := c.t.do("GET", "?all=true", nil, "", &all)
-	return all, etag, err
 }
 
 // text prints a secret: a string as its text, any other JSON value as JSON.
@@ -182,18 +182,6 @@ func (c *cli) readValue(key string) (string, error) {
 	return strings.TrimRight(line, "\r\n"), nil
 }
 
-// encode is a request body as JSON (nil: none).
-func encode(body any) (io.Reader, error) {
-	if body == nil {
-		return nil, nil
-	}
-	b, err := json.Marshal(body)
-	if err != nil {
-		return nil, err
-	}
-	return bytes.NewReader(b), nil
-}
-
 // runAccess prints what you may do: inside a pod, the pod's owner and you together (through
 // the sidecar); with --broker, you (or --user NAME, for an admin) from anywhere.
 func runAccess(args []string, stdout, stderr io.Writer) error {
@@ -206,27 +194,16 @@ func runAccess(args []string, stdout, stderr io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	t, err := tf.target(accessPath, false)
+	t, err := tf.target(false)
 	if err != nil {
 		return err
 	}
-	q := url.Values{}
-	if *permission != "" {
-		q.Set("permission", *permission)
+	if *user != "" && !t.broker {
+		return errors.New("--user needs --broker: inside a pod, the listing is for the pod's owner and its caller")
 	}
-	if *user != "" {
-		if !t.broker {
-			return errors.New("--user needs --broker: inside a pod, the listing is for the pod's owner and its caller")
-		}
-		q.Set("user", *user)
-	}
-	path := ""
-	if len(q) > 0 {
-		path = "?" + q.Encode()
-	}
-	var a brokerapi.Access
-	if _, err := t.do("GET", path, nil, "", &a); err != nil {
-		return err
+	a, err := t.access(*permission, *user)
+	if err != nil {
+		return t.explain(err)
 	}
 	if *asJSON {
 		enc := json.NewEncoder(stdout)

@@ -1,13 +1,12 @@
 package cli
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -17,15 +16,17 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/client-go/transport"
 
+	"github.com/warden-dev/warden/pkg/brokerapi"
 	"github.com/warden-dev/warden/pkg/policy"
+	"github.com/warden-dev/warden/pkg/sidecarapi"
 )
 
-// target is where a command's requests go: the pod's sidecar, or the broker for a person.
+// target is where a command's requests go: the pod's sidecar, or the broker for a person. Both
+// speak the sidecar's wire package for the secrets (the broker's owner secrets are the same API).
 type target struct {
-	base   string // scheme://host:port
-	prefix string // the API's path, e.g. /v1/secrets
-	http   *http.Client
-	broker bool // the broker, for a person; else the pod's sidecar
+	c      *sidecarapi.Client
+	owner  string // NAMESPACE/NAME at the broker; "" at the sidecar
+	broker bool   // the broker, for a person; else the pod's sidecar
 }
 
 // what names the server for errors.
@@ -34,6 +35,47 @@ func (t *target) what() string {
 		return "the Warden broker"
 	}
 	return "the Warden sidecar"
+}
+
+// secrets is the secrets API: the pod owner's at the sidecar, or --owner's at the broker.
+func (t *target) secrets() sidecarapi.Secrets {
+	if t.owner == "" {
+		return t.c.Secrets()
+	}
+	ns, name, _ := strings.Cut(t.owner, "/")
+	return t.c.OwnerSecrets(ns, name)
+}
+
+// access is "what may I do": at the sidecar for the pod's owner and its caller together, at the
+// broker for the token's person (or user, for an admin).
+func (t *target) access(permission, user string) (brokerapi.Access, error) {
+	ctx := context.Background()
+	if !t.broker {
+		return t.c.WhatMayIDo(ctx, permission)
+	}
+	q := url.Values{}
+	if permission != "" {
+		q.Set("permission", permission)
+	}
+	if user != "" {
+		q.Set("user", user)
+	}
+	path := brokerapi.PathAccess
+	if len(q) > 0 {
+		path += "?" + q.Encode()
+	}
+	var a brokerapi.Access
+	_, err := t.c.Call(ctx, http.MethodGet, path, nil, "", &a)
+	return a, err
+}
+
+// explain words a failure to get an answer for people; the server's own refusals pass as they
+// are ("message (status)").
+func (t *target) explain(err error) error {
+	if errors.Is(err, sidecarapi.ErrUnreachable) {
+		return fmt.Errorf("%s is not reachable at %s: %w", t.what(), t.c.BaseURL, err)
+	}
+	return err
 }
 
 type targetFlags struct {
@@ -52,31 +94,21 @@ func addTargetFlags(fs *flag.FlagSet) *targetFlags {
 	}
 }
 
-// Paths of the APIs, in a pod and at the broker.
-func secretsPath(owner string) string {
-	if owner == "" {
-		return "/v1/secrets"
-	}
-	ns, name, _ := strings.Cut(owner, "/")
-	return "/v1/owners/" + url.PathEscape(ns) + "/" + url.PathEscape(name) + "/secrets"
-}
-
-func accessPath(string) string { return "/v1/access" }
-
 // target picks the sidecar, or with --owner (or --broker, for commands without an owner) the
 // broker, and builds its client.
-func (f *targetFlags) target(path func(owner string) string, needOwner bool) (*target, error) {
+func (f *targetFlags) target(needOwner bool) (*target, error) {
 	outside := *f.owner != "" || (!needOwner && *f.broker != "")
 	if !outside {
-		t := &target{base: *f.url, prefix: path(""), http: &http.Client{Timeout: 30 * time.Second}}
-		if t.base == "" {
-			port := os.Getenv("WARDEN_PORT")
-			if port == "" {
+		c := &sidecarapi.Client{BaseURL: *f.url}
+		if c.BaseURL == "" {
+			env, err := sidecarapi.FromEnv()
+			if err != nil {
 				return nil, errors.New("WARDEN_PORT is not set: run this inside a Warden pod, pass --url, or use --owner NAMESPACE/NAME with --broker from outside")
 			}
-			t.base = "http://127.0.0.1:" + port
+			c.BaseURL = env.BaseURL
 		}
-		return t, nil
+		c.HTTP = &http.Client{Timeout: 30 * time.Second}
+		return &target{c: c}, nil
 	}
 	if needOwner {
 		if err := policy.ValidServiceAccount(*f.owner); err != nil {
@@ -94,7 +126,8 @@ func (f *targetFlags) target(path func(owner string) string, needOwner bool) (*t
 	if err != nil {
 		return nil, err
 	}
-	return &target{base: strings.TrimSuffix(*f.broker, "/"), prefix: path(*f.owner), http: &http.Client{Timeout: 30 * time.Second, Transport: rt}, broker: true}, nil
+	c := &sidecarapi.Client{BaseURL: strings.TrimSuffix(*f.broker, "/"), HTTP: &http.Client{Timeout: 30 * time.Second, Transport: rt}}
+	return &target{c: c, owner: *f.owner, broker: true}, nil
 }
 
 // transport verifies the broker with --broker-ca and sends the kubeconfig user's bearer token
@@ -134,41 +167,4 @@ func (f *targetFlags) transport(u *url.URL) (http.RoundTripper, error) {
 		tlsCfg.RootCAs = pool
 	}
 	return transport.HTTPWrappersForConfig(tc, &http.Transport{TLSClientConfig: tlsCfg, Proxy: http.ProxyFromEnvironment})
-}
-
-// do calls the API at prefix+path; it returns the ETag and decodes a JSON answer into out.
-func (t *target) do(method, path string, body any, ifMatch string, out any) (string, error) {
-	rd, err := encode(body)
-	if err != nil {
-		return "", err
-	}
-	req, err := http.NewRequest(method, t.base+t.prefix+path, rd)
-	if err != nil {
-		return "", err
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if ifMatch != "" {
-		req.Header.Set("If-Match", ifMatch)
-	}
-	resp, err := t.http.Do(req)
-	if err != nil {
-		return "", fmt.Errorf("%s is not reachable at %s: %w", t.what(), t.base, err)
-	}
-	defer resp.Body.Close()
-	data, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
-	if resp.StatusCode >= 300 {
-		var e struct{ Error string }
-		if json.Unmarshal(data, &e) == nil && e.Error != "" {
-			return "", fmt.Errorf("%s (%d)", e.Error, resp.StatusCode)
-		}
-		return "", fmt.Errorf("%s %s: %s", method, t.prefix+path, resp.Status)
-	}
-	if out != nil && len(data) > 0 {
-		if err := json.Unmarshal(data, out); err != nil {
-			return "", err
-		}
-	}
-	return resp.Header.Get("ETag"), nil
 }

@@ -5,8 +5,11 @@
 package grants
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"slices"
 
 	"github.com/warden-dev/warden/pkg/policy"
@@ -25,7 +28,33 @@ var (
 type Caller struct {
 	User           string   `json:"user,omitempty"`
 	Groups         []string `json:"groups,omitempty"`
-	ServiceAccount string   `json:"serviceAccount,omitempty"`
+	ServiceAccount string   `json:"service_account,omitempty"`
+}
+
+// UnmarshalJSON reads service_account and, as a legacy alias, serviceAccount: sidecars from
+// before the wire was all snake_case send that, and the broker must keep answering them through
+// a rolling upgrade. Encoding writes service_account only. Unknown fields are refused, as the
+// strict decoders of request bodies would refuse them if this method did not stand between.
+func (c *Caller) UnmarshalJSON(b []byte) error {
+	var w struct {
+		User           string   `json:"user"`
+		Groups         []string `json:"groups"`
+		ServiceAccount string   `json:"service_account"`
+		Legacy         string   `json:"serviceAccount"`
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&w); err != nil {
+		return fmt.Errorf("caller: %w", err)
+	}
+	if w.ServiceAccount != "" && w.Legacy != "" && w.ServiceAccount != w.Legacy {
+		return errors.New("caller: service_account and its legacy spelling serviceAccount differ")
+	}
+	if w.ServiceAccount == "" {
+		w.ServiceAccount = w.Legacy
+	}
+	*c = Caller{User: w.User, Groups: w.Groups, ServiceAccount: w.ServiceAccount}
+	return nil
 }
 
 // Name is how the caller appears in answers and audit lines.

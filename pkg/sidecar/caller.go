@@ -17,10 +17,11 @@ import (
 
 	"github.com/warden-dev/warden/pkg/grants"
 	"github.com/warden-dev/warden/pkg/policy"
+	"github.com/warden-dev/warden/pkg/sidecarapi"
 )
 
 // CallerHeader names the caller when the app vouches for it.
-const CallerHeader = "X-Warden-Caller"
+const CallerHeader = sidecarapi.CallerHeader
 
 // CallerResolver establishes on whose behalf a request is made.
 type CallerResolver interface {

@@ -18,6 +18,8 @@ import (
 	"github.com/go-jose/go-jose/v4/jwt"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/warden-dev/warden/pkg/sidecarapi"
 )
 
 type issuer struct {
@@ -122,7 +124,7 @@ func TestJWTCallers(t *testing.T) {
 	req.Header.Set("Authorization", "Bearer "+is.sign(t, is.key, jose.RS256, is.kid, good()))
 	resp, err = h.srv.Client().Do(req)
 	require.NoError(t, err)
-	var body accessBody
+	var body sidecarapi.Access
 	require.NoError(t, json.NewDecoder(resp.Body).Decode(&body))
 	resp.Body.Close()
 	assert.Equal(t, 200, resp.StatusCode)

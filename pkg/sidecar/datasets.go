@@ -11,6 +11,7 @@ import (
 	"github.com/warden-dev/warden/pkg/audit"
 	"github.com/warden-dev/warden/pkg/grants"
 	"github.com/warden-dev/warden/pkg/policy"
+	"github.com/warden-dev/warden/pkg/sidecarapi"
 	"github.com/warden-dev/warden/pkg/stage"
 )
 
@@ -71,13 +72,7 @@ func (s *Server) listDatasets(w http.ResponseWriter, r *http.Request) {
 	}
 	q.rec.Outcome, q.rec.Reason = audit.Allowed, strconv.Itoa(len(list))+" datasets"
 	s.cfg.Audit.Log(q.rec)
-	httpjson.Write(w, http.StatusOK, map[string]any{"datasets": list})
-}
-
-type accessBody struct {
-	DatasetID string        `json:"dataset_id"`
-	Owner     grants.Access `json:"owner"`
-	Caller    grants.Access `json:"caller"`
+	httpjson.Write(w, http.StatusOK, sidecarapi.Datasets{Datasets: list})
 }
 
 func (s *Server) access(w http.ResponseWriter, r *http.Request) {
@@ -97,7 +92,7 @@ func (s *Server) access(w http.ResponseWriter, r *http.Request) {
 		status, q.rec.Outcome, q.rec.Reason = http.StatusForbidden, audit.Denied, d.Reason
 	}
 	s.cfg.Audit.Log(q.rec)
-	httpjson.Write(w, status, accessBody{DatasetID: d.DatasetID, Owner: d.Owner, Caller: d.Caller})
+	httpjson.Write(w, status, sidecarapi.Access{DatasetID: d.DatasetID, Owner: d.Owner, Caller: d.Caller})
 }
 
 // authorize checks a dataset for the request's caller and resolves the snapshot directory.
@@ -142,24 +137,11 @@ func (s *Server) files(w http.ResponseWriter, r *http.Request) {
 	}
 	q.rec.Outcome = audit.Allowed
 	s.cfg.Audit.Log(q.rec)
-	httpjson.Write(w, http.StatusOK, map[string]any{"entries": entries, "truncated": truncated})
-}
-
-// StageRequest is the body of POST /v1/datasets/{id}/stage.
-type StageRequest struct {
-	Path       string `json:"path"`
-	TTLSeconds int64  `json:"ttl_seconds"`
-	// Snapshot names one of the dataset's snapshots in the policy; empty means the head.
-	Snapshot string `json:"snapshot,omitempty"`
-}
-
-// StageResponse is the 201 answer.
-type StageResponse struct {
-	Path      string    `json:"path"`
-	Name      string    `json:"name"`
-	ExpiresAt time.Time `json:"expires_at"`
-	Size      int64     `json:"size"`
-	SHA256    string    `json:"sha256"`
+	out := sidecarapi.Files{Entries: make([]sidecarapi.Entry, len(entries)), Truncated: truncated}
+	for i, e := range entries {
+		out.Entries[i] = sidecarapi.Entry{Name: e.Name, Size: e.Size, Dir: e.Dir, ModTime: e.ModTime}
+	}
+	httpjson.Write(w, http.StatusOK, out)
 }
 
 // maxTTLSeconds keeps ttl_seconds far from overflowing a time.Duration.
@@ -171,7 +153,7 @@ func (s *Server) stage(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, q, err)
 		return
 	}
-	var body StageRequest
+	var body sidecarapi.StageRequest
 	if err := s.decodeBody(w, r, &body); err != nil {
 		s.fail(w, q, err)
 		return
@@ -203,7 +185,7 @@ func (s *Server) stage(w http.ResponseWriter, r *http.Request) {
 	s.staged.Add(float64(m.Size))
 	q.rec.Target, q.rec.TTL, q.rec.Size, q.rec.SHA256, q.rec.Outcome = m.Target, m.TTLSeconds, m.Size, m.SHA256, audit.Allowed
 	s.cfg.Audit.Log(q.rec)
-	httpjson.Write(w, http.StatusCreated, StageResponse{Path: m.AppPath, Name: m.Name, ExpiresAt: m.ExpiresAt, Size: m.Size, SHA256: m.SHA256})
+	httpjson.Write(w, http.StatusCreated, sidecarapi.Staged{Path: m.AppPath, Name: m.Name, ExpiresAt: m.ExpiresAt, Size: m.Size, SHA256: m.SHA256})
 }
 
 func (s *Server) deleteStaged(w http.ResponseWriter, r *http.Request) {

@@ -21,6 +21,7 @@ import (
 	"github.com/warden-dev/warden/pkg/audit"
 	"github.com/warden-dev/warden/pkg/grants"
 	"github.com/warden-dev/warden/pkg/policy"
+	"github.com/warden-dev/warden/pkg/sidecarapi"
 	"github.com/warden-dev/warden/pkg/stage"
 )
 
@@ -167,7 +168,7 @@ func TestSeedScenario(t *testing.T) {
 
 func TestStageOverHTTP(t *testing.T) {
 	h := newHarness(t, "apps/svc-prod-app-1", "prod")
-	code, body := h.do("POST", "/v1/datasets/prod-dataset-1/stage", "user-ds-2", StageRequest{Path: "data.csv", TTLSeconds: 60})
+	code, body := h.do("POST", "/v1/datasets/prod-dataset-1/stage", "user-ds-2", sidecarapi.StageRequest{Path: "data.csv", TTLSeconds: 60})
 	require.Equal(t, 201, code, body)
 	p := body["path"].(string)
 	name := body["name"].(string)
@@ -181,12 +182,12 @@ func TestStageOverHTTP(t *testing.T) {
 	assert.NotEmpty(t, body["expires_at"])
 
 	// An older snapshot named in the policy.
-	code, body = h.do("POST", "/v1/datasets/prod-dataset-1/stage", "user-ds-2", StageRequest{Path: "data.csv", Snapshot: "2026-10-01"})
+	code, body = h.do("POST", "/v1/datasets/prod-dataset-1/stage", "user-ds-2", sidecarapi.StageRequest{Path: "data.csv", Snapshot: "2026-10-01"})
 	require.Equal(t, 201, code, body)
 	old, err := os.ReadFile(filepath.Join(h.staging, "prod/apps.svc-prod-app-1/user=user-ds-2", body["name"].(string)))
 	require.NoError(t, err)
 	assert.Equal(t, "snapshot 2026-10-01\n", string(old))
-	code, _ = h.do("POST", "/v1/datasets/prod-dataset-1/stage", "user-ds-2", StageRequest{Path: "data.csv", Snapshot: "1999-01-01"})
+	code, _ = h.do("POST", "/v1/datasets/prod-dataset-1/stage", "user-ds-2", sidecarapi.StageRequest{Path: "data.csv", Snapshot: "1999-01-01"})
 	assert.Equal(t, 404, code)
 
 	code, body = h.do("GET", "/v1/datasets/prod-dataset-1/files?path=", "user-ds-2", nil)
@@ -208,7 +209,7 @@ func TestStageOverHTTP(t *testing.T) {
 	assert.Equal(t, 404, code)
 
 	// A denied caller gets nothing staged and learns no location.
-	code, body = h.do("POST", "/v1/datasets/prod-dataset-3/stage", "user-ds-1", StageRequest{Path: "data.csv"})
+	code, body = h.do("POST", "/v1/datasets/prod-dataset-3/stage", "user-ds-1", sidecarapi.StageRequest{Path: "data.csv"})
 	assert.Equal(t, 403, code)
 	assert.NotContains(t, fmt.Sprint(body), "prod/dataset-3")
 	code, _ = h.do("GET", "/v1/datasets/prod-dataset-3/files", "user-ds-1", nil)
@@ -274,7 +275,7 @@ func TestAuditLines(t *testing.T) {
 	h := newHarness(t, "apps/svc-prod-app-1", "prod")
 	h.do("GET", "/v1/datasets", "user-ds-1", nil)
 	h.do("GET", "/v1/datasets/prod-dataset-3/access", "user-ds-1", nil)
-	_, body := h.do("POST", "/v1/datasets/prod-dataset-1/stage", "user-ds-1", StageRequest{Path: "data.csv", TTLSeconds: 30})
+	_, body := h.do("POST", "/v1/datasets/prod-dataset-1/stage", "user-ds-1", sidecarapi.StageRequest{Path: "data.csv", TTLSeconds: 30})
 	h.do("DELETE", "/v1/staged/"+body["name"].(string), "user-ds-1", nil)
 	h.do("POST", "/v1/datasets/prod-dataset-1/stage", "", `{"path":"../x"}`)
 

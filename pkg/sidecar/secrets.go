@@ -7,6 +7,7 @@ import (
 	"github.com/warden-dev/warden/internal/httpjson"
 	"github.com/warden-dev/warden/pkg/audit"
 	"github.com/warden-dev/warden/pkg/secrets"
+	"github.com/warden-dev/warden/pkg/sidecarapi"
 )
 
 // SecretStore is the owner's secrets (pkg/secrets in production).
@@ -51,7 +52,7 @@ func (s *Server) secretsList(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		q.rec.Reason = fmt.Sprintf("%d keys", len(keys))
-		s.secretDone(w, q, v, map[string]any{"keys": keys})
+		s.secretDone(w, q, v, sidecarapi.SecretKeys{Keys: keys})
 	case "true":
 		data, v, err := s.cfg.Secrets.All(r.Context())
 		if err != nil {
@@ -77,7 +78,7 @@ func (s *Server) secretGet(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, q, err)
 		return
 	}
-	s.secretDone(w, q, v, map[string]any{"key": key, "value": val})
+	s.secretDone(w, q, v, sidecarapi.Secret{Key: key, Value: val})
 }
 
 // secretDone audits a successful call and answers with the version as ETag: 200 with body, or

@@ -1,7 +1,8 @@
 // Package sidecar is the per-pod HTTP API app code calls on 127.0.0.1:$WARDEN_PORT: list the
 // datasets it may read, check access, list a folder, stage a file into its read-only data
 // directory, delete a staged copy. Every decision is audited. JSON in and out; errors are
-// {"error": "...", "code": "..."} with a status that says what happened.
+// {"error": "...", "code": "..."} with a status that says what happened. The paths and the
+// bodies are pkg/sidecarapi's, which clients share.
 package sidecar
 
 import (
@@ -22,9 +23,9 @@ import (
 	"github.com/warden-dev/warden/internal/httpjson"
 	"github.com/warden-dev/warden/pkg/api"
 	"github.com/warden-dev/warden/pkg/audit"
-	"github.com/warden-dev/warden/pkg/brokerapi"
 	"github.com/warden-dev/warden/pkg/grants"
 	"github.com/warden-dev/warden/pkg/health"
+	"github.com/warden-dev/warden/pkg/sidecarapi"
 	"github.com/warden-dev/warden/pkg/stage"
 )
 
@@ -112,22 +113,22 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 
-	s.route("/healthz", get(health.Healthz().ServeHTTP))
-	s.route("/readyz", get(cfg.Checks.Readyz().ServeHTTP))
-	s.route("/metrics", get(promhttp.HandlerFor(cfg.Registry, promhttp.HandlerOpts{}).ServeHTTP))
-	s.route("/v1/datasets", get(s.listDatasets))
-	s.route("/v1/datasets/{id}/access", get(s.access))
-	s.route("/v1/datasets/{id}/files", get(s.files))
-	s.route("/v1/datasets/{id}/stage", map[string]http.HandlerFunc{http.MethodPost: s.stage})
-	s.route("/v1/staged/{name}", map[string]http.HandlerFunc{http.MethodDelete: s.deleteStaged})
-	s.route("/v1/secrets", map[string]http.HandlerFunc{http.MethodGet: s.secretsList, http.MethodPut: s.secretsPut, http.MethodDelete: s.secretsDeleteAll})
-	s.route("/v1/secrets/{key}", map[string]http.HandlerFunc{http.MethodGet: s.secretGet, http.MethodDelete: s.secretDelete})
-	s.route("/v1/identity/orgs", get(s.identityOrgs))
-	s.route("/v1/identity/gcp", map[string]http.HandlerFunc{http.MethodPost: s.identityBind, http.MethodDelete: s.identityReset})
-	s.route("/v1/access", get(s.whatMayIDo))
-	s.route(brokerapi.PathStorageCredentials, map[string]http.HandlerFunc{http.MethodPost: s.storageCredentials})
-	s.route(brokerapi.PathStorageSignedURL, map[string]http.HandlerFunc{http.MethodPost: s.storageSignedURL})
-	s.route(brokerapi.PathStorageCommit, map[string]http.HandlerFunc{http.MethodPost: s.storageCommit})
+	s.route(sidecarapi.PathHealthz, get(health.Healthz().ServeHTTP))
+	s.route(sidecarapi.PathReadyz, get(cfg.Checks.Readyz().ServeHTTP))
+	s.route(sidecarapi.PathMetrics, get(promhttp.HandlerFor(cfg.Registry, promhttp.HandlerOpts{}).ServeHTTP))
+	s.route(sidecarapi.PathDatasets, get(s.listDatasets))
+	s.route(sidecarapi.PathDatasetAccess, get(s.access))
+	s.route(sidecarapi.PathDatasetFiles, get(s.files))
+	s.route(sidecarapi.PathDatasetStage, map[string]http.HandlerFunc{http.MethodPost: s.stage})
+	s.route(sidecarapi.PathStaged, map[string]http.HandlerFunc{http.MethodDelete: s.deleteStaged})
+	s.route(sidecarapi.PathSecrets, map[string]http.HandlerFunc{http.MethodGet: s.secretsList, http.MethodPut: s.secretsPut, http.MethodDelete: s.secretsDeleteAll})
+	s.route(sidecarapi.PathSecret, map[string]http.HandlerFunc{http.MethodGet: s.secretGet, http.MethodDelete: s.secretDelete})
+	s.route(sidecarapi.PathIdentityOrgs, get(s.identityOrgs))
+	s.route(sidecarapi.PathIdentityGCP, map[string]http.HandlerFunc{http.MethodPost: s.identityBind, http.MethodDelete: s.identityReset})
+	s.route(sidecarapi.PathAccess, get(s.whatMayIDo))
+	s.route(sidecarapi.PathStorageCredentials, map[string]http.HandlerFunc{http.MethodPost: s.storageCredentials})
+	s.route(sidecarapi.PathStorageSignedURL, map[string]http.HandlerFunc{http.MethodPost: s.storageSignedURL})
+	s.route(sidecarapi.PathStorageCommit, map[string]http.HandlerFunc{http.MethodPost: s.storageCommit})
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		httpjson.WriteError(w, http.StatusNotFound, httpjson.CodeNotFound, fmt.Sprintf("no such endpoint: %s %s", r.Method, r.URL.Path))
 	})

@@ -67,7 +67,7 @@ func TestStorageEndpoints(t *testing.T) {
 		msg                string
 	}{
 		"caller in the body": {brokerapi.PathStorageCredentials, "", `{"org":"acme","space":"lz","access":"read","caller":{"user":"root"}}`, 400, "not from the body"},
-		"owner in the body":  {brokerapi.PathStorageCommit, "", `{"org":"acme","space":"lz","root_dir":"x","caller":{"serviceAccount":"a/b"}}`, 400, "not from the body"},
+		"owner in the body":  {brokerapi.PathStorageCommit, "", `{"org":"acme","space":"lz","root_dir":"x","caller":{"service_account":"a/b"}}`, 400, "not from the body"},
 		"unknown field":      {brokerapi.PathStorageCredentials, "", `{"org":"acme","space":"lz","access":"read","ttl":99999}`, 400, "unknown field"},
 		"malformed":          {brokerapi.PathStorageSignedURL, "", `{"org":`, 400, "bad request body"},
 		"two documents":      {brokerapi.PathStorageCredentials, "", `{"org":"a"}{"org":"b"}`, 400, "bad request body"},

@@ -149,7 +149,7 @@ func TestBrokerRefusesOtherTokens(t *testing.T) {
 
 	// Hostile bodies from a valid pod.
 	_, tok := podToken(t, "apps", "svc-prod-app-1", "hostile", api.TokenAudience)
-	for _, b := range []string{`{`, `{"dataset":"x","caller":{"user":"../../etc"}}`, `{"dataset":"x","caller":{"user":"u"},"extra":1}`, `{"dataset":"x","caller":{"user":"u","serviceAccount":"apps/svc-prod-app-1"}}`, strings.Repeat("x", 70<<10)} {
+	for _, b := range []string{`{`, `{"dataset":"x","caller":{"user":"../../etc"}}`, `{"dataset":"x","caller":{"user":"u"},"extra":1}`, `{"dataset":"x","caller":{"user":"u","service_account":"apps/svc-prod-app-1"}}`, strings.Repeat("x", 70<<10)} {
 		code, _ := rawBroker(t, tok, b)
 		assert.Equal(t, 400, code, b)
 	}

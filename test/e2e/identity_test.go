@@ -223,11 +223,11 @@ func TestIdentityAdminChangesOrgMapping(t *testing.T) {
 		}
 		return resp.StatusCode
 	}
-	assert.Equal(t, 403, put(userTok, "org3", `{"gcpServiceAccount":"aes1-svc@my-project.iam.gserviceaccount.com"}`))
-	assert.Equal(t, 401, put("garbage", "org3", `{"gcpServiceAccount":"aes1-svc@my-project.iam.gserviceaccount.com"}`))
-	assert.Equal(t, 422, put(adminTok, "org3", `{"gcpServiceAccount":"not-an-email"}`))
-	assert.Equal(t, 404, put(adminTok, "org9", `{"gcpServiceAccount":"aes1-svc@my-project.iam.gserviceaccount.com"}`))
-	assert.Equal(t, 200, put(adminTok, "org3", `{"gcpServiceAccount":"aes9-svc@my-project.iam.gserviceaccount.com"}`))
+	assert.Equal(t, 403, put(userTok, "org3", `{"gcp_service_account":"aes1-svc@my-project.iam.gserviceaccount.com"}`))
+	assert.Equal(t, 401, put("garbage", "org3", `{"gcp_service_account":"aes1-svc@my-project.iam.gserviceaccount.com"}`))
+	assert.Equal(t, 422, put(adminTok, "org3", `{"gcp_service_account":"not-an-email"}`))
+	assert.Equal(t, 404, put(adminTok, "org9", `{"gcp_service_account":"aes1-svc@my-project.iam.gserviceaccount.com"}`))
+	assert.Equal(t, 200, put(adminTok, "org3", `{"gcp_service_account":"aes9-svc@my-project.iam.gserviceaccount.com"}`))
 	assert.Equal(t, brokerapi.OrgMapping{Org: "org3", Previous: "aes3-svc@my-project.iam.gserviceaccount.com",
 		GCPServiceAccount: "aes9-svc@my-project.iam.gserviceaccount.com"}, answer, "the answer names the account it replaced")
 	cm, err := kube.CoreV1().ConfigMaps("warden-system").Get(ctx(t), "warden-policy", metav1.GetOptions{})
