@@ -7,7 +7,6 @@ package grants
 import (
 	"context"
 	"errors"
-	"slices"
 
 	"github.com/warden-dev/warden/pkg/policy"
 )
@@ -134,7 +133,7 @@ func (e *Engine) decide(ctx context.Context, pol policy.View, o policy.Owner, ow
 	case !ok:
 		d.Reason = "unknown dataset"
 		return d, nil
-	case len(ds.Environments) > 0 && !slices.Contains(ds.Environments, o.Environment):
+	case !ds.AllowsEnvironment(o.Environment):
 		d.Reason = "dataset is not available to " + string(o.Environment) + " owners"
 		// The caller's own right is still reported, as the seed's can-read answer does.
 		d.Caller.CanRead, err = e.Authz.CallerCanRead(ctx, pol, owner, caller, id)
