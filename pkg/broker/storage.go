@@ -115,11 +115,7 @@ func (s *Server) decideStorage(q storageRequest) (cloudstorage.Target, string, e
 
 // beginStorage authenticates, reads the body and checks the caller; on failure it has answered.
 func (s *Server) beginStorage(w http.ResponseWriter, r *http.Request, body any, caller *grants.Caller) (verified, bool) {
-	if s.opts.Storage == nil {
-		s.fail(w, r, errStorageOff)
-		return verified{}, false
-	}
-	return s.begin(w, r, body, caller)
+	return s.beginIf(s.opts.Storage != nil, errStorageOff, w, r, body, caller)
 }
 
 func (s *Server) storageCredentials(w http.ResponseWriter, r *http.Request) {
