@@ -147,8 +147,8 @@ func (o *options) validate() error {
 	if err := policy.ValidServiceAccount(o.Owner); err != nil {
 		errs = append(errs, fmt.Errorf("--owner: %w", err))
 	}
-	if !policy.Environment(o.Environment).Valid() {
-		errs = append(errs, fmt.Errorf("--environment %q is not one of dev, test, prod", o.Environment))
+	if err := policy.Environment(o.Environment).Check(); err != nil {
+		errs = append(errs, fmt.Errorf("--environment: %w", err))
 	}
 	if pc, err := api.ParsePodConfig(map[string]string{api.LabelWorkload: o.workload}); err != nil {
 		errs = append(errs, fmt.Errorf("--workload: %w", err))

@@ -96,7 +96,7 @@ func (o *options) addFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.listen, "listen", ":9443", "admission webhook TLS listen address")
 	fs.StringVar(&o.healthListen, "health-listen", ":8081", "plain-HTTP address for /healthz, /readyz and /metrics")
 	fs.StringVar(&o.brokerListen, "broker-listen", ":8443", "broker API TLS listen address (\"\" disables the broker)")
-	fs.StringVar(&o.brokerGrants, "broker-grants", webhookapp.GrantsPolicy, "where the broker reads dataset grants: policy (reader lists) or rbac (SubjectAccessReview on datasets.warden.dev)")
+	fs.StringVar(&o.brokerGrants, "broker-grants", webhookapp.GrantsPolicy, fmt.Sprintf("where the broker reads dataset grants: %s (reader lists) or %s (SubjectAccessReview on datasets.warden.dev)", webhookapp.GrantsPolicy, webhookapp.GrantsRBAC))
 	fs.StringVar(&o.brokerCA, "broker-ca-file", "", "CA that sidecars use to verify the broker (default: ca.crt in --cert-dir, when present)")
 	fs.StringVar(&o.brokerURL, "broker-url", "https://warden-webhook.warden-system.svc:8443", "https URL of the broker, passed to injected sidecars (\"\" for none)")
 	fs.StringVar(&o.namespace, "namespace", "warden-system", "the webhook's own namespace (never injected)")

@@ -27,7 +27,6 @@ import (
 	"github.com/fsouza/fake-gcs-server/fakestorage"
 	authnv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
-	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -275,32 +274,10 @@ func startVault(ctx context.Context, kube *kubernetes.Clientset, env *testenv.En
 	if err != nil {
 		return "", nil, err
 	}
-	fail := func(err error) (string, func(), error) { v.Stop(); return "", nil, err }
-	if _, err := kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "warden-system"}}, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
-		return fail(err)
-	}
-	if _, err := kube.CoreV1().ServiceAccounts("warden-system").Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "vault-token-reviewer"}}, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
-		return fail(err)
-	}
-	if _, err := kube.RbacV1().ClusterRoleBindings().Create(ctx, &rbacv1.ClusterRoleBinding{
-		ObjectMeta: metav1.ObjectMeta{Name: "warden-vault-token-reviewer"},
-		RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: "system:auth-delegator"},
-		Subjects:   []rbacv1.Subject{{Kind: "ServiceAccount", Name: "vault-token-reviewer", Namespace: "warden-system"}},
-	}, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
-		return fail(err)
-	}
-	tr, err := kube.CoreV1().ServiceAccounts("warden-system").CreateToken(ctx, "vault-token-reviewer", &authnv1.TokenRequest{Spec: authnv1.TokenRequestSpec{ExpirationSeconds: ptr.To[int64](3600)}}, metav1.CreateOptions{})
+	out, err := v.ConfigureKubernetesAuth(ctx, kube, env.Config, tmp, testvault.KubernetesAuth{Owners: []string{"apps/svc-prod-app-1"}})
 	if err != nil {
-		return fail(err)
-	}
-	caFile := filepath.Join(tmp, "kube-ca.crt")
-	if err := os.WriteFile(caFile, env.Config.CAData, 0o644); err != nil {
-		return fail(err)
-	}
-	out, err := v.Script(ctx, []string{"KUBERNETES_HOST=" + env.Config.Host, "KUBERNETES_CA_CERT=" + caFile, "TOKEN_REVIEWER_JWT=" + tr.Status.Token},
-		filepath.Join(testenv.RepoRoot(), "manifests/vault/configure-vault.sh"), "apps/svc-prod-app-1")
-	if err != nil {
-		return fail(fmt.Errorf("configure-vault.sh: %v\n%s", err, out))
+		v.Stop()
+		return "", nil, err
 	}
 	fmt.Print(indent(string(out)))
 	return v.Addr, v.Stop, nil

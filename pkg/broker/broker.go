@@ -187,6 +187,16 @@ func (s *Server) begin(w http.ResponseWriter, r *http.Request, body any, caller 
 	return id, true
 }
 
+// beginIf is begin for the endpoints of a feature the broker may run without (on false): those
+// refuse with off before any authentication work.
+func (s *Server) beginIf(on bool, off error, w http.ResponseWriter, r *http.Request, body any, caller *grants.Caller) (verified, bool) {
+	if !on {
+		s.fail(w, r, off)
+		return verified{}, false
+	}
+	return s.begin(w, r, body, caller)
+}
+
 func (s *Server) check(w http.ResponseWriter, r *http.Request) {
 	var req brokerapi.CheckRequest
 	id, ok := s.begin(w, r, &req, &req.Caller)

@@ -229,3 +229,25 @@ func TestTokenCache(t *testing.T) {
 	}
 	assert.Equal(t, 1, f.reviews)
 }
+
+// A feature the broker runs without refuses before any authentication work: no TokenReview,
+// even for a token the API server would reject.
+func TestBeginIfFeatureOff(t *testing.T) {
+	f := newFixture(t)
+	for _, tc := range []struct {
+		path, flag string
+	}{
+		{brokerapi.PathIdentityOrgs, "--gcp-identity"},
+		{brokerapi.PathIdentityGCP, "--gcp-identity"},
+		{brokerapi.PathStorageCredentials, "--storage"},
+		{brokerapi.PathStorageSignedURL, "--storage"},
+		{brokerapi.PathStorageCommit, "--storage"},
+	} {
+		t.Run(tc.path, func(t *testing.T) {
+			status, msg := f.call("nope", tc.path, `{}`)
+			assert.Equal(t, 501, status, msg)
+			assert.Contains(t, msg, tc.flag)
+			assert.Zero(t, f.reviews)
+		})
+	}
+}

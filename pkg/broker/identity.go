@@ -34,11 +34,7 @@ func (s *Server) identityOwner(w http.ResponseWriter, r *http.Request) (string, 
 
 // beginIdentity is begin for the identity endpoints.
 func (s *Server) beginIdentity(w http.ResponseWriter, r *http.Request, body any, caller *grants.Caller) (verified, bool) {
-	if s.opts.Identity == nil {
-		s.fail(w, r, errGCPOff)
-		return verified{}, false
-	}
-	return s.begin(w, r, body, caller)
+	return s.beginIf(s.opts.Identity != nil, errGCPOff, w, r, body, caller)
 }
 
 func (s *Server) identityOrgs(w http.ResponseWriter, r *http.Request) {

@@ -3,7 +3,6 @@ package broker
 import (
 	"context"
 	"fmt"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -85,7 +84,7 @@ func ownerInEnvironment(pol policy.View, owner, dataset string) (policy.Dataset,
 	if !ok || !dok {
 		return d, false
 	}
-	return d, len(d.Environments) == 0 || slices.Contains(d.Environments, o.Environment)
+	return d, d.AllowsEnvironment(o.Environment)
 }
 
 // review asks whether user may read d where d's grants live: its namespace, or cluster-wide

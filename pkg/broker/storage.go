@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 
 	"github.com/warden-dev/warden/internal/httpjson"
 	"github.com/warden-dev/warden/pkg/brokerapi"
@@ -14,7 +15,7 @@ import (
 )
 
 // Storage credentials: a verified pod asks for one space and one access kind; the owner and the
-// caller must both hold the role (policy.DecideStorage), then pkg/cloudstorage mints, signs or
+// caller must both hold the role (policy.DecideStorageFor), then pkg/cloudstorage mints, signs or
 // commits as the org's GCP service account. Every decision is logged as an audit line.
 
 var (
@@ -58,6 +59,9 @@ func (s *Server) authorize(ctx context.Context, q storageRequest) (cloudstorage.
 	return t, err
 }
 
+// subjectRoles name policy.Subjects' entries in refusals and audit lines.
+var subjectRoles = [...]string{"owner", "caller"}
+
 func (s *Server) decideStorage(q storageRequest) (cloudstorage.Target, string, error) {
 	if err := policy.ValidOrgName(q.org); err != nil {
 		return cloudstorage.Target{}, "", fmt.Errorf("%w: org: %v", errBadInput, err)
@@ -89,36 +93,29 @@ func (s *Server) decideStorage(q storageRequest) (cloudstorage.Target, string, e
 		}
 		q.access = a
 	}
-	owner := policy.Principal{ServiceAccount: q.id.owner}
-	d := policy.DecideStorage(v, sp, owner, q.access)
-	switch {
-	case d.Misplaced:
-		return cloudstorage.Target{}, "", fmt.Errorf("%w: %s", errForbidden, d.Missing)
-	case !d.Allowed:
-		return cloudstorage.Target{}, "", fmt.Errorf("%w: owner %s %s", errForbidden, owner, d.Missing)
-	}
-	reason := "owner " + d.Role.String()
-	if q.caller.ServiceAccount == "" {
-		who := policy.Principal{User: q.caller.User, Groups: q.caller.Groups}
-		cd := policy.DecideStorage(v, sp, who, q.access)
-		if !cd.Allowed {
-			return cloudstorage.Target{}, "", fmt.Errorf("%w: caller %s %s", errForbidden, who, cd.Missing)
+	subjects := policy.Subjects(q.id.owner, q.caller.Principal())
+	ds, refused := policy.DecideStorageFor(v, sp, subjects, q.access)
+	if refused >= 0 {
+		if d := ds[refused]; d.Misplaced {
+			return cloudstorage.Target{}, "", fmt.Errorf("%w: %s", errForbidden, d.Missing)
 		}
-		reason += ", caller " + cd.Role.String()
-		if cd.Admin {
-			reason += " (admin)"
-		}
+		return cloudstorage.Target{}, "", fmt.Errorf("%w: %s %s %s", errForbidden, subjectRoles[refused], subjects[refused], ds[refused].Missing)
 	}
+	var reasons []string
+	for i, d := range ds {
+		r := subjectRoles[i] + " " + d.Role.String()
+		if d.Admin {
+			r += " (admin)"
+		}
+		reasons = append(reasons, r)
+	}
+	reason := strings.Join(reasons, ", ")
 	return cloudstorage.TargetOf(sp, v.Project(), q.access), reason, nil
 }
 
 // beginStorage authenticates, reads the body and checks the caller; on failure it has answered.
 func (s *Server) beginStorage(w http.ResponseWriter, r *http.Request, body any, caller *grants.Caller) (verified, bool) {
-	if s.opts.Storage == nil {
-		s.fail(w, r, errStorageOff)
-		return verified{}, false
-	}
-	return s.begin(w, r, body, caller)
+	return s.beginIf(s.opts.Storage != nil, errStorageOff, w, r, body, caller)
 }
 
 func (s *Server) storageCredentials(w http.ResponseWriter, r *http.Request) {

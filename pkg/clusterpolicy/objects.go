@@ -39,8 +39,8 @@ func ownerOf(o *wardenv1.Owner) (policy.Owner, error) {
 	} else if o.Name != strings.Replace(out.ServiceAccount, "/", ".", 1) {
 		errs = append(errs, fmt.Errorf("an Owner is named after its service account: %s", strings.Replace(out.ServiceAccount, "/", ".", 1)))
 	}
-	if !out.Environment.Valid() {
-		errs = append(errs, fmt.Errorf("environment %q is not one of dev, test, prod", out.Environment))
+	if err := out.Environment.Check(); err != nil {
+		errs = append(errs, err)
 	}
 	if out.User != "" {
 		if err := policy.ValidUser(out.User); err != nil {
@@ -74,8 +74,8 @@ func datasetOf(d *wardenv1.Dataset) (policy.Dataset, error) {
 	}
 	for _, e := range d.Spec.Environments {
 		env := policy.Environment(e)
-		if !env.Valid() {
-			errs = append(errs, fmt.Errorf("environment %q is not one of dev, test, prod", e))
+		if err := env.Check(); err != nil {
+			errs = append(errs, err)
 		}
 		out.Environments = append(out.Environments, env)
 	}

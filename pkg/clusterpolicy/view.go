@@ -193,7 +193,7 @@ func (v *view) OwnerCanRead(id, owner string) bool {
 	if !ok || !dok {
 		return false
 	}
-	if len(d.Environments) > 0 && !slices.Contains(d.Environments, o.Environment) {
+	if !d.AllowsEnvironment(o.Environment) {
 		return false
 	}
 	return v.matchesAny(d.Members(), policy.Principal{ServiceAccount: owner})

@@ -10,7 +10,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
 
 	"github.com/warden-dev/warden/pkg/policy"
 )
@@ -163,7 +162,7 @@ func (e *Engine) decide(ctx context.Context, pol policy.View, o policy.Owner, ow
 	case !ok:
 		d.Reason = "unknown dataset"
 		return d, nil
-	case len(ds.Environments) > 0 && !slices.Contains(ds.Environments, o.Environment):
+	case !ds.AllowsEnvironment(o.Environment):
 		d.Reason = "dataset is not available to " + string(o.Environment) + " owners"
 		// The caller's own right is still reported, as the seed's can-read answer does.
 		d.Caller.CanRead, err = e.Authz.CallerCanRead(ctx, pol, owner, caller, id)

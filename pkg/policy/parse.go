@@ -190,8 +190,8 @@ func (p *Policy) build(root *yaml.Node) error {
 		if err := ValidServiceAccount(o.ServiceAccount); err != nil {
 			fail(line, "%s: %v", where, err)
 		}
-		if !o.Environment.Valid() {
-			fail(line, "%s: environment %q is not one of dev, test, prod", where, o.Environment)
+		if err := o.Environment.Check(); err != nil {
+			fail(line, "%s: %v", where, err)
 		}
 		if o.User != "" {
 			if err := ValidUser(o.User); err != nil {
@@ -224,8 +224,8 @@ func (p *Policy) build(root *yaml.Node) error {
 			}
 		}
 		for _, e := range d.Environments {
-			if !e.Valid() {
-				fail(line, "%s: environment %q is not one of dev, test, prod", where, e)
+			if err := e.Check(); err != nil {
+				fail(line, "%s: %v", where, err)
 			}
 		}
 		d.readers = parseMembers(where+": readers", line, d.Readers)

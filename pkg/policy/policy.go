@@ -19,6 +19,19 @@ var Environments = []Environment{"dev", "test", "prod"}
 // Valid reports whether e is a known environment.
 func (e Environment) Valid() bool { return slices.Contains(Environments, e) }
 
+// Check is Valid as an error that names the valid environments, so the policy file and the
+// Owner and Dataset objects refuse an environment in the same words.
+func (e Environment) Check() error {
+	if e.Valid() {
+		return nil
+	}
+	names := make([]string, len(Environments))
+	for i, v := range Environments {
+		names[i] = string(v)
+	}
+	return fmt.Errorf("environment %q is not one of %s", e, strings.Join(names, ", "))
+}
+
 // Policy is the parsed policy file. Build one with Parse or Load: they validate it and build the
 // lookup indexes the query methods rely on.
 type Policy struct {
@@ -62,6 +75,12 @@ type Dataset struct {
 
 // Members are the dataset's readers, parsed.
 func (d Dataset) Members() []Member { return d.readers }
+
+// AllowsEnvironment reports whether owners of e may have the dataset at all, whoever its readers
+// are: a dataset lists the environments it is restricted to, or none for all of them.
+func (d Dataset) AllowsEnvironment(e Environment) bool {
+	return len(d.Environments) == 0 || slices.Contains(d.Environments, e)
+}
 
 // WithMembers returns d with its readers parsed from Readers (for datasets built outside Parse,
 // such as those read from the cluster); the first malformed reader is the error.
@@ -214,7 +233,7 @@ func (p *Policy) OwnerCanRead(id, owner string) bool {
 	if !ok || !dok {
 		return false
 	}
-	if len(d.Environments) > 0 && !slices.Contains(d.Environments, o.Environment) {
+	if !d.AllowsEnvironment(o.Environment) {
 		return false
 	}
 	return p.matchesAny(d.readers, Principal{ServiceAccount: owner})

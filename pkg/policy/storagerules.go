@@ -135,6 +135,22 @@ func missing(sp StorageSpace, a Access, need Role, orgAccess bool, have Role) st
 	return "needs " + strings.Join(parts, " and ")
 }
 
+// DecideStorageFor is DecideStorage for every subject (Subjects: a pod's owner and its caller,
+// or one person), the rule every pod request is decided by: the access is allowed only when it
+// is for each of them. It returns each subject's decision, in order, and the index of the first
+// subject refused, or -1 when none is.
+func DecideStorageFor(v StorageView, sp StorageSpace, subjects []Principal, a Access) ([]StorageDecision, int) {
+	ds := make([]StorageDecision, len(subjects))
+	refused := -1
+	for i, who := range subjects {
+		ds[i] = DecideStorage(v, sp, who, a)
+		if !ds[i].Allowed && refused < 0 {
+			refused = i
+		}
+	}
+	return ds, refused
+}
+
 // SpaceAccess is what subjects may all do in one space: the access kinds and the weakest of
 // their roles (the one that limits them).
 type SpaceAccess struct {
@@ -150,15 +166,13 @@ func SpacesFor(v StorageView, subjects ...Principal) []SpaceAccess {
 	for _, sp := range v.StorageSpaces() {
 		sa := SpaceAccess{Org: sp.Org.Name, Space: sp.Space.Name, Role: RoleTrustee}
 		for _, a := range Accesses {
-			all := true
-			for _, who := range subjects {
-				d := DecideStorage(v, sp, who, a)
-				all = all && d.Allowed
+			ds, refused := DecideStorageFor(v, sp, subjects, a)
+			for _, d := range ds {
 				if d.Allowed {
 					sa.Role = min(sa.Role, d.Role)
 				}
 			}
-			if all {
+			if refused < 0 {
 				sa.Access = append(sa.Access, a)
 			}
 		}

@@ -264,3 +264,50 @@ func orgNames(orgs []Org) []string {
 	}
 	return out
 }
+
+// DecideStorageFor is the owner-and-caller rule: allowed only when every subject is, and the
+// first refused subject is the one a refusal names.
+func TestDecideStorageFor(t *testing.T) {
+	p, err := Parse([]byte(`
+owners:
+  - {serviceAccount: team-a/etl, environment: prod}
+  - {serviceAccount: team-a/other, environment: prod}
+orgs:
+  - name: acme
+    gcpServiceAccount: acme@proj-1234.iam.gserviceaccount.com
+    storage:
+      access: [serviceAccount:team-a/etl, user:ann, user:bob]
+      topic: acme-commits
+      spaces:
+        - {name: lz, bucket: acme-raw, prefix: lz/, loadingZone: true, suppliers: [serviceAccount:team-a/etl, user:ann]}
+gcp: {project: proj-1234}
+`))
+	require.NoError(t, err)
+	lz, _ := p.StorageSpace("acme", "lz")
+	for _, tc := range []struct {
+		name    string
+		owner   string
+		caller  Principal
+		access  Access
+		refused int
+		missing string // the refused subject's
+	}{
+		{"owner for itself", "team-a/etl", Principal{ServiceAccount: "team-a/etl"}, AccessUpload, -1, ""},
+		{"owner and caller both suppliers", "team-a/etl", Principal{User: "ann"}, AccessUpload, -1, ""},
+		{"caller lacks the role", "team-a/etl", Principal{User: "bob"}, AccessUpload, 1, "needs role supplier in space acme/lz (has none)"},
+		{"owner lacks the role, caller has it", "team-a/other", Principal{User: "ann"}, AccessUpload, 0, "needs access to org acme and role supplier in space acme/lz (has none)"},
+		{"neither: the owner is named", "team-a/other", Principal{User: "bob"}, AccessUpload, 0, "needs access to org acme and role supplier in space acme/lz (has none)"},
+		{"misplaced whoever asks", "team-a/etl", Principal{User: "ann"}, AccessUploadMain, 0, "upload/main is for main spaces: acme/lz is the loading zone, which takes upload"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			subjects := Subjects(tc.owner, tc.caller)
+			ds, refused := DecideStorageFor(p, lz, subjects, tc.access)
+			require.Len(t, ds, len(subjects))
+			assert.Equal(t, tc.refused, refused)
+			if refused >= 0 {
+				assert.False(t, ds[refused].Allowed)
+				assert.Equal(t, tc.missing, ds[refused].Missing)
+			}
+		})
+	}
+}

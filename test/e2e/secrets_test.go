@@ -137,9 +137,8 @@ func (rs *runningSidecar) do(t testing.TB, method, path string, h http.Header, b
 }
 
 func rootClient(t testing.TB) *vault.Client {
-	c, err := vault.NewClient(&vault.Config{Address: vaultSrv.Addr})
+	c, err := vaultSrv.RootClient()
 	require.NoError(t, err)
-	c.SetToken(testvault.RootToken)
 	return c
 }
 

@@ -3,26 +3,14 @@
 package node
 
 import (
-	"bytes"
 	"context"
-	"fmt"
 	"io"
 	"net"
-	"os"
-	"path/filepath"
 	"strings"
-	"time"
 
 	vaultapi "github.com/hashicorp/vault/api"
-	authnv1 "k8s.io/api/authentication/v1"
-	corev1 "k8s.io/api/core/v1"
-	rbacv1 "k8s.io/api/rbac/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
-	"k8s.io/utils/ptr"
 
 	"github.com/warden-dev/warden/internal/kubenode"
-	"github.com/warden-dev/warden/internal/testing/testenv"
 	"github.com/warden-dev/warden/internal/testing/testvault"
 )
 
@@ -52,11 +40,10 @@ func startVault(ctx context.Context, dir string) (*vaultServer, error) {
 	}
 	v.Addr = "http://" + v.ln.Addr().String()
 	go forward(v.ln, strings.TrimPrefix(srv.Addr, "http://"))
-	if v.Root, err = vaultapi.NewClient(&vaultapi.Config{Address: srv.Addr}); err != nil {
+	if v.Root, err = srv.RootClient(); err != nil {
 		v.Stop()
 		return nil, err
 	}
-	v.Root.SetToken(testvault.RootToken)
 	if err := v.configure(ctx, dir); err != nil {
 		v.Stop()
 		return nil, err
@@ -92,45 +79,8 @@ func forward(ln net.Listener, target string) {
 }
 
 func (v *vaultServer) configure(ctx context.Context, dir string) error {
-	raw, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), "manifests/vault/token-reviewer.yaml"))
-	if err != nil {
-		return err
-	}
-	dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(raw), 4096)
-	var sa corev1.ServiceAccount
-	var crb rbacv1.ClusterRoleBinding
-	if err := dec.Decode(&sa); err != nil {
-		return err
-	}
-	if err := dec.Decode(&crb); err != nil {
-		return err
-	}
-	if _, err := kube.CoreV1().ServiceAccounts(sa.Namespace).Create(ctx, &sa, metav1.CreateOptions{}); err != nil {
-		return err
-	}
-	if _, err := kube.RbacV1().ClusterRoleBindings().Create(ctx, &crb, metav1.CreateOptions{}); err != nil {
-		return err
-	}
-	tr, err := kube.CoreV1().ServiceAccounts(sa.Namespace).CreateToken(ctx, sa.Name, &authnv1.TokenRequest{Spec: authnv1.TokenRequestSpec{ExpirationSeconds: ptr.To[int64](3600)}}, metav1.CreateOptions{})
-	if err != nil {
-		return err
-	}
-	caFile := filepath.Join(dir, "kube-ca.crt")
-	if err := os.WriteFile(caFile, env.Config.CAData, 0o644); err != nil {
-		return err
-	}
-	script := filepath.Join(testenv.RepoRoot(), "manifests/vault/configure-vault.sh")
-	cctx, cancel := context.WithTimeout(ctx, time.Minute)
-	defer cancel()
-	out, err := v.Script(cctx, []string{
-		"KUBERNETES_HOST=" + env.Config.Host,
-		"KUBERNETES_CA_CERT=" + caFile,
-		"TOKEN_REVIEWER_JWT=" + tr.Status.Token,
-	}, script, vaultOwners...)
-	if err != nil {
-		return fmt.Errorf("%s: %v\n%s", script, err, out)
-	}
-	return nil
+	_, err := v.ConfigureKubernetesAuth(ctx, kube, env.Config, dir, testvault.KubernetesAuth{Owners: vaultOwners})
+	return err
 }
 
 // tokensOf lists the accessors of live Vault tokens that a service account's Kubernetes login

@@ -1,5 +1,5 @@
 // Package testvault runs a real Vault dev server on loopback (the binary `make vault` builds
-// from the Go module proxy) for the e2e tests and `make demo`, plus a TCP proxy in front of it
+// from the Go module proxy) for the e2e and node suites and `make demo`, plus a TCP proxy in front of it
 // that can cut the connection, so tests can take Vault away and bring it back without losing
 // the dev server's in-memory data.
 package testvault
