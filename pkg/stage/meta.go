@@ -69,9 +69,10 @@ func (s *Stager) recoverMeta() error {
 			_ = os.Remove(s.metaPath(name))
 			continue
 		}
-		s.files[name] = m
+		e := entryOf(m)
+		s.files[name] = e
 		s.usage += m.Size
-		s.queue.push(m.ExpiresAt, name)
+		s.queue.push(e.expires, name)
 	}
 	return nil
 }
@@ -92,7 +93,7 @@ func (s *Stager) removeOrphans() error {
 		}
 		files, _ := os.ReadDir(dir)
 		for _, f := range files {
-			if m, ok := s.files[f.Name()]; !ok || m.Target != filepath.Join(dir, f.Name()) {
+			if e, ok := s.files[f.Name()]; !ok || e.callerDir.Value() != c.Name() {
 				s.log.Info("removing orphaned copy", "path", filepath.Join(dir, f.Name()))
 				_ = os.RemoveAll(filepath.Join(dir, f.Name()))
 			}

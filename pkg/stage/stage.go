@@ -87,8 +87,10 @@ type Stager struct {
 	audit    *audit.Logger
 	now      func() time.Time
 
-	mu    sync.Mutex
-	files map[string]*Meta
+	mu sync.Mutex
+	// files holds a small entry per published copy, not its Meta: a copy lives for its TTL,
+	// so thousands can be tracked at once, and the rest of what is known about it is on disk.
+	files map[string]entry
 	usage int64
 	queue expiryQueue
 	wake  chan struct{}
@@ -136,7 +138,7 @@ func New(cfg Config, auditLog *audit.Logger, log *slog.Logger) (*Stager, error) 
 		log = slog.New(slog.DiscardHandler)
 	}
 	s := &Stager{cfg: cfg, ownerDir: api.OwnerDir(cfg.Owner), log: log, audit: auditLog, now: time.Now,
-		files: map[string]*Meta{}, wake: make(chan struct{}, 1)}
+		files: map[string]entry{}, wake: make(chan struct{}, 1)}
 	for _, d := range []string{cfg.SnapshotRoot, cfg.StagingRoot, cfg.StateDir} {
 		if d == "" {
 			return nil, errors.New("stage: snapshot root, staging root and state dir are required")
