@@ -127,29 +127,3 @@ func (s *Stager) readMeta(name string) (*Meta, error) {
 	}
 	return &m, nil
 }
-
-// writeMeta writes metadata atomically: a reader (or a restart) sees the old file or the new
-// one, never a torn one.
-func (s *Stager) writeMeta(m *Meta) error {
-	b, err := json.Marshal(m)
-	if err != nil {
-		return err
-	}
-	tmp, err := os.CreateTemp(s.cfg.StateDir, ".meta-")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(b); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), s.metaPath(m.Name))
-}
