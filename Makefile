@@ -21,7 +21,7 @@ WEBHOOK_IMAGE ?= $(IMAGE_REPO)/warden-webhook:$(VERSION)
 SIDECAR_IMAGE ?= $(IMAGE_REPO)/warden-sidecar:$(VERSION)
 export GOFLAGS := -buildvcs=false
 
-.PHONY: generate all build test lint unit e2e python node fuzz demo bench bench-sidecar bench-secrets bench-identity bench-node bench-broker bench-storage bench-policy chart-test chart-crds loadtest envtest vault kubelet staticcheck images images-docker clean help
+.PHONY: generate all build test lint unit e2e python node fuzz demo bench bench-sidecar bench-stage bench-secrets bench-identity bench-node bench-broker bench-storage bench-policy chart-test chart-crds loadtest envtest vault kubelet staticcheck images images-docker clean help
 
 all: build
 
@@ -93,8 +93,11 @@ demo: envtest vault kubelet build ## local control plane, webhook, sidecar and V
 bench: ## handler micro-benchmarks (ns/op, allocs/op)
 	$(GO) test ./pkg/admission/... -run '^$$' -bench . -benchmem -count 5
 
-bench-sidecar: build ## 1 GiB stage vs cp, 4 KiB stages over HTTP at RATE (200), start-up and idle RSS
-	$(GO) run ./hack/sidecarbench -bin bin/warden-sidecar -rate $${RATE:-200} -duration $${DURATION:-20s}
+bench-sidecar: build ## 1 GiB stage vs cp + fsync (paired runs, ROUNDS), 4 KiB stages over HTTP at RATE (200) for DURATION (20 s: 4,001 copies), start-up, idle RSS and RSS after the run
+	$(GO) run ./hack/sidecarbench -bin bin/warden-sidecar -rate $${RATE:-200} -duration $${DURATION:-20s} -rounds $${ROUNDS:-5}
+
+bench-stage: ## pkg/stage's Stage (4 KiB, 64 MiB) in-process, for profiles: add ARGS='-cpuprofile cpu.out -memprofile mem.out'
+	$(GO) test ./pkg/stage -run '^$$' -bench Stage -benchmem -count $${COUNT:-3} $${ARGS:-}
 
 bench-secrets: envtest vault ## cached and uncached secret reads against a real Vault
 	$(TEST_ENV) $(GO) test ./test/e2e -run '^$$' -bench Secrets -benchtime 3000x

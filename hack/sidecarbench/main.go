@@ -1,7 +1,7 @@
 // Command sidecarbench measures the sidecar the way the issue asks, in one run on one machine:
 //
-//   - staging a 1 GiB file, against `cp` of the same file on the same filesystem (alternating
-//     runs, median of each);
+//   - staging a 1 GiB file, against `cp` + fsync of the same file on the same filesystem (runs
+//     in pairs, alternating which goes first; the median of the pairs' ratios);
 //
 //   - 4 KiB files staged end to end over HTTP (X-Warden-Caller, local grants, copy, sha256,
 //     metadata, audit line) at a fixed rate, open-loop, with the real bin/warden-sidecar;
@@ -15,6 +15,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"flag"
 	"fmt"
 	"io"
@@ -37,7 +38,7 @@ func main() {
 	bin := flag.String("bin", "bin/warden-sidecar", "sidecar binary")
 	dir := flag.String("dir", os.TempDir(), "directory (filesystem) to benchmark on")
 	size := flag.Int64("size", 1<<30, "size of the large file")
-	rounds := flag.Int("rounds", 3, "runs of cp and of stage for the large file")
+	rounds := flag.Int("rounds", 5, "pairs of cp and stage runs for the large file")
 	rate := flag.Int("rate", 200, "small-file stages per second")
 	duration := flag.Duration("duration", 20*time.Second, "small-file measuring time")
 	flag.Parse()
@@ -74,31 +75,22 @@ func run(bin, dir string, size int64, rounds, rate int, duration time.Duration) 
 	if err != nil {
 		return err
 	}
-	var cps, stages []time.Duration
-	for i := 0; i < rounds; i++ {
-		dst := filepath.Join(base, "cp-copy.bin")
-		start := time.Now()
-		if out, err := exec.Command("cp", filepath.Join(snap, "big.bin"), dst).CombinedOutput(); err != nil {
-			return fmt.Errorf("cp: %v: %s", err, out)
-		}
-		syncFile(dst)
-		cps = append(cps, time.Since(start))
-		_ = os.Remove(dst)
-
-		start = time.Now()
-		m, err := s.Stage(context.Background(), stage.Request{Dataset: "big", SnapshotDir: "prod/big/rw", Path: "big.bin", Caller: "bench", CallerDir: "user=bench"})
-		if err != nil {
-			return err
-		}
-		stages = append(stages, time.Since(start))
-		if _, err := s.Delete(m.Name, m.CallerDir); err != nil {
-			return err
-		}
+	cps, stages, err := largeFile(s, snap, base, rounds)
+	if err != nil {
+		return err
+	}
+	ratios := make([]float64, len(cps))
+	for i := range cps {
+		ratios[i] = float64(stages[i]) / float64(cps[i])
 	}
 	cp, st := median(cps), median(stages)
-	fmt.Printf("stage %d MiB: cp (+fsync) median %s, Warden stage (copy + sha256 + fsync + metadata) median %s, ratio %.2fx\n",
-		size>>20, cp.Round(time.Millisecond), st.Round(time.Millisecond), float64(st)/float64(cp))
-	fmt.Printf("  runs: cp %v, stage %v\n\n", rounded(cps), rounded(stages))
+	fmt.Printf("stage %d MiB: cp (+fsync) median %s, Warden stage (copy + sha256 + fsync + metadata) median %s, ratio of medians %.2fx, median of paired ratios %.2fx\n",
+		size>>20, cp.Round(time.Millisecond), st.Round(time.Millisecond), float64(st)/float64(cp), medianFloat(ratios))
+	fmt.Printf("  runs: cp %v, stage %v, paired ratios %v\n", rounded(cps), rounded(stages), roundedFloats(ratios))
+	if d, err := hashAlone(filepath.Join(snap, "big.bin")); err == nil {
+		fmt.Printf("  sha256 of the file alone (page cache, one core; the floor when hashing is the bottleneck): %s\n", d.Round(time.Millisecond))
+	}
+	fmt.Println()
 
 	// 2. Startup and idle memory of the real binary, then small files over HTTP.
 	policy := filepath.Join(base, "policy.yaml")
@@ -160,10 +152,85 @@ func run(bin, dir string, size int64, rounds, rate int, duration time.Duration) 
 	fmt.Print(res.Report())
 	after, _ := rssKiB(proc.Process.Pid)
 	fmt.Printf("sidecar RSS after the run (%d copies staged): %.1f MiB\n", len(res.Latencies)+1, float64(after)/1024)
+	// RSS depends on how many connections the run needed at its peak (each holds buffers and a
+	// goroutine until its idle timeout), which a loaded machine drives up; the Go metrics tell
+	// that apart from state that grows with the copies.
+	fmt.Printf("  %s\n", goMetrics("http://"+addr+"/metrics", "go_goroutines", "go_memstats_heap_inuse_bytes", "go_memstats_stack_inuse_bytes", "go_memstats_next_gc_bytes"))
 	if res.Failures > 0 {
 		return fmt.Errorf("%d requests failed, first: %v", res.Failures, res.FirstErr)
 	}
 	return nil
+}
+
+// largeFile times cp (+ fsync) and Stage of the large file in pairs, one right after the other
+// and in alternating order, so that a pair sees the same machine: on a shared machine the load
+// changes from one second to the next, and a ratio of two separate medians would mostly measure
+// that.
+func largeFile(s *stage.Stager, snap, base string, rounds int) (cps, stages []time.Duration, err error) {
+	cpOnce := func() (time.Duration, error) {
+		dst := filepath.Join(base, "cp-copy.bin")
+		defer os.Remove(dst)
+		start := time.Now()
+		if out, err := exec.Command("cp", filepath.Join(snap, "big.bin"), dst).CombinedOutput(); err != nil {
+			return 0, fmt.Errorf("cp: %v: %s", err, out)
+		}
+		syncFile(dst)
+		return time.Since(start), nil
+	}
+	stageOnce := func() (time.Duration, error) {
+		start := time.Now()
+		m, err := s.Stage(context.Background(), stage.Request{Dataset: "big", SnapshotDir: "prod/big/rw", Path: "big.bin", Caller: "bench", CallerDir: "user=bench"})
+		if err != nil {
+			return 0, err
+		}
+		d := time.Since(start)
+		_, err = s.Delete(m.Name, m.CallerDir)
+		return d, err
+	}
+	for i := 0; i < rounds; i++ {
+		first, second := cpOnce, stageOnce
+		if i%2 == 1 {
+			first, second = stageOnce, cpOnce
+		}
+		a, err := first()
+		if err != nil {
+			return nil, nil, err
+		}
+		b, err := second()
+		if err != nil {
+			return nil, nil, err
+		}
+		if i%2 == 1 {
+			a, b = b, a
+		}
+		cps, stages = append(cps, a), append(stages, b)
+	}
+	return cps, stages, nil
+}
+
+func hashAlone(path string) (time.Duration, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	start := time.Now()
+	_, err = io.Copy(sha256.New(), f)
+	return time.Since(start), err
+}
+
+func medianFloat(v []float64) float64 {
+	s := slices.Clone(v)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+func roundedFloats(v []float64) []string {
+	out := make([]string, len(v))
+	for i, x := range v {
+		out[i] = fmt.Sprintf("%.2f", x)
+	}
+	return out
 }
 
 func writeRandom(path string, size int64) error {
@@ -246,6 +313,31 @@ func waitReady(url string) error {
 func stop(c *exec.Cmd) {
 	_ = c.Process.Signal(syscall.SIGTERM)
 	_ = c.Wait()
+}
+
+// goMetrics reads a few gauges from the sidecar's /metrics, in MiB when they are bytes.
+func goMetrics(url string, names ...string) string {
+	resp, err := http.Get(url)
+	if err != nil {
+		return err.Error()
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	var out []string
+	for _, l := range strings.Split(string(b), "\n") {
+		f := strings.Fields(l)
+		if len(f) != 2 || !slices.Contains(names, f[0]) {
+			continue
+		}
+		var v float64
+		_, _ = fmt.Sscanf(f[1], "%g", &v)
+		if strings.HasSuffix(f[0], "_bytes") {
+			out = append(out, fmt.Sprintf("%s %.1f MiB", strings.TrimPrefix(f[0], "go_memstats_"), v/(1<<20)))
+		} else {
+			out = append(out, fmt.Sprintf("%s %.0f", f[0], v))
+		}
+	}
+	return strings.Join(out, ", ")
 }
 
 func rssKiB(pid int) (int, error) {

@@ -39,6 +39,18 @@ func copyFile(ctx context.Context, dst, src *os.File, size int64) (string, error
 		}
 	}
 
+	if size <= copyChunk {
+		// One chunk: nothing to overlap, so no second goroutine and no early write-back (the
+		// fsync that follows does it).
+		if err := copyRange(dst, src, 0, size); err != nil {
+			return "", err
+		}
+		if err := hashRange(ctx, h, dst, 0, size); err != nil {
+			return "", err
+		}
+		return hex.EncodeToString(h.Sum(nil)), checkNotGrown(src, size)
+	}
+
 	type chunk struct{ off, n int64 }
 	chunks := make(chan chunk, 2)
 	hashed := make(chan error, 1)
@@ -86,13 +98,32 @@ func copyFile(ctx context.Context, dst, src *os.File, size int64) (string, error
 	if hashErr != nil {
 		return "", hashErr
 	}
-	// A source that grew while copying would make the copy a prefix; refuse it rather than
-	// stage something that is neither the old nor the new file.
-	var one [1]byte
-	if n, _ := src.Read(one[:]); n > 0 {
-		return "", fmt.Errorf("%w: source grew beyond %d bytes while copying", ErrChanged, size)
+	if err := checkNotGrown(src, size); err != nil {
+		return "", err
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// copyRange copies exactly n bytes from src's offset to dst's (both at off).
+func copyRange(dst, src *os.File, off, n int64) error {
+	got, err := io.Copy(dst, io.LimitReader(src, n))
+	if err != nil {
+		return err
+	}
+	if got < n {
+		return fmt.Errorf("%w: source ended after %d of %d bytes", ErrChanged, off+got, off+n)
+	}
+	return nil
+}
+
+// checkNotGrown refuses a source that grew while it was copied: the copy would be a prefix,
+// neither the old file nor the new one.
+func checkNotGrown(src *os.File, size int64) error {
+	var one [1]byte
+	if n, _ := src.Read(one[:]); n > 0 {
+		return fmt.Errorf("%w: source grew beyond %d bytes while copying", ErrChanged, size)
+	}
+	return nil
 }
 
 // mmapMin is the size from which hashing maps the file instead of reading it: mapping the page

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/warden-dev/warden/pkg/audit"
@@ -16,8 +17,9 @@ import (
 // one that comes first.
 func (s *Stager) track(m *Meta) {
 	s.mu.Lock()
-	s.files[m.Name] = m
-	first := s.queue.push(m.ExpiresAt, m.Name)
+	e := entryOf(m)
+	s.files[m.Name] = e
+	first := s.queue.push(e.expires, m.Name)
 	s.mu.Unlock()
 	if first {
 		select {
@@ -34,28 +36,32 @@ func (s *Stager) Delete(name, callerDir string) (*Meta, error) {
 		return nil, err
 	}
 	s.mu.Lock()
-	m, ok := s.files[name]
-	if !ok || m.CallerDir != callerDir {
+	e, ok := s.files[name]
+	if !ok || e.callerDir.Value() != callerDir {
 		s.mu.Unlock()
 		return nil, fmt.Errorf("%w: no staged copy %q for this caller", ErrNotFound, name)
 	}
 	delete(s.files, name)
-	s.usage -= m.Size
+	s.usage -= e.size
 	s.mu.Unlock()
-	s.remove(m)
+	m := s.meta(name, e)
+	s.remove(name, e)
 	return m, nil
 }
 
 // remove deletes a copy that is no longer tracked: the copy first, so that metadata is never
-// missing for a copy app containers can still see.
-func (s *Stager) remove(m *Meta) {
-	if err := os.Remove(m.Target); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		s.log.Error("removing staged copy", "target", m.Target, "error", err)
+// missing for a copy app containers can still see. The target is derived from the entry, never
+// from what the metadata file says.
+func (s *Stager) remove(name string, e entry) {
+	dir := e.callerDir.Value()
+	target := filepath.Join(s.ownerRoot(), dir, name)
+	if err := os.Remove(target); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		s.log.Error("removing staged copy", "target", target, "error", err)
 	}
-	if err := os.Remove(s.metaPath(m.Name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		s.log.Error("removing staging metadata", "name", m.Name, "error", err)
+	if err := os.Remove(s.metaPath(name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		s.log.Error("removing staging metadata", "name", name, "error", err)
 	}
-	s.removeIfEmpty(m.CallerDir)
+	s.removeIfEmpty(dir)
 }
 
 // Run deletes copies as they expire until ctx ends. It sleeps until the earliest deadline (not
@@ -70,7 +76,7 @@ func (s *Stager) Run(ctx context.Context) {
 		s.mu.Unlock()
 		wait := time.Hour
 		if ok {
-			wait = max(0, next.Sub(s.now()))
+			wait = max(0, time.Duration(next-s.now().UnixNano()))
 		}
 		timer.Reset(wait)
 		select {
@@ -90,25 +96,26 @@ func (s *Stager) Run(ctx context.Context) {
 
 // expire removes everything due by now.
 func (s *Stager) expire() {
-	now := s.now()
+	now := s.now().UnixNano()
 	for {
 		s.mu.Lock()
 		at, ok := s.queue.peek()
-		if !ok || at.After(now) {
+		if !ok || at > now {
 			s.mu.Unlock()
 			return
 		}
 		name := s.queue.pop()
-		m, live := s.files[name]
-		if live && !m.ExpiresAt.After(now) {
+		e, live := s.files[name]
+		if live && e.expires <= now {
 			delete(s.files, name)
-			s.usage -= m.Size
+			s.usage -= e.size
 		} else {
 			live = false // deleted early, or rescheduled
 		}
 		s.mu.Unlock()
 		if live {
-			s.remove(m)
+			m := s.meta(name, e)
+			s.remove(name, e)
 			s.audit.Log(audit.Record{
 				Action: audit.ActionExpire, Owner: m.Owner, Caller: m.Caller, Dataset: m.Dataset,
 				Snapshot: snapshotLabel(m), Source: m.Source, Target: m.Target, TTL: m.TTLSeconds,

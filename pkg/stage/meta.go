@@ -69,9 +69,10 @@ func (s *Stager) recoverMeta() error {
 			_ = os.Remove(s.metaPath(name))
 			continue
 		}
-		s.files[name] = m
+		e := entryOf(m)
+		s.files[name] = e
 		s.usage += m.Size
-		s.queue.push(m.ExpiresAt, name)
+		s.queue.push(e.expires, name)
 	}
 	return nil
 }
@@ -92,7 +93,7 @@ func (s *Stager) removeOrphans() error {
 		}
 		files, _ := os.ReadDir(dir)
 		for _, f := range files {
-			if m, ok := s.files[f.Name()]; !ok || m.Target != filepath.Join(dir, f.Name()) {
+			if e, ok := s.files[f.Name()]; !ok || e.callerDir.Value() != c.Name() {
 				s.log.Info("removing orphaned copy", "path", filepath.Join(dir, f.Name()))
 				_ = os.RemoveAll(filepath.Join(dir, f.Name()))
 			}
@@ -125,30 +126,4 @@ func (s *Stager) readMeta(name string) (*Meta, error) {
 		return nil, errors.New("metadata does not describe a copy of this owner")
 	}
 	return &m, nil
-}
-
-// writeMeta writes metadata atomically: a reader (or a restart) sees the old file or the new
-// one, never a torn one.
-func (s *Stager) writeMeta(m *Meta) error {
-	b, err := json.Marshal(m)
-	if err != nil {
-		return err
-	}
-	tmp, err := os.CreateTemp(s.cfg.StateDir, ".meta-")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(b); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), s.metaPath(m.Name))
 }

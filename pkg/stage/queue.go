@@ -1,23 +1,20 @@
 package stage
 
-import (
-	"container/heap"
-	"time"
-)
+import "container/heap"
 
 // expiryQueue is a min-heap of deadlines. Entries are not removed on early deletion; the
 // janitor skips names that are no longer tracked.
 type expiryQueue struct{ items expiryItems }
 
 type expiryItem struct {
-	at   time.Time
+	at   int64 // Unix nanoseconds
 	name string
 }
 
 type expiryItems []expiryItem
 
 func (q expiryItems) Len() int           { return len(q) }
-func (q expiryItems) Less(i, j int) bool { return q[i].at.Before(q[j].at) }
+func (q expiryItems) Less(i, j int) bool { return q[i].at < q[j].at }
 func (q expiryItems) Swap(i, j int)      { q[i], q[j] = q[j], q[i] }
 func (q *expiryItems) Push(x any)        { *q = append(*q, x.(expiryItem)) }
 func (q *expiryItems) Pop() any {
@@ -28,14 +25,14 @@ func (q *expiryItems) Pop() any {
 }
 
 // push adds a deadline and reports whether it is now the earliest.
-func (q *expiryQueue) push(at time.Time, name string) bool {
+func (q *expiryQueue) push(at int64, name string) bool {
 	heap.Push(&q.items, expiryItem{at, name})
-	return q.items[0].name == name && q.items[0].at.Equal(at)
+	return q.items[0].name == name && q.items[0].at == at
 }
 
-func (q *expiryQueue) peek() (time.Time, bool) {
+func (q *expiryQueue) peek() (int64, bool) {
 	if len(q.items) == 0 {
-		return time.Time{}, false
+		return 0, false
 	}
 	return q.items[0].at, true
 }

@@ -26,6 +26,10 @@ func TestMain(m *testing.M) {
 		nonRootMain(base)
 		return
 	}
+	if base := os.Getenv("WARDEN_STAGE_CRASH_AT"); base != "" {
+		crashMain(base, os.Getenv("WARDEN_STAGE_CRASH_STEP"))
+		return
+	}
 	os.Exit(m.Run())
 }
 

@@ -12,9 +12,11 @@
 // itself and "user=NAME" for a user, so the two can never collide.
 //
 // The files follow the life of a copy: stage.go (configuration and the steps of Stage),
-// source.go (opening a file inside a snapshot), quota.go, meta.go (metadata on disk and recovery
-// after a restart), janitor.go (deletion and expiry, scheduled by queue.go), list.go (snapshot
-// listings), copy.go (the byte copy and its hash), paths.go (what names and paths may look like).
+// source.go (opening a file inside a snapshot), quota.go, copy.go (the byte copy and its hash),
+// publish.go (the order of writes, fsyncs and renames that makes a copy visible, and why it is
+// crash safe), meta.go (metadata on disk and recovery after a restart), janitor.go and entry.go
+// (deletion and expiry, scheduled by queue.go), list.go (snapshot listings), paths.go (what
+// names and paths may look like).
 package stage
 
 import (
@@ -87,11 +89,14 @@ type Stager struct {
 	audit    *audit.Logger
 	now      func() time.Time
 
-	mu    sync.Mutex
-	files map[string]*Meta
+	mu sync.Mutex
+	// files holds a small entry per published copy, not its Meta: a copy lives for its TTL,
+	// so thousands can be tracked at once, and the rest of what is known about it is on disk.
+	files map[string]entry
 	usage int64
 	queue expiryQueue
 	wake  chan struct{}
+	dirs  dirSyncer
 }
 
 // CallerDir is the folder of a caller under the owner's folder.
@@ -136,7 +141,7 @@ func New(cfg Config, auditLog *audit.Logger, log *slog.Logger) (*Stager, error) 
 		log = slog.New(slog.DiscardHandler)
 	}
 	s := &Stager{cfg: cfg, ownerDir: api.OwnerDir(cfg.Owner), log: log, audit: auditLog, now: time.Now,
-		files: map[string]*Meta{}, wake: make(chan struct{}, 1)}
+		files: map[string]entry{}, wake: make(chan struct{}, 1)}
 	for _, d := range []string{cfg.SnapshotRoot, cfg.StagingRoot, cfg.StateDir} {
 		if d == "" {
 			return nil, errors.New("stage: snapshot root, staging root and state dir are required")
@@ -222,12 +227,12 @@ func (s *Stager) Stage(ctx context.Context, req Request) (*Meta, error) {
 	if err := mkdirReadable(callerDir); err != nil {
 		return nil, storageErr(err)
 	}
-	tmpPath, sum, err := s.copyToTemp(ctx, src, size, name)
+	tmp, sum, err := s.copyToTemp(ctx, src, size, name)
 	if err != nil {
 		return nil, err
 	}
 	m := s.newMeta(req, rel, name, ttl, size, sum)
-	if err := s.publish(m, tmpPath); err != nil {
+	if err := s.publish(m, tmp); err != nil {
 		return nil, err
 	}
 	held.keep()
@@ -265,36 +270,6 @@ func newName(rel string) (string, error) {
 	return hex.EncodeToString(b[:]) + "-" + baseName(rel), nil
 }
 
-// copyToTemp copies src into the temporary folder, where app containers cannot see it, and
-// returns the temporary path and the SHA-256 of the copy. The copy is synced before it is
-// returned: once published, a crash must not leave a visible file with missing bytes.
-func (s *Stager) copyToTemp(ctx context.Context, src *os.File, size int64, name string) (string, string, error) {
-	tmpPath := filepath.Join(s.tmpDir(), name)
-	tmp, err := os.OpenFile(tmpPath, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
-	if err != nil {
-		return "", "", storageErr(err)
-	}
-	cleanup := func() { tmp.Close(); _ = os.Remove(tmpPath) }
-	// The umask must not hide the copy from app containers, which run as other users.
-	if err := tmp.Chmod(0o644); err != nil {
-		cleanup()
-		return "", "", storageErr(err)
-	}
-	sum, err := copyFile(ctx, tmp, src, size)
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if err != nil {
-		cleanup()
-		return "", "", storageErr(err)
-	}
-	if err := tmp.Close(); err != nil {
-		_ = os.Remove(tmpPath)
-		return "", "", storageErr(err)
-	}
-	return tmpPath, sum, nil
-}
-
 // newMeta describes a copy about to be published: its deadline counts from now, not from when
 // the request arrived, so a slow copy does not eat into the caller's TTL.
 func (s *Stager) newMeta(req Request, rel, name string, ttl time.Duration, size int64, sum string) *Meta {
@@ -308,36 +283,10 @@ func (s *Stager) newMeta(req Request, rel, name string, ttl time.Duration, size 
 	}
 }
 
-// publish makes a finished copy visible to app containers. Metadata is written first: if the
-// process dies between the two steps, recovery finds metadata without a copy and drops it; a
-// visible copy always has a deadline.
-func (s *Stager) publish(m *Meta, tmpPath string) error {
-	if err := s.writeMeta(m); err != nil {
-		_ = os.Remove(tmpPath)
-		return storageErr(err)
-	}
-	if err := os.Rename(tmpPath, m.Target); err != nil {
-		_ = os.Remove(tmpPath)
-		_ = os.Remove(s.metaPath(m.Name))
-		return storageErr(err)
-	}
-	syncDir(filepath.Dir(m.Target))
-	return nil
-}
-
 // storageErr maps a full disk or quota to ErrNoSpace.
 func storageErr(err error) error {
 	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
 		return fmt.Errorf("%w: %v", ErrNoSpace, err)
 	}
 	return err
-}
-
-// syncDir makes a rename in dir durable; it is best effort, as a lost rename is one recovery
-// cleans up.
-func syncDir(dir string) {
-	if d, err := os.Open(dir); err == nil {
-		_ = d.Sync()
-		d.Close()
-	}
 }
