@@ -16,10 +16,11 @@ import (
 	"syscall"
 	"time"
 
+	sidecarapp "github.com/warden-dev/warden/cmd/sidecar/app"
 	"github.com/warden-dev/warden/internal/flagenv"
 	"github.com/warden-dev/warden/pkg/api"
 	"github.com/warden-dev/warden/pkg/policy"
-	"github.com/warden-dev/warden/pkg/sidecar"
+	"github.com/warden-dev/warden/pkg/secrets"
 	"github.com/warden-dev/warden/pkg/version"
 )
 
@@ -72,7 +73,7 @@ func get(c *http.Client, url string) error {
 }
 
 type options struct {
-	sidecar.Options
+	sidecarapp.Options
 	workload         string
 	allowNonLoopback bool
 	versionOut       bool
@@ -128,7 +129,7 @@ func (o *options) addFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.VaultRole, "vault-role", "", "Vault Kubernetes-auth role (default warden-NAMESPACE-SERVICEACCOUNT)")
 	fs.StringVar(&o.VaultAuthPath, "vault-auth-path", "kubernetes", "mount path of Vault's Kubernetes auth method")
 	fs.StringVar(&o.VaultMount, "vault-mount", "secret", "KV v2 mount holding the secrets")
-	fs.StringVar(&o.VaultPath, "vault-path", sidecar.DefaultVaultPath, "the owner's entry under the mount; {namespace} and {owner} (service account) are filled in")
+	fs.StringVar(&o.VaultPath, "vault-path", secrets.DefaultPath, "the owner's entry under the mount; {namespace} and {owner} (service account) are filled in")
 	fs.StringVar(&o.VaultCACert, "vault-ca-cert", "", "PEM file of the CA that signed Vault's certificate")
 	fs.StringVar(&o.VaultNamespace, "vault-namespace", "", "Vault Enterprise namespace")
 	fs.StringVar(&o.VaultTokenFile, "vault-token-file", "", "service-account token for the Vault login (default: --token-file)")
@@ -174,5 +175,5 @@ func run(args []string) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	return sidecar.Run(ctx, o.Options, nil)
+	return sidecarapp.Run(ctx, o.Options, nil)
 }

@@ -23,6 +23,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 
+	sidecarapp "github.com/warden-dev/warden/cmd/sidecar/app"
 	"github.com/warden-dev/warden/pkg/api"
 	"github.com/warden-dev/warden/pkg/broker"
 	"github.com/warden-dev/warden/pkg/brokerapi"
@@ -172,7 +173,7 @@ func TestSidecarThroughBroker(t *testing.T) {
 	ready := make(chan string, 1)
 	done := make(chan error, 1)
 	go func() {
-		done <- sidecar.Run(sctx, sidecar.Options{
+		done <- sidecarapp.Run(sctx, sidecarapp.Options{
 			Listen: "127.0.0.1:0", Owner: "apps/svc-prod-app-1", Environment: "prod", Workload: api.WorkloadApp,
 			SnapshotRoot: filepath.Join(base, "share"), StagingRoot: filepath.Join(base, "staging"), StateDir: filepath.Join(base, "state"),
 			BrokerURL: brokerURL, BrokerCA: string(ca), TokenFile: tokFile, GrantCacheTTL: time.Second, GrantStaleFor: time.Second,

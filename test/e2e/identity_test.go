@@ -17,13 +17,13 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 
+	sidecarapp "github.com/warden-dev/warden/cmd/sidecar/app"
 	"github.com/warden-dev/warden/pkg/brokerapi"
 	"github.com/warden-dev/warden/pkg/identity"
-	"github.com/warden-dev/warden/pkg/sidecar"
 )
 
 // brokered runs the sidecar against the webhook's broker instead of a local policy.
-func brokered(o *sidecar.Options) {
+func brokered(o *sidecarapp.Options) {
 	o.PolicyFile = ""
 	o.BrokerURL = brokerURL
 	o.BrokerCA = filepath.Join(env.CertDir, "ca.crt")

@@ -17,8 +17,8 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	sidecarapp "github.com/warden-dev/warden/cmd/sidecar/app"
 	"github.com/warden-dev/warden/pkg/cli"
-	"github.com/warden-dev/warden/pkg/sidecar"
 )
 
 // A person outside any pod: a service account of namespace "people" stands in for a laptop's
@@ -102,7 +102,7 @@ func TestSecretsFromOutsideAPod(t *testing.T) {
 	// The job's own sidecar reads the same entry, with the number still a number.
 	// (No cache, so the delete-all below shows at once; a cached sidecar sees it within its
 	// --vault-cache-ttl.)
-	sc := startSidecar(t, "apps", "svc-prod-app-1", "secrets-outside", func(o *sidecar.Options) { o.VaultCacheTTL = 0 })
+	sc := startSidecar(t, "apps", "svc-prod-app-1", "secrets-outside", func(o *sidecarapp.Options) { o.VaultCacheTTL = 0 })
 	code, _, all := sc.call(t, "GET", "/v1/secrets?all=true", "", nil)
 	require.Equal(t, 200, code, all)
 	assert.Equal(t, "hunter2", all["db-password"])

@@ -17,9 +17,9 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	sidecarapp "github.com/warden-dev/warden/cmd/sidecar/app"
 	"github.com/warden-dev/warden/internal/testing/testenv"
 	"github.com/warden-dev/warden/pkg/cloudstorage"
-	"github.com/warden-dev/warden/pkg/sidecar"
 )
 
 // TestPythonClientBroker runs the Python client's broker-mode tests
@@ -37,7 +37,7 @@ func TestPythonClientBroker(t *testing.T) {
 		t.Fatalf("python3 is needed for the Python client's tests (apt-get install python3 python3-venv): %v", err)
 	}
 	// Staged copies are reported where this machine sees them, not at the pod's mount point.
-	mut := func(o *sidecar.Options) {
+	mut := func(o *sidecarapp.Options) {
 		brokered(o)
 		o.DataDir = filepath.Join(o.StagingRoot, "prod", "apps.svc-prod-app-1")
 	}

@@ -13,7 +13,7 @@ import (
 	vault "github.com/hashicorp/vault/api"
 	"github.com/stretchr/testify/require"
 
-	"github.com/warden-dev/warden/pkg/sidecar"
+	sidecarapp "github.com/warden-dev/warden/cmd/sidecar/app"
 )
 
 // BenchmarkSecretsCachedGet is GET /v1/secrets/{key} answered from the sidecar's cache, over
@@ -22,7 +22,7 @@ import (
 //	make bench-secrets   (go test ./test/e2e -run '^$' -bench Secrets -benchtime 3000x)
 func BenchmarkSecretsCachedGet(b *testing.B) {
 	setup(b)
-	sc := startSidecar(b, "apps", "svc-prod-app-1", "bench-cached", func(o *sidecar.Options) { o.VaultCacheTTL = time.Hour })
+	sc := startSidecar(b, "apps", "svc-prod-app-1", "bench-cached", func(o *sidecarapp.Options) { o.VaultCacheTTL = time.Hour })
 	code, _, _ := sc.call(b, "PUT", "/v1/secrets", "", map[string]string{"db-password": "s3cr3t", "api-key": "k"})
 	require.Equal(b, 204, code)
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4}}
@@ -51,7 +51,7 @@ func BenchmarkSecretsCachedGet(b *testing.B) {
 // their means and the ratio.
 func BenchmarkSecretsUncachedOverhead(b *testing.B) {
 	setup(b)
-	sc := startSidecar(b, "apps", "svc-prod-app-1", "bench-uncached", func(o *sidecar.Options) { o.VaultCacheTTL = 0 })
+	sc := startSidecar(b, "apps", "svc-prod-app-1", "bench-uncached", func(o *sidecarapp.Options) { o.VaultCacheTTL = 0 })
 	code, _, _ := sc.call(b, "PUT", "/v1/secrets", "", map[string]string{"db-password": "s3cr3t"})
 	require.Equal(b, 204, code)
 	// The direct client logs in exactly as the sidecar does (same role, same pod token), so both

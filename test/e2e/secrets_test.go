@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	sidecarapp "github.com/warden-dev/warden/cmd/sidecar/app"
 	"github.com/warden-dev/warden/internal/testing/testvault"
 	"github.com/warden-dev/warden/pkg/api"
 	"github.com/warden-dev/warden/pkg/cli"
@@ -51,7 +52,7 @@ type runningSidecar struct {
 }
 
 // startSidecar runs a sidecar for a real pod (injected by the webhook) with its real token.
-func startSidecar(t testing.TB, ns, sa, pod string, mut func(*sidecar.Options)) *runningSidecar {
+func startSidecar(t testing.TB, ns, sa, pod string, mut func(*sidecarapp.Options)) *runningSidecar {
 	t.Helper()
 	p, tok := podToken(t, ns, sa, pod, api.TokenAudience)
 	base := t.TempDir()
@@ -63,7 +64,7 @@ func startSidecar(t testing.TB, ns, sa, pod string, mut func(*sidecar.Options)) 
 	if ns == "ws" {
 		env = "dev"
 	}
-	o := sidecar.Options{
+	o := sidecarapp.Options{
 		Listen: "127.0.0.1:0", Owner: ns + "/" + sa, Environment: env, Workload: api.WorkloadApp,
 		SnapshotRoot: filepath.Join(base, "share"), StagingRoot: filepath.Join(base, "staging"), StateDir: filepath.Join(base, "state"),
 		PolicyFile: policyFile, TokenFile: tokFile,
@@ -77,7 +78,7 @@ func startSidecar(t testing.TB, ns, sa, pod string, mut func(*sidecar.Options)) 
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan string, 1)
 	done := make(chan error, 1)
-	go func() { done <- sidecar.Run(ctx, o, ready) }()
+	go func() { done <- sidecarapp.Run(ctx, o, ready) }()
 	var addr string
 	select {
 	case addr = <-ready:
@@ -243,20 +244,20 @@ func TestSecretsSizeLimit(t *testing.T) {
 func TestSecretsOtherOwnerIsForbidden(t *testing.T) {
 	setup(t)
 	// Misconfigured path: apps/svc-prod-app-1 logs in with its own role, but asks for ws/user-ds-1's entry.
-	wrong := startSidecar(t, "apps", "svc-prod-app-1", "wrong-path", func(o *sidecar.Options) { o.VaultPath = "warden/ws/user-ds-1" })
+	wrong := startSidecar(t, "apps", "svc-prod-app-1", "wrong-path", func(o *sidecarapp.Options) { o.VaultPath = "warden/ws/user-ds-1" })
 	code, _, out := wrong.call(t, "GET", "/v1/secrets", "", nil)
 	assert.Equal(t, 403, code, out)
 	code, _, _ = wrong.call(t, "PUT", "/v1/secrets", "", map[string]string{"a": "b"})
 	assert.Equal(t, 403, code)
 	// Another owner's role: Vault refuses the login, so nothing is reachable.
-	role := startSidecar(t, "apps", "svc-prod-app-1", "wrong-role", func(o *sidecar.Options) { o.VaultRole = "warden-ws-user-ds-1" })
+	role := startSidecar(t, "apps", "svc-prod-app-1", "wrong-role", func(o *sidecarapp.Options) { o.VaultRole = "warden-ws-user-ds-1" })
 	code, _, out = role.call(t, "GET", "/v1/secrets", "", nil)
 	assert.Equal(t, 403, code, out)
 }
 
 func TestSecretsNotConfigured(t *testing.T) {
 	setup(t)
-	sc := startSidecar(t, "apps", "svc-prod-app-1", "no-vault", func(o *sidecar.Options) { o.VaultAddr = "" })
+	sc := startSidecar(t, "apps", "svc-prod-app-1", "no-vault", func(o *sidecarapp.Options) { o.VaultAddr = "" })
 	code, _, out := sc.call(t, "GET", "/v1/secrets", "", nil)
 	assert.Equal(t, 501, code)
 	assert.Contains(t, out["error"], "--vault-addr")
@@ -267,7 +268,7 @@ func TestSecretsOutage(t *testing.T) {
 	proxy, err := testvault.NewProxy(vaultSrv.Addr)
 	require.NoError(t, err)
 	defer proxy.Close()
-	sc := startSidecar(t, "apps", "svc-prod-app-1", "outage", func(o *sidecar.Options) {
+	sc := startSidecar(t, "apps", "svc-prod-app-1", "outage", func(o *sidecarapp.Options) {
 		o.VaultAddr = proxy.Addr
 		o.VaultCacheTTL = 2 * time.Second
 	})
@@ -391,7 +392,7 @@ func TestSecretsCLI(t *testing.T) {
 // replaced by a fresh login, without the app seeing an error.
 func TestSecretsLoginAgainAfterRevocation(t *testing.T) {
 	setup(t)
-	sc := startSidecar(t, "apps", "svc-prod-app-1", "relogin", func(o *sidecar.Options) { o.VaultCacheTTL = 0 })
+	sc := startSidecar(t, "apps", "svc-prod-app-1", "relogin", func(o *sidecarapp.Options) { o.VaultCacheTTL = 0 })
 	code, _, _ := sc.call(t, "PUT", "/v1/secrets", "", map[string]string{"k": "v"})
 	require.Equal(t, 204, code)
 	accessors := func() []string {

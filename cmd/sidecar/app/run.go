@@ -1,4 +1,7 @@
-package sidecar
+// Package app assembles the sidecar process: grants (the broker or a local policy file), the
+// stager, Vault secrets, caller proof, metrics and the loopback listener around pkg/sidecar's
+// HTTP API. cmd/sidecar only turns flags into Options.
+package app
 
 import (
 	"context"
@@ -25,6 +28,7 @@ import (
 	"github.com/warden-dev/warden/pkg/health"
 	"github.com/warden-dev/warden/pkg/policy"
 	"github.com/warden-dev/warden/pkg/secrets"
+	"github.com/warden-dev/warden/pkg/sidecar"
 	"github.com/warden-dev/warden/pkg/stage"
 	"github.com/warden-dev/warden/pkg/version"
 )
@@ -74,15 +78,11 @@ func Run(ctx context.Context, o Options, ready chan<- string) error {
 		log = slog.New(slog.NewJSONHandler(os.Stderr, nil))
 	}
 	log = log.With("owner", o.Owner)
-	var auditOut io.Writer = os.Stdout
-	if o.AuditLog != "" && o.AuditLog != "-" {
-		f, err := os.OpenFile(o.AuditLog, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
-		if err != nil {
-			return fmt.Errorf("audit log: %w", err)
-		}
-		defer f.Close()
-		auditOut = f
+	auditOut, closeAudit, err := openAudit(o.AuditLog)
+	if err != nil {
+		return err
 	}
+	defer closeAudit()
 	auditLog := audit.New(auditOut, o.Pod, o.PodUID)
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -104,20 +104,13 @@ func Run(ctx context.Context, o Options, ready chan<- string) error {
 	if err != nil {
 		return err
 	}
-	var store SecretStore
+	var store sidecar.SecretStore
 	if o.VaultAddr != "" {
 		sec, err := openSecrets(ctx, o, log)
 		if err != nil {
 			return err
 		}
-		defer func() {
-			// Revoke the Vault token on the way out (SIGTERM), with a deadline of its own.
-			cctx, c := context.WithTimeout(context.Background(), 5*time.Second)
-			defer c()
-			if err := sec.Close(cctx); err != nil {
-				log.Warn("revoking the vault token", "error", err)
-			}
-		}()
+		defer revoke(sec, log)
 		store = sec
 		checks.Add("vault", func() (health.State, string) {
 			if sec.Accessor() == "" {
@@ -126,7 +119,7 @@ func Run(ctx context.Context, o Options, ready chan<- string) error {
 			return health.OK, "logged in to " + o.VaultAddr
 		})
 	}
-	cfg := Config{
+	cfg := sidecar.Config{
 		Owner: o.Owner, Environment: o.Environment, Workload: o.Workload,
 		Grants: source, Stager: stager, Callers: callers, Audit: auditLog, Log: log,
 		Checks: checks, Registry: reg, RequestTimeout: o.RequestTimeout,
@@ -135,7 +128,7 @@ func Run(ctx context.Context, o Options, ready chan<- string) error {
 	if client, ok := broker.(*brokerapi.Client); ok {
 		cfg.Storage = client
 	}
-	srv, err := New(cfg)
+	srv, err := sidecar.New(cfg)
 	if err != nil {
 		return err
 	}
@@ -144,12 +137,17 @@ func Run(ctx context.Context, o Options, ready chan<- string) error {
 		return health.OK, fmt.Sprintf("%d copies, %d bytes staged", n, b)
 	})
 
+	return listenAndServe(ctx, o, srv, stager, log, ready)
+}
+
+// listenAndServe serves the API on o.Listen, and runs the stager's janitor, until ctx ends.
+func listenAndServe(ctx context.Context, o Options, h http.Handler, stager *stage.Stager, log *slog.Logger, ready chan<- string) error {
 	ln, err := net.Listen("tcp", o.Listen)
 	if err != nil {
 		return err
 	}
 	hs := &http.Server{
-		Handler:           srv,
+		Handler:           h,
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		IdleTimeout:       2 * time.Minute,
@@ -167,13 +165,31 @@ func Run(ctx context.Context, o Options, ready chan<- string) error {
 	return serve.Until(ctx, hs, ln)
 }
 
-// DefaultVaultPath is where an owner's secrets live under the KV mount (the broker's too).
-const DefaultVaultPath = secrets.DefaultPath
+// openAudit opens the audit log (stdout for "" or "-"); the returned func closes it.
+func openAudit(file string) (io.Writer, func(), error) {
+	if file == "" || file == "-" {
+		return os.Stdout, func() {}, nil
+	}
+	f, err := os.OpenFile(file, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, nil, fmt.Errorf("audit log: %w", err)
+	}
+	return f, func() { f.Close() }, nil
+}
+
+// revoke revokes the Vault token on the way out (SIGTERM), with a deadline of its own.
+func revoke(sec *secrets.Store, log *slog.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := sec.Close(ctx); err != nil {
+		log.Warn("revoking the vault token", "error", err)
+	}
+}
 
 func openSecrets(ctx context.Context, o Options, log *slog.Logger) (*secrets.Store, error) {
 	tmpl := o.VaultPath
 	if tmpl == "" {
-		tmpl = DefaultVaultPath
+		tmpl = secrets.DefaultPath
 	}
 	path, err := secrets.PathFor(tmpl, o.Owner)
 	if err != nil {
@@ -202,7 +218,7 @@ func grantMode(o Options) string {
 }
 
 // grantSource returns the grant source, and the broker client when there is a broker.
-func grantSource(ctx context.Context, o Options, log *slog.Logger, reg prometheus.Registerer, checks *health.Checks) (grants.Source, Broker, error) {
+func grantSource(ctx context.Context, o Options, log *slog.Logger, reg prometheus.Registerer, checks *health.Checks) (grants.Source, sidecar.Broker, error) {
 	switch {
 	case o.PolicyFile != "" && o.BrokerURL != "":
 		return nil, nil, errors.New("give either --policy (local mode) or --broker-url, not both")
@@ -259,18 +275,18 @@ func grantSource(ctx context.Context, o Options, log *slog.Logger, reg prometheu
 	return nil, nil, errors.New("no grant source: give --policy FILE (local mode) or --broker-url URL with --cert-file or --token-file")
 }
 
-func callerResolver(ctx context.Context, o Options) (CallerResolver, error) {
+func callerResolver(ctx context.Context, o Options) (sidecar.CallerResolver, error) {
 	workspace := o.Workload == api.WorkloadWorkspace
 	if o.CallerJWKS == "" {
-		return HeaderCallers{Owner: o.Owner, Workspace: workspace}, nil
+		return sidecar.HeaderCallers{Owner: o.Owner, Workspace: workspace}, nil
 	}
 	if o.CallerIssuer == "" || o.CallerAudience == "" {
 		return nil, errors.New("--caller-jwks needs --caller-issuer and --caller-audience")
 	}
-	keys, err := NewKeySet(ctx, o.CallerJWKS, nil)
+	keys, err := sidecar.NewKeySet(ctx, o.CallerJWKS, nil)
 	if err != nil {
 		return nil, err
 	}
-	return &JWTCallers{Owner: o.Owner, Workspace: workspace, Issuer: o.CallerIssuer, Audience: o.CallerAudience,
+	return &sidecar.JWTCallers{Owner: o.Owner, Workspace: workspace, Issuer: o.CallerIssuer, Audience: o.CallerAudience,
 		UserClaim: o.CallerClaim, GroupsClaim: o.CallerGroupsClaim, Keys: keys}, nil
 }
