@@ -18,7 +18,7 @@ import (
 
 	sidecarapp "github.com/warden-dev/warden/cmd/sidecar/app"
 	"github.com/warden-dev/warden/internal/flagenv"
-	"github.com/warden-dev/warden/pkg/api"
+	"github.com/warden-dev/warden/pkg/contract"
 	"github.com/warden-dev/warden/pkg/policy"
 	"github.com/warden-dev/warden/pkg/secrets"
 	"github.com/warden-dev/warden/pkg/version"
@@ -26,7 +26,7 @@ import (
 
 func main() {
 	var err error
-	if len(os.Args) > 1 && os.Args[1] == "probe" {
+	if len(os.Args) > 1 && os.Args[1] == contract.SidecarProbe {
 		err = probe(os.Args[2:])
 	} else {
 		err = run(os.Args[1:])
@@ -43,7 +43,7 @@ func main() {
 // when its postStart hook returns).
 func probe(args []string) error {
 	fs := flag.NewFlagSet("warden-sidecar probe", flag.ContinueOnError)
-	wait := fs.Duration("wait", 0, "keep trying for this long")
+	wait := fs.Duration(contract.FlagProbeWait, 0, "keep trying for this long")
 	if err := fs.Parse(args); err != nil || fs.NArg() != 1 {
 		return errors.New("usage: warden-sidecar probe [--wait=DURATION] URL")
 	}
@@ -86,7 +86,7 @@ func parseFlags(args []string) (*options, error) {
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
-	if err := flagenv.Apply(fs, "WARDEN_"); err != nil {
+	if err := flagenv.Apply(fs, contract.EnvPrefix); err != nil {
 		return nil, err
 	}
 	if o.versionOut {
@@ -100,24 +100,24 @@ func parseFlags(args []string) (*options, error) {
 
 // addFlags declares every flag with its default (each env WARDEN_NAME sets --name too).
 func (o *options) addFlags(fs *flag.FlagSet) {
-	fs.StringVar(&o.Listen, "listen", fmt.Sprintf("127.0.0.1:%d", api.DefaultSidecarPort), "listen address (loopback only unless --allow-non-loopback)")
+	fs.StringVar(&o.Listen, contract.FlagListen, fmt.Sprintf("127.0.0.1:%d", contract.DefaultSidecarPort), "listen address (loopback only unless --allow-non-loopback)")
 	fs.BoolVar(&o.allowNonLoopback, "allow-non-loopback", false, "allow --listen on a non-loopback address (exposes the API to the network)")
-	fs.StringVar(&o.Owner, "owner", "", "workload owner, NAMESPACE/SERVICEACCOUNT")
-	fs.StringVar(&o.Environment, "environment", "", "owner's environment: dev, test or prod")
-	fs.StringVar(&o.workload, "workload", string(api.WorkloadApp), "pod layout: app, workspace or job")
-	fs.StringVar(&o.DataDir, "data-dir", api.DataDir, "where app containers see the staging folder (reported in answers)")
-	fs.StringVar(&o.SnapshotRoot, "snapshot-root", api.SidecarSnapshotRoot, "read-only dataset snapshot share")
-	fs.StringVar(&o.StagingRoot, "staging-root", api.SidecarStagingRoot, "staging area shared read-only with the app")
-	fs.StringVar(&o.StateDir, "state-dir", api.SidecarStateDir, "metadata directory the app cannot reach")
+	fs.StringVar(&o.Owner, contract.FlagOwner, "", "workload owner, NAMESPACE/SERVICEACCOUNT")
+	fs.StringVar(&o.Environment, contract.FlagEnvironment, "", "owner's environment: dev, test or prod")
+	fs.StringVar(&o.workload, contract.FlagWorkload, string(contract.WorkloadApp), "pod layout: app, workspace or job")
+	fs.StringVar(&o.DataDir, "data-dir", contract.DataDir, "where app containers see the staging folder (reported in answers)")
+	fs.StringVar(&o.SnapshotRoot, contract.FlagSnapshotRoot, contract.SidecarSnapshotRoot, "read-only dataset snapshot share")
+	fs.StringVar(&o.StagingRoot, contract.FlagStagingRoot, contract.SidecarStagingRoot, "staging area shared read-only with the app")
+	fs.StringVar(&o.StateDir, contract.FlagStateDir, contract.SidecarStateDir, "metadata directory the app cannot reach")
 	fs.DurationVar(&o.DefaultTTL, "default-ttl", 300*time.Second, "lifetime of a staged copy when the request gives none")
 	fs.DurationVar(&o.MaxTTL, "max-ttl", 24*time.Hour, "longest lifetime a request may ask for (longer requests are capped)")
 	fs.Int64Var(&o.QuotaBytes, "quota-bytes", 10<<30, "bytes the owner may have staged at once (0: unlimited)")
 	fs.BoolVar(&o.AllowHardlinks, "allow-hardlinks", false, "stage files with several hard links (snapshot stores that deduplicate with hard links)")
 	fs.StringVar(&o.PolicyFile, "policy", "", "local mode: answer grants from this policy file instead of the broker")
-	fs.StringVar(&o.BrokerURL, "broker-url", "", "https URL of the Warden broker")
-	fs.StringVar(&o.BrokerCA, "broker-ca", "", "CA of the broker: a PEM file, or the PEM itself")
-	fs.StringVar(&o.CertFile, "cert-file", "", "the pod certificate (credential bundle: PEM key and chain, as the kubelet projects it) presented to the broker; without it, --token-file is")
-	fs.StringVar(&o.TokenFile, "token-file", api.SidecarTokenFile, "projected service-account token presented to Vault, and to the broker without --cert-file")
+	fs.StringVar(&o.BrokerURL, contract.FlagBrokerURL, "", "https URL of the Warden broker")
+	fs.StringVar(&o.BrokerCA, contract.FlagBrokerCA, "", "CA of the broker: a PEM file, or the PEM itself")
+	fs.StringVar(&o.CertFile, contract.FlagCertFile, "", "the pod certificate (credential bundle: PEM key and chain, as the kubelet projects it) presented to the broker; without it, --token-file is")
+	fs.StringVar(&o.TokenFile, contract.FlagTokenFile, contract.SidecarTokenFile, "projected service-account token presented to Vault, and to the broker without --cert-file")
 	fs.DurationVar(&o.GrantCacheTTL, "grant-cache-ttl", 5*time.Second, "how long broker answers are reused")
 	fs.DurationVar(&o.GrantStaleFor, "grant-stale-for", time.Minute, "how long past that an allowed answer is still used while the broker is unreachable")
 	fs.StringVar(&o.CallerJWKS, "caller-jwks", "", "prove callers with JWTs verified against this JWKS (file or URL) instead of trusting X-Warden-Caller")
@@ -125,7 +125,7 @@ func (o *options) addFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.CallerAudience, "caller-audience", "", "expected audience of caller JWTs")
 	fs.StringVar(&o.CallerClaim, "caller-claim", "sub", "JWT claim that names the caller")
 	fs.StringVar(&o.CallerGroupsClaim, "caller-groups-claim", "groups", "JWT claim that lists the caller's groups")
-	fs.StringVar(&o.VaultAddr, "vault-addr", "", "Vault address; enables the secrets endpoints")
+	fs.StringVar(&o.VaultAddr, contract.FlagVaultAddr, "", "Vault address; enables the secrets endpoints")
 	fs.StringVar(&o.VaultRole, "vault-role", "", "Vault Kubernetes-auth role (default warden-NAMESPACE-SERVICEACCOUNT)")
 	fs.StringVar(&o.VaultAuthPath, "vault-auth-path", "kubernetes", "mount path of Vault's Kubernetes auth method")
 	fs.StringVar(&o.VaultMount, "vault-mount", "secret", "KV v2 mount holding the secrets")
@@ -137,8 +137,8 @@ func (o *options) addFlags(fs *flag.FlagSet) {
 	fs.IntVar(&o.SecretsMaxBytes, "secrets-max-bytes", 1<<20, "size limit of all of the owner's secrets together")
 	fs.StringVar(&o.AuditLog, "audit-log", "", "audit log file (JSON lines); default stdout")
 	fs.DurationVar(&o.RequestTimeout, "request-timeout", 5*time.Minute, "longest time one request (a large copy included) may take")
-	fs.StringVar(&o.Pod, "pod-name", "", "pod name for audit lines (the webhook sets it through WARDEN_POD_NAME)")
-	fs.StringVar(&o.PodUID, "pod-uid", "", "pod UID for audit lines, telling pods of one name apart (the webhook sets it through WARDEN_POD_UID)")
+	fs.StringVar(&o.Pod, contract.FlagPodName, "", "pod name for audit lines (the webhook sets it through "+contract.EnvPodName+")")
+	fs.StringVar(&o.PodUID, contract.FlagPodUID, "", "pod UID for audit lines, telling pods of one name apart (the webhook sets it through "+contract.EnvPodUID+")")
 	fs.BoolVar(&o.versionOut, "version", false, "print the version and exit")
 }
 
@@ -151,7 +151,7 @@ func (o *options) validate() error {
 	if err := policy.Environment(o.Environment).Check(); err != nil {
 		errs = append(errs, fmt.Errorf("--environment: %w", err))
 	}
-	if pc, err := api.ParsePodConfig(map[string]string{api.LabelWorkload: o.workload}); err != nil {
+	if pc, err := contract.ParsePodConfig(map[string]string{contract.LabelWorkload: o.workload}); err != nil {
 		errs = append(errs, fmt.Errorf("--workload: %w", err))
 	} else {
 		o.Workload = pc.Workload

@@ -16,6 +16,7 @@ import (
 	webhookapp "github.com/warden-dev/warden/cmd/webhook/app"
 	"github.com/warden-dev/warden/internal/flagenv"
 	"github.com/warden-dev/warden/pkg/cloudstorage"
+	"github.com/warden-dev/warden/pkg/contract"
 	"github.com/warden-dev/warden/pkg/identity"
 	"github.com/warden-dev/warden/pkg/version"
 )
@@ -32,7 +33,7 @@ func run() error {
 	fs := flag.CommandLine // controller-runtime registers --kubeconfig here
 	o.addFlags(fs)
 	flag.Parse()
-	if err := flagenv.Apply(fs, "WARDEN_"); err != nil {
+	if err := flagenv.Apply(fs, contract.EnvPrefix); err != nil {
 		return err
 	}
 	if o.version {

@@ -40,8 +40,8 @@ import (
 	"github.com/warden-dev/warden/internal/testing/testenv"
 	"github.com/warden-dev/warden/internal/testing/testgcp"
 	"github.com/warden-dev/warden/internal/testing/testvault"
-	"github.com/warden-dev/warden/pkg/api"
 	wardenv1 "github.com/warden-dev/warden/pkg/apis/warden/v1alpha1"
+	"github.com/warden-dev/warden/pkg/contract"
 )
 
 func main() {
@@ -168,7 +168,7 @@ func run(ctx context.Context) error {
 	for ns, optIn := range map[string]bool{"apps": true, "plain": false} {
 		n := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}
 		if optIn {
-			n.Labels = map[string]string{api.LabelInject: api.LabelInjectEnabled}
+			n.Labels = map[string]string{contract.LabelInject: contract.LabelInjectEnabled}
 		}
 		if _, err := kube.CoreV1().Namespaces().Create(ctx, n, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 			return err
@@ -225,7 +225,7 @@ func run(ctx context.Context) error {
 		return err
 	}
 	fmt.Printf("created pod plain/web with %d container(s), %d init container(s), no %s annotation: %v\n",
-		len(plain.Spec.Containers), len(plain.Spec.InitContainers), api.AnnotationStatus, plain.Annotations[api.AnnotationStatus] == "")
+		len(plain.Spec.Containers), len(plain.Spec.InitContainers), contract.AnnotationStatus, plain.Annotations[contract.AnnotationStatus] == "")
 
 	section("policy objects: a dataset owner publishes a Dataset in their namespace")
 	if err := publishDataset(ctx, env); err != nil {
@@ -238,7 +238,7 @@ func run(ctx context.Context) error {
 		return err
 	}
 	tok, err := kube.CoreV1().ServiceAccounts("apps").CreateToken(ctx, "svc-prod-app-1", &authnv1.TokenRequest{Spec: authnv1.TokenRequestSpec{
-		Audiences:         []string{api.TokenAudience},
+		Audiences:         []string{contract.TokenAudience},
 		ExpirationSeconds: ptr.To[int64](600),
 		BoundObjectRef:    &authnv1.BoundObjectReference{Kind: "Pod", APIVersion: "v1", Name: created.Name, UID: created.UID},
 	}}, metav1.CreateOptions{})
@@ -286,10 +286,10 @@ func startVault(ctx context.Context, kube *kubernetes.Clientset, env *testenv.En
 // printInjected shows what Warden added: the status annotation, the sidecar, the volumes and the
 // app container's mount and env.
 func printInjected(p *corev1.Pod) error {
-	fmt.Printf("  annotation %s: %s\n", api.AnnotationStatus, p.Annotations[api.AnnotationStatus])
+	fmt.Printf("  annotation %s: %s\n", contract.AnnotationStatus, p.Annotations[contract.AnnotationStatus])
 	var vols []corev1.Volume
 	for _, v := range p.Spec.Volumes {
-		if strings.HasPrefix(v.Name, api.ReservedNamePrefix) {
+		if strings.HasPrefix(v.Name, contract.ReservedNamePrefix) {
 			vols = append(vols, v)
 		}
 	}
@@ -421,7 +421,7 @@ func runSidecar(ctx context.Context, bin, tmp, broker, ca string, bundle []byte,
 	show("read one", "GET", "/v1/secrets/db-password", "", "")
 	wardenCLI := func(stdin string, args ...string) {
 		cmd := exec.CommandContext(ctx, filepath.Join(bin, "warden"), append([]string{"secrets"}, args...)...)
-		cmd.Env = append(os.Environ(), "WARDEN_PORT="+addr[strings.LastIndex(addr, ":")+1:])
+		cmd.Env = append(os.Environ(), contract.EnvPort+"="+addr[strings.LastIndex(addr, ":")+1:])
 		cmd.Stdin = strings.NewReader(stdin)
 		out, err := cmd.CombinedOutput()
 		res := "ok"
@@ -518,7 +518,7 @@ func publishDataset(ctx context.Context, env *testenv.Env) error {
 	if err != nil {
 		return err
 	}
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "team-data", Annotations: map[string]string{wardenv1.AnnotationSnapshotRoot: "prod"}}}
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "team-data", Annotations: map[string]string{contract.AnnotationSnapshotRoot: "prod"}}}
 	if err := c.Create(ctx, ns); err != nil {
 		return err
 	}

@@ -22,7 +22,7 @@ import (
 	"github.com/warden-dev/warden/internal/kubenode"
 	"github.com/warden-dev/warden/internal/ociimage"
 	"github.com/warden-dev/warden/internal/testing/testenv"
-	"github.com/warden-dev/warden/pkg/api"
+	"github.com/warden-dev/warden/pkg/contract"
 )
 
 const (
@@ -81,7 +81,7 @@ func realPod(ctx context.Context, root, bin string) error {
 	}
 	for _, ns := range []*corev1.Namespace{
 		{ObjectMeta: metav1.ObjectMeta{Name: "warden-system"}},
-		{ObjectMeta: metav1.ObjectMeta{Name: "apps", Labels: map[string]string{api.LabelInject: api.LabelInjectEnabled}}},
+		{ObjectMeta: metav1.ObjectMeta{Name: "apps", Labels: map[string]string{contract.LabelInject: contract.LabelInjectEnabled}}},
 	} {
 		if _, err := kube.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{}); err != nil {
 			return err
@@ -115,7 +115,7 @@ func realPod(ctx context.Context, root, bin string) error {
 	fmt.Printf("node %s Ready at %s; images %s and %s imported\n", kubenode.NodeName, kubenode.NodeIP, demoSidecarImage, demoAppImage)
 
 	pod := &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Name: "stage-and-read", Labels: map[string]string{api.LabelWorkload: string(api.WorkloadJob)}},
+		ObjectMeta: metav1.ObjectMeta{Name: "stage-and-read", Labels: map[string]string{contract.LabelWorkload: string(contract.WorkloadJob)}},
 		Spec: corev1.PodSpec{
 			NodeName:                      kubenode.NodeName,
 			ServiceAccountName:            "svc-prod-app-1",
@@ -155,7 +155,7 @@ func realPod(ctx context.Context, root, bin string) error {
 		}
 	}
 	fmt.Printf("pod %s after %v\n", done.Status.Phase, time.Since(start).Round(10*time.Millisecond))
-	for _, c := range []string{api.SidecarName, "app"} {
+	for _, c := range []string{contract.SidecarName, "app"} {
 		logs, _ := node.Logs(done, c)
 		fmt.Printf("%s:\n%s", c, indent(lastLines(logs, 6)))
 	}

@@ -44,6 +44,7 @@ import (
 	"github.com/warden-dev/warden/internal/testing/podfixture"
 	"github.com/warden-dev/warden/pkg/admission"
 	"github.com/warden-dev/warden/pkg/admission/mutate"
+	"github.com/warden-dev/warden/pkg/contract"
 	"github.com/warden-dev/warden/pkg/guard"
 	"github.com/warden-dev/warden/pkg/policy"
 )
@@ -257,7 +258,7 @@ type static struct{ p *policy.Policy }
 
 func (s static) View() policy.View { return s.p }
 func (s static) Labels(context.Context, string) (map[string]string, error) {
-	return map[string]string{"warden.dev/inject": "enabled"}, nil
+	return map[string]string{contract.LabelInject: contract.LabelInjectEnabled}, nil
 }
 
 func selfSigned(dir string) error {

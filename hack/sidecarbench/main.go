@@ -30,7 +30,7 @@ import (
 	"time"
 
 	"github.com/warden-dev/warden/internal/testing/openloop"
-	"github.com/warden-dev/warden/pkg/api"
+	"github.com/warden-dev/warden/pkg/contract"
 	"github.com/warden-dev/warden/pkg/stage"
 )
 
@@ -71,7 +71,7 @@ func run(bin, dir string, size int64, rounds, rate int, duration time.Duration) 
 
 	// 1. Large file: cp versus Stage, alternating, on the same filesystem.
 	s, err := stage.New(stage.Config{SnapshotRoot: share, StagingRoot: staging, StateDir: state,
-		Owner: "apps/bench", Environment: "prod", Workload: api.WorkloadApp}, nil, nil)
+		Owner: "apps/bench", Environment: "prod", Workload: contract.WorkloadApp}, nil, nil)
 	if err != nil {
 		return err
 	}

@@ -16,7 +16,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 
-	"github.com/warden-dev/warden/pkg/api"
+	"github.com/warden-dev/warden/pkg/contract"
 	"github.com/warden-dev/warden/pkg/grants"
 	"github.com/warden-dev/warden/pkg/guard"
 )
@@ -51,7 +51,7 @@ func (s *Server) authenticate(ctx context.Context, r *http.Request) (verified, e
 			return v, err
 		}
 	case !s.opts.AcceptTokens:
-		return verified{}, fmt.Errorf("%w: present the sidecar's pod certificate (signer %s) over TLS; this broker accepts no service-account tokens", errAuth, api.SignerName)
+		return verified{}, fmt.Errorf("%w: present the sidecar's pod certificate (signer %s) over TLS; this broker accepts no service-account tokens", errAuth, contract.SignerName)
 	default:
 		token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 		if !ok || token == "" {

@@ -18,9 +18,9 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/warden-dev/warden/internal/httpjson"
-	"github.com/warden-dev/warden/pkg/api"
 	"github.com/warden-dev/warden/pkg/brokerapi"
 	"github.com/warden-dev/warden/pkg/cloudstorage"
+	"github.com/warden-dev/warden/pkg/contract"
 	"github.com/warden-dev/warden/pkg/grants"
 	"github.com/warden-dev/warden/pkg/guard"
 	"github.com/warden-dev/warden/pkg/identity"
@@ -105,7 +105,7 @@ func New(o Options) (*Server, error) {
 		return nil, errors.New("broker: storage credentials and owner secrets need the policy in force")
 	}
 	if o.Audience == "" {
-		o.Audience = api.TokenAudience
+		o.Audience = contract.TokenAudience
 	}
 	if o.TokenCacheTTL == 0 {
 		o.TokenCacheTTL = 10 * time.Second

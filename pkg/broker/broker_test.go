@@ -20,8 +20,8 @@ import (
 
 	"github.com/warden-dev/warden/internal/testing/podfixture"
 	"github.com/warden-dev/warden/pkg/admission/mutate"
-	"github.com/warden-dev/warden/pkg/api"
 	"github.com/warden-dev/warden/pkg/brokerapi"
+	"github.com/warden-dev/warden/pkg/contract"
 	"github.com/warden-dev/warden/pkg/grants"
 	"github.com/warden-dev/warden/pkg/guard"
 	"github.com/warden-dev/warden/pkg/policy"
@@ -44,7 +44,7 @@ func (l labels) Labels(_ context.Context, ns string) (map[string]string, error) 
 	return nil, errors.New("no such namespace")
 }
 
-var optedIn = map[string]string{api.LabelInject: api.LabelInjectEnabled}
+var optedIn = map[string]string{contract.LabelInject: contract.LabelInjectEnabled}
 
 // fixture is a broker over a fake API server that knows some tokens.
 type fixture struct {
@@ -110,7 +110,7 @@ func (f *fixture) pod(t *testing.T, ns, name string, inject bool, change ...func
 	require.NoError(t, err)
 	tok := "token-" + ns + "-" + name
 	f.tokens[tok] = authnv1.TokenReviewStatus{
-		Authenticated: true, Audiences: []string{api.TokenAudience},
+		Authenticated: true, Audiences: []string{contract.TokenAudience},
 		User: authnv1.UserInfo{Username: "system:serviceaccount:" + ns + ":svc", Extra: map[string]authnv1.ExtraValue{
 			extraPodName: {name}, extraPodUID: {"uid-" + name},
 		}},
@@ -152,9 +152,9 @@ func TestBrokerTrust(t *testing.T) {
 	}()
 	f.tokens["wrong-audience"] = authnv1.TokenReviewStatus{Authenticated: true, Audiences: []string{"vault"},
 		User: authnv1.UserInfo{Username: "system:serviceaccount:apps:svc"}}
-	f.tokens["not-pod-bound"] = authnv1.TokenReviewStatus{Authenticated: true, Audiences: []string{api.TokenAudience},
+	f.tokens["not-pod-bound"] = authnv1.TokenReviewStatus{Authenticated: true, Audiences: []string{contract.TokenAudience},
 		User: authnv1.UserInfo{Username: "system:serviceaccount:apps:svc"}}
-	f.tokens["a-user"] = authnv1.TokenReviewStatus{Authenticated: true, Audiences: []string{api.TokenAudience},
+	f.tokens["a-user"] = authnv1.TokenReviewStatus{Authenticated: true, Audiences: []string{contract.TokenAudience},
 		User: authnv1.UserInfo{Username: "ann"}}
 	gone := f.pod(t, "apps", "gone", true)
 	require.NoError(t, f.kube.CoreV1().Pods("apps").Delete(context.Background(), "gone", metav1.DeleteOptions{}))

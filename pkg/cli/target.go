@@ -17,6 +17,7 @@ import (
 	"k8s.io/client-go/transport"
 
 	"github.com/warden-dev/warden/pkg/brokerapi"
+	"github.com/warden-dev/warden/pkg/contract"
 	"github.com/warden-dev/warden/pkg/policy"
 	"github.com/warden-dev/warden/pkg/sidecarapi"
 )
@@ -86,8 +87,8 @@ func addTargetFlags(fs *flag.FlagSet) *targetFlags {
 	return &targetFlags{
 		url:        fs.String("url", "", "sidecar URL (default http://127.0.0.1:$WARDEN_PORT)"),
 		owner:      fs.String("owner", "", "NAMESPACE/NAME: act on that owner from outside its pods, through the broker"),
-		broker:     fs.String("broker", os.Getenv("WARDEN_BROKER_URL"), "broker URL, e.g. https://localhost:8443 after kubectl -n warden-system port-forward svc/warden-webhook 8443 ($WARDEN_BROKER_URL)"),
-		brokerCA:   fs.String("broker-ca", os.Getenv("WARDEN_BROKER_CA"), "PEM file with the CA of the broker's certificate ($WARDEN_BROKER_CA)"),
+		broker:     fs.String("broker", os.Getenv(contract.EnvBrokerURL), "broker URL, e.g. https://localhost:8443 after kubectl -n warden-system port-forward svc/warden-webhook 8443 ($WARDEN_BROKER_URL)"),
+		brokerCA:   fs.String("broker-ca", os.Getenv(contract.EnvBrokerCA), "PEM file with the CA of the broker's certificate ($WARDEN_BROKER_CA)"),
 		serverName: fs.String("broker-server-name", "", "name to verify the broker's certificate for (default: the URL's host; warden-webhook.warden-system.svc through a port-forward)"),
 		kubeconfig: fs.String("kubeconfig", "", "kubeconfig whose user's bearer token identifies you to the broker (default $KUBECONFIG or ~/.kube/config)"),
 		context:    fs.String("context", "", "kubeconfig context (default the current one)"),

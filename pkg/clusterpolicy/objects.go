@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	wardenv1 "github.com/warden-dev/warden/pkg/apis/warden/v1alpha1"
+	"github.com/warden-dev/warden/pkg/contract"
 	"github.com/warden-dev/warden/pkg/policy"
 )
 
@@ -93,7 +94,7 @@ func datasetOf(d *wardenv1.Dataset) (policy.Dataset, error) {
 func rooted(d policy.Dataset, root string) (policy.Dataset, error) {
 	if root != "." {
 		if err := policy.ValidSnapshotDir(root); err != nil {
-			return d, fmt.Errorf("annotation %s: %w", wardenv1.AnnotationSnapshotRoot, err)
+			return d, fmt.Errorf("annotation %s: %w", contract.AnnotationSnapshotRoot, err)
 		}
 	}
 	d.Snapshot = path.Join(root, d.Snapshot)

@@ -13,11 +13,12 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	wardenv1 "github.com/warden-dev/warden/pkg/apis/warden/v1alpha1"
+	"github.com/warden-dev/warden/pkg/contract"
 )
 
 var (
 	namespaceGVK = corev1.SchemeGroupVersion.WithKind("Namespace")
-	errNoRoot    = fmt.Errorf("the namespace has no %s annotation: a cluster admin decides where its datasets may live", wardenv1.AnnotationSnapshotRoot)
+	errNoRoot    = fmt.Errorf("the namespace has no %s annotation: a cluster admin decides where its datasets may live", contract.AnnotationSnapshotRoot)
 )
 
 // Resource is the API resource of a kind (for RBAC and messages).

@@ -10,6 +10,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	wardenv1 "github.com/warden-dev/warden/pkg/apis/warden/v1alpha1"
+	"github.com/warden-dev/warden/pkg/contract"
 	"github.com/warden-dev/warden/pkg/policy"
 )
 
@@ -395,7 +396,7 @@ func (s *Source) snapshotRoot(namespace string) (string, error) {
 	if err := s.Reader.Get(ctx(), client.ObjectKey{Name: namespace}, m); err != nil {
 		return "", err
 	}
-	root, ok := m.Annotations[wardenv1.AnnotationSnapshotRoot]
+	root, ok := m.Annotations[contract.AnnotationSnapshotRoot]
 	if !ok || root == "" {
 		return "", errNoRoot
 	}

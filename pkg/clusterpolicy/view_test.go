@@ -15,6 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
 	wardenv1 "github.com/warden-dev/warden/pkg/apis/warden/v1alpha1"
+	"github.com/warden-dev/warden/pkg/contract"
 	"github.com/warden-dev/warden/pkg/policy"
 )
 
@@ -43,7 +44,7 @@ func (f fakeIndexer) IndexField(_ context.Context, obj client.Object, field stri
 func ns(name, root string) *corev1.Namespace {
 	n := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}
 	if root != "" {
-		n.Annotations = map[string]string{wardenv1.AnnotationSnapshotRoot: root}
+		n.Annotations = map[string]string{contract.AnnotationSnapshotRoot: root}
 	}
 	return n
 }

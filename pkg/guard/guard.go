@@ -22,7 +22,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 
-	"github.com/warden-dev/warden/pkg/api"
+	"github.com/warden-dev/warden/pkg/contract"
 )
 
 // Reasons a pod is refused; they label the denial metric and name the rule in every message.
@@ -81,7 +81,7 @@ type Rules struct {
 
 // Injection is Warden's part of a verified pod.
 type Injection struct {
-	Status  api.Status
+	Status  contract.Status
 	Sidecar *corev1.Container
 	// SubPath is the part of the staging volume app containers may mount.
 	SubPath string
@@ -95,11 +95,11 @@ func (r *Rules) Check(namespace string, pod *corev1.Pod) (*Injection, *Violation
 
 // CheckOwn judges a pod the caller has just injected itself, with status st (the mutating
 // webhook, before it answers): the seal is its own, so only the rest is judged.
-func (r *Rules) CheckOwn(namespace string, pod *corev1.Pod, st api.Status) (*Injection, *Violation) {
+func (r *Rules) CheckOwn(namespace string, pod *corev1.Pod, st contract.Status) (*Injection, *Violation) {
 	return r.check(namespace, pod, &st)
 }
 
-func (r *Rules) check(namespace string, pod *corev1.Pod, own *api.Status) (*Injection, *Violation) {
+func (r *Rules) check(namespace string, pod *corev1.Pod, own *contract.Status) (*Injection, *Violation) {
 	spec := &pod.Spec
 	if v := r.podLevel(spec); v != nil {
 		return nil, v
@@ -150,8 +150,8 @@ func (r *Rules) parts(namespace string, spec *corev1.PodSpec, inj *Injection) *V
 		if isWardenVolume(vol.Name, inj) {
 			continue
 		}
-		if strings.HasPrefix(vol.Name, api.ReservedNamePrefix) {
-			return Deny(ReasonReservedName, "spec.volumes[%d] is named %q; volume names starting with %q are reserved for Warden, rename the volume (when copying an injected pod, drop every warden-* container and volume and the %s annotation)", i, vol.Name, api.ReservedNamePrefix, api.AnnotationStatus)
+		if strings.HasPrefix(vol.Name, contract.ReservedNamePrefix) {
+			return Deny(ReasonReservedName, "spec.volumes[%d] is named %q; volume names starting with %q are reserved for Warden, rename the volume (when copying an injected pod, drop every warden-* container and volume and the %s annotation)", i, vol.Name, contract.ReservedNamePrefix, contract.AnnotationStatus)
 		}
 		if v := r.volume(i, vol, backing); v != nil {
 			return v
@@ -170,16 +170,16 @@ func isWardenVolume(name string, inj *Injection) bool {
 }
 
 // injection finds and verifies Warden's parts.
-func (r *Rules) injection(namespace string, pod *corev1.Pod, own *api.Status) (*Injection, *Violation) {
-	raw, ok := pod.Annotations[api.AnnotationStatus]
+func (r *Rules) injection(namespace string, pod *corev1.Pod, own *contract.Status) (*Injection, *Violation) {
+	raw, ok := pod.Annotations[contract.AnnotationStatus]
 	if !ok {
-		return nil, Deny(ReasonNotInjected, "the pod has no %s annotation, so Warden did not inject it; pods in namespaces labelled %s=%s are injected when they are created (check that Warden's MutatingWebhookConfiguration is installed)", api.AnnotationStatus, api.LabelInject, api.LabelInjectEnabled)
+		return nil, Deny(ReasonNotInjected, "the pod has no %s annotation, so Warden did not inject it; pods in namespaces labelled %s=%s are injected when they are created (check that Warden's MutatingWebhookConfiguration is installed)", contract.AnnotationStatus, contract.LabelInject, contract.LabelInjectEnabled)
 	}
 	forged := func(format string, args ...any) *Violation {
-		return Deny(ReasonForgedInjection, "the pod carries %s but %s; Warden writes that annotation itself: remove it and every warden-* container and volume, and let Warden inject the pod", api.AnnotationStatus, fmt.Sprintf(format, args...))
+		return Deny(ReasonForgedInjection, "the pod carries %s but %s; Warden writes that annotation itself: remove it and every warden-* container and volume, and let Warden inject the pod", contract.AnnotationStatus, fmt.Sprintf(format, args...))
 	}
 	inj := &Injection{}
-	find := func(st api.Status) (*corev1.Container, []corev1.Volume, error) {
+	find := func(st contract.Status) (*corev1.Container, []corev1.Volume, error) {
 		sidecar, err := findSidecar(&pod.Spec, st)
 		if err != nil {
 			return nil, nil, err
@@ -195,7 +195,7 @@ func (r *Rules) injection(namespace string, pod *corev1.Pod, own *api.Status) (*
 					}
 				}
 			}
-			if n != 1 || !strings.HasPrefix(name, api.ReservedNamePrefix) {
+			if n != 1 || !strings.HasPrefix(name, contract.ReservedNamePrefix) {
 				return nil, nil, fmt.Errorf("its volume %q is missing, repeated or not Warden's", name)
 			}
 		}
@@ -217,10 +217,10 @@ func (r *Rules) injection(namespace string, pod *corev1.Pod, own *api.Status) (*
 	if st.Owner != namespace+"/"+sa {
 		return nil, forged("it names owner %q while the pod runs as %s/%s", st.Owner, namespace, sa)
 	}
-	if st.Sidecar != api.SidecarName {
+	if st.Sidecar != contract.SidecarName {
 		return nil, forged("it names sidecar %q", st.Sidecar)
 	}
-	inj.SubPath = api.AppSubPath(st.Environment, st.Owner, st.Workload)
+	inj.SubPath = contract.AppSubPath(st.Environment, st.Owner, st.Workload)
 	return inj, nil
 }
 
@@ -234,11 +234,11 @@ func ServiceAccount(pod *corev1.Pod) string {
 }
 
 // findSidecar returns the one container named warden-sidecar, where the status says it is.
-func findSidecar(spec *corev1.PodSpec, st api.Status) (*corev1.Container, error) {
+func findSidecar(spec *corev1.PodSpec, st contract.Status) (*corev1.Container, error) {
 	var found *corev1.Container
 	n := 0
 	for _, nc := range Containers(spec) {
-		if nc.C.Name != api.SidecarName {
+		if nc.C.Name != contract.SidecarName {
 			continue
 		}
 		n++
@@ -247,7 +247,7 @@ func findSidecar(spec *corev1.PodSpec, st api.Status) (*corev1.Container, error)
 		}
 	}
 	if n != 1 || found == nil {
-		return nil, fmt.Errorf("it has %d containers named %s (one, among the %s, is what Warden injects)", n, api.SidecarName, map[bool]string{true: "init containers", false: "containers"}[st.Native])
+		return nil, fmt.Errorf("it has %d containers named %s (one, among the %s, is what Warden injects)", n, contract.SidecarName, map[bool]string{true: "init containers", false: "containers"}[st.Native])
 	}
 	return found, nil
 }
@@ -259,13 +259,13 @@ func (r *Rules) Container(nc Named, inj *Injection) *Violation {
 		return v
 	}
 	c := nc.C
-	if c.Name == api.SidecarName {
-		return Deny(ReasonForgedInjection, "%s is named like Warden's sidecar; Warden adds its sidecar itself: remove the container (when copying an injected pod, drop every warden-* container and volume and the %s annotation)", nc.Field(), api.AnnotationStatus)
+	if c.Name == contract.SidecarName {
+		return Deny(ReasonForgedInjection, "%s is named like Warden's sidecar; Warden adds its sidecar itself: remove the container (when copying an injected pod, drop every warden-* container and volume and the %s annotation)", nc.Field(), contract.AnnotationStatus)
 	}
-	if strings.HasPrefix(c.Name, api.ReservedNamePrefix) {
-		return Deny(ReasonReservedName, "%s has a name starting with %q, which is reserved for Warden; rename the container", nc.Field(), api.ReservedNamePrefix)
+	if strings.HasPrefix(c.Name, contract.ReservedNamePrefix) {
+		return Deny(ReasonReservedName, "%s has a name starting with %q, which is reserved for Warden; rename the container", nc.Field(), contract.ReservedNamePrefix)
 	}
-	if nc.Ephemeral && nc.Target == api.SidecarName {
+	if nc.Ephemeral && nc.Target == contract.SidecarName {
 		return Deny(ReasonEphemeral, "%s targets the Warden sidecar, which would expose its memory and credentials; target an app container instead", nc.Field())
 	}
 	own := ""
@@ -273,16 +273,16 @@ func (r *Rules) Container(nc Named, inj *Injection) *Violation {
 		own = inj.SubPath
 	}
 	for _, m := range c.VolumeMounts {
-		if !strings.HasPrefix(m.Name, api.ReservedNamePrefix) || appMount(m, own) {
+		if !strings.HasPrefix(m.Name, contract.ReservedNamePrefix) || appMount(m, own) {
 			continue
 		}
-		if m.Name == api.VolumeStaging && own != "" {
-			return Deny(ReasonForbiddenMount, "%s mounts %s other than read-only with subPath %q (no subPathExpr); app containers see only their owner's staged copies, which Warden mounts at %s itself: remove the mount", nc.Field(), m.Name, own, api.DataDir)
+		if m.Name == contract.VolumeStaging && own != "" {
+			return Deny(ReasonForbiddenMount, "%s mounts %s other than read-only with subPath %q (no subPathExpr); app containers see only their owner's staged copies, which Warden mounts at %s itself: remove the mount", nc.Field(), m.Name, own, contract.DataDir)
 		}
-		return Deny(ReasonForbiddenMount, "%s mounts volume %q, which only the Warden sidecar may use; remove the mount and ask the sidecar at http://127.0.0.1:$%s instead", nc.Field(), m.Name, api.EnvPort)
+		return Deny(ReasonForbiddenMount, "%s mounts volume %q, which only the Warden sidecar may use; remove the mount and ask the sidecar at http://127.0.0.1:$%s instead", nc.Field(), m.Name, contract.EnvPort)
 	}
 	for _, d := range c.VolumeDevices {
-		if strings.HasPrefix(d.Name, api.ReservedNamePrefix) {
+		if strings.HasPrefix(d.Name, contract.ReservedNamePrefix) {
 			return Deny(ReasonForbiddenMount, "%s uses volume %q as a block device, which only the Warden sidecar may use; remove it from volumeDevices", nc.Field(), d.Name)
 		}
 	}
@@ -291,7 +291,7 @@ func (r *Rules) Container(nc Named, inj *Injection) *Violation {
 
 // appMount is the one way an app container may mount a Warden volume.
 func appMount(m corev1.VolumeMount, subPath string) bool {
-	return subPath != "" && m.Name == api.VolumeStaging && m.ReadOnly && m.SubPath == subPath && m.SubPathExpr == ""
+	return subPath != "" && m.Name == contract.VolumeStaging && m.ReadOnly && m.SubPath == subPath && m.SubPathExpr == ""
 }
 
 // Named is a container of any kind with where it is in the pod.

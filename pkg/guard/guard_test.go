@@ -9,7 +9,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 
-	"github.com/warden-dev/warden/pkg/api"
+	"github.com/warden-dev/warden/pkg/contract"
 )
 
 const ownSubPath = "prod/apps.a"
@@ -18,7 +18,7 @@ func testRules(k *Keyring) *Rules {
 	return &Rules{
 		Snapshot:     corev1.VolumeSource{PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: "warden-snapshots", ReadOnly: true}},
 		GuardedHosts: []string{"warden-webhook.warden-system.svc", "vault.example.com"},
-		Audiences:    []string{api.TokenAudience},
+		Audiences:    []string{contract.TokenAudience},
 		Keys:         k,
 	}
 }
@@ -34,12 +34,12 @@ func injectedPod(t testing.TB, k *Keyring) *corev1.Pod {
 			InitContainers:     []corev1.Container{*sc},
 			Containers: []corev1.Container{{
 				Name: "app", Image: "python",
-				VolumeMounts: []corev1.VolumeMount{{Name: api.VolumeStaging, MountPath: api.DataDir, SubPath: ownSubPath, ReadOnly: true}},
+				VolumeMounts: []corev1.VolumeMount{{Name: contract.VolumeStaging, MountPath: contract.DataDir, SubPath: ownSubPath, ReadOnly: true}},
 			}},
 			Volumes: append([]corev1.Volume{{Name: "scratch", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}}, vols...),
 		},
 	}
-	p.Annotations[api.AnnotationStatus] = seal(t, k, sc, vols)
+	p.Annotations[contract.AnnotationStatus] = seal(t, k, sc, vols)
 	return p
 }
 
@@ -58,16 +58,16 @@ func TestCheck(t *testing.T) {
 		reason string // "" = allowed
 	}{
 		{"as injected", func(*corev1.Pod) {}, ""},
-		{"no status", func(p *corev1.Pod) { delete(p.Annotations, api.AnnotationStatus) }, ReasonNotInjected},
+		{"no status", func(p *corev1.Pod) { delete(p.Annotations, contract.AnnotationStatus) }, ReasonNotInjected},
 		{"status of another owner", func(p *corev1.Pod) { p.Spec.ServiceAccountName = "b" }, ReasonForgedInjection},
 		{"app mounts the share by name", func(p *corev1.Pod) {
-			mount(&p.Spec.Containers[0], corev1.VolumeMount{Name: api.VolumeSnapshots, MountPath: "/s"})
+			mount(&p.Spec.Containers[0], corev1.VolumeMount{Name: contract.VolumeSnapshots, MountPath: "/s"})
 		}, ReasonForbiddenMount},
 		{"app mounts the token by name", func(p *corev1.Pod) {
-			mount(&p.Spec.Containers[0], corev1.VolumeMount{Name: api.VolumeToken, MountPath: "/t", ReadOnly: true})
+			mount(&p.Spec.Containers[0], corev1.VolumeMount{Name: contract.VolumeToken, MountPath: "/t", ReadOnly: true})
 		}, ReasonForbiddenMount},
 		{"app mounts the state by name", func(p *corev1.Pod) {
-			mount(&p.Spec.Containers[0], corev1.VolumeMount{Name: api.VolumeState, MountPath: "/s"})
+			mount(&p.Spec.Containers[0], corev1.VolumeMount{Name: contract.VolumeState, MountPath: "/s"})
 		}, ReasonForbiddenMount},
 		{"app mounts staging writable", func(p *corev1.Pod) { p.Spec.Containers[0].VolumeMounts[0].ReadOnly = false }, ReasonForbiddenMount},
 		{"app mounts all of staging", func(p *corev1.Pod) { p.Spec.Containers[0].VolumeMounts[0].SubPath = "" }, ReasonForbiddenMount},
@@ -77,20 +77,20 @@ func TestCheck(t *testing.T) {
 			m.SubPath, m.SubPathExpr = "", "$(X)"
 		}, ReasonForbiddenMount},
 		{"app mounts staging read-only elsewhere", func(p *corev1.Pod) {
-			mount(&p.Spec.Containers[0], corev1.VolumeMount{Name: api.VolumeStaging, MountPath: "/other", SubPath: ownSubPath, ReadOnly: true})
+			mount(&p.Spec.Containers[0], corev1.VolumeMount{Name: contract.VolumeStaging, MountPath: "/other", SubPath: ownSubPath, ReadOnly: true})
 		}, ""},
 		{"init container before the sidecar mounts the token", func(p *corev1.Pod) {
-			p.Spec.InitContainers = append([]corev1.Container{{Name: "early", VolumeMounts: []corev1.VolumeMount{{Name: api.VolumeToken, MountPath: "/t"}}}}, p.Spec.InitContainers...)
+			p.Spec.InitContainers = append([]corev1.Container{{Name: "early", VolumeMounts: []corev1.VolumeMount{{Name: contract.VolumeToken, MountPath: "/t"}}}}, p.Spec.InitContainers...)
 		}, ReasonForbiddenMount},
 		{"block device on a Warden volume", func(p *corev1.Pod) {
-			p.Spec.Containers[0].VolumeDevices = []corev1.VolumeDevice{{Name: api.VolumeSnapshots, DevicePath: "/dev/x"}}
+			p.Spec.Containers[0].VolumeDevices = []corev1.VolumeDevice{{Name: contract.VolumeSnapshots, DevicePath: "/dev/x"}}
 		}, ReasonForbiddenMount},
 		{"ephemeral container mounts the token", func(p *corev1.Pod) {
 			p.Spec.EphemeralContainers = []corev1.EphemeralContainer{{EphemeralContainerCommon: corev1.EphemeralContainerCommon{Name: "dbg",
-				VolumeMounts: []corev1.VolumeMount{{Name: api.VolumeToken, MountPath: "/t"}}}}}
+				VolumeMounts: []corev1.VolumeMount{{Name: contract.VolumeToken, MountPath: "/t"}}}}}
 		}, ReasonForbiddenMount},
 		{"ephemeral container targets the sidecar", func(p *corev1.Pod) {
-			p.Spec.EphemeralContainers = []corev1.EphemeralContainer{{EphemeralContainerCommon: corev1.EphemeralContainerCommon{Name: "dbg"}, TargetContainerName: api.SidecarName}}
+			p.Spec.EphemeralContainers = []corev1.EphemeralContainer{{EphemeralContainerCommon: corev1.EphemeralContainerCommon{Name: "dbg"}, TargetContainerName: contract.SidecarName}}
 		}, ReasonEphemeral},
 		{"ephemeral container targets the app", func(p *corev1.Pod) {
 			p.Spec.EphemeralContainers = []corev1.EphemeralContainer{{EphemeralContainerCommon: corev1.EphemeralContainerCommon{Name: "dbg"}, TargetContainerName: "app"}}
@@ -134,7 +134,7 @@ func TestCheck(t *testing.T) {
 		}, ""},
 		{"own token with Warden's audience", func(p *corev1.Pod) {
 			p.Spec.Volumes = append(p.Spec.Volumes, vol("tok", corev1.VolumeSource{Projected: &corev1.ProjectedVolumeSource{Sources: []corev1.VolumeProjection{
-				{ConfigMap: &corev1.ConfigMapProjection{}}, {ServiceAccountToken: &corev1.ServiceAccountTokenProjection{Audience: api.TokenAudience, Path: "t"}}}}}))
+				{ConfigMap: &corev1.ConfigMapProjection{}}, {ServiceAccountToken: &corev1.ServiceAccountTokenProjection{Audience: contract.TokenAudience, Path: "t"}}}}}))
 		}, ReasonTokenAudience},
 		{"own token with another audience", func(p *corev1.Pod) {
 			p.Spec.Volumes = append(p.Spec.Volumes, vol("tok", corev1.VolumeSource{Projected: &corev1.ProjectedVolumeSource{Sources: []corev1.VolumeProjection{
@@ -280,7 +280,7 @@ func TestClaimsAndSnapshots(t *testing.T) {
 func TestFresh(t *testing.T) {
 	r := testRules(testKeyring(t, "k1"))
 	p := &corev1.Pod{Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app",
-		VolumeMounts: []corev1.VolumeMount{{Name: api.VolumeToken, MountPath: "/t"}}}}}}
+		VolumeMounts: []corev1.VolumeMount{{Name: contract.VolumeToken, MountPath: "/t"}}}}}}
 	v := r.Fresh("apps", p, ownSubPath)
 	require.NotNil(t, v, "a mount by name of a volume Warden is about to add")
 	assert.Equal(t, ReasonForbiddenMount, v.Reason)

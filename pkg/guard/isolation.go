@@ -8,7 +8,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 
-	"github.com/warden-dev/warden/pkg/api"
+	"github.com/warden-dev/warden/pkg/contract"
 )
 
 // dangerousCaps are capabilities that let a container escape its own view of the pod: reach
@@ -88,6 +88,6 @@ func isolation(nc Named) *Violation {
 }
 
 // decodeStatus reads a status annotation without verifying its seal.
-func decodeStatus(raw string, st *api.Status) error {
+func decodeStatus(raw string, st *contract.Status) error {
 	return json.Unmarshal([]byte(raw), st)
 }

@@ -15,7 +15,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 
-	"github.com/warden-dev/warden/pkg/api"
+	"github.com/warden-dev/warden/pkg/contract"
 )
 
 // A pod that carries warden.dev/status says "Warden injected me". Whether that is true is decided
@@ -102,7 +102,7 @@ func (k *Keyring) SigningKeyID() string { return k.keys.Load().signID }
 // Annotate renders st as the value of warden.dev/status, sealed: the status JSON as written
 // (every field, also ones a newer version adds), then the MAC over it and over the digest of
 // the sidecar and volumes (see PartsDigest) as its last field.
-func (k *Keyring) Annotate(st api.Status, parts [32]byte) (string, error) {
+func (k *Keyring) Annotate(st contract.Status, parts [32]byte) (string, error) {
 	st.MAC = ""
 	body, err := json.Marshal(st)
 	if err != nil {
@@ -115,8 +115,8 @@ func (k *Keyring) Annotate(st api.Status, parts [32]byte) (string, error) {
 
 // Verify checks a warden.dev/status value against the pod's sidecar and Warden volumes and
 // returns the status it holds. The volumes are those the status names, in its order.
-func (k *Keyring) Verify(annotation string, decode func(api.Status) (*corev1.Container, []corev1.Volume, error)) (api.Status, error) {
-	var st api.Status
+func (k *Keyring) Verify(annotation string, decode func(contract.Status) (*corev1.Container, []corev1.Volume, error)) (contract.Status, error) {
+	var st contract.Status
 	if err := json.Unmarshal([]byte(annotation), &st); err != nil {
 		return st, fmt.Errorf("it is not valid JSON: %v", err)
 	}

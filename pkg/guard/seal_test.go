@@ -10,7 +10,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/utils/ptr"
 
-	"github.com/warden-dev/warden/pkg/api"
+	"github.com/warden-dev/warden/pkg/contract"
 )
 
 func testKeyring(t testing.TB, keys ...string) *Keyring {
@@ -27,7 +27,7 @@ func testKeyring(t testing.TB, keys ...string) *Keyring {
 // sidecar is shaped like what Warden injects, as Warden writes it (no API-server defaults).
 func sidecar() *corev1.Container {
 	return &corev1.Container{
-		Name: api.SidecarName, Image: "example.com/warden-sidecar:v1", ImagePullPolicy: corev1.PullIfNotPresent,
+		Name: contract.SidecarName, Image: "example.com/warden-sidecar:v1", ImagePullPolicy: corev1.PullIfNotPresent,
 		Command: []string{"/warden-sidecar"}, Args: []string{"--owner=apps/a"},
 		Env: []corev1.EnvVar{{Name: "WARDEN_POD_NAME", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.name"}}}},
 		Resources: corev1.ResourceRequirements{
@@ -37,7 +37,7 @@ func sidecar() *corev1.Container {
 		LivenessProbe: &corev1.Probe{ProbeHandler: corev1.ProbeHandler{Exec: &corev1.ExecAction{Command: []string{"/warden-sidecar", "probe"}}}, PeriodSeconds: 20, TimeoutSeconds: 2},
 		Lifecycle:     &corev1.Lifecycle{PostStart: &corev1.LifecycleHandler{Exec: &corev1.ExecAction{Command: []string{"/warden-sidecar", "probe", "--wait=1m0s"}}}},
 		RestartPolicy: ptr.To(corev1.ContainerRestartPolicyAlways),
-		VolumeMounts:  []corev1.VolumeMount{{Name: api.VolumeToken, MountPath: "/t", ReadOnly: true}},
+		VolumeMounts:  []corev1.VolumeMount{{Name: contract.VolumeToken, MountPath: "/t", ReadOnly: true}},
 		SecurityContext: &corev1.SecurityContext{
 			RunAsNonRoot: ptr.To(true), Capabilities: &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
 		},
@@ -47,16 +47,16 @@ func sidecar() *corev1.Container {
 
 func wardenVolumes() []corev1.Volume {
 	return []corev1.Volume{
-		{Name: api.VolumeStaging, VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
-		{Name: api.VolumeToken, VolumeSource: corev1.VolumeSource{Projected: &corev1.ProjectedVolumeSource{Sources: []corev1.VolumeProjection{{
-			ServiceAccountToken: &corev1.ServiceAccountTokenProjection{Audience: api.TokenAudience, ExpirationSeconds: ptr.To[int64](600), Path: "token"},
+		{Name: contract.VolumeStaging, VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
+		{Name: contract.VolumeToken, VolumeSource: corev1.VolumeSource{Projected: &corev1.ProjectedVolumeSource{Sources: []corev1.VolumeProjection{{
+			ServiceAccountToken: &corev1.ServiceAccountTokenProjection{Audience: contract.TokenAudience, ExpirationSeconds: ptr.To[int64](600), Path: "token"},
 		}}}}},
 	}
 }
 
-func testStatus() api.Status {
-	return api.Status{Version: "v1", Owner: "apps/a", Environment: "prod", Workload: api.WorkloadApp, Sidecar: api.SidecarName,
-		Image: "example.com/warden-sidecar:v1", Native: true, Volumes: []string{api.VolumeStaging, api.VolumeToken}, Containers: []string{"app"}}
+func testStatus() contract.Status {
+	return contract.Status{Version: "v1", Owner: "apps/a", Environment: "prod", Workload: contract.WorkloadApp, Sidecar: contract.SidecarName,
+		Image: "example.com/warden-sidecar:v1", Native: true, Volumes: []string{contract.VolumeStaging, contract.VolumeToken}, Containers: []string{"app"}}
 }
 
 func seal(t testing.TB, k *Keyring, sc *corev1.Container, vols []corev1.Volume) string {
@@ -69,7 +69,7 @@ func seal(t testing.TB, k *Keyring, sc *corev1.Container, vols []corev1.Volume) 
 }
 
 func verify(k *Keyring, annotation string, sc *corev1.Container, vols []corev1.Volume) error {
-	_, err := k.Verify(annotation, func(api.Status) (*corev1.Container, []corev1.Volume, error) { return sc, vols, nil })
+	_, err := k.Verify(annotation, func(contract.Status) (*corev1.Container, []corev1.Volume, error) { return sc, vols, nil })
 	return err
 }
 

@@ -6,7 +6,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 
-	"github.com/warden-dev/warden/pkg/api"
+	"github.com/warden-dev/warden/pkg/contract"
 )
 
 // Namespaces looks up a namespace's labels (the webhook's cache; a map in tests).
@@ -31,8 +31,8 @@ func (r *Rules) Trusted(ctx context.Context, ns Namespaces, pod *corev1.Pod) (*I
 	if err != nil {
 		return nil, &LookupError{fmt.Errorf("namespace %s: %w", pod.Namespace, err)}
 	}
-	if labels[api.LabelInject] != api.LabelInjectEnabled {
-		return nil, Deny(ReasonNotInjected, "namespace %s is not opted in to Warden (label %s=%s)", pod.Namespace, api.LabelInject, api.LabelInjectEnabled)
+	if labels[contract.LabelInject] != contract.LabelInjectEnabled {
+		return nil, Deny(ReasonNotInjected, "namespace %s is not opted in to Warden (label %s=%s)", pod.Namespace, contract.LabelInject, contract.LabelInjectEnabled)
 	}
 	inj, v := r.Check(pod.Namespace, pod)
 	if v != nil {

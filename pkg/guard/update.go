@@ -7,7 +7,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 
-	"github.com/warden-dev/warden/pkg/api"
+	"github.com/warden-dev/warden/pkg/contract"
 )
 
 // Update judges a change to a pod by the old object against the new one, never by what this
@@ -21,13 +21,13 @@ import (
 // the next change the sidecar unseen.) New ephemeral containers are judged like any other
 // container.
 func (r *Rules) Update(old, pod *corev1.Pod) *Violation {
-	oldStatus, wasInjected := old.Annotations[api.AnnotationStatus]
-	newStatus, isInjected := pod.Annotations[api.AnnotationStatus]
+	oldStatus, wasInjected := old.Annotations[contract.AnnotationStatus]
+	newStatus, isInjected := pod.Annotations[contract.AnnotationStatus]
 	if wasInjected != isInjected || oldStatus != newStatus {
-		return Deny(ReasonImmutable, "the update changes the %s annotation, which Warden writes once when it injects a pod; leave it as it is (to re-inject, delete the pod and create it again)", api.AnnotationStatus)
+		return Deny(ReasonImmutable, "the update changes the %s annotation, which Warden writes once when it injects a pod; leave it as it is (to re-inject, delete the pod and create it again)", contract.AnnotationStatus)
 	}
 	if !equality.Semantic.DeepEqual(sidecarOf(&old.Spec), sidecarOf(&pod.Spec)) {
-		return Deny(ReasonImmutable, "the update changes the %s container; Warden's sidecar is fixed for the pod's life (image, resources and all): leave it as it is", api.SidecarName)
+		return Deny(ReasonImmutable, "the update changes the %s container; Warden's sidecar is fixed for the pod's life (image, resources and all): leave it as it is", contract.SidecarName)
 	}
 	oldVols, newVols := reservedVolumes(&old.Spec), reservedVolumes(&pod.Spec)
 	if !equality.Semantic.DeepEqual(oldVols, newVols) {
@@ -35,9 +35,9 @@ func (r *Rules) Update(old, pod *corev1.Pod) *Violation {
 	}
 	var inj *Injection
 	if wasInjected {
-		var st api.Status
+		var st contract.Status
 		if err := decodeStatus(oldStatus, &st); err == nil {
-			inj = &Injection{Status: st, SubPath: api.AppSubPath(st.Environment, st.Owner, st.Workload)}
+			inj = &Injection{Status: st, SubPath: contract.AppSubPath(st.Environment, st.Owner, st.Workload)}
 		}
 	}
 	for _, nc := range Containers(&pod.Spec) {
@@ -54,8 +54,8 @@ func (r *Rules) Update(old, pod *corev1.Pod) *Violation {
 // Binding judges a pods/binding request: the API server copies the binding's annotations onto
 // the pod, bypassing the pod's own update path, so a binding may not write Warden's.
 func Binding(annotations map[string]string) *Violation {
-	if _, ok := annotations[api.AnnotationStatus]; ok {
-		return Deny(ReasonImmutable, "the binding sets the %s annotation, which Warden writes once when it injects a pod; bind without it", api.AnnotationStatus)
+	if _, ok := annotations[contract.AnnotationStatus]; ok {
+		return Deny(ReasonImmutable, "the binding sets the %s annotation, which Warden writes once when it injects a pod; bind without it", contract.AnnotationStatus)
 	}
 	return nil
 }
@@ -63,7 +63,7 @@ func Binding(annotations map[string]string) *Violation {
 func sidecarOf(spec *corev1.PodSpec) []corev1.Container {
 	var out []corev1.Container
 	for _, nc := range Containers(spec) {
-		if nc.C.Name == api.SidecarName {
+		if nc.C.Name == contract.SidecarName {
 			out = append(out, *nc.C)
 		}
 	}
@@ -74,7 +74,7 @@ func sidecarOf(spec *corev1.PodSpec) []corev1.Container {
 func reservedVolumes(spec *corev1.PodSpec) []corev1.Volume {
 	var out []corev1.Volume
 	for _, v := range spec.Volumes {
-		if strings.HasPrefix(v.Name, api.ReservedNamePrefix) {
+		if strings.HasPrefix(v.Name, contract.ReservedNamePrefix) {
 			out = append(out, v)
 		}
 	}
@@ -95,23 +95,23 @@ func volumeNames(a, b []corev1.Volume) string {
 // Connect judges `kubectl exec`, `attach` (and `cp`, which execs) into a container: never the
 // sidecar, whose memory, token and state are what the pod's isolation protects.
 func Connect(container string) *Violation {
-	if container == api.SidecarName || strings.EqualFold(strings.TrimSpace(container), api.SidecarName) {
-		return Deny(ReasonSidecarAccess, "exec and attach into the %s container are refused: it holds the pod's Warden credentials; exec into an app container instead", api.SidecarName)
+	if container == contract.SidecarName || strings.EqualFold(strings.TrimSpace(container), contract.SidecarName) {
+		return Deny(ReasonSidecarAccess, "exec and attach into the %s container are refused: it holds the pod's Warden credentials; exec into an app container instead", contract.SidecarName)
 	}
 	return nil
 }
 
-// CertificateRequester judges who asks Warden's signer (api.SignerName) for a pod certificate:
+// CertificateRequester judges who asks Warden's signer (contract.SignerName) for a pod certificate:
 // only the kubelet of the node the request names (user system:node:NODE in group system:nodes;
 // the API server's NodeRestriction then checks that the pod runs there). Anyone else who may
 // create PodCertificateRequests (a controller, an operator, a tenant granted it) could ask for
 // a certificate for a key of their own and speak to the broker as the sidecar.
 func CertificateRequester(signer, node, user string, groups []string) *Violation {
-	if signer != api.SignerName {
+	if signer != contract.SignerName {
 		return nil
 	}
 	if node != "" && user == "system:node:"+node && slices.Contains(groups, "system:nodes") {
 		return nil
 	}
-	return Deny(ReasonCertificateRequester, "only the kubelet of node %q may request %s certificates (the sidecar's identity); %q may not", node, api.SignerName, user)
+	return Deny(ReasonCertificateRequester, "only the kubelet of node %q may request %s certificates (the sidecar's identity); %q may not", node, contract.SignerName, user)
 }

@@ -7,7 +7,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 
-	"github.com/warden-dev/warden/pkg/api"
+	"github.com/warden-dev/warden/pkg/contract"
 )
 
 // A user volume may use the sources below freely: they hold the pod's own objects or per-pod
@@ -117,7 +117,7 @@ func (r *Rules) Volume(namespace string, i int, vol *corev1.Volume) *Violation {
 func (r *Rules) volume(i int, vol *corev1.Volume, share func() Backing) *Violation {
 	src := &vol.VolumeSource
 	refuse := func(what string) *Violation {
-		return Deny(ReasonForbiddenVolume, "spec.volumes[%d] (%q) %s; only the Warden sidecar reaches the dataset share: remove the volume and ask the sidecar at http://127.0.0.1:$%s/v1/datasets", i, vol.Name, what, api.EnvPort)
+		return Deny(ReasonForbiddenVolume, "spec.volumes[%d] (%q) %s; only the Warden sidecar reaches the dataset share: remove the volume and ask the sidecar at http://127.0.0.1:$%s/v1/datasets", i, vol.Name, what, contract.EnvPort)
 	}
 	switch {
 	case src.HostPath != nil:
@@ -148,8 +148,8 @@ func (r *Rules) volume(i int, vol *corev1.Volume, share func() Backing) *Violati
 			if t := s.ServiceAccountToken; t != nil && slices.Contains(r.Audiences, t.Audience) {
 				return Deny(ReasonTokenAudience, "spec.volumes[%d] (%q) projects a service-account token for audience %q (sources[%d]), which only the Warden sidecar may hold: it would let the pod call the broker or Vault past the sidecar and its audit log; remove that source", i, vol.Name, t.Audience, j)
 			}
-			if c := s.PodCertificate; c != nil && c.SignerName == api.SignerName {
-				return Deny(ReasonTokenAudience, "spec.volumes[%d] (%q) asks for a pod certificate from Warden's signer %s (sources[%d]), which only the Warden sidecar may hold; remove that source", i, vol.Name, api.SignerName, j)
+			if c := s.PodCertificate; c != nil && c.SignerName == contract.SignerName {
+				return Deny(ReasonTokenAudience, "spec.volumes[%d] (%q) asks for a pod certificate from Warden's signer %s (sources[%d]), which only the Warden sidecar may hold; remove that source", i, vol.Name, contract.SignerName, j)
 			}
 		}
 	}

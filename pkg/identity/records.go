@@ -14,6 +14,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/util/retry"
+
+	"github.com/warden-dev/warden/pkg/contract"
 )
 
 // Record is what Warden wrote for one Kubernetes service account. It is saved before IAM is
@@ -38,9 +40,6 @@ type Records struct {
 	// Prefix of the ConfigMap names (default "warden-identity").
 	Prefix string
 }
-
-// LabelRecord marks the ConfigMaps that hold identity records.
-const LabelRecord = "warden.dev/identity-record"
 
 const (
 	keyOwner   = "owner"
@@ -67,7 +66,7 @@ func (r *Records) get(ctx context.Context, owner string) (*corev1.ConfigMap, err
 	cm, err := r.Kube.CoreV1().ConfigMaps(r.Namespace).Get(ctx, r.name(owner), metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
 		return &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: r.name(owner), Namespace: r.Namespace,
-			Labels: map[string]string{"app.kubernetes.io/part-of": "warden", LabelRecord: "true"}},
+			Labels: map[string]string{"app.kubernetes.io/part-of": "warden", contract.LabelIdentityRecord: "true"}},
 			Data: map[string]string{keyOwner: owner}}, nil
 	}
 	if err != nil {
@@ -138,7 +137,7 @@ func (r *Records) Save(ctx context.Context, owner string, rec *Record, lastOrg s
 
 // Owners lists the owners that have a binding record.
 func (r *Records) Owners(ctx context.Context) ([]string, error) {
-	list, err := r.Kube.CoreV1().ConfigMaps(r.Namespace).List(ctx, metav1.ListOptions{LabelSelector: LabelRecord + "=true"})
+	list, err := r.Kube.CoreV1().ConfigMaps(r.Namespace).List(ctx, metav1.ListOptions{LabelSelector: contract.LabelIdentityRecord + "=true"})
 	if err != nil {
 		return nil, fmt.Errorf("%w: listing identity records: %v", ErrClusterUnavailable, err)
 	}

@@ -14,6 +14,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	k8stesting "k8s.io/client-go/testing"
+
+	"github.com/warden-dev/warden/pkg/contract"
 )
 
 func newRecords() *Records { return &Records{Kube: newKube(), Namespace: recordsNS} }
@@ -38,7 +40,7 @@ func TestRecordsRoundTrip(t *testing.T) {
 
 	cm, err := r.Kube.CoreV1().ConfigMaps(recordsNS).Get(ctx, "warden-identity.apps.svc-a", metav1.GetOptions{})
 	require.NoError(t, err, "one ConfigMap per owner, named after it")
-	assert.Equal(t, "true", cm.Labels[LabelRecord])
+	assert.Equal(t, "true", cm.Labels[contract.LabelIdentityRecord])
 	assert.Equal(t, "warden", cm.Labels["app.kubernetes.io/part-of"])
 	assert.Equal(t, ownerA, cm.Data["owner"])
 
@@ -126,7 +128,7 @@ func TestRecordsSaveRetriesConflicts(t *testing.T) {
 		if apierrors.IsNotFound(err) {
 			require.NoError(t, kube.Tracker().Create(gvr, &corev1.ConfigMap{
 				ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: recordsNS, ResourceVersion: "1",
-					Labels: map[string]string{LabelRecord: "true"}},
+					Labels: map[string]string{contract.LabelIdentityRecord: "true"}},
 				Data: map[string]string{"owner": ownerA, "last-org": "org2"},
 			}, recordsNS))
 			return

@@ -25,7 +25,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
-	"github.com/warden-dev/warden/pkg/api"
+	"github.com/warden-dev/warden/pkg/contract"
 	"github.com/warden-dev/warden/pkg/guard"
 )
 
@@ -67,7 +67,7 @@ type Signer struct {
 
 // CacheOptions keep only this signer's requests in the manager's cache.
 func CacheOptions(byObject map[client.Object]cache.ByObject) {
-	byObject[&certv1.PodCertificateRequest{}] = cache.ByObject{Field: fields.OneTermEqualSelector("spec.signerName", api.SignerName)}
+	byObject[&certv1.PodCertificateRequest{}] = cache.ByObject{Field: fields.OneTermEqualSelector("spec.signerName", contract.SignerName)}
 }
 
 // defaults fills in what was left out; Answer and SetupWithManager call it once.
@@ -101,7 +101,7 @@ func (s *Signer) SetupWithManager(mgr ctrl.Manager, reg prometheus.Registerer) e
 	}
 	ours := predicate.NewPredicateFuncs(func(o client.Object) bool {
 		pcr, ok := o.(*certv1.PodCertificateRequest)
-		return ok && pcr.Spec.SignerName == api.SignerName
+		return ok && pcr.Spec.SignerName == contract.SignerName
 	})
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("warden-podcert-signer").
@@ -121,7 +121,7 @@ func (s *Signer) SetupWithManager(mgr ctrl.Manager, reg prometheus.Registerer) e
 // is left alone. Errors are lookups or writes that failed (the request is retried).
 func (s *Signer) Answer(ctx context.Context, pcr *certv1.PodCertificateRequest) error {
 	s.once.Do(s.defaults)
-	if pcr.Spec.SignerName != api.SignerName || answered(pcr) {
+	if pcr.Spec.SignerName != contract.SignerName || answered(pcr) {
 		return nil
 	}
 	now := s.Now().UTC().Truncate(time.Second) // certificates and the status carry seconds
@@ -189,7 +189,7 @@ func (s *Signer) decide(ctx context.Context, pcr *certv1.PodCertificateRequest, 
 		return "", 0, ReasonNotTrusted, fmt.Sprintf("pod %s/%s is not one Warden admitted as it runs: %v", pod.Namespace, pod.Name, err), nil
 	}
 	if !requested(pod, inj) {
-		return "", 0, ReasonNotRequested, fmt.Sprintf("pod %s/%s does not ask for %s in Warden's %s volume (it was injected with token identity)", pod.Namespace, pod.Name, api.SignerName, api.VolumeToken), nil
+		return "", 0, ReasonNotRequested, fmt.Sprintf("pod %s/%s does not ask for %s in Warden's %s volume (it was injected with token identity)", pod.Namespace, pod.Name, contract.SignerName, contract.VolumeToken), nil
 	}
 	csr, err := x509.ParseCertificateRequest(spec.StubPKCS10Request)
 	if err != nil {
@@ -231,7 +231,7 @@ func samePod(pod *corev1.Pod, pcr *certv1.PodCertificateRequest) string {
 // requested is whether the sealed token volume asks for a certificate from this signer.
 func requested(pod *corev1.Pod, inj *guard.Injection) bool {
 	for _, name := range inj.Status.Volumes {
-		if name != api.VolumeToken {
+		if name != contract.VolumeToken {
 			continue
 		}
 		for _, v := range pod.Spec.Volumes {
@@ -239,7 +239,7 @@ func requested(pod *corev1.Pod, inj *guard.Injection) bool {
 				continue
 			}
 			for _, src := range v.Projected.Sources {
-				if src.PodCertificate != nil && src.PodCertificate.SignerName == api.SignerName {
+				if src.PodCertificate != nil && src.PodCertificate.SignerName == contract.SignerName {
 					return true
 				}
 			}

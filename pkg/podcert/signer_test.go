@@ -23,7 +23,7 @@ import (
 
 	"github.com/warden-dev/warden/internal/testing/podfixture"
 	"github.com/warden-dev/warden/pkg/admission/mutate"
-	"github.com/warden-dev/warden/pkg/api"
+	"github.com/warden-dev/warden/pkg/contract"
 	"github.com/warden-dev/warden/pkg/guard"
 	"github.com/warden-dev/warden/pkg/policy"
 )
@@ -41,7 +41,7 @@ type staticPolicy struct{ p *policy.Policy }
 
 func (s staticPolicy) View() policy.View { return s.p }
 
-var optedIn = map[string]string{api.LabelInject: api.LabelInjectEnabled}
+var optedIn = map[string]string{contract.LabelInject: contract.LabelInjectEnabled}
 
 // injected is a pod as the mutating webhook leaves it, on node n1.
 func injected(t *testing.T, keys *guard.Keyring, cfg mutate.Config, ns, name string) *corev1.Pod {
@@ -66,7 +66,7 @@ func csr(t *testing.T, key crypto.Signer) []byte {
 func request(t *testing.T, p *corev1.Pod, name string, key crypto.Signer) *certv1.PodCertificateRequest {
 	return &certv1.PodCertificateRequest{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: p.Namespace},
-		Spec: certv1.PodCertificateRequestSpec{SignerName: api.SignerName, PodName: p.Name, PodUID: p.UID,
+		Spec: certv1.PodCertificateRequestSpec{SignerName: contract.SignerName, PodName: p.Name, PodUID: p.UID,
 			ServiceAccountName: "svc", ServiceAccountUID: "sa-uid", NodeName: "n1", NodeUID: "node-uid",
 			MaxExpirationSeconds: ptr.To[int32](86400), StubPKCS10Request: csr(t, key)},
 	}

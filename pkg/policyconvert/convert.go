@@ -17,6 +17,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	wardenv1 "github.com/warden-dev/warden/pkg/apis/warden/v1alpha1"
+	"github.com/warden-dev/warden/pkg/contract"
 	"github.com/warden-dev/warden/pkg/policy"
 )
 
@@ -30,7 +31,7 @@ func Objects(p *policy.Policy, namespace string) ([]runtime.Object, error) {
 	}
 	out := []runtime.Object{&corev1.Namespace{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Namespace"},
-		ObjectMeta: metav1.ObjectMeta{Name: namespace, Annotations: map[string]string{wardenv1.AnnotationSnapshotRoot: "."}},
+		ObjectMeta: metav1.ObjectMeta{Name: namespace, Annotations: map[string]string{contract.AnnotationSnapshotRoot: "."}},
 	}}
 	meta := func(kind string) metav1.TypeMeta {
 		return metav1.TypeMeta{APIVersion: wardenv1.GroupVersion.String(), Kind: kind}

@@ -17,8 +17,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/warden-dev/warden/pkg/api"
 	"github.com/warden-dev/warden/pkg/audit"
+	"github.com/warden-dev/warden/pkg/contract"
 	"github.com/warden-dev/warden/pkg/grants"
 	"github.com/warden-dev/warden/pkg/policy"
 	"github.com/warden-dev/warden/pkg/sidecarapi"
@@ -78,7 +78,7 @@ func newHarness(t testing.TB, owner, env string, mut ...func(*Config)) *harness 
 			require.NoError(t, os.WriteFile(filepath.Join(h.share, snap, "data.csv"), []byte("snapshot "+name+"\n"), 0o644))
 		}
 	}
-	workload := api.WorkloadApp
+	workload := contract.WorkloadApp
 	al := audit.New(h.audit, "pod-1", "uid-1")
 	h.stager, err = stage.New(stage.Config{
 		SnapshotRoot: h.share, StagingRoot: h.staging, StateDir: filepath.Join(base, "state"),

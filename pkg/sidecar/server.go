@@ -21,8 +21,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/warden-dev/warden/internal/httpjson"
-	"github.com/warden-dev/warden/pkg/api"
 	"github.com/warden-dev/warden/pkg/audit"
+	"github.com/warden-dev/warden/pkg/contract"
 	"github.com/warden-dev/warden/pkg/grants"
 	"github.com/warden-dev/warden/pkg/health"
 	"github.com/warden-dev/warden/pkg/sidecarapi"
@@ -33,7 +33,7 @@ import (
 type Config struct {
 	Owner       string
 	Environment string
-	Workload    api.Workload
+	Workload    contract.Workload
 	Grants      grants.Source
 	Stager      *stage.Stager
 	Callers     CallerResolver

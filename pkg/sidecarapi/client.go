@@ -14,6 +14,7 @@ import (
 
 	"github.com/warden-dev/warden/internal/httpjson"
 	"github.com/warden-dev/warden/pkg/brokerapi"
+	"github.com/warden-dev/warden/pkg/contract"
 	"github.com/warden-dev/warden/pkg/grants"
 )
 
@@ -36,7 +37,7 @@ var ErrUnreachable = errors.New("sidecar unreachable")
 
 // FromEnv is the client of the pod's own sidecar, at 127.0.0.1:$WARDEN_PORT.
 func FromEnv() (*Client, error) {
-	port := os.Getenv("WARDEN_PORT")
+	port := os.Getenv(contract.EnvPort)
 	if port == "" {
 		return nil, ErrNoPort
 	}

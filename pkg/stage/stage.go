@@ -34,8 +34,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/warden-dev/warden/pkg/api"
 	"github.com/warden-dev/warden/pkg/audit"
+	"github.com/warden-dev/warden/pkg/contract"
 )
 
 // Errors, each mapped to one HTTP status by the sidecar.
@@ -57,7 +57,7 @@ type Config struct {
 	StateDir     string
 	Owner        string // namespace/serviceaccount
 	Environment  string
-	Workload     api.Workload
+	Workload     contract.Workload
 	// DataDir is where app containers see the owner's staging folder (WARDEN_DATA_DIR).
 	DataDir    string
 	DefaultTTL time.Duration
@@ -102,7 +102,7 @@ type Stager struct {
 // CallerDir is the folder of a caller under the owner's folder.
 func CallerDir(owner, user string) string {
 	if user == "" {
-		return api.OwnerDir(owner)
+		return contract.OwnerDir(owner)
 	}
 	return "user=" + user
 }
@@ -115,7 +115,7 @@ func (s *Stager) ownerRoot() string {
 // appPath is where app containers find a copy: their mount is the owner's folder (app, job) or
 // the owner's own caller folder (workspace).
 func (s *Stager) appPath(callerDir, name string) string {
-	if s.cfg.Workload == api.WorkloadWorkspace {
+	if s.cfg.Workload == contract.WorkloadWorkspace {
 		return path.Join(s.cfg.DataDir, name)
 	}
 	return path.Join(s.cfg.DataDir, callerDir, name)
@@ -132,15 +132,15 @@ func New(cfg Config, auditLog *audit.Logger, log *slog.Logger) (*Stager, error) 
 		cfg.MaxTTL = cfg.DefaultTTL
 	}
 	if cfg.DataDir == "" {
-		cfg.DataDir = api.DataDir
+		cfg.DataDir = contract.DataDir
 	}
 	if cfg.Workload == "" {
-		cfg.Workload = api.WorkloadApp
+		cfg.Workload = contract.WorkloadApp
 	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Stager{cfg: cfg, ownerDir: api.OwnerDir(cfg.Owner), log: log, audit: auditLog, now: time.Now,
+	s := &Stager{cfg: cfg, ownerDir: contract.OwnerDir(cfg.Owner), log: log, audit: auditLog, now: time.Now,
 		files: map[string]entry{}, wake: make(chan struct{}, 1)}
 	for _, d := range []string{cfg.SnapshotRoot, cfg.StagingRoot, cfg.StateDir} {
 		if d == "" {
@@ -254,7 +254,7 @@ func (s *Stager) checkRequest(req Request) (time.Duration, string, error) {
 	if req.CallerDir == "" || strings.ContainsAny(req.CallerDir, "/\x00") || req.CallerDir == "." || req.CallerDir == ".." {
 		return 0, "", fmt.Errorf("%w: bad caller folder", ErrBadRequest)
 	}
-	if s.cfg.Workload == api.WorkloadWorkspace && req.CallerDir != s.ownerDir {
+	if s.cfg.Workload == contract.WorkloadWorkspace && req.CallerDir != s.ownerDir {
 		return 0, "", fmt.Errorf("%w: a workspace stages files only for its owner (its app containers see no other folder)", ErrForbidden)
 	}
 	return ttl, rel, nil

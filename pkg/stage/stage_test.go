@@ -17,7 +17,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/warden-dev/warden/pkg/api"
+	"github.com/warden-dev/warden/pkg/contract"
 )
 
 const (
@@ -66,7 +66,7 @@ func newFixture(t testing.TB) fixture {
 func (f fixture) config() Config {
 	return Config{
 		SnapshotRoot: f.share, StagingRoot: f.staging, StateDir: f.state,
-		Owner: "apps/svc-prod-app-1", Environment: "prod", Workload: api.WorkloadApp,
+		Owner: "apps/svc-prod-app-1", Environment: "prod", Workload: contract.WorkloadApp,
 		DefaultTTL: 300 * time.Second, MaxTTL: time.Hour,
 	}
 }
@@ -123,7 +123,11 @@ func TestStageCopiesFile(t *testing.T) {
 
 func TestWorkspaceLayout(t *testing.T) {
 	f := newFixture(t)
-	s := newStager(t, f, func(c *Config) { c.Workload = api.WorkloadWorkspace; c.Owner = "ws/user-ds-1"; c.Environment = "dev" })
+	s := newStager(t, f, func(c *Config) {
+		c.Workload = contract.WorkloadWorkspace
+		c.Owner = "ws/user-ds-1"
+		c.Environment = "dev"
+	})
 	own := req("a.csv")
 	own.CallerDir = CallerDir("ws/user-ds-1", "")
 	m, err := s.Stage(context.Background(), own)

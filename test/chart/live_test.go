@@ -33,9 +33,9 @@ import (
 	"github.com/warden-dev/warden/internal/testing/testenv"
 	"github.com/warden-dev/warden/internal/testing/testgcp"
 	"github.com/warden-dev/warden/pkg/admission/mutate"
-	"github.com/warden-dev/warden/pkg/api"
 	"github.com/warden-dev/warden/pkg/brokerapi"
 	"github.com/warden-dev/warden/pkg/cloudstorage"
+	"github.com/warden-dev/warden/pkg/contract"
 	"github.com/warden-dev/warden/pkg/grants"
 	"github.com/warden-dev/warden/pkg/identity"
 )
@@ -333,7 +333,7 @@ func driveStorage(ctx context.Context, env *testenv.Env, kube *kubernetes.Client
 		return fmt.Errorf("an owner's pod: %w", err)
 	}
 	tr, err := kube.CoreV1().ServiceAccounts("apps").CreateToken(ctx, "svc-prod-app-1", &authnv1.TokenRequest{Spec: authnv1.TokenRequestSpec{
-		Audiences:         []string{api.TokenAudience},
+		Audiences:         []string{contract.TokenAudience},
 		ExpirationSeconds: ptr.To[int64](600),
 		BoundObjectRef:    &authnv1.BoundObjectReference{Kind: "Pod", APIVersion: "v1", Name: pod.Name, UID: pod.UID},
 	}}, metav1.CreateOptions{})

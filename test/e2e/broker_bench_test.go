@@ -8,8 +8,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/warden-dev/warden/pkg/api"
 	"github.com/warden-dev/warden/pkg/brokerapi"
+	"github.com/warden-dev/warden/pkg/contract"
 	"github.com/warden-dev/warden/pkg/grants"
 )
 
@@ -25,7 +25,7 @@ func BenchmarkBrokerCheck(b *testing.B) {
 	tenantSetup(b)
 	pod := onNode(b, "bench-broker")
 	certFile := kubeletCertificate(b, pod)
-	tok := token(b, pod, api.TokenAudience)
+	tok := token(b, pod, contract.TokenAudience)
 	for _, cred := range []string{"certificate", "token"} {
 		for _, conn := range []string{"keep-alive", "new-connection"} {
 			b.Run(cred+"/"+conn, func(b *testing.B) {

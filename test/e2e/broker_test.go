@@ -24,9 +24,9 @@ import (
 	"k8s.io/utils/ptr"
 
 	sidecarapp "github.com/warden-dev/warden/cmd/sidecar/app"
-	"github.com/warden-dev/warden/pkg/api"
 	"github.com/warden-dev/warden/pkg/broker"
 	"github.com/warden-dev/warden/pkg/brokerapi"
+	"github.com/warden-dev/warden/pkg/contract"
 	"github.com/warden-dev/warden/pkg/grants"
 	"github.com/warden-dev/warden/pkg/policy"
 	"github.com/warden-dev/warden/pkg/sidecar"
@@ -74,7 +74,7 @@ func brokerClient(t testing.TB, base, tok string, pool *x509.CertPool) *brokerap
 
 func TestBrokerAnswersForTheTokensPod(t *testing.T) {
 	setup(t)
-	_, tok := podToken(t, "apps", "svc-prod-app-1", "brokered", api.TokenAudience)
+	_, tok := podToken(t, "apps", "svc-prod-app-1", "brokered", contract.TokenAudience)
 	c := brokerClient(t, brokerURL, tok, caPool(t))
 
 	d, err := c.Check(ctx(t), "apps/svc-prod-app-1", grants.Caller{User: "user-ds-1"}, "prod-dataset-1")
@@ -115,7 +115,7 @@ func TestBrokerRefusesOtherTokens(t *testing.T) {
 	ensureServiceAccount(t, "plain", "whoever")
 	body := `{"dataset":"prod-dataset-1","caller":{"user":"user-ds-1"}}`
 
-	p, _ := podToken(t, "apps", "svc-prod-app-1", "audience", api.TokenAudience)
+	p, _ := podToken(t, "apps", "svc-prod-app-1", "audience", contract.TokenAudience)
 	code, msg := rawBroker(t, token(t, p, "vault"), body)
 	assert.Equal(t, 401, code, msg)
 
@@ -125,21 +125,21 @@ func TestBrokerRefusesOtherTokens(t *testing.T) {
 	assert.Equal(t, 401, code, msg)
 
 	// A token of the right audience that is not bound to a pod.
-	tr, err := kube.CoreV1().ServiceAccounts("apps").CreateToken(ctx(t), "svc-prod-app-1", &authnv1.TokenRequest{Spec: authnv1.TokenRequestSpec{Audiences: []string{api.TokenAudience}}}, metav1.CreateOptions{})
+	tr, err := kube.CoreV1().ServiceAccounts("apps").CreateToken(ctx(t), "svc-prod-app-1", &authnv1.TokenRequest{Spec: authnv1.TokenRequestSpec{Audiences: []string{contract.TokenAudience}}}, metav1.CreateOptions{})
 	require.NoError(t, err)
 	code, msg = rawBroker(t, tr.Status.Token, body)
 	assert.Equal(t, 401, code)
 	assert.Contains(t, msg, "not bound to a pod")
 
 	// A pod Warden did not inject (its namespace is not opted in).
-	plainPod, plainTok := podToken(t, "plain", "whoever", "uninjected", api.TokenAudience)
-	require.NotContains(t, plainPod.Annotations, api.AnnotationStatus)
+	plainPod, plainTok := podToken(t, "plain", "whoever", "uninjected", contract.TokenAudience)
+	require.NotContains(t, plainPod.Annotations, contract.AnnotationStatus)
 	code, msg = rawBroker(t, plainTok, body)
 	assert.Equal(t, 403, code)
 	assert.Contains(t, msg, "not opted in")
 
 	// A deleted pod: its token stops working.
-	gone, goneTok := podToken(t, "apps", "svc-prod-app-1", "deleted", api.TokenAudience)
+	gone, goneTok := podToken(t, "apps", "svc-prod-app-1", "deleted", contract.TokenAudience)
 	require.NoError(t, kube.CoreV1().Pods("apps").Delete(ctx(t), gone.Name, metav1.DeleteOptions{GracePeriodSeconds: ptr.To[int64](0)}))
 	require.Eventually(t, func() bool {
 		_, err := kube.CoreV1().Pods("apps").Get(ctx(t), gone.Name, metav1.GetOptions{})
@@ -149,7 +149,7 @@ func TestBrokerRefusesOtherTokens(t *testing.T) {
 	assert.Equal(t, 401, code, msg)
 
 	// Hostile bodies from a valid pod.
-	_, tok := podToken(t, "apps", "svc-prod-app-1", "hostile", api.TokenAudience)
+	_, tok := podToken(t, "apps", "svc-prod-app-1", "hostile", contract.TokenAudience)
 	for _, b := range []string{`{`, `{"dataset":"x","caller":{"user":"../../etc"}}`, `{"dataset":"x","caller":{"user":"u"},"extra":1}`, `{"dataset":"x","caller":{"user":"u","service_account":"apps/svc-prod-app-1"}}`, strings.Repeat("x", 70<<10)} {
 		code, _ := rawBroker(t, tok, b)
 		assert.Equal(t, 400, code, b)
@@ -159,7 +159,7 @@ func TestBrokerRefusesOtherTokens(t *testing.T) {
 // The whole chain: a sidecar in broker mode, with a real token, stages a file.
 func TestSidecarThroughBroker(t *testing.T) {
 	setup(t)
-	p, tok := podToken(t, "apps", "svc-prod-app-1", "chain", api.TokenAudience)
+	p, tok := podToken(t, "apps", "svc-prod-app-1", "chain", contract.TokenAudience)
 	base := t.TempDir()
 	snap := filepath.Join(base, "share/prod/dataset-1/rw")
 	require.NoError(t, os.MkdirAll(snap, 0o755))
@@ -174,7 +174,7 @@ func TestSidecarThroughBroker(t *testing.T) {
 	done := make(chan error, 1)
 	go func() {
 		done <- sidecarapp.Run(sctx, sidecarapp.Options{
-			Listen: "127.0.0.1:0", Owner: "apps/svc-prod-app-1", Environment: "prod", Workload: api.WorkloadApp,
+			Listen: "127.0.0.1:0", Owner: "apps/svc-prod-app-1", Environment: "prod", Workload: contract.WorkloadApp,
 			SnapshotRoot: filepath.Join(base, "share"), StagingRoot: filepath.Join(base, "staging"), StateDir: filepath.Join(base, "state"),
 			BrokerURL: brokerURL, BrokerCA: string(ca), TokenFile: tokFile, GrantCacheTTL: time.Second, GrantStaleFor: time.Second,
 			AuditLog: filepath.Join(base, "audit.log"), Pod: p.Name,
@@ -251,7 +251,7 @@ func TestBrokerWithRBACGrants(t *testing.T) {
 	defer srv.Close()
 	pool := x509.NewCertPool()
 	pool.AddCert(srv.Certificate())
-	_, tok := podToken(t, "apps", "svc-prod-app-1", "rbac", api.TokenAudience)
+	_, tok := podToken(t, "apps", "svc-prod-app-1", "rbac", contract.TokenAudience)
 	c := brokerClient(t, srv.URL, tok, pool)
 
 	for _, tc := range []struct {

@@ -30,7 +30,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
 
-	"github.com/warden-dev/warden/pkg/api"
+	"github.com/warden-dev/warden/pkg/contract"
 	"github.com/warden-dev/warden/pkg/guard"
 )
 
@@ -93,7 +93,7 @@ func TestIsolationRedTeam(t *testing.T) {
 	require.NoError(t, err)
 	defer kube.CoreV1().Pods("apps").Delete(context.Background(), other.Name, metav1.DeleteOptions{})
 	ensureServiceAccount(t, "apps", "svc-ephemeral")
-	own := api.AppSubPath("prod", "apps/svc-prod-app-1", api.WorkloadApp)
+	own := contract.AppSubPath("prod", "apps/svc-prod-app-1", contract.WorkloadApp)
 
 	appMount := func(m corev1.VolumeMount) func(*corev1.Pod) {
 		return func(p *corev1.Pod) { p.Spec.Containers[0].VolumeMounts = append(p.Spec.Containers[0].VolumeMounts, m) }
@@ -136,18 +136,18 @@ func TestIsolationRedTeam(t *testing.T) {
 		change func(*corev1.Pod)
 		reason string
 	}{
-		{"mount the share by name", appMount(corev1.VolumeMount{Name: api.VolumeSnapshots, MountPath: "/share"}), guard.ReasonForbiddenMount},
-		{"mount the token by name", appMount(corev1.VolumeMount{Name: api.VolumeToken, MountPath: "/tok", ReadOnly: true}), guard.ReasonForbiddenMount},
-		{"mount the state by name", appMount(corev1.VolumeMount{Name: api.VolumeState, MountPath: "/state"}), guard.ReasonForbiddenMount},
-		{"mount staging writable", appMount(corev1.VolumeMount{Name: api.VolumeStaging, MountPath: "/stage"}), guard.ReasonForbiddenMount},
-		{"mount all of staging read-only", appMount(corev1.VolumeMount{Name: api.VolumeStaging, MountPath: "/stage", ReadOnly: true}), guard.ReasonForbiddenMount},
-		{"mount another owner's staging", appMount(corev1.VolumeMount{Name: api.VolumeStaging, MountPath: "/stage", ReadOnly: true, SubPath: "prod/apps.svc-ephemeral"}), guard.ReasonForbiddenMount},
+		{"mount the share by name", appMount(corev1.VolumeMount{Name: contract.VolumeSnapshots, MountPath: "/share"}), guard.ReasonForbiddenMount},
+		{"mount the token by name", appMount(corev1.VolumeMount{Name: contract.VolumeToken, MountPath: "/tok", ReadOnly: true}), guard.ReasonForbiddenMount},
+		{"mount the state by name", appMount(corev1.VolumeMount{Name: contract.VolumeState, MountPath: "/state"}), guard.ReasonForbiddenMount},
+		{"mount staging writable", appMount(corev1.VolumeMount{Name: contract.VolumeStaging, MountPath: "/stage"}), guard.ReasonForbiddenMount},
+		{"mount all of staging read-only", appMount(corev1.VolumeMount{Name: contract.VolumeStaging, MountPath: "/stage", ReadOnly: true}), guard.ReasonForbiddenMount},
+		{"mount another owner's staging", appMount(corev1.VolumeMount{Name: contract.VolumeStaging, MountPath: "/stage", ReadOnly: true, SubPath: "prod/apps.svc-ephemeral"}), guard.ReasonForbiddenMount},
 		{"mount staging through subPathExpr", func(p *corev1.Pod) {
 			p.Spec.Containers[0].Env = []corev1.EnvVar{{Name: "D", Value: "prod"}}
-			appMount(corev1.VolumeMount{Name: api.VolumeStaging, MountPath: "/stage", ReadOnly: true, SubPathExpr: "$(D)"})(p)
+			appMount(corev1.VolumeMount{Name: contract.VolumeStaging, MountPath: "/stage", ReadOnly: true, SubPathExpr: "$(D)"})(p)
 		}, guard.ReasonForbiddenMount},
 		{"init container mounts the token", func(p *corev1.Pod) {
-			p.Spec.InitContainers = []corev1.Container{{Name: "setup", Image: "busybox", VolumeMounts: []corev1.VolumeMount{{Name: api.VolumeToken, MountPath: "/tok"}}}}
+			p.Spec.InitContainers = []corev1.Container{{Name: "setup", Image: "busybox", VolumeMounts: []corev1.VolumeMount{{Name: contract.VolumeToken, MountPath: "/tok"}}}}
 		}, guard.ReasonForbiddenMount},
 		{"hostPath /", addVolume(corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: "/"}}), guard.ReasonForbiddenVolume},
 		{"hostPath of every pod's tokens", addVolume(corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: "/var/lib/kubelet/pods"}}), guard.ReasonForbiddenVolume},
@@ -157,7 +157,7 @@ func TestIsolationRedTeam(t *testing.T) {
 		{"an ephemeral clone of the share by dataSourceRef", addVolume(cloneOf("warden-snapshots", true)), guard.ReasonForbiddenVolume},
 		{"inline NFS", addVolume(corev1.VolumeSource{NFS: &corev1.NFSVolumeSource{Server: "nfs.example.com.", Path: "/"}}), guard.ReasonForbiddenVolume},
 		{"inline iSCSI", addVolume(corev1.VolumeSource{ISCSI: &corev1.ISCSIVolumeSource{TargetPortal: "10.0.0.1:3260", IQN: "iqn.2001-04.com.example:storage", Lun: 0}}), guard.ReasonForbiddenVolume},
-		{"own token for the broker's audience", addVolume(token(api.TokenAudience)), guard.ReasonTokenAudience},
+		{"own token for the broker's audience", addVolume(token(contract.TokenAudience)), guard.ReasonTokenAudience},
 		{"shareProcessNamespace", func(p *corev1.Pod) { p.Spec.ShareProcessNamespace = ptr.To(true) }, guard.ReasonShareProcess},
 		{"hostPID", func(p *corev1.Pod) { p.Spec.HostPID = true }, guard.ReasonHostNamespace},
 		{"hostIPC", func(p *corev1.Pod) { p.Spec.HostIPC = true }, guard.ReasonHostNamespace},
@@ -181,14 +181,14 @@ func TestIsolationRedTeam(t *testing.T) {
 		}, guard.ReasonRedirectedHost},
 		{"own DNS search domain", func(p *corev1.Pod) { p.Spec.DNSConfig = &corev1.PodDNSConfig{Searches: []string{"evil.example.com"}} }, guard.ReasonRedirectedHost},
 		{"a container named like the sidecar", func(p *corev1.Pod) {
-			p.Spec.Containers = append(p.Spec.Containers, corev1.Container{Name: api.SidecarName, Image: "evil"})
+			p.Spec.Containers = append(p.Spec.Containers, corev1.Container{Name: contract.SidecarName, Image: "evil"})
 		}, guard.ReasonForgedInjection},
 		{"a reserved container name", func(p *corev1.Pod) { p.Spec.Containers[0].Name = "warden-helper" }, guard.ReasonReservedName},
 		{"a reserved volume name", func(p *corev1.Pod) {
 			p.Spec.Volumes = append(p.Spec.Volumes, volume("warden-cache", corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}))
 		}, guard.ReasonReservedName},
 		{"a hand-written status annotation", func(p *corev1.Pod) {
-			p.Annotations = map[string]string{api.AnnotationStatus: `{"version":"v9","owner":"apps/svc-prod-app-1"}`}
+			p.Annotations = map[string]string{contract.AnnotationStatus: `{"version":"v9","owner":"apps/svc-prod-app-1"}`}
 		}, guard.ReasonForgedInjection},
 	}
 	for _, a := range fresh {
@@ -226,31 +226,31 @@ func TestIsolationRedTeam(t *testing.T) {
 		{"sidecar runs as root", func(p *corev1.Pod) { sidecarOf(p).SecurityContext.RunAsUser = ptr.To[int64](0) }, guard.ReasonForgedInjection},
 		{"snapshot volume swapped for the node's root", func(p *corev1.Pod) {
 			for i := range p.Spec.Volumes {
-				if p.Spec.Volumes[i].Name == api.VolumeSnapshots {
+				if p.Spec.Volumes[i].Name == contract.VolumeSnapshots {
 					p.Spec.Volumes[i].VolumeSource = corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: "/"}}
 				}
 			}
 		}, guard.ReasonForgedInjection},
 		{"status names another workload", func(p *corev1.Pod) {
-			p.Annotations[api.AnnotationStatus] = strings.Replace(p.Annotations[api.AnnotationStatus], `"workload":"app"`, `"workload":"job"`, 1)
+			p.Annotations[contract.AnnotationStatus] = strings.Replace(p.Annotations[contract.AnnotationStatus], `"workload":"app"`, `"workload":"job"`, 1)
 		}, guard.ReasonForgedInjection},
 		{"status without its seal", func(p *corev1.Pod) {
-			s := p.Annotations[api.AnnotationStatus]
-			p.Annotations[api.AnnotationStatus] = s[:strings.LastIndex(s, `,"mac":`)] + "}"
+			s := p.Annotations[contract.AnnotationStatus]
+			p.Annotations[contract.AnnotationStatus] = s[:strings.LastIndex(s, `,"mac":`)] + "}"
 		}, guard.ReasonForgedInjection},
 		{"app mounts the share next to its data mount", func(p *corev1.Pod) {
-			p.Spec.Containers[0].VolumeMounts = append(p.Spec.Containers[0].VolumeMounts, corev1.VolumeMount{Name: api.VolumeSnapshots, MountPath: "/share"})
+			p.Spec.Containers[0].VolumeMounts = append(p.Spec.Containers[0].VolumeMounts, corev1.VolumeMount{Name: contract.VolumeSnapshots, MountPath: "/share"})
 		}, guard.ReasonForbiddenMount},
 		{"app's data mount made writable", func(p *corev1.Pod) {
 			for i, m := range p.Spec.Containers[0].VolumeMounts {
-				if m.Name == api.VolumeStaging {
+				if m.Name == contract.VolumeStaging {
 					p.Spec.Containers[0].VolumeMounts[i].ReadOnly = false
 				}
 			}
 		}, guard.ReasonForbiddenMount},
 		{"another owner's injection under this owner", func(p *corev1.Pod) {
 			o := other.DeepCopy()
-			p.Annotations[api.AnnotationStatus] = o.Annotations[api.AnnotationStatus]
+			p.Annotations[contract.AnnotationStatus] = o.Annotations[contract.AnnotationStatus]
 			p.Spec.InitContainers = o.Spec.InitContainers
 		}, guard.ReasonForgedInjection},
 		{"this owner's injection on another owner's pod", func(p *corev1.Pod) { p.Spec.ServiceAccountName = "svc-ephemeral" }, guard.ReasonForgedInjection},
@@ -299,18 +299,18 @@ func TestIsolationRedTeam(t *testing.T) {
 	}{
 		{"replace the sidecar's image", update(func(p *corev1.Pod) { p.Spec.InitContainers[0].Image = "evil.example.com/sidecar:v1" }), guard.ReasonImmutable},
 		{"rewrite the status", update(func(p *corev1.Pod) {
-			p.Annotations[api.AnnotationStatus] = strings.Replace(p.Annotations[api.AnnotationStatus], `"nativeSidecar":true`, `"nativeSidecar":false`, 1)
+			p.Annotations[contract.AnnotationStatus] = strings.Replace(p.Annotations[contract.AnnotationStatus], `"nativeSidecar":true`, `"nativeSidecar":false`, 1)
 		}), guard.ReasonImmutable},
-		{"remove the status", update(func(p *corev1.Pod) { delete(p.Annotations, api.AnnotationStatus) }), guard.ReasonImmutable},
-		{"debug container targeting the sidecar", debug(corev1.EphemeralContainer{EphemeralContainerCommon: corev1.EphemeralContainerCommon{Name: "dbg1", Image: "busybox"}, TargetContainerName: api.SidecarName}), guard.ReasonEphemeral},
+		{"remove the status", update(func(p *corev1.Pod) { delete(p.Annotations, contract.AnnotationStatus) }), guard.ReasonImmutable},
+		{"debug container targeting the sidecar", debug(corev1.EphemeralContainer{EphemeralContainerCommon: corev1.EphemeralContainerCommon{Name: "dbg1", Image: "busybox"}, TargetContainerName: contract.SidecarName}), guard.ReasonEphemeral},
 		{"debug container with the token", debug(corev1.EphemeralContainer{EphemeralContainerCommon: corev1.EphemeralContainerCommon{Name: "dbg2", Image: "busybox",
-			VolumeMounts: []corev1.VolumeMount{{Name: api.VolumeToken, MountPath: "/tok"}}}}), guard.ReasonForbiddenMount},
+			VolumeMounts: []corev1.VolumeMount{{Name: contract.VolumeToken, MountPath: "/tok"}}}}), guard.ReasonForbiddenMount},
 		{"debug container with the share", debug(corev1.EphemeralContainer{EphemeralContainerCommon: corev1.EphemeralContainerCommon{Name: "dbg3", Image: "busybox",
-			VolumeMounts: []corev1.VolumeMount{{Name: api.VolumeSnapshots, MountPath: "/share"}}}}), guard.ReasonForbiddenMount},
+			VolumeMounts: []corev1.VolumeMount{{Name: contract.VolumeSnapshots, MountPath: "/share"}}}}), guard.ReasonForbiddenMount},
 		{"debug container with SYS_PTRACE", debug(corev1.EphemeralContainer{EphemeralContainerCommon: corev1.EphemeralContainerCommon{Name: "dbg4", Image: "busybox",
 			SecurityContext: caps("SYS_PTRACE")}}), guard.ReasonCapability},
-		{"exec into the sidecar", connect("exec", api.SidecarName), guard.ReasonSidecarAccess},
-		{"attach to the sidecar", connect("attach", api.SidecarName), guard.ReasonSidecarAccess},
+		{"exec into the sidecar", connect("exec", contract.SidecarName), guard.ReasonSidecarAccess},
+		{"attach to the sidecar", connect("attach", contract.SidecarName), guard.ReasonSidecarAccess},
 		{"a claim that clones the share", func() error {
 			_, err := kube.CoreV1().PersistentVolumeClaims("apps").Create(ctx(t), &corev1.PersistentVolumeClaim{
 				ObjectMeta: metav1.ObjectMeta{Name: "stolen"},
@@ -343,7 +343,7 @@ func TestIsolationRedTeam(t *testing.T) {
 		{"dns options", func(p *corev1.Pod) {
 			p.Spec.DNSConfig = &corev1.PodDNSConfig{Options: []corev1.PodDNSConfigOption{{Name: "ndots", Value: ptr.To("2")}}}
 		}},
-		{"the data mount written out by hand", appMount(corev1.VolumeMount{Name: api.VolumeStaging, MountPath: api.DataDir, SubPath: own, ReadOnly: true})},
+		{"the data mount written out by hand", appMount(corev1.VolumeMount{Name: contract.VolumeStaging, MountPath: contract.DataDir, SubPath: own, ReadOnly: true})},
 		{"an init container before the app", func(p *corev1.Pod) { p.Spec.InitContainers = []corev1.Container{{Name: "setup", Image: "busybox"}} }},
 	} {
 		t.Run("harmless/"+ok.name, func(t *testing.T) {
@@ -392,7 +392,7 @@ func TestLaterWebhookCannotOpenAHole(t *testing.T) {
 		for i, c := range pod.Spec.Containers {
 			if c.Name == "helper" { // second pass: Warden has given it the data mount already
 				op = map[string]any{"op": "add", "path": fmt.Sprintf("/spec/containers/%d/volumeMounts/-", i),
-					"value": map[string]any{"name": api.VolumeToken, "mountPath": "/tok"}}
+					"value": map[string]any{"name": contract.VolumeToken, "mountPath": "/tok"}}
 			}
 		}
 		patch, _ := json.Marshal([]any{op})
@@ -447,11 +447,11 @@ func TestOptInLaterAndBrokerTrust(t *testing.T) {
 	require.NoError(t, err)
 	ns, err := kube.CoreV1().Namespaces().Get(ctx(t), "late-optin", metav1.GetOptions{})
 	require.NoError(t, err)
-	ns.Labels[api.LabelInject] = api.LabelInjectEnabled
+	ns.Labels[contract.LabelInject] = contract.LabelInjectEnabled
 	_, err = kube.CoreV1().Namespaces().Update(ctx(t), ns, metav1.UpdateOptions{})
 	require.NoError(t, err)
 	real := injected(t, "trust-model")
-	patch := fmt.Sprintf(`{"metadata":{"annotations":{%q:%q}}}`, api.AnnotationStatus, real.Annotations[api.AnnotationStatus])
+	patch := fmt.Sprintf(`{"metadata":{"annotations":{%q:%q}}}`, contract.AnnotationStatus, real.Annotations[contract.AnnotationStatus])
 	require.Eventually(t, func() bool {
 		_, err = kube.CoreV1().Pods("late-optin").Patch(ctx(t), plain.Name, types.MergePatchType, []byte(patch), metav1.PatchOptions{DryRun: []string{metav1.DryRunAll}})
 		return err != nil
@@ -462,27 +462,27 @@ func TestOptInLaterAndBrokerTrust(t *testing.T) {
 	// runs there) but never the broker.
 	forged := copyOf(real, "forged-elsewhere")
 	forged.Spec.ServiceAccountName = "whoever"
-	forged.Annotations[api.AnnotationStatus] = strings.Replace(forged.Annotations[api.AnnotationStatus], "apps/svc-prod-app-1", "plain/whoever", 1)
+	forged.Annotations[contract.AnnotationStatus] = strings.Replace(forged.Annotations[contract.AnnotationStatus], "apps/svc-prod-app-1", "plain/whoever", 1)
 	setup(t)
 	p, err := createPod(t, "plain", forged, false)
 	require.NoError(t, err)
-	code, msg := rawBroker(t, token(t, p, api.TokenAudience), `{"dataset":"prod-dataset-1","caller":{"user":"user-ds-1"}}`)
+	code, msg := rawBroker(t, token(t, p, contract.TokenAudience), `{"dataset":"prod-dataset-1","caller":{"user":"user-ds-1"}}`)
 	assert.Equal(t, 403, code)
 	assert.Contains(t, msg, "not opted in")
 
 	// Opting that namespace in does not make the forgery pass: its seal is wrong.
 	ns, err = kube.CoreV1().Namespaces().Get(ctx(t), "plain", metav1.GetOptions{})
 	require.NoError(t, err)
-	ns.Labels[api.LabelInject] = api.LabelInjectEnabled
+	ns.Labels[contract.LabelInject] = contract.LabelInjectEnabled
 	_, err = kube.CoreV1().Namespaces().Update(ctx(t), ns, metav1.UpdateOptions{})
 	require.NoError(t, err)
 	defer func() {
 		ns, _ := kube.CoreV1().Namespaces().Get(context.Background(), "plain", metav1.GetOptions{})
-		delete(ns.Labels, api.LabelInject)
+		delete(ns.Labels, contract.LabelInject)
 		_, _ = kube.CoreV1().Namespaces().Update(context.Background(), ns, metav1.UpdateOptions{})
 	}()
 	require.Eventually(t, func() bool {
-		code, msg = rawBroker(t, token(t, p, api.TokenAudience), `{"dataset":"prod-dataset-1","caller":{"user":"user-ds-1"}}`)
+		code, msg = rawBroker(t, token(t, p, contract.TokenAudience), `{"dataset":"prod-dataset-1","caller":{"user":"user-ds-1"}}`)
 		return strings.Contains(msg, "seal")
 	}, time.Minute, 200*time.Millisecond, "broker answered %d %s", code, msg)
 	assert.Equal(t, 403, code)

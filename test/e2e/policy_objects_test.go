@@ -26,8 +26,8 @@ import (
 
 	webhookapp "github.com/warden-dev/warden/cmd/webhook/app"
 	"github.com/warden-dev/warden/internal/testing/testenv"
-	"github.com/warden-dev/warden/pkg/api"
 	wardenv1 "github.com/warden-dev/warden/pkg/apis/warden/v1alpha1"
+	"github.com/warden-dev/warden/pkg/contract"
 	"github.com/warden-dev/warden/pkg/grants"
 	"github.com/warden-dev/warden/pkg/policy"
 	"github.com/warden-dev/warden/pkg/policyconvert"
@@ -59,7 +59,7 @@ func ensureNamespaceWithRoot(t testing.TB, name, root string) {
 	if n.Annotations == nil {
 		n.Annotations = map[string]string{}
 	}
-	n.Annotations[wardenv1.AnnotationSnapshotRoot] = root
+	n.Annotations[contract.AnnotationSnapshotRoot] = root
 	_, err = kube.CoreV1().Namespaces().Update(ctx(t), n, metav1.UpdateOptions{})
 	require.NoError(t, err)
 }
@@ -147,7 +147,7 @@ func TestPolicyObjectsRBAC(t *testing.T) {
 		Spec: wardenv1.OwnerSpec{ServiceAccount: "team-a/dana", Environment: "prod"}})), "a dataset owner cannot make an owner")
 	n, err := kube.CoreV1().Namespaces().Get(ctx(t), "team-a", metav1.GetOptions{})
 	require.NoError(t, err)
-	n.Annotations[wardenv1.AnnotationSnapshotRoot] = "."
+	n.Annotations[contract.AnnotationSnapshotRoot] = "."
 	_, err = kubeAs(t, "dana").CoreV1().Namespaces().Update(ctx(t), n, metav1.UpdateOptions{})
 	assert.True(t, apierrors.IsForbidden(err), "a dataset owner cannot move their snapshot root: %v", err)
 
@@ -261,7 +261,7 @@ func TestPolicyObjectsReachAdmissionAndBroker(t *testing.T) {
 	ds := newDataset("team-g", "team-g-sales", "sales", "serviceAccount:apps/svc-objects", "group:team-g-analysts")
 	require.NoError(t, c.Create(ctx(t), ds))
 	require.NoError(t, c.Create(ctx(t), &wardenv1.Group{ObjectMeta: metav1.ObjectMeta{Name: "team-g-analysts"}, Spec: wardenv1.GroupSpec{Users: []string{"bea"}}}))
-	_, tok := podToken(t, "apps", "svc-objects", "objects", api.TokenAudience)
+	_, tok := podToken(t, "apps", "svc-objects", "objects", contract.TokenAudience)
 	b := brokerClient(t, brokerURL, tok, caPool(t))
 	require.Eventually(t, func() bool {
 		d, err := b.Check(ctx(t), "apps/svc-objects", grants.Caller{User: "bea"}, "team-g-sales")

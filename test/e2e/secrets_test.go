@@ -20,8 +20,8 @@ import (
 
 	sidecarapp "github.com/warden-dev/warden/cmd/sidecar/app"
 	"github.com/warden-dev/warden/internal/testing/testvault"
-	"github.com/warden-dev/warden/pkg/api"
 	"github.com/warden-dev/warden/pkg/cli"
+	"github.com/warden-dev/warden/pkg/contract"
 	"github.com/warden-dev/warden/pkg/sidecar"
 )
 
@@ -54,7 +54,7 @@ type runningSidecar struct {
 // startSidecar runs a sidecar for a real pod (injected by the webhook) with its real token.
 func startSidecar(t testing.TB, ns, sa, pod string, mut func(*sidecarapp.Options)) *runningSidecar {
 	t.Helper()
-	p, tok := podToken(t, ns, sa, pod, api.TokenAudience)
+	p, tok := podToken(t, ns, sa, pod, contract.TokenAudience)
 	base := t.TempDir()
 	require.NoError(t, os.MkdirAll(filepath.Join(base, "share"), 0o755))
 	tokFile := filepath.Join(base, "token")
@@ -65,7 +65,7 @@ func startSidecar(t testing.TB, ns, sa, pod string, mut func(*sidecarapp.Options
 		env = "dev"
 	}
 	o := sidecarapp.Options{
-		Listen: "127.0.0.1:0", Owner: ns + "/" + sa, Environment: env, Workload: api.WorkloadApp,
+		Listen: "127.0.0.1:0", Owner: ns + "/" + sa, Environment: env, Workload: contract.WorkloadApp,
 		SnapshotRoot: filepath.Join(base, "share"), StagingRoot: filepath.Join(base, "staging"), StateDir: filepath.Join(base, "state"),
 		PolicyFile: policyFile, TokenFile: tokFile,
 		VaultAddr: vaultSrv.Addr, VaultCacheTTL: 30 * time.Second,

@@ -20,7 +20,7 @@ import (
 	webhookapp "github.com/warden-dev/warden/cmd/webhook/app"
 	"github.com/warden-dev/warden/internal/testing/testenv"
 	"github.com/warden-dev/warden/pkg/admission/mutate"
-	"github.com/warden-dev/warden/pkg/api"
+	"github.com/warden-dev/warden/pkg/contract"
 )
 
 // startReplica runs another webhook process (another version: its own sidecar image) against
@@ -145,7 +145,7 @@ func TestForeignKeyIsRefused(t *testing.T) {
 		_, err = createPod(t, "apps", p, true)
 		return err != nil
 	}, time.Minute, 200*time.Millisecond, "the foreign replica never ran")
-	assert.Contains(t, err.Error(), "warden: the pod carries "+api.AnnotationStatus)
+	assert.Contains(t, err.Error(), "warden: the pod carries "+contract.AnnotationStatus)
 	assert.Contains(t, err.Error(), "seal")
 	s, err := kube.CoreV1().Secrets("warden-system").Get(ctx(t), "warden-status-key-foreign", metav1.GetOptions{})
 	require.NoError(t, err)

@@ -44,9 +44,9 @@ import (
 	webhookapp "github.com/warden-dev/warden/cmd/webhook/app"
 	"github.com/warden-dev/warden/internal/testing/kubeletcert"
 	"github.com/warden-dev/warden/pkg/admission/mutate"
-	"github.com/warden-dev/warden/pkg/api"
 	wardenv1 "github.com/warden-dev/warden/pkg/apis/warden/v1alpha1"
 	"github.com/warden-dev/warden/pkg/brokerapi"
+	"github.com/warden-dev/warden/pkg/contract"
 	"github.com/warden-dev/warden/pkg/grants"
 	"github.com/warden-dev/warden/pkg/guard"
 	"github.com/warden-dev/warden/pkg/policy"
@@ -216,7 +216,7 @@ func certClient(t testing.TB, base, file string) *brokerapi.Client {
 // mintToken is `kubectl create token SA --audience warden --bound-object-kind Pod` as c.
 func mintToken(t testing.TB, c kubernetes.Interface, p *corev1.Pod) (string, error) {
 	tr, err := c.CoreV1().ServiceAccounts(p.Namespace).CreateToken(ctx(t), p.Spec.ServiceAccountName, &authnv1.TokenRequest{Spec: authnv1.TokenRequestSpec{
-		Audiences: []string{api.TokenAudience}, ExpirationSeconds: ptr.To[int64](600),
+		Audiences: []string{contract.TokenAudience}, ExpirationSeconds: ptr.To[int64](600),
 		BoundObjectRef: &authnv1.BoundObjectReference{Kind: "Pod", APIVersion: "v1", Name: p.Name, UID: p.UID},
 	}}, metav1.CreateOptions{})
 	if err != nil {
@@ -266,8 +266,8 @@ func TestTenantSubresources(t *testing.T) {
 		refused(t, guard.ReasonImmutable, statusPatch(operator, real.Name, `{"metadata":{"annotations":{"warden.dev/status":null}}}`))
 	})
 	t.Run("rewrite the status through pods/status", func(t *testing.T) {
-		forged := strings.Replace(real.Annotations[api.AnnotationStatus], `"workload":"app"`, `"workload":"job"`, 1)
-		b, _ := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": map[string]string{api.AnnotationStatus: forged}}})
+		forged := strings.Replace(real.Annotations[contract.AnnotationStatus], `"workload":"app"`, `"workload":"job"`, 1)
+		b, _ := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": map[string]string{contract.AnnotationStatus: forged}}})
 		refused(t, guard.ReasonImmutable, statusPatch(operator, real.Name, string(b)))
 	})
 	t.Run("put a sealed status on a pod Warden never injected, through pods/status", func(t *testing.T) {
@@ -276,7 +276,7 @@ func TestTenantSubresources(t *testing.T) {
 		plain, err := createPod(t, "tenant-late", newPod("before-optin", "svc"), false)
 		require.NoError(t, err)
 		optIn(t, "tenant-late")
-		b, _ := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": map[string]string{api.AnnotationStatus: real.Annotations[api.AnnotationStatus]}}})
+		b, _ := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": map[string]string{contract.AnnotationStatus: real.Annotations[contract.AnnotationStatus]}}})
 		require.Eventually(t, func() bool {
 			_, err = kube.CoreV1().Pods("tenant-late").Patch(ctx(t), plain.Name, types.MergePatchType, b, metav1.PatchOptions{DryRun: []string{metav1.DryRunAll}}, "status")
 			return err != nil
@@ -298,7 +298,7 @@ func TestTenantSubresources(t *testing.T) {
 		pending := injected(t, "tenant-unbound")
 		refused(t, guard.ReasonImmutable, func() error {
 			return operator.CoreV1().Pods("apps").Bind(ctx(t), &corev1.Binding{
-				ObjectMeta: metav1.ObjectMeta{Name: pending.Name, Annotations: map[string]string{api.AnnotationStatus: "{}"}},
+				ObjectMeta: metav1.ObjectMeta{Name: pending.Name, Annotations: map[string]string{contract.AnnotationStatus: "{}"}},
 				Target:     corev1.ObjectReference{Kind: "Node", Name: e2eNode},
 			}, metav1.CreateOptions{})
 		})
@@ -311,7 +311,7 @@ func TestTenantSubresources(t *testing.T) {
 	t.Run("exec into the sidecar as the built-in admin", func(t *testing.T) {
 		refused(t, guard.ReasonSidecarAccess, func() error {
 			return admin.CoreV1().RESTClient().Post().Namespace("apps").Resource("pods").Name(real.Name).SubResource("exec").
-				Param("container", api.SidecarName).Param("command", "sh").Param("stdout", "true").Do(ctx(t)).Error()
+				Param("container", contract.SidecarName).Param("command", "sh").Param("stdout", "true").Do(ctx(t)).Error()
 		})
 	})
 	t.Run("harmless: status conditions written by a controller", func(t *testing.T) {
@@ -322,7 +322,7 @@ func TestTenantSubresources(t *testing.T) {
 	})
 	cur, err := kube.CoreV1().Pods("apps").Get(ctx(t), real.Name, metav1.GetOptions{})
 	require.NoError(t, err)
-	assert.Equal(t, real.Annotations[api.AnnotationStatus], cur.Annotations[api.AnnotationStatus], "the seal is what Warden wrote")
+	assert.Equal(t, real.Annotations[contract.AnnotationStatus], cur.Annotations[contract.AnnotationStatus], "the seal is what Warden wrote")
 	assert.Equal(t, real.Spec.InitContainers[0].Image, cur.Spec.InitContainers[0].Image)
 }
 
@@ -333,7 +333,7 @@ func optIn(t *testing.T, ns string) {
 	if n.Labels == nil {
 		n.Labels = map[string]string{}
 	}
-	n.Labels[api.LabelInject] = api.LabelInjectEnabled
+	n.Labels[contract.LabelInject] = contract.LabelInjectEnabled
 	_, err = kube.CoreV1().Namespaces().Update(ctx(t), n, metav1.UpdateOptions{})
 	require.NoError(t, err)
 }

@@ -27,7 +27,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/warden-dev/warden/internal/testing/testenv"
-	"github.com/warden-dev/warden/pkg/api"
+	"github.com/warden-dev/warden/pkg/contract"
 )
 
 func ctx(t testing.TB) context.Context {
@@ -40,7 +40,7 @@ func ensureNamespace(t testing.TB, name string, optIn bool) {
 	t.Helper()
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}
 	if optIn {
-		ns.Labels = map[string]string{api.LabelInject: api.LabelInjectEnabled}
+		ns.Labels = map[string]string{contract.LabelInject: contract.LabelInjectEnabled}
 	}
 	_, err := kube.CoreV1().Namespaces().Create(ctx(t), ns, metav1.CreateOptions{})
 	if !apierrors.IsAlreadyExists(err) {
@@ -88,7 +88,7 @@ func setup(t testing.TB) {
 
 func sidecarsOf(p *corev1.Pod) (n int) {
 	for _, c := range append(append([]corev1.Container{}, p.Spec.InitContainers...), p.Spec.Containers...) {
-		if c.Name == api.SidecarName {
+		if c.Name == contract.SidecarName {
 			n++
 		}
 	}
@@ -104,7 +104,7 @@ func TestAllowedOwnerIsInjected(t *testing.T) {
 
 	require.Equal(t, 1, sidecarsOf(stored))
 	sc := stored.Spec.InitContainers[0]
-	assert.Equal(t, api.SidecarName, sc.Name)
+	assert.Equal(t, contract.SidecarName, sc.Name)
 	assert.Equal(t, corev1.ContainerRestartPolicyAlways, *sc.RestartPolicy)
 	assert.Equal(t, "ghcr.io/warden-dev/warden-sidecar:e2e", sc.Image)
 	assert.Contains(t, sc.Args, "--owner=apps/svc-prod-app-1")
@@ -115,32 +115,32 @@ func TestAllowedOwnerIsInjected(t *testing.T) {
 	for _, v := range stored.Spec.Volumes {
 		vols[v.Name] = v
 	}
-	require.Contains(t, vols, api.VolumeToken)
+	require.Contains(t, vols, contract.VolumeToken)
 	// As the API server stored it: the pod certificate from Warden's signer (the broker's
 	// identity) and, with Vault configured, the token Vault's login takes.
-	srcs := vols[api.VolumeToken].Projected.Sources
+	srcs := vols[contract.VolumeToken].Projected.Sources
 	require.Len(t, srcs, 2)
 	require.NotNil(t, srcs[0].PodCertificate)
-	assert.Equal(t, api.SignerName, srcs[0].PodCertificate.SignerName)
+	assert.Equal(t, contract.SignerName, srcs[0].PodCertificate.SignerName)
 	assert.Equal(t, "credentials.pem", srcs[0].PodCertificate.CredentialBundlePath)
 	require.NotNil(t, srcs[1].ServiceAccountToken)
 	assert.Equal(t, "warden", srcs[1].ServiceAccountToken.Audience)
-	require.Contains(t, vols, api.VolumeSnapshots)
-	require.Contains(t, vols, api.VolumeStaging)
+	require.Contains(t, vols, contract.VolumeSnapshots)
+	require.Contains(t, vols, contract.VolumeStaging)
 
 	app := stored.Spec.Containers[0]
 	env := map[string]string{}
 	for _, e := range app.Env {
 		env[e.Name] = e.Value
 	}
-	assert.Equal(t, "8787", env[api.EnvPort])
-	assert.Equal(t, api.DataDir, env[api.EnvDataDir])
+	assert.Equal(t, "8787", env[contract.EnvPort])
+	assert.Equal(t, contract.DataDir, env[contract.EnvDataDir])
 	var dataMount *corev1.VolumeMount
 	for i, m := range app.VolumeMounts {
 		switch m.Name {
-		case api.VolumeStaging:
+		case contract.VolumeStaging:
 			dataMount = &app.VolumeMounts[i]
-		case api.VolumeSnapshots, api.VolumeToken, api.VolumeState:
+		case contract.VolumeSnapshots, contract.VolumeToken, contract.VolumeState:
 			t.Errorf("app container mounts %s", m.Name)
 		}
 	}
@@ -148,8 +148,8 @@ func TestAllowedOwnerIsInjected(t *testing.T) {
 	assert.True(t, dataMount.ReadOnly)
 	assert.Equal(t, "prod/apps.svc-prod-app-1", dataMount.SubPath)
 
-	var st api.Status
-	require.NoError(t, json.Unmarshal([]byte(stored.Annotations[api.AnnotationStatus]), &st))
+	var st contract.Status
+	require.NoError(t, json.Unmarshal([]byte(stored.Annotations[contract.AnnotationStatus]), &st))
 	assert.Equal(t, "apps/svc-prod-app-1", st.Owner)
 
 	// An update of the stored pod goes through and duplicates nothing.
@@ -163,11 +163,11 @@ func TestAllowedOwnerIsInjected(t *testing.T) {
 func TestWorkspaceLayout(t *testing.T) {
 	setup(t)
 	p := newPod("workspace", "user-ds-1")
-	p.Labels = map[string]string{api.LabelWorkload: "workspace"}
+	p.Labels = map[string]string{contract.LabelWorkload: "workspace"}
 	stored, err := createPod(t, "ws", p, false)
 	require.NoError(t, err)
 	for _, m := range stored.Spec.Containers[0].VolumeMounts {
-		if m.Name == api.VolumeStaging {
+		if m.Name == contract.VolumeStaging {
 			assert.Equal(t, "dev/ws.user-ds-1/ws.user-ds-1", m.SubPath)
 			return
 		}
@@ -202,7 +202,7 @@ func TestIsolationBreakersAreRefused(t *testing.T) {
 	assert.Contains(t, err.Error(), "which is the dataset share")
 
 	fake := newPod("fake", "svc-prod-app-1")
-	fake.Spec.Containers = append(fake.Spec.Containers, corev1.Container{Name: api.SidecarName, Image: "evil"})
+	fake.Spec.Containers = append(fake.Spec.Containers, corev1.Container{Name: contract.SidecarName, Image: "evil"})
 	_, err = createPod(t, "apps", fake, true)
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "like Warden's sidecar")
@@ -213,7 +213,7 @@ func TestNamespaceWithoutLabelIsUntouched(t *testing.T) {
 	stored, err := createPod(t, "plain", newPod("plain", "whoever"), false)
 	require.NoError(t, err)
 	assert.Equal(t, 0, sidecarsOf(stored))
-	assert.NotContains(t, stored.Annotations, api.AnnotationStatus)
+	assert.NotContains(t, stored.Annotations, contract.AnnotationStatus)
 }
 
 // A webhook ordered after Warden adds a container; the API server re-invokes Warden
@@ -257,20 +257,20 @@ func TestReinvocationDuplicatesNothing(t *testing.T) {
 	for _, v := range stored.Spec.Volumes {
 		names[v.Name]++
 	}
-	for _, n := range []string{api.VolumeStaging, api.VolumeSnapshots, api.VolumeState, api.VolumeToken} {
+	for _, n := range []string{contract.VolumeStaging, contract.VolumeSnapshots, contract.VolumeState, contract.VolumeToken} {
 		assert.Equal(t, 1, names[n], n)
 	}
 	for _, c := range stored.Spec.Containers {
 		count := 0
 		for _, m := range c.VolumeMounts {
-			if m.Name == api.VolumeStaging {
+			if m.Name == contract.VolumeStaging {
 				count++
 			}
 		}
 		assert.Equal(t, 1, count, "container %s has the data mount once", c.Name)
 		envs := 0
 		for _, e := range c.Env {
-			if e.Name == api.EnvPort {
+			if e.Name == contract.EnvPort {
 				envs++
 			}
 		}
@@ -308,7 +308,7 @@ func TestEphemeralContainerCannotTargetSidecar(t *testing.T) {
 	require.NoError(t, err)
 	p.Spec.EphemeralContainers = []corev1.EphemeralContainer{{
 		EphemeralContainerCommon: corev1.EphemeralContainerCommon{Name: "dbg", Image: "busybox"},
-		TargetContainerName:      api.SidecarName,
+		TargetContainerName:      contract.SidecarName,
 	}}
 	_, err = kube.CoreV1().Pods("apps").UpdateEphemeralContainers(ctx(t), p.Name, p, metav1.UpdateOptions{})
 	require.Error(t, err)

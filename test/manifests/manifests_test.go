@@ -30,8 +30,8 @@ import (
 	webhookapp "github.com/warden-dev/warden/cmd/webhook/app"
 	"github.com/warden-dev/warden/internal/testing/testenv"
 	"github.com/warden-dev/warden/pkg/admission"
-	"github.com/warden-dev/warden/pkg/api"
 	"github.com/warden-dev/warden/pkg/broker"
+	"github.com/warden-dev/warden/pkg/contract"
 	"github.com/warden-dev/warden/pkg/policy"
 )
 
@@ -258,7 +258,7 @@ func TestLeastPrivilegeRBAC(t *testing.T) {
 					require.True(t, ok, "%s: unexpected access to %s/%s", r.Name, g, res)
 					assert.Subset(t, want, rule.Verbs, "%s: %s/%s", r.Name, g, res)
 					if res == "signers" {
-						assert.Equal(t, []string{api.SignerName}, rule.ResourceNames, "signs for Warden's signer only")
+						assert.Equal(t, []string{contract.SignerName}, rule.ResourceNames, "signs for Warden's signer only")
 					} else {
 						assert.Empty(t, rule.ResourceNames)
 					}

@@ -16,7 +16,7 @@ import (
 
 	"github.com/warden-dev/warden/internal/kubenode"
 	"github.com/warden-dev/warden/internal/ociimage"
-	"github.com/warden-dev/warden/pkg/api"
+	"github.com/warden-dev/warden/pkg/contract"
 )
 
 // BenchmarkPodStartup: from the create call to the app's first instruction (the time nodeapp
@@ -106,7 +106,7 @@ func appStart(tb testing.TB, p *corev1.Pod) time.Time {
 // sidecarServing is when the sidecar's first run logged that it serves.
 func sidecarServing(tb testing.TB, p *corev1.Pod) (time.Time, bool) {
 	tb.Helper()
-	lines, err := node.LogLines(p, api.SidecarName)
+	lines, err := node.LogLines(p, contract.SidecarName)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -155,7 +155,7 @@ func BenchmarkSidecarMemory(b *testing.B) {
 
 func sidecarMemory(tb testing.TB, p *corev1.Pod) kubenode.Memory {
 	tb.Helper()
-	pid, err := node.PID(kubenode.ContainerID(p, api.SidecarName))
+	pid, err := node.PID(kubenode.ContainerID(p, contract.SidecarName))
 	if err != nil {
 		tb.Fatal(err)
 	}

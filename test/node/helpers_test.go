@@ -18,7 +18,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/warden-dev/warden/internal/kubenode"
-	"github.com/warden-dev/warden/pkg/api"
+	"github.com/warden-dev/warden/pkg/contract"
 )
 
 // podTimeout bounds every wait for the kubelet; it is a deadline for failure, not a measurement.
@@ -276,10 +276,10 @@ func stage(t testing.TB, p *corev1.Pod, caller, dataset, path string, ttl int) s
 }
 
 // injected is the Warden status the webhook wrote on a pod.
-func injected(t testing.TB, p *corev1.Pod) api.Status {
+func injected(t testing.TB, p *corev1.Pod) contract.Status {
 	t.Helper()
-	var s api.Status
-	if err := json.Unmarshal([]byte(p.Annotations[api.AnnotationStatus]), &s); err != nil {
+	var s contract.Status
+	if err := json.Unmarshal([]byte(p.Annotations[contract.AnnotationStatus]), &s); err != nil {
 		t.Fatalf("pod %s/%s has no Warden status: %v", p.Namespace, p.Name, err)
 	}
 	return s

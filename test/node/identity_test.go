@@ -21,8 +21,8 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/warden-dev/warden/pkg/admission/mutate"
-	"github.com/warden-dev/warden/pkg/api"
 	"github.com/warden-dev/warden/pkg/brokerapi"
+	"github.com/warden-dev/warden/pkg/contract"
 )
 
 // (8) The sidecar's identity: the kubelet requests the pod's certificate from Warden's signer
@@ -45,7 +45,7 @@ func TestPodCertificate(t *testing.T) {
 	var issued *certv1.PodCertificateRequest
 	for i, r := range pcrs.Items {
 		for _, c := range r.Status.Conditions {
-			if r.Spec.PodUID == p.UID && r.Spec.SignerName == api.SignerName && c.Type == certv1.PodCertificateRequestConditionTypeIssued {
+			if r.Spec.PodUID == p.UID && r.Spec.SignerName == contract.SignerName && c.Type == certv1.PodCertificateRequestConditionTypeIssued {
 				issued = &pcrs.Items[i]
 			}
 		}
@@ -58,7 +58,7 @@ func TestPodCertificate(t *testing.T) {
 	}
 
 	// What the kubelet projected into the sidecar's volume.
-	bundleFile := filepath.Join(node.KubeletDir(), "pods", string(p.UID), "volumes", "kubernetes.io~projected", api.VolumeToken, "credentials.pem")
+	bundleFile := filepath.Join(node.KubeletDir(), "pods", string(p.UID), "volumes", "kubernetes.io~projected", contract.VolumeToken, "credentials.pem")
 	bundle, err := os.ReadFile(bundleFile)
 	if err != nil {
 		t.Fatalf("the projected credential bundle: %v", err)
@@ -116,7 +116,7 @@ func TestPodCertificate(t *testing.T) {
 		t.Errorf("the projected certificate from the host: %d %s", code, body)
 	}
 	tr, err := kube.CoreV1().ServiceAccounts("apps").CreateToken(ctx, "svc-prod-app-1", &authnv1.TokenRequest{Spec: authnv1.TokenRequestSpec{
-		Audiences: []string{api.TokenAudience}, ExpirationSeconds: ptr.To[int64](600),
+		Audiences: []string{contract.TokenAudience}, ExpirationSeconds: ptr.To[int64](600),
 		BoundObjectRef: &authnv1.BoundObjectReference{Kind: "Pod", APIVersion: "v1", Name: p.Name, UID: p.UID},
 	}}, metav1.CreateOptions{})
 	if err != nil {

@@ -24,7 +24,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/warden-dev/warden/internal/kubenode"
-	"github.com/warden-dev/warden/pkg/api"
+	"github.com/warden-dev/warden/pkg/contract"
 )
 
 // (1) An app pod: the native sidecar starts and is ready before the app; the app lists datasets,
@@ -34,10 +34,10 @@ import (
 func TestAppPod(t *testing.T) {
 	p := running(t, create(t, appPod("apps", "app", "svc-prod-app-1", "serve")))
 
-	if ic := p.Spec.InitContainers; len(ic) == 0 || ic[0].Name != api.SidecarName || ic[0].RestartPolicy == nil || *ic[0].RestartPolicy != corev1.ContainerRestartPolicyAlways {
+	if ic := p.Spec.InitContainers; len(ic) == 0 || ic[0].Name != contract.SidecarName || ic[0].RestartPolicy == nil || *ic[0].RestartPolicy != corev1.ContainerRestartPolicyAlways {
 		t.Fatalf("the sidecar is not the first init container with restartPolicy Always: %+v", ic)
 	}
-	sc := status(p, api.SidecarName)
+	sc := status(p, contract.SidecarName)
 	if sc == nil || sc.Started == nil || !*sc.Started || !sc.Ready || sc.State.Running == nil {
 		t.Fatalf("sidecar status %+v", sc)
 	}
@@ -62,8 +62,8 @@ func TestAppPod(t *testing.T) {
 	}
 
 	s := stage(t, p, "user-ds-1", "prod-dataset-1", "sales.csv", 600)
-	if path.Dir(s.Path) != api.DataDir+"/user=user-ds-1" {
-		t.Fatalf("staged at %s, want a file in %s/user=user-ds-1", s.Path, api.DataDir)
+	if path.Dir(s.Path) != contract.DataDir+"/user=user-ds-1" {
+		t.Fatalf("staged at %s, want a file in %s/user=user-ds-1", s.Path, contract.DataDir)
 	}
 	want := snapshotFiles["prod/dataset-1/rw/sales.csv"]
 	got := in(t, p, Op{Op: "read", Path: s.Path})
@@ -72,7 +72,7 @@ func TestAppPod(t *testing.T) {
 		t.Fatalf("reading %s in the app: %+v (sidecar said sha256 %s)", s.Path, got, s.SHA256)
 	}
 
-	for _, p2 := range []string{s.Path, api.DataDir + "/new.txt", api.DataDir + "/user=user-ds-1/new.txt"} {
+	for _, p2 := range []string{s.Path, contract.DataDir + "/new.txt", contract.DataDir + "/user=user-ds-1/new.txt"} {
 		if w := in(t, p, Op{Op: "write", Path: p2, Body: "overwritten"}); w.Errno != int(syscall.EROFS) {
 			t.Errorf("writing %s from the app: %+v, want EROFS", p2, w)
 		}
@@ -93,20 +93,20 @@ func TestAppPod(t *testing.T) {
 	mounts := in(t, p, Op{Op: "read", Path: "/proc/self/mountinfo"})
 	dataMounts := 0
 	for _, l := range strings.Split(mounts.Data, "\n") {
-		for _, hidden := range []string{api.VolumeState, api.VolumeToken, api.VolumeSnapshots, snapshots} {
+		for _, hidden := range []string{contract.VolumeState, contract.VolumeToken, contract.VolumeSnapshots, snapshots} {
 			if strings.Contains(l, hidden) {
 				t.Errorf("the app container mounts %s: %s", hidden, l)
 			}
 		}
-		if f := strings.Fields(l); len(f) > 5 && f[4] == api.DataDir {
+		if f := strings.Fields(l); len(f) > 5 && f[4] == contract.DataDir {
 			dataMounts++
-			if !strings.HasSuffix(f[3], "/"+api.VolumeStaging+"/prod/apps.svc-prod-app-1") || !strings.HasPrefix(f[5], "ro") {
-				t.Errorf("%s is mounted from %s (%s), want the owner's folder of the staging volume, read-only", api.DataDir, f[3], f[5])
+			if !strings.HasSuffix(f[3], "/"+contract.VolumeStaging+"/prod/apps.svc-prod-app-1") || !strings.HasPrefix(f[5], "ro") {
+				t.Errorf("%s is mounted from %s (%s), want the owner's folder of the staging volume, read-only", contract.DataDir, f[3], f[5])
 			}
 		}
 	}
 	if dataMounts != 1 {
-		t.Errorf("%d mounts at %s:\n%s", dataMounts, api.DataDir, mounts.Data)
+		t.Errorf("%d mounts at %s:\n%s", dataMounts, contract.DataDir, mounts.Data)
 	}
 }
 
@@ -145,7 +145,7 @@ func TestBroker(t *testing.T) {
 		t.Errorf("broker grant log for pod apps/broker: allowed prod-dataset-1 %v, denied prod-dataset-2 %v\n%v", allowed, denied, webhookLog.lines("grant"))
 	}
 	// The sidecar's audit names the pod too.
-	logs, err := node.Logs(p, api.SidecarName)
+	logs, err := node.Logs(p, contract.SidecarName)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -201,7 +201,7 @@ func TestSecrets(t *testing.T) {
 // killed after the grace period), and the pod Succeeds.
 func TestJob(t *testing.T) {
 	p := appPod("apps", "job", "svc-job", "job", "prod-dataset-1", "sales.csv")
-	p.Labels = map[string]string{api.LabelWorkload: string(api.WorkloadJob)}
+	p.Labels = map[string]string{contract.LabelWorkload: string(contract.WorkloadJob)}
 	p.Spec.RestartPolicy = corev1.RestartPolicyNever
 	p = waitPod(t, create(t, p), "finished", func(p *corev1.Pod) bool {
 		return p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed
@@ -209,14 +209,14 @@ func TestJob(t *testing.T) {
 	if p.Status.Phase != corev1.PodSucceeded {
 		t.Fatalf("job pod %s\n%s", p.Status.Phase, describe(p))
 	}
-	for _, c := range []string{"app", api.SidecarName} {
+	for _, c := range []string{"app", contract.SidecarName} {
 		s := status(p, c)
 		if s == nil || s.State.Terminated == nil || s.State.Terminated.ExitCode != 0 {
 			t.Errorf("%s: %+v, want terminated with exit code 0", c, s)
 		}
 	}
 	ev := waitAppEvent(t, p, "staged")
-	if !strings.HasPrefix(ev["path"].(string), api.DataDir+"/apps.svc-job/") || ev["head"] != "region,amount" {
+	if !strings.HasPrefix(ev["path"].(string), contract.DataDir+"/apps.svc-job/") || ev["head"] != "region,amount" {
 		t.Errorf("the job's staged copy: %v", ev)
 	}
 }
@@ -231,16 +231,16 @@ func TestSidecarRestart(t *testing.T) {
 		t.Fatalf("state of %s: %+v, want expiry %v", long.Name, m, long.ExpiresAt)
 	}
 
-	before := status(p, api.SidecarName)
-	id := kubenode.ContainerID(p, api.SidecarName)
+	before := status(p, contract.SidecarName)
+	id := kubenode.ContainerID(p, contract.SidecarName)
 	if err := node.Kill(id); err != nil {
 		t.Fatal(err)
 	}
 	p = waitPod(t, p, "sidecar restarted and ready", func(p *corev1.Pod) bool {
-		s := status(p, api.SidecarName)
-		return s != nil && s.RestartCount > before.RestartCount && s.Ready && kubenode.ContainerID(p, api.SidecarName) != id
+		s := status(p, contract.SidecarName)
+		return s != nil && s.RestartCount > before.RestartCount && s.Ready && kubenode.ContainerID(p, contract.SidecarName) != id
 	})
-	if s := status(p, api.SidecarName); s.LastTerminationState.Terminated == nil || s.LastTerminationState.Terminated.ExitCode != 137 {
+	if s := status(p, contract.SidecarName); s.LastTerminationState.Terminated == nil || s.LastTerminationState.Terminated.ExitCode != 137 {
 		t.Errorf("the sidecar's last termination: %+v, want SIGKILL", s.LastTerminationState)
 	}
 	if s := status(p, "app"); s.RestartCount != 0 || s.State.Running == nil {
@@ -283,7 +283,7 @@ type meta struct {
 // stateOf reads a staged copy's metadata from the pod's state volume, on the host.
 func stateOf(t testing.TB, p *corev1.Pod, name string) *meta {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(node.VolumeDir(string(p.UID), "kubernetes.io~empty-dir", api.VolumeState), name+".json"))
+	b, err := os.ReadFile(filepath.Join(node.VolumeDir(string(p.UID), "kubernetes.io~empty-dir", contract.VolumeState), name+".json"))
 	if err != nil {
 		t.Logf("state of %s: %v", name, err)
 		return nil
@@ -301,28 +301,28 @@ func TestLayouts(t *testing.T) {
 	app := running(t, create(t, appPod("apps", "layout-app", "svc-prod-app-1", "serve")))
 	own := stage(t, app, "", "prod-dataset-1", "sales.csv", 300)
 	user := stage(t, app, "user-ds-1", "prod-dataset-1", "sales.csv", 300)
-	if path.Dir(own.Path) != api.DataDir+"/apps.svc-prod-app-1" || path.Dir(user.Path) != api.DataDir+"/user=user-ds-1" {
+	if path.Dir(own.Path) != contract.DataDir+"/apps.svc-prod-app-1" || path.Dir(user.Path) != contract.DataDir+"/user=user-ds-1" {
 		t.Errorf("app layout: owner's copy at %s, user's at %s", own.Path, user.Path)
 	}
-	if ls := in(t, app, Op{Op: "ls", Path: api.DataDir}); !equal(ls.Entries, "apps.svc-prod-app-1", "user=user-ds-1") {
-		t.Errorf("the app sees %v in %s", ls.Entries, api.DataDir)
+	if ls := in(t, app, Op{Op: "ls", Path: contract.DataDir}); !equal(ls.Entries, "apps.svc-prod-app-1", "user=user-ds-1") {
+		t.Errorf("the app sees %v in %s", ls.Entries, contract.DataDir)
 	}
 
 	wsPod := appPod("ws", "layout-ws", "user-ds-1", "serve")
-	wsPod.Labels = map[string]string{api.LabelWorkload: string(api.WorkloadWorkspace)}
+	wsPod.Labels = map[string]string{contract.LabelWorkload: string(contract.WorkloadWorkspace)}
 	ws := running(t, create(t, wsPod))
-	if st := injected(t, ws); st.Workload != api.WorkloadWorkspace || st.Environment != "dev" {
+	if st := injected(t, ws); st.Workload != contract.WorkloadWorkspace || st.Environment != "dev" {
 		t.Fatalf("workspace status %+v", st)
 	}
 	mine := stage(t, ws, "", "dev-dataset-1", "sub/deeper.txt", 300)
-	if path.Dir(mine.Path) != api.DataDir {
-		t.Errorf("workspace copy at %s, want it directly in %s", mine.Path, api.DataDir)
+	if path.Dir(mine.Path) != contract.DataDir {
+		t.Errorf("workspace copy at %s, want it directly in %s", mine.Path, contract.DataDir)
 	}
 	if got := in(t, ws, Op{Op: "read", Path: mine.Path}); got.Data != snapshotFiles["dev/dataset-1/rw/sub/deeper.txt"] {
 		t.Errorf("reading the workspace copy: %+v", got)
 	}
-	if ls := in(t, ws, Op{Op: "ls", Path: api.DataDir}); !equal(ls.Entries, path.Base(mine.Path)) {
-		t.Errorf("the workspace sees %v in %s", ls.Entries, api.DataDir)
+	if ls := in(t, ws, Op{Op: "ls", Path: contract.DataDir}); !equal(ls.Entries, path.Base(mine.Path)) {
+		t.Errorf("the workspace sees %v in %s", ls.Entries, contract.DataDir)
 	}
 	if r := call(t, ws, "POST", "/v1/datasets/dev-dataset-1/stage", "user-ds-2", map[string]any{"path": "notes.txt"}); r.Status != http.StatusForbidden {
 		t.Errorf("a workspace staging for another user: %d %s", r.Status, r.Body)
@@ -345,10 +345,10 @@ func TestRefusedPodsNeverRun(t *testing.T) {
 	}{
 		{"token-by-name", `"warden-token"`, func(p *corev1.Pod) {
 			// The app mounting a projected token named like Warden's, audience warden.
-			p.Spec.Volumes = append(p.Spec.Volumes, corev1.Volume{Name: api.VolumeToken, VolumeSource: corev1.VolumeSource{Projected: &corev1.ProjectedVolumeSource{
-				Sources: []corev1.VolumeProjection{{ServiceAccountToken: &corev1.ServiceAccountTokenProjection{Audience: api.TokenAudience, Path: "token"}}},
+			p.Spec.Volumes = append(p.Spec.Volumes, corev1.Volume{Name: contract.VolumeToken, VolumeSource: corev1.VolumeSource{Projected: &corev1.ProjectedVolumeSource{
+				Sources: []corev1.VolumeProjection{{ServiceAccountToken: &corev1.ServiceAccountTokenProjection{Audience: contract.TokenAudience, Path: "token"}}},
 			}}})
-			p.Spec.Containers[0].VolumeMounts = append(p.Spec.Containers[0].VolumeMounts, corev1.VolumeMount{Name: api.VolumeToken, MountPath: "/token"})
+			p.Spec.Containers[0].VolumeMounts = append(p.Spec.Containers[0].VolumeMounts, corev1.VolumeMount{Name: contract.VolumeToken, MountPath: "/token"})
 		}},
 		{"host-root", "host path /,", func(p *corev1.Pod) {
 			p.Spec.Volumes = append(p.Spec.Volumes, corev1.Volume{Name: "host", VolumeSource: corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: "/"}}})

@@ -21,9 +21,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/warden-dev/warden/internal/serve"
-	"github.com/warden-dev/warden/pkg/api"
 	"github.com/warden-dev/warden/pkg/audit"
 	"github.com/warden-dev/warden/pkg/brokerapi"
+	"github.com/warden-dev/warden/pkg/contract"
 	"github.com/warden-dev/warden/pkg/grants"
 	"github.com/warden-dev/warden/pkg/health"
 	"github.com/warden-dev/warden/pkg/policy"
@@ -38,7 +38,7 @@ type Options struct {
 	Listen      string
 	Owner       string
 	Environment string
-	Workload    api.Workload
+	Workload    contract.Workload
 	DataDir     string
 
 	SnapshotRoot, StagingRoot, StateDir string
@@ -276,7 +276,7 @@ func grantSource(ctx context.Context, o Options, log *slog.Logger, reg prometheu
 }
 
 func callerResolver(ctx context.Context, o Options) (sidecar.CallerResolver, error) {
-	workspace := o.Workload == api.WorkloadWorkspace
+	workspace := o.Workload == contract.WorkloadWorkspace
 	if o.CallerJWKS == "" {
 		return sidecar.HeaderCallers{Owner: o.Owner, Workspace: workspace}, nil
 	}

@@ -19,7 +19,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/warden-dev/warden/pkg/admission/scope"
-	"github.com/warden-dev/warden/pkg/api"
+	"github.com/warden-dev/warden/pkg/contract"
 	"github.com/warden-dev/warden/pkg/guard"
 	"github.com/warden-dev/warden/pkg/policy"
 )
@@ -77,7 +77,7 @@ func (s StaticNamespaces) Labels(_ context.Context, name string) (map[string]str
 }
 
 // OptedIn are the labels of a namespace Warden governs.
-var OptedIn = map[string]string{api.LabelInject: api.LabelInjectEnabled}
+var OptedIn = map[string]string{contract.LabelInject: contract.LabelInjectEnabled}
 
 // Namespaces has opted-in namespaces (apps, ws), one that is not (plain), and exempt ones
 // labelled as if opted in (kube-system, warden-system).

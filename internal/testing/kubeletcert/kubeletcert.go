@@ -25,7 +25,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/ptr"
 
-	"github.com/warden-dev/warden/pkg/api"
+	"github.com/warden-dev/warden/pkg/contract"
 )
 
 // AllowNodes binds the system:node role to the system:nodes group (an admin's client), as a
@@ -71,7 +71,7 @@ func Request(ctx context.Context, client kubernetes.Interface, node *corev1.Node
 	pcr, err := client.CertificatesV1().PodCertificateRequests(pod.Namespace).Create(ctx, &certv1.PodCertificateRequest{
 		ObjectMeta: metav1.ObjectMeta{GenerateName: pod.Name + "-"},
 		Spec: certv1.PodCertificateRequestSpec{
-			SignerName: api.SignerName, PodName: pod.Name, PodUID: pod.UID,
+			SignerName: contract.SignerName, PodName: pod.Name, PodUID: pod.UID,
 			ServiceAccountName: sa.Name, ServiceAccountUID: sa.UID,
 			NodeName: types.NodeName(node.Name), NodeUID: node.UID,
 			MaxExpirationSeconds: ptr.To[int32](3600), StubPKCS10Request: csr,

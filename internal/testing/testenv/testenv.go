@@ -25,6 +25,8 @@ import (
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	"sigs.k8s.io/yaml"
+
+	"github.com/warden-dev/warden/pkg/contract"
 )
 
 // Env is a running control plane with Warden's webhook configuration installed.
@@ -254,7 +256,7 @@ func WaitForWebhook(ctx context.Context, cfg *rest.Config) error {
 	}
 	const ns = "warden-readiness-probe"
 	_, err = kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{
-		Name: ns, Labels: map[string]string{"warden.dev/inject": "enabled"},
+		Name: ns, Labels: map[string]string{contract.LabelInject: contract.LabelInjectEnabled},
 	}}, metav1.CreateOptions{})
 	if err != nil && !apierrors.IsAlreadyExists(err) {
 		return err

@@ -10,7 +10,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 
-	"github.com/warden-dev/warden/pkg/api"
+	"github.com/warden-dev/warden/pkg/contract"
 	"github.com/warden-dev/warden/pkg/guard"
 )
 
@@ -76,7 +76,7 @@ func DefaultConfig() Config {
 	return Config{
 		SidecarImage:           "ghcr.io/warden-dev/warden-sidecar:latest",
 		SidecarImagePullPolicy: corev1.PullIfNotPresent,
-		SidecarPort:            api.DefaultSidecarPort,
+		SidecarPort:            contract.DefaultSidecarPort,
 		NativeSidecar:          true,
 		SidecarResources: corev1.ResourceRequirements{
 			Requests: corev1.ResourceList{
@@ -159,7 +159,7 @@ func (c *Config) Rules(keys *guard.Keyring) *guard.Rules {
 		Snapshot:          c.SnapshotVolume,
 		HostPathAllow:     c.HostPathAllow,
 		InlineVolumeAllow: c.InlineVolumeAllow,
-		Audiences:         []string{api.TokenAudience},
+		Audiences:         []string{contract.TokenAudience},
 		Keys:              keys,
 	}
 	for _, addr := range []string{c.BrokerURL, c.VaultAddr} {

@@ -9,7 +9,7 @@ import (
 	sigsjson "sigs.k8s.io/json"
 
 	"github.com/warden-dev/warden/pkg/admission/review"
-	"github.com/warden-dev/warden/pkg/api"
+	"github.com/warden-dev/warden/pkg/contract"
 )
 
 // Decoding is most of an admission's cost, and most of a pod is irrelevant to Warden's checks
@@ -207,7 +207,7 @@ func decodePod(raw []byte) (*corev1.Pod, error) {
 	case len(v.Spec.Containers) == 0:
 		return nil, errors.New("pod has no containers")
 	}
-	if _, injected := v.Metadata.Annotations[api.AnnotationStatus]; injected {
+	if _, injected := v.Metadata.Annotations[contract.AnnotationStatus]; injected {
 		return review.DecodePod(raw)
 	}
 	p := &corev1.Pod{

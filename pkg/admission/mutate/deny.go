@@ -5,7 +5,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 
-	"github.com/warden-dev/warden/pkg/api"
+	"github.com/warden-dev/warden/pkg/contract"
 	"github.com/warden-dev/warden/pkg/guard"
 )
 
@@ -30,19 +30,19 @@ func deny(reason, format string, args ...any) *denial { return guard.Deny(reason
 // containers that already carry Warden's mount (the re-invocation path).
 func (c *Config) checkAppContainers(spec *corev1.PodSpec, skip func(*corev1.Container) bool) *denial {
 	for _, nc := range guard.Containers(spec) {
-		if nc.C.Name == api.SidecarName || (skip != nil && skip(nc.C)) {
+		if nc.C.Name == contract.SidecarName || (skip != nil && skip(nc.C)) {
 			continue
 		}
 		for _, m := range nc.C.VolumeMounts {
-			if strings.HasPrefix(m.Name, api.ReservedNamePrefix) {
+			if strings.HasPrefix(m.Name, contract.ReservedNamePrefix) {
 				continue // the guard judges mounts of Warden's volumes
 			}
-			if guard.PathsOverlap(m.MountPath, api.DataDir) && m.MountPath != "/" {
-				return deny(ReasonMountConflict, "%s mounts %q at %s, which collides with Warden's data directory %s; move that mount elsewhere", nc.Field(), m.Name, m.MountPath, api.DataDir)
+			if guard.PathsOverlap(m.MountPath, contract.DataDir) && m.MountPath != "/" {
+				return deny(ReasonMountConflict, "%s mounts %q at %s, which collides with Warden's data directory %s; move that mount elsewhere", nc.Field(), m.Name, m.MountPath, contract.DataDir)
 			}
 		}
 		for _, e := range nc.C.Env {
-			if e.Name == api.EnvPort || e.Name == api.EnvDataDir {
+			if e.Name == contract.EnvPort || e.Name == contract.EnvDataDir {
 				return deny(ReasonEnvConflict, "%s sets %s, which Warden sets itself; remove it from env", nc.Field(), e.Name)
 			}
 		}

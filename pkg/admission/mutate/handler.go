@@ -16,7 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/warden-dev/warden/pkg/admission/scope"
-	"github.com/warden-dev/warden/pkg/api"
+	"github.com/warden-dev/warden/pkg/contract"
 	"github.com/warden-dev/warden/pkg/guard"
 	"github.com/warden-dev/warden/pkg/policy"
 )
@@ -101,15 +101,15 @@ func (h *Handler) admitCreate(namespace string, pod *corev1.Pod) (admission.Resp
 	owner := namespace + "/" + guard.ServiceAccount(pod)
 	o, ok := pol.Owner(owner)
 	if !ok {
-		return scope.Denied(deny(ReasonUnknownOwner, "service account %q is not a Warden owner; pods in namespace %q (labelled %s=%s) must run as a service account listed under owners in the Warden policy: set spec.serviceAccountName to an allowed owner, or ask a cluster admin to add %q to the policy", owner, namespace, api.LabelInject, api.LabelInjectEnabled, owner))
+		return scope.Denied(deny(ReasonUnknownOwner, "service account %q is not a Warden owner; pods in namespace %q (labelled %s=%s) must run as a service account listed under owners in the Warden policy: set spec.serviceAccountName to an allowed owner, or ask a cluster admin to add %q to the policy", owner, namespace, contract.LabelInject, contract.LabelInjectEnabled, owner))
 	}
-	pc, err := api.ParsePodConfig(pod.Labels)
+	pc, err := contract.ParsePodConfig(pod.Labels)
 	if err != nil {
 		return scope.Denied(deny(ReasonInvalidLabel, "%v", err))
 	}
 	r := h.plans.get(&h.cfg, owner, string(o.Environment), pc.Workload)
 
-	if _, injected := pod.Annotations[api.AnnotationStatus]; injected {
+	if _, injected := pod.Annotations[contract.AnnotationStatus]; injected {
 		// A re-invocation after other webhooks, or a copy of an injected pod: Warden's parts
 		// must carry a valid seal, whichever Warden version made them.
 		if _, v := h.rules.Check(namespace, pod); v != nil {

@@ -17,7 +17,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/warden-dev/warden/pkg/admission/scope"
-	"github.com/warden-dev/warden/pkg/api"
+	"github.com/warden-dev/warden/pkg/contract"
 	"github.com/warden-dev/warden/pkg/guard"
 )
 
@@ -31,7 +31,7 @@ func TestInjectAppPod(t *testing.T) {
 	// The sidecar is the first init container and a native sidecar.
 	require.Len(t, out.Spec.InitContainers, 1)
 	sc := out.Spec.InitContainers[0]
-	assert.Equal(t, api.SidecarName, sc.Name)
+	assert.Equal(t, contract.SidecarName, sc.Name)
 	assert.Equal(t, "example.com/warden-sidecar:test", sc.Image)
 	assert.Equal(t, corev1.ContainerRestartPolicyAlways, *sc.RestartPolicy)
 	assert.Contains(t, sc.Args, "--owner=apps/svc-prod-app-1")
@@ -53,39 +53,39 @@ func TestInjectAppPod(t *testing.T) {
 	for _, v := range out.Spec.Volumes {
 		names = append(names, v.Name)
 	}
-	assert.Equal(t, []string{"scratch", api.VolumeStaging, api.VolumeSnapshots, api.VolumeState, api.VolumeToken}, names)
+	assert.Equal(t, []string{"scratch", contract.VolumeStaging, contract.VolumeSnapshots, contract.VolumeState, contract.VolumeToken}, names)
 	// The sidecar's identity: a pod certificate from Warden's signer, and no token without Vault.
 	require.Len(t, out.Spec.Volumes[4].Projected.Sources, 1)
 	cert := out.Spec.Volumes[4].Projected.Sources[0].PodCertificate
 	require.NotNil(t, cert)
-	assert.Equal(t, api.SignerName, cert.SignerName)
+	assert.Equal(t, contract.SignerName, cert.SignerName)
 	assert.Equal(t, "ECDSAP256", cert.KeyType)
 	assert.EqualValues(t, 3600, *cert.MaxExpirationSeconds)
-	assert.Contains(t, sc.Args, "--cert-file="+api.SidecarCertFile)
-	assert.NotContains(t, sc.Args, "--token-file="+api.SidecarTokenFile)
+	assert.Contains(t, sc.Args, "--cert-file="+contract.SidecarCertFile)
+	assert.NotContains(t, sc.Args, "--token-file="+contract.SidecarTokenFile)
 
 	// The app gets a read-only mount of its owner's folder and the env, keeping its own.
 	app := out.Spec.Containers[0]
 	assert.Equal(t, []corev1.VolumeMount{
 		{Name: "scratch", MountPath: "/scratch"},
-		{Name: api.VolumeStaging, MountPath: api.DataDir, SubPath: "prod/apps.svc-prod-app-1", ReadOnly: true},
+		{Name: contract.VolumeStaging, MountPath: contract.DataDir, SubPath: "prod/apps.svc-prod-app-1", ReadOnly: true},
 	}, app.VolumeMounts)
-	assert.Equal(t, []corev1.EnvVar{{Name: "A", Value: "1"}, {Name: "WARDEN_PORT", Value: "8787"}, {Name: "WARDEN_DATA_DIR", Value: api.DataDir}}, app.Env)
+	assert.Equal(t, []corev1.EnvVar{{Name: "A", Value: "1"}, {Name: "WARDEN_PORT", Value: "8787"}, {Name: "WARDEN_DATA_DIR", Value: contract.DataDir}}, app.Env)
 
 	// Only the sidecar sees the snapshot share, the state and the token.
 	for _, m := range app.VolumeMounts {
-		assert.NotContains(t, []string{api.VolumeSnapshots, api.VolumeState, api.VolumeToken}, m.Name)
+		assert.NotContains(t, []string{contract.VolumeSnapshots, contract.VolumeState, contract.VolumeToken}, m.Name)
 	}
 	mounts := map[string]corev1.VolumeMount{}
 	for _, m := range sc.VolumeMounts {
 		mounts[m.Name] = m
 	}
-	assert.True(t, mounts[api.VolumeSnapshots].ReadOnly)
-	assert.False(t, mounts[api.VolumeStaging].ReadOnly)
-	assert.True(t, mounts[api.VolumeToken].ReadOnly)
+	assert.True(t, mounts[contract.VolumeSnapshots].ReadOnly)
+	assert.False(t, mounts[contract.VolumeStaging].ReadOnly)
+	assert.True(t, mounts[contract.VolumeToken].ReadOnly)
 
-	var st api.Status
-	require.NoError(t, json.Unmarshal([]byte(out.Annotations[api.AnnotationStatus]), &st))
+	var st contract.Status
+	require.NoError(t, json.Unmarshal([]byte(out.Annotations[contract.AnnotationStatus]), &st))
 	assert.Equal(t, "apps/svc-prod-app-1", st.Owner)
 	assert.Equal(t, "prod", st.Environment)
 	assert.Equal(t, []string{"app"}, st.Containers)
@@ -106,7 +106,7 @@ func TestMountLayouts(t *testing.T) {
 			h := newTestHandler(t)
 			p := admissiontest.BasePod(tc.sa)
 			if tc.workload != "" {
-				p.Labels[api.LabelWorkload] = tc.workload
+				p.Labels[contract.LabelWorkload] = tc.workload
 			}
 			raw := admissiontest.MustJSON(t, p)
 			resp := admissiontest.Admit(t, h, admissiontest.Request(tc.ns, raw))
@@ -127,7 +127,7 @@ func TestDenials(t *testing.T) {
 	}{
 		{"unknown owner", "apps", func(p *corev1.Pod) { p.Spec.ServiceAccountName = "intruder" }, ReasonUnknownOwner, `"apps/intruder" is not a Warden owner`},
 		{"owner of another namespace", "ws", func(p *corev1.Pod) { p.Spec.ServiceAccountName = "svc-prod-app-1" }, ReasonUnknownOwner, "ask a cluster admin"},
-		{"bad workload label", "apps", func(p *corev1.Pod) { p.Labels[api.LabelWorkload] = "notebook" }, ReasonInvalidLabel, "not one of app, workspace, job"},
+		{"bad workload label", "apps", func(p *corev1.Pod) { p.Labels[contract.LabelWorkload] = "notebook" }, ReasonInvalidLabel, "not one of app, workspace, job"},
 		{"shareProcessNamespace", "apps", func(p *corev1.Pod) { p.Spec.ShareProcessNamespace = ptr.To(true) }, guard.ReasonShareProcess, "remove it"},
 		{"hostPID", "apps", func(p *corev1.Pod) { p.Spec.HostPID = true }, guard.ReasonHostNamespace, "spec.hostPID"},
 		{"hostNetwork", "apps", func(p *corev1.Pod) { p.Spec.HostNetwork = true }, guard.ReasonHostNamespace, "spec.hostNetwork"},
@@ -152,11 +152,11 @@ func TestDenials(t *testing.T) {
 				PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: "warden-snapshots"}}})
 		}, guard.ReasonForbiddenVolume, "which is the dataset share"},
 		{"sidecar name without status", "apps", func(p *corev1.Pod) {
-			p.Spec.Containers = append(p.Spec.Containers, corev1.Container{Name: api.SidecarName, Image: "evil"})
+			p.Spec.Containers = append(p.Spec.Containers, corev1.Container{Name: contract.SidecarName, Image: "evil"})
 		}, guard.ReasonForgedInjection, "is named like Warden's sidecar"},
 		{"reserved container name", "apps", func(p *corev1.Pod) { p.Spec.Containers[0].Name = "warden-helper" }, guard.ReasonReservedName, "reserved for Warden"},
 		{"reserved volume name", "apps", func(p *corev1.Pod) { p.Spec.Volumes[0].Name = "warden-staging" }, guard.ReasonReservedName, "reserved for Warden"},
-		{"mount at data dir", "apps", func(p *corev1.Pod) { p.Spec.Containers[0].VolumeMounts[0].MountPath = api.DataDir }, ReasonMountConflict, api.DataDir},
+		{"mount at data dir", "apps", func(p *corev1.Pod) { p.Spec.Containers[0].VolumeMounts[0].MountPath = contract.DataDir }, ReasonMountConflict, contract.DataDir},
 		{"mount above data dir", "apps", func(p *corev1.Pod) { p.Spec.Containers[0].VolumeMounts[0].MountPath = "/secure" }, ReasonMountConflict, "collides"},
 		{"WARDEN_PORT set", "apps", func(p *corev1.Pod) {
 			p.Spec.Containers[0].Env = append(p.Spec.Containers[0].Env, corev1.EnvVar{Name: "WARDEN_PORT", Value: "1"})
@@ -165,7 +165,7 @@ func TestDenials(t *testing.T) {
 			p.Spec.Containers[0].Ports = []corev1.ContainerPort{{ContainerPort: 8787}}
 		}, ReasonPortConflict, "8787"},
 		{"forged status without sidecar", "apps", func(p *corev1.Pod) {
-			p.Annotations = map[string]string{api.AnnotationStatus: `{"version":"x"}`}
+			p.Annotations = map[string]string{contract.AnnotationStatus: `{"version":"x"}`}
 		}, guard.ReasonForgedInjection, "not sealed"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -279,17 +279,17 @@ func TestIdempotentReinvocation(t *testing.T) {
 		out := admissiontest.PodFrom(t, once)
 		count := 0
 		for _, c := range append(out.Spec.InitContainers, out.Spec.Containers...) {
-			if c.Name == api.SidecarName {
+			if c.Name == contract.SidecarName {
 				count++
 			}
 		}
 		assert.Equal(t, 1, count)
 		if native {
-			assert.Equal(t, api.SidecarName, out.Spec.InitContainers[0].Name, "sidecar runs before other init containers")
+			assert.Equal(t, contract.SidecarName, out.Spec.InitContainers[0].Name, "sidecar runs before other init containers")
 			assert.Equal(t, "setup", out.Spec.InitContainers[1].Name)
-			assert.Equal(t, api.DataDir, out.Spec.InitContainers[1].VolumeMounts[0].MountPath, "init containers after the sidecar may use it")
+			assert.Equal(t, contract.DataDir, out.Spec.InitContainers[1].VolumeMounts[0].MountPath, "init containers after the sidecar may use it")
 		} else {
-			assert.Equal(t, api.SidecarName, out.Spec.Containers[1].Name)
+			assert.Equal(t, contract.SidecarName, out.Spec.Containers[1].Name)
 			assert.Nil(t, out.Spec.Containers[1].RestartPolicy)
 			assert.Empty(t, out.Spec.InitContainers[0].VolumeMounts, "init containers run before a regular sidecar exists")
 		}
@@ -314,7 +314,7 @@ func TestReinvocationAfterDefaulting(t *testing.T) {
 	resp := admissiontest.Admit(t, h, admissiontest.Request("apps", raw2))
 	require.True(t, resp.Allowed, "%v", resp.Result)
 	out := admissiontest.PodFrom(t, admissiontest.ApplyPatch(t, raw2, resp))
-	assert.Equal(t, api.DataDir, out.Spec.Containers[1].VolumeMounts[0].MountPath, "container added later gets the mount")
+	assert.Equal(t, contract.DataDir, out.Spec.Containers[1].VolumeMounts[0].MountPath, "container added later gets the mount")
 	resp = admissiontest.Admit(t, h, admissiontest.Request("apps", admissiontest.MustJSON(t, out)))
 	assert.Empty(t, resp.Patch)
 
@@ -337,7 +337,7 @@ func TestForgedInjection(t *testing.T) {
 			p.Spec.InitContainers[0].Command = []string{"/bin/sh", "-c", "cat /warden/snapshots/*"}
 		},
 		"app mounts snapshots": func(p *corev1.Pod) {
-			p.Spec.Containers[0].VolumeMounts = append(p.Spec.Containers[0].VolumeMounts, corev1.VolumeMount{Name: api.VolumeSnapshots, MountPath: "/x"})
+			p.Spec.Containers[0].VolumeMounts = append(p.Spec.Containers[0].VolumeMounts, corev1.VolumeMount{Name: contract.VolumeSnapshots, MountPath: "/x"})
 		},
 		"app mounts staging writable": func(p *corev1.Pod) {
 			p.Spec.Containers[0].VolumeMounts[1].ReadOnly = false
@@ -486,14 +486,14 @@ func TestSidecarCredentials(t *testing.T) {
 			out := admissiontest.PodFrom(t, admissiontest.ApplyPatch(t, raw, resp))
 			var cert, token bool
 			for _, v := range out.Spec.Volumes {
-				if v.Name != api.VolumeToken {
+				if v.Name != contract.VolumeToken {
 					continue
 				}
 				for _, s := range v.Projected.Sources {
 					cert = cert || s.PodCertificate != nil
 					if s.ServiceAccountToken != nil {
 						token = true
-						assert.Equal(t, api.TokenAudience, s.ServiceAccountToken.Audience)
+						assert.Equal(t, contract.TokenAudience, s.ServiceAccountToken.Audience)
 						assert.EqualValues(t, 600, *s.ServiceAccountToken.ExpirationSeconds)
 					}
 				}
@@ -501,8 +501,8 @@ func TestSidecarCredentials(t *testing.T) {
 			assert.Equal(t, tc.cert, cert, "pod certificate")
 			assert.Equal(t, tc.token, token, "projected token")
 			args := out.Spec.InitContainers[0].Args
-			assert.Equal(t, tc.cert, slices.Contains(args, "--cert-file="+api.SidecarCertFile))
-			assert.Equal(t, tc.token, slices.Contains(args, "--token-file="+api.SidecarTokenFile))
+			assert.Equal(t, tc.cert, slices.Contains(args, "--cert-file="+contract.SidecarCertFile))
+			assert.Equal(t, tc.token, slices.Contains(args, "--token-file="+contract.SidecarTokenFile))
 		})
 	}
 }

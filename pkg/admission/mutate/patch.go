@@ -9,7 +9,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 
-	"github.com/warden-dev/warden/pkg/api"
+	"github.com/warden-dev/warden/pkg/contract"
 	"github.com/warden-dev/warden/pkg/guard"
 )
 
@@ -117,7 +117,7 @@ type planCache struct {
 
 const maxPlans = 4096
 
-func (c *planCache) get(cfg *Config, owner, env string, w api.Workload) *rendered {
+func (c *planCache) get(cfg *Config, owner, env string, w contract.Workload) *rendered {
 	key := [3]string{owner, env, string(w)}
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -135,7 +135,7 @@ func (c *planCache) get(cfg *Config, owner, env string, w api.Workload) *rendere
 // hasAppMount reports whether c already mounts the staging volume at the data directory.
 func hasAppMount(c *corev1.Container) bool {
 	for _, m := range c.VolumeMounts {
-		if m.Name == api.VolumeStaging && m.MountPath == api.DataDir {
+		if m.Name == contract.VolumeStaging && m.MountPath == contract.DataDir {
 			return true
 		}
 	}
@@ -148,7 +148,7 @@ func (c *Config) appContainerOps(p *patch, spec *corev1.PodSpec, r *rendered) {
 	visit := func(list string, cs []corev1.Container) {
 		for i := range cs {
 			ct := &cs[i]
-			if ct.Name == api.SidecarName || hasAppMount(ct) {
+			if ct.Name == contract.SidecarName || hasAppMount(ct) {
 				continue
 			}
 			base := "/spec/" + list + "/" + strconv.Itoa(i)
@@ -184,9 +184,9 @@ func (c *Config) injectPatch(pod *corev1.Pod, r *rendered, annotation string) []
 	}
 	value := mustMarshal(annotation)
 	if len(pod.Annotations) == 0 {
-		p.add("/metadata/annotations", append(append([]byte(`{"`+api.AnnotationStatus+`":`), value...), '}'))
+		p.add("/metadata/annotations", append(append([]byte(`{"`+contract.AnnotationStatus+`":`), value...), '}'))
 	} else {
-		p.add("/metadata/annotations/"+escape(api.AnnotationStatus), value)
+		p.add("/metadata/annotations/"+escape(contract.AnnotationStatus), value)
 	}
 	return p.bytes()
 }
@@ -195,7 +195,7 @@ func (c *Config) injectPatch(pod *corev1.Pod, r *rendered, annotation string) []
 func (c *Config) appContainers(spec *corev1.PodSpec) (names []string) {
 	visit := func(cs []corev1.Container) {
 		for i := range cs {
-			if cs[i].Name != api.SidecarName && !hasAppMount(&cs[i]) {
+			if cs[i].Name != contract.SidecarName && !hasAppMount(&cs[i]) {
 				names = append(names, cs[i].Name)
 			}
 		}
@@ -215,13 +215,13 @@ func (c *Config) injected(pod *corev1.Pod, r *rendered, annotation string) *core
 	for k, v := range pod.Annotations {
 		out.Annotations[k] = v
 	}
-	out.Annotations[api.AnnotationStatus] = annotation
+	out.Annotations[contract.AnnotationStatus] = annotation
 	spec := &out.Spec
 	spec.Volumes = append(slices.Clip(pod.Spec.Volumes), r.plan.volumes...)
 	withMount := func(cs []corev1.Container) []corev1.Container {
 		out := slices.Clone(cs)
 		for i := range out {
-			if out[i].Name != api.SidecarName && !hasAppMount(&out[i]) {
+			if out[i].Name != contract.SidecarName && !hasAppMount(&out[i]) {
 				// The mount is what the invariant judges; the env the patch adds is not.
 				out[i].VolumeMounts = append(slices.Clip(out[i].VolumeMounts), r.appMount)
 			}

@@ -8,7 +8,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/utils/ptr"
 
-	"github.com/warden-dev/warden/pkg/api"
+	"github.com/warden-dev/warden/pkg/contract"
 	"github.com/warden-dev/warden/pkg/version"
 )
 
@@ -19,20 +19,20 @@ type plan struct {
 	sidecar  corev1.Container
 	appMount corev1.VolumeMount
 	appEnv   []corev1.EnvVar
-	status   api.Status
+	status   contract.Status
 }
 
 // sidecarStartTimeout bounds how long the postStart hook waits for the sidecar to answer.
 const sidecarStartTimeout = 60 * time.Second
 
-func (c *Config) plan(owner, env string, w api.Workload) *plan {
+func (c *Config) plan(owner, env string, w contract.Workload) *plan {
 	port := strconv.Itoa(int(c.SidecarPort))
 	args, creds := c.sidecarArgs(port, owner, env, w)
 	volumes := []corev1.Volume{
-		{Name: api.VolumeStaging, VolumeSource: c.StagingVolume},
-		{Name: api.VolumeSnapshots, VolumeSource: c.SnapshotVolume},
-		{Name: api.VolumeState, VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
-		{Name: api.VolumeToken, VolumeSource: corev1.VolumeSource{Projected: &corev1.ProjectedVolumeSource{Sources: creds}}},
+		{Name: contract.VolumeStaging, VolumeSource: c.StagingVolume},
+		{Name: contract.VolumeSnapshots, VolumeSource: c.SnapshotVolume},
+		{Name: contract.VolumeState, VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
+		{Name: contract.VolumeToken, VolumeSource: corev1.VolumeSource{Projected: &corev1.ProjectedVolumeSource{Sources: creds}}},
 	}
 	names := make([]string, len(volumes))
 	for i, v := range volumes {
@@ -42,21 +42,21 @@ func (c *Config) plan(owner, env string, w api.Workload) *plan {
 		volumes: volumes,
 		sidecar: c.sidecar(port, args),
 		appMount: corev1.VolumeMount{
-			Name:      api.VolumeStaging,
-			MountPath: api.DataDir,
-			SubPath:   api.AppSubPath(env, owner, w),
+			Name:      contract.VolumeStaging,
+			MountPath: contract.DataDir,
+			SubPath:   contract.AppSubPath(env, owner, w),
 			ReadOnly:  true,
 		},
 		appEnv: []corev1.EnvVar{
-			{Name: api.EnvPort, Value: port},
-			{Name: api.EnvDataDir, Value: api.DataDir},
+			{Name: contract.EnvPort, Value: port},
+			{Name: contract.EnvDataDir, Value: contract.DataDir},
 		},
-		status: api.Status{
+		status: contract.Status{
 			Version:     version.Version,
 			Owner:       owner,
 			Environment: env,
 			Workload:    w,
-			Sidecar:     api.SidecarName,
+			Sidecar:     contract.SidecarName,
 			Image:       c.SidecarImage,
 			Native:      c.NativeSidecar,
 			Volumes:     names,
@@ -65,15 +65,15 @@ func (c *Config) plan(owner, env string, w api.Workload) *plan {
 }
 
 // sidecarArgs are the sidecar's flags and the credentials its token volume projects.
-func (c *Config) sidecarArgs(port, owner, env string, w api.Workload) ([]string, []corev1.VolumeProjection) {
+func (c *Config) sidecarArgs(port, owner, env string, w contract.Workload) ([]string, []corev1.VolumeProjection) {
 	args := []string{
-		"--listen=127.0.0.1:" + port,
-		"--owner=" + owner,
-		"--environment=" + env,
-		"--snapshot-root=" + api.SidecarSnapshotRoot,
-		"--staging-root=" + api.SidecarStagingRoot,
-		"--state-dir=" + api.SidecarStateDir,
-		"--workload=" + string(w),
+		contract.Flag(contract.FlagListen, "127.0.0.1:"+port),
+		contract.Flag(contract.FlagOwner, owner),
+		contract.Flag(contract.FlagEnvironment, env),
+		contract.Flag(contract.FlagSnapshotRoot, contract.SidecarSnapshotRoot),
+		contract.Flag(contract.FlagStagingRoot, contract.SidecarStagingRoot),
+		contract.Flag(contract.FlagStateDir, contract.SidecarStateDir),
+		contract.Flag(contract.FlagWorkload, string(w)),
 	}
 	// The sidecar's credentials, in Warden's token volume: its pod certificate for the broker
 	// (or, in token identity, the projected token), and the token for Vault's Kubernetes auth.
@@ -81,27 +81,27 @@ func (c *Config) sidecarArgs(port, owner, env string, w api.Workload) ([]string,
 	withToken := !withCert || c.VaultAddr != ""
 	var creds []corev1.VolumeProjection
 	if withCert {
-		args = append(args, "--cert-file="+api.SidecarCertFile)
+		args = append(args, contract.Flag(contract.FlagCertFile, contract.SidecarCertFile))
 		creds = append(creds, corev1.VolumeProjection{PodCertificate: &corev1.PodCertificateProjection{
-			SignerName:           api.SignerName,
+			SignerName:           contract.SignerName,
 			KeyType:              "ECDSAP256",
 			MaxExpirationSeconds: ptr.To(c.CertificateSeconds),
-			CredentialBundlePath: path.Base(api.SidecarCertFile),
+			CredentialBundlePath: path.Base(contract.SidecarCertFile),
 		}})
 	}
 	if withToken {
-		args = append(args, "--token-file="+api.SidecarTokenFile)
+		args = append(args, contract.Flag(contract.FlagTokenFile, contract.SidecarTokenFile))
 		creds = append(creds, corev1.VolumeProjection{ServiceAccountToken: &corev1.ServiceAccountTokenProjection{
-			Audience:          api.TokenAudience,
+			Audience:          contract.TokenAudience,
 			ExpirationSeconds: ptr.To(c.TokenExpirationSeconds),
-			Path:              path.Base(api.SidecarTokenFile),
+			Path:              path.Base(contract.SidecarTokenFile),
 		}})
 	}
 	if c.BrokerURL != "" {
-		args = append(args, "--broker-url="+c.BrokerURL)
+		args = append(args, contract.Flag(contract.FlagBrokerURL, c.BrokerURL))
 	}
 	if c.VaultAddr != "" {
-		args = append(args, "--vault-addr="+c.VaultAddr)
+		args = append(args, contract.Flag(contract.FlagVaultAddr, c.VaultAddr))
 	}
 	return args, creds
 }
@@ -114,7 +114,7 @@ func (c *Config) sidecar(port string, args []string) corev1.Container {
 	readyz := "http://127.0.0.1:" + port + "/readyz"
 	liveness := &corev1.Probe{
 		ProbeHandler: corev1.ProbeHandler{Exec: &corev1.ExecAction{
-			Command: []string{"/warden-sidecar", "probe", readyz},
+			Command: []string{contract.SidecarCommand, contract.SidecarProbe, readyz},
 		}},
 		PeriodSeconds:    20,
 		TimeoutSeconds:   2,
@@ -125,24 +125,24 @@ func (c *Config) sidecar(port string, args []string) corev1.Container {
 	// start right after, instead of waiting for a probe period (the kubelet's probes tick once a
 	// second at best). If the sidecar never gets ready, the hook fails and the kubelet restarts it.
 	postStart := &corev1.LifecycleHandler{Exec: &corev1.ExecAction{
-		Command: []string{"/warden-sidecar", "probe", "--wait=" + sidecarStartTimeout.String(), readyz},
+		Command: []string{contract.SidecarCommand, contract.SidecarProbe, contract.Flag(contract.FlagProbeWait, sidecarStartTimeout.String()), readyz},
 	}}
 	sidecar := corev1.Container{
-		Name:            api.SidecarName,
+		Name:            contract.SidecarName,
 		Image:           c.SidecarImage,
 		ImagePullPolicy: c.SidecarImagePullPolicy,
-		Command:         []string{"/warden-sidecar"},
+		Command:         []string{contract.SidecarCommand},
 		Args:            args,
 		Env: []corev1.EnvVar{
-			{Name: "WARDEN_POD_NAME", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.name"}}},
-			{Name: "WARDEN_POD_UID", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.uid"}}},
+			{Name: contract.EnvPodName, ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.name"}}},
+			{Name: contract.EnvPodUID, ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.uid"}}},
 		},
 		Resources: c.SidecarResources,
 		VolumeMounts: []corev1.VolumeMount{
-			{Name: api.VolumeStaging, MountPath: api.SidecarStagingRoot},
-			{Name: api.VolumeSnapshots, MountPath: api.SidecarSnapshotRoot, ReadOnly: true},
-			{Name: api.VolumeState, MountPath: api.SidecarStateDir},
-			{Name: api.VolumeToken, MountPath: api.SidecarTokenDir, ReadOnly: true},
+			{Name: contract.VolumeStaging, MountPath: contract.SidecarStagingRoot},
+			{Name: contract.VolumeSnapshots, MountPath: contract.SidecarSnapshotRoot, ReadOnly: true},
+			{Name: contract.VolumeState, MountPath: contract.SidecarStateDir},
+			{Name: contract.VolumeToken, MountPath: contract.SidecarTokenDir, ReadOnly: true},
 		},
 		Lifecycle:                &corev1.Lifecycle{PostStart: postStart},
 		LivenessProbe:            liveness,
@@ -162,7 +162,7 @@ func (c *Config) sidecar(port string, args []string) corev1.Container {
 		sidecar.RestartPolicy = ptr.To(corev1.ContainerRestartPolicyAlways)
 	}
 	if c.BrokerURL != "" && c.BrokerCA != "" {
-		sidecar.Env = append(sidecar.Env, corev1.EnvVar{Name: "WARDEN_BROKER_CA", Value: c.BrokerCA})
+		sidecar.Env = append(sidecar.Env, corev1.EnvVar{Name: contract.EnvBrokerCA, Value: c.BrokerCA})
 	}
 	return sidecar
 }

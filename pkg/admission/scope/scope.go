@@ -13,7 +13,7 @@ import (
 
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
-	"github.com/warden-dev/warden/pkg/api"
+	"github.com/warden-dev/warden/pkg/contract"
 	"github.com/warden-dev/warden/pkg/guard"
 )
 
@@ -104,7 +104,7 @@ func (s *Scope) InScope(ctx context.Context, namespace string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("warden: cannot read namespace %q: %w", namespace, err)
 	}
-	if labels[api.LabelInject] != api.LabelInjectEnabled {
+	if labels[contract.LabelInject] != contract.LabelInjectEnabled {
 		return "namespace is not opted in", nil
 	}
 	return "", nil

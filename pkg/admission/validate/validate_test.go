@@ -14,7 +14,7 @@ import (
 	"github.com/warden-dev/warden/internal/testing/admissiontest"
 	"github.com/warden-dev/warden/pkg/admission/mutate"
 	"github.com/warden-dev/warden/pkg/admission/scope"
-	"github.com/warden-dev/warden/pkg/api"
+	"github.com/warden-dev/warden/pkg/contract"
 	"github.com/warden-dev/warden/pkg/guard"
 )
 
@@ -82,9 +82,9 @@ func TestValidator(t *testing.T) {
 		{"sidecar image updated", requestFor(admissionv1.Update, "", "pods", "", admissiontest.MustJSON(t, forged), raw), guard.ReasonImmutable},
 		{"sidecar resized", requestFor(admissionv1.Update, "", "pods", "resize", admissiontest.MustJSON(t, resized), raw), guard.ReasonImmutable},
 		{"kubectl debug on the app", requestFor(admissionv1.Update, "", "pods", "ephemeralcontainers", withDebug("app"), raw), ""},
-		{"kubectl debug on the sidecar", requestFor(admissionv1.Update, "", "pods", "ephemeralcontainers", withDebug(api.SidecarName), raw), guard.ReasonEphemeral},
+		{"kubectl debug on the sidecar", requestFor(admissionv1.Update, "", "pods", "ephemeralcontainers", withDebug(contract.SidecarName), raw), guard.ReasonEphemeral},
 		{"kubectl debug with the token", requestFor(admissionv1.Update, "", "pods", "ephemeralcontainers",
-			withDebug("app", corev1.VolumeMount{Name: api.VolumeToken, MountPath: "/t"}), raw), guard.ReasonForbiddenMount},
+			withDebug("app", corev1.VolumeMount{Name: contract.VolumeToken, MountPath: "/t"}), raw), guard.ReasonForbiddenMount},
 		{"exec into the sidecar", requestFor(admissionv1.Connect, "", "pods", "exec", []byte(`{"kind":"PodExecOptions","container":"warden-sidecar","command":["sh"]}`), nil), guard.ReasonSidecarAccess},
 		{"attach to the sidecar", requestFor(admissionv1.Connect, "", "pods", "attach", []byte(`{"kind":"PodAttachOptions","container":"warden-sidecar"}`), nil), guard.ReasonSidecarAccess},
 		{"exec into the app", requestFor(admissionv1.Connect, "", "pods", "exec", []byte(`{"kind":"PodExecOptions","container":"app","command":["sh"]}`), nil), ""},

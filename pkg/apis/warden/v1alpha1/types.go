@@ -49,11 +49,6 @@ const (
 	ReasonNoSnapshotRoot = "NoSnapshotRoot"
 )
 
-// AnnotationSnapshotRoot on a Namespace is the directory of the dataset share its Datasets live
-// under (relative to the share's root; "." for all of it). Only cluster admins can edit
-// namespaces, so dataset owners decide readers, never where the data comes from.
-const AnnotationSnapshotRoot = "warden.dev/snapshot-root"
-
 // Owner allows one Kubernetes service account to run pods in namespaces opted in to Warden,
 // in one environment. Its name is the service account's namespace and name joined by a dot.
 //

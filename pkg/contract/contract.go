@@ -1,8 +1,8 @@
-// Package api holds Warden's user-facing contract in one place: the labels and annotations
+// Package contract holds Warden's user-facing contract in one place: the labels and annotations
 // users and admins write, the names Warden gives to what it injects, and the typed per-pod
 // configuration parsed from them. Everything here is documented in docs/contract.md; a
 // change here is a change to what users depend on.
-package api
+package contract
 
 import (
 	"fmt"

@@ -1,0 +1,56 @@
+package contract
+
+// Keys on Kubernetes objects besides pods (docs/contract.md, docs/policy-objects.md).
+const (
+	// AnnotationSnapshotRoot on a Namespace is the directory of the dataset share its Datasets
+	// live under (relative to the share's root; "." for all of it). Only cluster admins can edit
+	// namespaces, so dataset owners decide readers, never where the data comes from; a Dataset
+	// in a namespace without it is never accepted.
+	AnnotationSnapshotRoot = Prefix + "snapshot-root"
+	// LabelIdentityRecord marks the ConfigMaps in the webhook's namespace that record the
+	// workload-identity bindings Warden made (value: the record's kind).
+	LabelIdentityRecord = Prefix + "identity-record"
+)
+
+// The sidecar's command line as the webhook injects it. cmd/sidecar defines these flags and
+// the webhook writes them, so they are a contract between versions: during an upgrade an older
+// webhook's pods run a newer sidecar image and the reverse.
+const (
+	// SidecarCommand is the sidecar binary in its image; SidecarProbe its probe subcommand (the
+	// liveness probe and the postStart hook, since kubelet HTTP probes cannot reach loopback).
+	SidecarCommand = "/warden-sidecar"
+	SidecarProbe   = "probe"
+
+	FlagListen       = "listen"
+	FlagOwner        = "owner"
+	FlagEnvironment  = "environment"
+	FlagWorkload     = "workload"
+	FlagSnapshotRoot = "snapshot-root"
+	FlagStagingRoot  = "staging-root"
+	FlagStateDir     = "state-dir"
+	FlagCertFile     = "cert-file"
+	FlagTokenFile    = "token-file"
+	FlagBrokerURL    = "broker-url"
+	FlagBrokerCA     = "broker-ca"
+	FlagVaultAddr    = "vault-addr"
+	FlagPodName      = "pod-name"
+	FlagPodUID       = "pod-uid"
+	// FlagProbeWait is the probe subcommand's: keep trying for this long.
+	FlagProbeWait = "wait"
+)
+
+// Environment variables. Every flag of Warden's binaries can also be set as EnvPrefix plus the
+// flag's name in upper case with dashes as underscores (internal/flagenv); the webhook sets
+// the sidecar's pod name, pod UID and broker CA that way.
+const (
+	EnvPrefix = "WARDEN_"
+	// EnvPodName, EnvPodUID and EnvBrokerCA are FlagPodName, FlagPodUID and FlagBrokerCA.
+	EnvPodName  = EnvPrefix + "POD_NAME"
+	EnvPodUID   = EnvPrefix + "POD_UID"
+	EnvBrokerCA = EnvPrefix + "BROKER_CA"
+	// EnvBrokerURL is the CLI's --broker, where it reaches the broker from outside a pod.
+	EnvBrokerURL = EnvPrefix + "BROKER_URL"
+)
+
+// Flag is "--name=value", as the webhook writes the sidecar's arguments.
+func Flag(name, value string) string { return "--" + name + "=" + value }
