@@ -21,7 +21,7 @@ WEBHOOK_IMAGE ?= $(IMAGE_REPO)/warden-webhook:$(VERSION)
 SIDECAR_IMAGE ?= $(IMAGE_REPO)/warden-sidecar:$(VERSION)
 export GOFLAGS := -buildvcs=false
 
-.PHONY: generate all build test lint unit e2e python node fuzz demo bench bench-sidecar bench-secrets bench-identity bench-node bench-broker bench-storage bench-policy chart-test chart-crds loadtest envtest vault kubelet staticcheck images images-docker clean help
+.PHONY: generate all build test lint unit e2e python node fuzz demo bench bench-compare bench-sidecar bench-secrets bench-identity bench-node bench-broker bench-storage bench-policy chart-test chart-crds loadtest envtest vault kubelet staticcheck images images-docker clean help
 
 all: build
 
@@ -90,8 +90,13 @@ fuzz: ## run every fuzz target for FUZZTIME (default 10s)
 demo: envtest vault kubelet build ## local control plane, webhook, sidecar and Vault dev server; a real injected pod on a kubelet node when the machine allows
 	$(TEST_ENV) $(GO) run ./hack/demo
 
-bench: ## handler micro-benchmarks (ns/op, allocs/op)
+bench: ## admission micro-benchmarks (mutating and validating; ns/op, allocs/op), then bench-compare
 	$(GO) test ./pkg/admission/... -run '^$$' -bench . -benchmem -count 5
+	$(MAKE) --no-print-directory bench-compare
+
+# Its own module (hack/bench/vaultk8s), so vault-k8s never enters Warden's go.mod.
+bench-compare: ## Warden's webhooks against vault-k8s's injector in one run, same pods, HTTP handler to HTTP handler (x-vault: CPU ratio)
+	cd hack/bench/vaultk8s && $(GO) test -run '^$$' -bench . -benchmem -count $${COUNT:-3}
 
 bench-sidecar: build ## 1 GiB stage vs cp, 4 KiB stages over HTTP at RATE (200), start-up and idle RSS
 	$(GO) run ./hack/sidecarbench -bin bin/warden-sidecar -rate $${RATE:-200} -duration $${DURATION:-20s}
