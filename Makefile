@@ -21,7 +21,7 @@ WEBHOOK_IMAGE ?= $(IMAGE_REPO)/warden-webhook:$(VERSION)
 SIDECAR_IMAGE ?= $(IMAGE_REPO)/warden-sidecar:$(VERSION)
 export GOFLAGS := -buildvcs=false
 
-.PHONY: generate all build test lint unit e2e python node fuzz demo bench bench-compare bench-sidecar bench-secrets bench-identity bench-node bench-broker bench-storage bench-policy chart-test chart-crds loadtest envtest vault kubelet staticcheck images images-docker clean help
+.PHONY: generate all build test lint unit e2e python node fuzz demo bench bench-compare bench-sidecar bench-secrets bench-identity bench-node bench-broker bench-storage bench-policy chart-test chart-crds loadtest loadtest-vault envtest vault kubelet staticcheck images images-docker clean help
 
 all: build
 
@@ -119,8 +119,13 @@ bench-storage: envtest vault ## storage credentials through a sidecar and the br
 bench-policy: envtest vault ## the policy as objects at scale: 10,000 owners, 50,000 datasets (POLICY_OWNERS, POLICY_DATASETS)
 	$(TEST_ENV) $(GO) test ./test/e2e -run '^$$' -bench PolicyScale -benchtime 1x -timeout 60m
 
-loadtest: ## /mutate-v1-pod over TLS at a fixed rate (RATE=500 DURATION=30s)
-	$(GO) run ./hack/loadtest -rate $${RATE:-500} -duration $${DURATION:-30s}
+# LOADTEST_FLAGS: e.g. -large (the 20-container pod), -webhooks mutate (the mutating call alone).
+loadtest: ## pods over TLS at a fixed rate, each through /mutate-v1-pod then /validate-v1-pod as the API server calls them (RATE=500 DURATION=30s)
+	$(GO) run ./hack/loadtest -rate $${RATE:-500} -duration $${DURATION:-30s} $(LOADTEST_FLAGS)
+
+loadtest-vault: ## vault-k8s's injector under the same load as make loadtest -webhooks mutate (RATE, DURATION, LOADTEST_FLAGS)
+	cd hack/bench/vaultk8s && $(GO) build -o $(CURDIR)/bin/vaultk8s-serve ./serve
+	$(GO) run ./hack/loadtest -webhooks mutate -server $(CURDIR)/bin/vaultk8s-serve -rate $${RATE:-500} -duration $${DURATION:-30s} $(LOADTEST_FLAGS)
 
 images: build ## bin/images/warden-{webhook,sidecar}.tar from the static binaries, no Docker needed (WEBHOOK_IMAGE, SIDECAR_IMAGE name them)
 	$(GO) run ./hack/images -out bin/images -version $(VERSION) -webhook-image $(WEBHOOK_IMAGE) -sidecar-image $(SIDECAR_IMAGE)
