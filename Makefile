@@ -21,7 +21,7 @@ WEBHOOK_IMAGE ?= $(IMAGE_REPO)/warden-webhook:$(VERSION)
 SIDECAR_IMAGE ?= $(IMAGE_REPO)/warden-sidecar:$(VERSION)
 export GOFLAGS := -buildvcs=false
 
-.PHONY: generate all build test lint unit e2e python node fuzz demo bench bench-sidecar bench-stage bench-secrets bench-identity bench-node bench-broker bench-storage bench-policy chart-test chart-crds loadtest envtest vault kubelet staticcheck images images-docker clean help
+.PHONY: generate all build test lint unit e2e python node fuzz demo bench bench-compare bench-sidecar bench-stage bench-secrets bench-identity bench-node bench-broker bench-storage bench-policy chart-test chart-crds loadtest loadtest-vault envtest vault kubelet staticcheck images images-docker clean help
 
 all: build
 
@@ -90,8 +90,13 @@ fuzz: ## run every fuzz target for FUZZTIME (default 10s)
 demo: envtest vault kubelet build ## local control plane, webhook, sidecar and Vault dev server; a real injected pod on a kubelet node when the machine allows
 	$(TEST_ENV) $(GO) run ./hack/demo
 
-bench: ## handler micro-benchmarks (ns/op, allocs/op)
+bench: ## admission micro-benchmarks (mutating and validating; ns/op, allocs/op), then bench-compare
 	$(GO) test ./pkg/admission/... -run '^$$' -bench . -benchmem -count 5
+	$(MAKE) --no-print-directory bench-compare
+
+# Its own module (hack/bench/vaultk8s), so vault-k8s never enters Warden's go.mod.
+bench-compare: ## Warden's webhooks against vault-k8s's injector in one run, same pods, HTTP handler to HTTP handler (x-vault: CPU ratio)
+	cd hack/bench/vaultk8s && $(GO) test -run '^$$' -bench . -benchmem -count $${COUNT:-3}
 
 bench-sidecar: build ## 1 GiB stage vs cp + fsync (paired runs, ROUNDS), 4 KiB stages over HTTP at RATE (200) for DURATION (20 s: 4,001 copies), start-up, idle RSS and RSS after the run
 	$(GO) run ./hack/sidecarbench -bin bin/warden-sidecar -rate $${RATE:-200} -duration $${DURATION:-20s} -rounds $${ROUNDS:-5}
@@ -117,8 +122,13 @@ bench-storage: envtest vault ## storage credentials through a sidecar and the br
 bench-policy: envtest vault ## the policy as objects at scale: 10,000 owners, 50,000 datasets (POLICY_OWNERS, POLICY_DATASETS)
 	$(TEST_ENV) $(GO) test ./test/e2e -run '^$$' -bench PolicyScale -benchtime 1x -timeout 60m
 
-loadtest: ## /mutate-v1-pod over TLS at a fixed rate (RATE=500 DURATION=30s)
-	$(GO) run ./hack/loadtest -rate $${RATE:-500} -duration $${DURATION:-30s}
+# LOADTEST_FLAGS: e.g. -large (the 20-container pod), -webhooks mutate (the mutating call alone).
+loadtest: ## pods over TLS at a fixed rate, each through /mutate-v1-pod then /validate-v1-pod as the API server calls them (RATE=500 DURATION=30s)
+	$(GO) run ./hack/loadtest -rate $${RATE:-500} -duration $${DURATION:-30s} $(LOADTEST_FLAGS)
+
+loadtest-vault: ## vault-k8s's injector under the same load as make loadtest -webhooks mutate (RATE, DURATION, LOADTEST_FLAGS)
+	cd hack/bench/vaultk8s && $(GO) build -o $(CURDIR)/bin/vaultk8s-serve ./serve
+	$(GO) run ./hack/loadtest -webhooks mutate -server $(CURDIR)/bin/vaultk8s-serve -rate $${RATE:-500} -duration $${DURATION:-30s} $(LOADTEST_FLAGS)
 
 images: build ## bin/images/warden-{webhook,sidecar}.tar from the static binaries, no Docker needed (WEBHOOK_IMAGE, SIDECAR_IMAGE name them)
 	$(GO) run ./hack/images -out bin/images -version $(VERSION) -webhook-image $(WEBHOOK_IMAGE) -sidecar-image $(SIDECAR_IMAGE)

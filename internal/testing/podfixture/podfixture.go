@@ -10,10 +10,12 @@ import (
 
 	jsonpatch "github.com/evanphx/json-patch/v5"
 	admissionv1 "k8s.io/api/admission/v1"
+	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 )
 
@@ -94,4 +96,65 @@ func Inject(h admission.Handler, namespace string, p *corev1.Pod) (*corev1.Pod, 
 	}
 	injected := &corev1.Pod{}
 	return injected, json.Unmarshal(out, injected)
+}
+
+// Annotated returns p with the annotations vault-k8s's injector needs to inject its agent (one
+// role, one secret), so a side-by-side benchmark sends both injectors the same pod and both
+// really inject. Warden ignores them. It also has the service-account token volume the API
+// server's ServiceAccount admission plugin adds before any webhook runs, which vault-k8s needs.
+func Annotated(p *corev1.Pod) *corev1.Pod {
+	p = p.DeepCopy()
+	for k, v := range map[string]string{
+		"vault.hashicorp.com/agent-inject":                "true",
+		"vault.hashicorp.com/role":                        "report",
+		"vault.hashicorp.com/agent-inject-secret-db.conf": "secret/data/report/db",
+	} {
+		p.Annotations[k] = v
+	}
+	expiry := int64(3607)
+	p.Spec.Volumes = append(p.Spec.Volumes, corev1.Volume{Name: "kube-api-access-7x2kq", VolumeSource: corev1.VolumeSource{
+		Projected: &corev1.ProjectedVolumeSource{Sources: []corev1.VolumeProjection{
+			{ServiceAccountToken: &corev1.ServiceAccountTokenProjection{Path: "token", ExpirationSeconds: &expiry}},
+			{ConfigMap: &corev1.ConfigMapProjection{LocalObjectReference: corev1.LocalObjectReference{Name: "kube-root-ca.crt"}, Items: []corev1.KeyToPath{{Key: "ca.crt", Path: "ca.crt"}}}},
+		}},
+	}})
+	for i := range p.Spec.Containers {
+		c := &p.Spec.Containers[i]
+		c.VolumeMounts = append(c.VolumeMounts, corev1.VolumeMount{Name: "kube-api-access-7x2kq", MountPath: "/var/run/secrets/kubernetes.io/serviceaccount", ReadOnly: true})
+	}
+	return p
+}
+
+// Review is the AdmissionReview v1 body the API server sends for op on p in p's namespace,
+// with every field the API server fills (user, request kind and resource, options), so
+// decoders are measured on what they really get. old is the stored pod on an update (nil on a
+// creation).
+func Review(uid string, op admissionv1.Operation, p, old []byte) ([]byte, error) {
+	var meta struct {
+		Metadata metav1.ObjectMeta `json:"metadata"`
+	}
+	if err := json.Unmarshal(p, &meta); err != nil {
+		return nil, err
+	}
+	pods := metav1.GroupVersionResource{Version: "v1", Resource: "pods"}
+	kind := metav1.GroupVersionKind{Version: "v1", Kind: "Pod"}
+	options := `{"apiVersion":"meta.k8s.io/v1","kind":"CreateOptions"}`
+	if op == admissionv1.Update {
+		options = `{"apiVersion":"meta.k8s.io/v1","kind":"UpdateOptions"}`
+	}
+	dryRun := false
+	return json.Marshal(admissionv1.AdmissionReview{
+		TypeMeta: metav1.TypeMeta{APIVersion: "admission.k8s.io/v1", Kind: "AdmissionReview"},
+		Request: &admissionv1.AdmissionRequest{
+			UID: types.UID(uid), Kind: kind, Resource: pods, RequestKind: &kind, RequestResource: &pods,
+			Name: meta.Metadata.Name, Namespace: meta.Metadata.Namespace, Operation: op,
+			UserInfo: authenticationv1.UserInfo{
+				Username: "system:serviceaccount:kube-system:replicaset-controller",
+				UID:      "5b1a2c3d-0000-4000-8000-000000000001",
+				Groups:   []string{"system:serviceaccounts", "system:serviceaccounts:kube-system", "system:authenticated"},
+			},
+			Object: runtime.RawExtension{Raw: p}, OldObject: runtime.RawExtension{Raw: old},
+			DryRun: &dryRun, Options: runtime.RawExtension{Raw: []byte(options)},
+		},
+	})
 }

@@ -13,10 +13,8 @@ import (
 	"net/http"
 
 	admissionv1 "k8s.io/api/admission/v1"
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
-	sigsjson "sigs.k8s.io/json"
 )
 
 // MaxBytes bounds an AdmissionReview body. The API server caps a request at 3 MiB, and a
@@ -82,7 +80,7 @@ func readReview(w http.ResponseWriter, r *http.Request) (*admissionv1.AdmissionR
 		return nil, http.StatusBadRequest, fmt.Errorf("reading body: %w", err)
 	}
 	var review admissionv1.AdmissionReview
-	if err := sigsjson.UnmarshalCaseSensitivePreserveInts(body, &review); err != nil {
+	if err := decodeReview(body, &review); err != nil {
 		return nil, http.StatusBadRequest, fmt.Errorf("decoding admission review: %w", err)
 	}
 	want := metav1.TypeMeta{APIVersion: admissionv1.SchemeGroupVersion.String(), Kind: "AdmissionReview"}
@@ -93,17 +91,4 @@ func readReview(w http.ResponseWriter, r *http.Request) (*admissionv1.AdmissionR
 		return nil, http.StatusBadRequest, errors.New("admission review has no request")
 	}
 	return &review, 0, nil
-}
-
-// DecodePod decodes an admitted pod case-sensitively, as the API server does (encoding/json
-// would read "serviCeACCount" as serviceAccount), keeping only what a pod's checks read.
-func DecodePod(raw []byte) (*corev1.Pod, error) {
-	var obj struct {
-		Metadata metav1.ObjectMeta `json:"metadata"`
-		Spec     corev1.PodSpec    `json:"spec"`
-	}
-	if err := sigsjson.UnmarshalCaseSensitivePreserveInts(raw, &obj); err != nil {
-		return nil, fmt.Errorf("cannot decode pod: %w", err)
-	}
-	return &corev1.Pod{ObjectMeta: obj.Metadata, Spec: obj.Spec}, nil
 }

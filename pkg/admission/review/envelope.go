@@ -1,0 +1,154 @@
+package review
+
+import (
+	"fmt"
+
+	admissionv1 "k8s.io/api/admission/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	sigsjson "sigs.k8s.io/json"
+)
+
+// decodeReview reads an AdmissionReview in the same single pass as the pod (see scanner): the
+// envelope's fields are decoded, the objects kept as the bytes they are (validated), so each
+// handler decodes only what it judges. The user info and any field this version does not know
+// go through the reference decoder or are skipped, as encoding/json would.
+func decodeReview(body []byte, review *admissionv1.AdmissionReview) error {
+	s := scanner{b: body}
+	var keys seen
+	_, err := s.object(func(key []byte) error {
+		var err error
+		switch string(key) {
+		case "apiVersion":
+			if err = keys.once(0); err == nil {
+				err = s.str(&review.APIVersion)
+			}
+		case "kind":
+			if err = keys.once(1); err == nil {
+				err = s.str(&review.Kind)
+			}
+		case "request":
+			if err = keys.once(2); err == nil {
+				err = s.request(&review.Request)
+			}
+		default:
+			err = s.skip()
+		}
+		return keyErr(key, err)
+	})
+	if err != nil {
+		return err
+	}
+	return s.end()
+}
+
+func (s *scanner) request(p **admissionv1.AdmissionRequest) error {
+	if s.null() {
+		*p = nil
+		return nil
+	}
+	r := &admissionv1.AdmissionRequest{}
+	*p = r
+	var keys seen
+	_, err := s.object(func(key []byte) error {
+		var err error
+		field := func(bit uint, read func() error) {
+			if err = keys.once(bit); err == nil {
+				err = read()
+			}
+		}
+		switch string(key) {
+		case "uid":
+			field(0, func() error { return s.str((*string)(&r.UID)) })
+		case "kind":
+			field(1, func() error { return s.gvk(&r.Kind) })
+		case "resource":
+			field(2, func() error { return s.gvr(&r.Resource) })
+		case "subResource":
+			field(3, func() error { return s.str(&r.SubResource) })
+		case "requestKind":
+			field(4, func() error { r.RequestKind = &metav1.GroupVersionKind{}; return s.gvkPtr(&r.RequestKind) })
+		case "requestResource":
+			field(5, func() error { r.RequestResource = &metav1.GroupVersionResource{}; return s.gvrPtr(&r.RequestResource) })
+		case "requestSubResource":
+			field(6, func() error { return s.str(&r.RequestSubResource) })
+		case "name":
+			field(7, func() error { return s.str(&r.Name) })
+		case "namespace":
+			field(8, func() error { return s.str(&r.Namespace) })
+		case "operation":
+			field(9, func() error { return s.str((*string)(&r.Operation)) })
+		case "userInfo":
+			field(10, func() error { return s.full(&r.UserInfo) })
+		case "object":
+			field(11, func() error { var err error; r.Object.Raw, err = s.raw(); return err })
+		case "oldObject":
+			field(12, func() error { var err error; r.OldObject.Raw, err = s.raw(); return err })
+		case "dryRun":
+			field(13, func() error { return s.boolPtr(&r.DryRun) })
+		case "options":
+			field(14, func() error { var err error; r.Options.Raw, err = s.raw(); return err })
+		default:
+			err = s.skip()
+		}
+		return keyErr(key, err)
+	})
+	return err
+}
+
+func (s *scanner) gvkPtr(p **metav1.GroupVersionKind) error {
+	if s.null() {
+		*p = nil
+		return nil
+	}
+	return s.gvk(*p)
+}
+
+func (s *scanner) gvrPtr(p **metav1.GroupVersionResource) error {
+	if s.null() {
+		*p = nil
+		return nil
+	}
+	return s.gvr(*p)
+}
+
+func (s *scanner) gvk(k *metav1.GroupVersionKind) error {
+	return s.triple(&k.Group, &k.Version, &k.Kind, "kind")
+}
+
+func (s *scanner) gvr(r *metav1.GroupVersionResource) error {
+	return s.triple(&r.Group, &r.Version, &r.Resource, "resource")
+}
+
+// triple reads {"group","version",third}, the shape of both a kind and a resource.
+func (s *scanner) triple(group, version, third *string, thirdKey string) error {
+	var keys seen
+	_, err := s.object(func(key []byte) error {
+		var err error
+		switch string(key) {
+		case "group":
+			if err = keys.once(0); err == nil {
+				err = s.str(group)
+			}
+		case "version":
+			if err = keys.once(1); err == nil {
+				err = s.str(version)
+			}
+		case thirdKey:
+			if err = keys.once(2); err == nil {
+				err = s.str(third)
+			}
+		default:
+			err = s.skip()
+		}
+		return keyErr(key, err)
+	})
+	return err
+}
+
+// decodeReviewReference is the reference decoder decodeReview must agree with (tests, fuzzing).
+func decodeReviewReference(body []byte, review *admissionv1.AdmissionReview) error {
+	if err := sigsjson.UnmarshalCaseSensitivePreserveInts(body, review); err != nil {
+		return fmt.Errorf("decoding admission review: %w", err)
+	}
+	return nil
+}
