@@ -139,129 +139,153 @@ func ValidSnapshotDir(s string) error {
 
 // build validates the decoded policy and builds its indexes.
 func (p *Policy) build(root *yaml.Node) error {
-	var errs []error
-	fail := func(line int, format string, args ...any) {
-		msg := fmt.Sprintf(format, args...)
-		if line > 0 {
-			msg = fmt.Sprintf("line %d: %s", line, msg)
-		}
-		errs = append(errs, errors.New(msg))
+	b := &builder{p: p, root: root}
+	b.groups()
+	b.owners()
+	b.datasets()
+	p.indexReaders()
+	b.orgs()
+	p.buildStorage(root, b.fail, b.members)
+	if p.GCP.Project != "" && !projectRe.MatchString(p.GCP.Project) {
+		b.fail(keyLine(root, "gcp", "project"), "gcp.project %q is not a valid GCP project id", p.GCP.Project)
 	}
+	if len(p.Orgs) > 0 && p.GCP.Project == "" {
+		b.fail(keyLine(root, "orgs", ""), "orgs need gcp.project (the workload identity pool is PROJECT.svc.id.goog)")
+	}
+	return errors.Join(b.errs...)
+}
 
+// builder checks a parsed policy section by section and indexes it, collecting every mistake
+// with the line it is on.
+type builder struct {
+	p    *Policy
+	root *yaml.Node
+	errs []error
+}
+
+func (b *builder) fail(line int, format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	if line > 0 {
+		msg = fmt.Sprintf("line %d: %s", line, msg)
+	}
+	b.errs = append(b.errs, errors.New(msg))
+}
+
+// members parses a reader or member list; groups must be defined under groups.
+func (b *builder) members(where string, line int, in []string) []Member {
+	out := make([]Member, 0, len(in))
+	for _, s := range in {
+		m, err := ParseMember(s)
+		if err != nil {
+			b.fail(line, "%s: %v", where, err)
+			continue
+		}
+		if m.Kind == KindGroup {
+			if _, ok := b.p.Groups[m.Name]; !ok {
+				b.fail(line, "%s: group %q is not defined under groups", where, m.Name)
+				continue
+			}
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+func (b *builder) groups() {
+	p := b.p
 	p.memberOf = map[string][]string{}
 	for g, users := range p.Groups {
-		line := keyLine(root, "groups", g)
+		line := keyLine(b.root, "groups", g)
 		if err := ValidUser(g); err != nil {
-			fail(line, "groups.%s: %v", g, err)
+			b.fail(line, "groups.%s: %v", g, err)
 		}
 		for _, u := range users {
 			if err := ValidUser(u); err != nil {
-				fail(line, "groups.%s: member: %v", g, err)
+				b.fail(line, "groups.%s: member: %v", g, err)
 				continue
 			}
 			p.memberOf[u] = append(p.memberOf[u], g)
 		}
 	}
+}
 
-	parseMembers := func(where string, line int, in []string) []Member {
-		out := make([]Member, 0, len(in))
-		for _, s := range in {
-			m, err := ParseMember(s)
-			if err != nil {
-				fail(line, "%s: %v", where, err)
-				continue
-			}
-			if m.Kind == KindGroup {
-				if _, ok := p.Groups[m.Name]; !ok {
-					fail(line, "%s: group %q is not defined under groups", where, m.Name)
-					continue
-				}
-			}
-			out = append(out, m)
-		}
-		return out
-	}
-
+func (b *builder) owners() {
+	p := b.p
 	p.owners = make(map[string]*Owner, len(p.Owners))
 	for i := range p.Owners {
 		o := &p.Owners[i]
-		line := itemLine(root, "owners", i)
+		line := itemLine(b.root, "owners", i)
 		where := fmt.Sprintf("owners[%d] (%s)", i, o.ServiceAccount)
 		if err := ValidServiceAccount(o.ServiceAccount); err != nil {
-			fail(line, "%s: %v", where, err)
+			b.fail(line, "%s: %v", where, err)
 		}
 		if err := o.Environment.Check(); err != nil {
-			fail(line, "%s: %v", where, err)
+			b.fail(line, "%s: %v", where, err)
 		}
 		if o.User != "" {
 			if err := ValidUser(o.User); err != nil {
-				fail(line, "%s: user: %v", where, err)
+				b.fail(line, "%s: user: %v", where, err)
 			}
 		}
 		if _, dup := p.owners[o.ServiceAccount]; dup {
-			fail(line, "%s: duplicate owner (each service account is listed once, in exactly one environment)", where)
+			b.fail(line, "%s: duplicate owner (each service account is listed once, in exactly one environment)", where)
 		}
 		p.owners[o.ServiceAccount] = o
 	}
+}
 
+func (b *builder) datasets() {
+	p := b.p
 	p.datasets = make(map[string]*Dataset, len(p.Datasets))
 	for i := range p.Datasets {
 		d := &p.Datasets[i]
-		line := itemLine(root, "datasets", i)
+		line := itemLine(b.root, "datasets", i)
 		where := fmt.Sprintf("datasets[%d] (%s)", i, d.ID)
 		if !datasetIDRe.MatchString(d.ID) {
-			fail(line, "%s: id must be 1-128 letters, digits, '.', '_' or '-', starting with a letter or digit", where)
+			b.fail(line, "%s: id must be 1-128 letters, digits, '.', '_' or '-', starting with a letter or digit", where)
 		}
 		if err := ValidSnapshotDir(d.Snapshot); err != nil {
-			fail(line, "%s: %v", where, err)
+			b.fail(line, "%s: %v", where, err)
 		}
 		for name, dir := range d.Snapshots {
 			if !datasetIDRe.MatchString(name) {
-				fail(line, "%s: snapshot name %q must be letters, digits, '.', '_' or '-'", where, name)
+				b.fail(line, "%s: snapshot name %q must be letters, digits, '.', '_' or '-'", where, name)
 			}
 			if err := ValidSnapshotDir(dir); err != nil {
-				fail(line, "%s: snapshots.%s: %v", where, name, err)
+				b.fail(line, "%s: snapshots.%s: %v", where, name, err)
 			}
 		}
 		for _, e := range d.Environments {
 			if err := e.Check(); err != nil {
-				fail(line, "%s: %v", where, err)
+				b.fail(line, "%s: %v", where, err)
 			}
 		}
-		d.readers = parseMembers(where+": readers", line, d.Readers)
+		d.readers = b.members(where+": readers", line, d.Readers)
 		if _, dup := p.datasets[d.ID]; dup {
-			fail(line, "%s: duplicate dataset id", where)
+			b.fail(line, "%s: duplicate dataset id", where)
 		}
 		p.datasets[d.ID] = d
 	}
+}
 
-	p.indexReaders()
-
-	seenOrg := map[string]bool{}
-	for i := range p.Orgs {
-		o := &p.Orgs[i]
-		line := itemLine(root, "orgs", i)
+func (b *builder) orgs() {
+	seen := map[string]bool{}
+	for i := range b.p.Orgs {
+		o := &b.p.Orgs[i]
+		line := itemLine(b.root, "orgs", i)
 		where := fmt.Sprintf("orgs[%d] (%s)", i, o.Name)
 		if !orgRe.MatchString(o.Name) {
-			fail(line, "%s: name must be lower-case letters, digits and '-'", where)
+			b.fail(line, "%s: name must be lower-case letters, digits and '-'", where)
 		}
-		if seenOrg[o.Name] {
-			fail(line, "%s: duplicate org", where)
+		if seen[o.Name] {
+			b.fail(line, "%s: duplicate org", where)
 		}
-		seenOrg[o.Name] = true
+		seen[o.Name] = true
 		if err := ValidGCPServiceAccount(o.GCPServiceAccount); err != nil {
-			fail(line, "%s: %v", where, err)
+			b.fail(line, "%s: %v", where, err)
 		}
-		o.members = parseMembers(where+": members", line, o.Members)
+		o.members = b.members(where+": members", line, o.Members)
 	}
-	p.buildStorage(root, fail, parseMembers)
-	if p.GCP.Project != "" && !projectRe.MatchString(p.GCP.Project) {
-		fail(keyLine(root, "gcp", "project"), "gcp.project %q is not a valid GCP project id", p.GCP.Project)
-	}
-	if len(p.Orgs) > 0 && p.GCP.Project == "" {
-		fail(keyLine(root, "orgs", ""), "orgs need gcp.project (the workload identity pool is PROJECT.svc.id.goog)")
-	}
-	return errors.Join(errs...)
 }
 
 // ValidOrgName checks an org name: lower-case letters, digits and '-', at most 63.
