@@ -20,8 +20,7 @@ import (
 // from the very rules the other endpoints decide with, so the listing cannot promise more.
 
 func (s *Server) registerAccess() {
-	s.mux.HandleFunc("POST "+brokerapi.PathAccess, s.podAccess)
-	s.mux.HandleFunc("GET "+brokerapi.PathAccess, s.personAccess)
+	s.mux.Route(brokerapi.PathAccess, httpjson.Methods{http.MethodPost: s.podAccess, http.MethodGet: s.personAccess})
 }
 
 // personReader lists what a caller may read without a pod (grants.Engine).

@@ -77,7 +77,7 @@ type Namespaces = guard.Namespaces
 // Server is the broker's HTTP handler.
 type Server struct {
 	opts    Options
-	mux     *http.ServeMux
+	mux     *httpjson.Router
 	metrics *metrics
 
 	mu    sync.Mutex
@@ -117,17 +117,14 @@ func New(o Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{opts: o, mux: http.NewServeMux(), metrics: m, cache: map[[32]byte]verified{}}
-	s.mux.HandleFunc("POST "+brokerapi.PathCheck, s.check)
-	s.mux.HandleFunc("POST "+brokerapi.PathList, s.list)
+	s := &Server{opts: o, mux: httpjson.NewRouter(nil), metrics: m, cache: map[[32]byte]verified{}}
+	s.mux.Route(brokerapi.PathCheck, httpjson.Methods{http.MethodPost: s.check})
+	s.mux.Route(brokerapi.PathList, httpjson.Methods{http.MethodPost: s.list})
 	s.registerIdentity()
 	s.registerStorage()
 	s.registerSecrets()
 	s.registerAccess()
-	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
-	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		httpjson.WriteError(w, http.StatusNotFound, httpjson.CodeNotFound, "no such endpoint: "+r.Method+" "+r.URL.Path)
-	})
+	s.mux.Route("/healthz", httpjson.Methods{http.MethodGet: func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") }})
 	return s, nil
 }
 

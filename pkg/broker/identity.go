@@ -13,10 +13,9 @@ import (
 
 // registerIdentity serves GKE workload identity: orgs, bind, reset, and the admins' org mapping.
 func (s *Server) registerIdentity() {
-	s.mux.HandleFunc("POST "+brokerapi.PathIdentityOrgs, s.identityOrgs)
-	s.mux.HandleFunc("POST "+brokerapi.PathIdentityGCP, s.identityBind)
-	s.mux.HandleFunc("DELETE "+brokerapi.PathIdentityGCP, s.identityReset)
-	s.mux.HandleFunc("PUT "+brokerapi.PathAdminOrgs, s.adminSetOrg)
+	s.mux.Route(brokerapi.PathIdentityOrgs, httpjson.Methods{http.MethodPost: s.identityOrgs})
+	s.mux.Route(brokerapi.PathIdentityGCP, httpjson.Methods{http.MethodPost: s.identityBind, http.MethodDelete: s.identityReset})
+	s.mux.Route(brokerapi.PathAdminOrgs, httpjson.Methods{http.MethodPut: s.adminSetOrg})
 }
 
 func (s *Server) identityOwner(w http.ResponseWriter, r *http.Request) (string, bool) {

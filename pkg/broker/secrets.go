@@ -26,11 +26,15 @@ var (
 type OwnerSecrets func(owner string) (secrets.KV, error)
 
 func (s *Server) registerSecrets() {
-	s.mux.HandleFunc("GET "+brokerapi.PathOwnerSecrets, s.ownerSecrets("get", s.secretsList))
-	s.mux.HandleFunc("PUT "+brokerapi.PathOwnerSecrets, s.ownerSecrets("update", s.secretsPut))
-	s.mux.HandleFunc("DELETE "+brokerapi.PathOwnerSecrets, s.ownerSecrets("delete", s.secretsDeleteAll))
-	s.mux.HandleFunc("GET "+brokerapi.PathOwnerSecret, s.ownerSecrets("get", s.secretGet))
-	s.mux.HandleFunc("DELETE "+brokerapi.PathOwnerSecret, s.ownerSecrets("delete", s.secretDelete))
+	s.mux.Route(brokerapi.PathOwnerSecrets, httpjson.Methods{
+		http.MethodGet:    s.ownerSecrets("get", s.secretsList),
+		http.MethodPut:    s.ownerSecrets("update", s.secretsPut),
+		http.MethodDelete: s.ownerSecrets("delete", s.secretsDeleteAll),
+	})
+	s.mux.Route(brokerapi.PathOwnerSecret, httpjson.Methods{
+		http.MethodGet:    s.ownerSecrets("get", s.secretGet),
+		http.MethodDelete: s.ownerSecrets("delete", s.secretDelete),
+	})
 }
 
 // secretsCall is one authorized request on an owner's secrets.

@@ -25,9 +25,9 @@ var (
 )
 
 func (s *Server) registerStorage() {
-	s.mux.HandleFunc("POST "+brokerapi.PathStorageCredentials, s.storageCredentials)
-	s.mux.HandleFunc("POST "+brokerapi.PathStorageSignedURL, s.storageSignedURL)
-	s.mux.HandleFunc("POST "+brokerapi.PathStorageCommit, s.storageCommit)
+	s.mux.Route(brokerapi.PathStorageCredentials, httpjson.Methods{http.MethodPost: s.storageCredentials})
+	s.mux.Route(brokerapi.PathStorageSignedURL, httpjson.Methods{http.MethodPost: s.storageSignedURL})
+	s.mux.Route(brokerapi.PathStorageCommit, httpjson.Methods{http.MethodPost: s.storageCommit})
 }
 
 // storageRequest is what every storage endpoint decides on.

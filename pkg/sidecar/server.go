@@ -10,11 +10,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"maps"
 	"net/http"
-	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -57,7 +54,7 @@ type Config struct {
 // Server serves the sidecar API.
 type Server struct {
 	cfg      Config
-	mux      *http.ServeMux
+	mux      *httpjson.Router
 	requests *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
 	staged   prometheus.Counter
@@ -85,7 +82,6 @@ func New(cfg Config) (*Server, error) {
 	}
 	s := &Server{
 		cfg: cfg,
-		mux: http.NewServeMux(),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "warden_sidecar_requests_total", Help: "Sidecar API requests by route and status code.",
 		}, []string{"route", "code"}),
@@ -113,25 +109,23 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 
-	s.route(sidecarapi.PathHealthz, get(health.Healthz().ServeHTTP))
-	s.route(sidecarapi.PathReadyz, get(cfg.Checks.Readyz().ServeHTTP))
-	s.route(sidecarapi.PathMetrics, get(promhttp.HandlerFor(cfg.Registry, promhttp.HandlerOpts{}).ServeHTTP))
-	s.route(sidecarapi.PathDatasets, get(s.listDatasets))
-	s.route(sidecarapi.PathDatasetAccess, get(s.access))
-	s.route(sidecarapi.PathDatasetFiles, get(s.files))
-	s.route(sidecarapi.PathDatasetStage, map[string]http.HandlerFunc{http.MethodPost: s.stage})
-	s.route(sidecarapi.PathStaged, map[string]http.HandlerFunc{http.MethodDelete: s.deleteStaged})
-	s.route(sidecarapi.PathSecrets, map[string]http.HandlerFunc{http.MethodGet: s.secretsList, http.MethodPut: s.secretsPut, http.MethodDelete: s.secretsDeleteAll})
-	s.route(sidecarapi.PathSecret, map[string]http.HandlerFunc{http.MethodGet: s.secretGet, http.MethodDelete: s.secretDelete})
-	s.route(sidecarapi.PathIdentityOrgs, get(s.identityOrgs))
-	s.route(sidecarapi.PathIdentityGCP, map[string]http.HandlerFunc{http.MethodPost: s.identityBind, http.MethodDelete: s.identityReset})
-	s.route(sidecarapi.PathAccess, get(s.whatMayIDo))
-	s.route(sidecarapi.PathStorageCredentials, map[string]http.HandlerFunc{http.MethodPost: s.storageCredentials})
-	s.route(sidecarapi.PathStorageSignedURL, map[string]http.HandlerFunc{http.MethodPost: s.storageSignedURL})
-	s.route(sidecarapi.PathStorageCommit, map[string]http.HandlerFunc{http.MethodPost: s.storageCommit})
-	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		httpjson.WriteError(w, http.StatusNotFound, httpjson.CodeNotFound, fmt.Sprintf("no such endpoint: %s %s", r.Method, r.URL.Path))
-	})
+	s.mux = httpjson.NewRouter(s.instrument)
+	s.mux.Route(sidecarapi.PathHealthz, get(health.Healthz().ServeHTTP))
+	s.mux.Route(sidecarapi.PathReadyz, get(cfg.Checks.Readyz().ServeHTTP))
+	s.mux.Route(sidecarapi.PathMetrics, get(promhttp.HandlerFor(cfg.Registry, promhttp.HandlerOpts{}).ServeHTTP))
+	s.mux.Route(sidecarapi.PathDatasets, get(s.listDatasets))
+	s.mux.Route(sidecarapi.PathDatasetAccess, get(s.access))
+	s.mux.Route(sidecarapi.PathDatasetFiles, get(s.files))
+	s.mux.Route(sidecarapi.PathDatasetStage, httpjson.Methods{http.MethodPost: s.stage})
+	s.mux.Route(sidecarapi.PathStaged, httpjson.Methods{http.MethodDelete: s.deleteStaged})
+	s.mux.Route(sidecarapi.PathSecrets, httpjson.Methods{http.MethodGet: s.secretsList, http.MethodPut: s.secretsPut, http.MethodDelete: s.secretsDeleteAll})
+	s.mux.Route(sidecarapi.PathSecret, httpjson.Methods{http.MethodGet: s.secretGet, http.MethodDelete: s.secretDelete})
+	s.mux.Route(sidecarapi.PathIdentityOrgs, get(s.identityOrgs))
+	s.mux.Route(sidecarapi.PathIdentityGCP, httpjson.Methods{http.MethodPost: s.identityBind, http.MethodDelete: s.identityReset})
+	s.mux.Route(sidecarapi.PathAccess, get(s.whatMayIDo))
+	s.mux.Route(sidecarapi.PathStorageCredentials, httpjson.Methods{http.MethodPost: s.storageCredentials})
+	s.mux.Route(sidecarapi.PathStorageSignedURL, httpjson.Methods{http.MethodPost: s.storageSignedURL})
+	s.mux.Route(sidecarapi.PathStorageCommit, httpjson.Methods{http.MethodPost: s.storageCommit})
 	return s, nil
 }
 
@@ -147,11 +141,9 @@ func registerAll(reg prometheus.Registerer, cs ...prometheus.Collector) error {
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
 
-// route registers a path's handlers by method, with JSON 405s for other methods, a per-request
-// timeout, panic recovery and metrics.
-func (s *Server) route(pattern string, handlers map[string]http.HandlerFunc) {
-	allowed := slices.Sorted(maps.Keys(handlers))
-	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+// instrument wraps each path's handlers: a per-request timeout, panic recovery and metrics.
+func (s *Server) instrument(pattern string, h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		rec := &statusRecorder{ResponseWriter: w, code: http.StatusOK}
 		defer func() {
@@ -164,24 +156,13 @@ func (s *Server) route(pattern string, handlers map[string]http.HandlerFunc) {
 			s.requests.WithLabelValues(pattern, strconv.Itoa(rec.code)).Inc()
 			s.latency.WithLabelValues(pattern).Observe(time.Since(start).Seconds())
 		}()
-		h, ok := handlers[r.Method]
-		if !ok && r.Method == http.MethodHead {
-			h, ok = handlers[http.MethodGet]
-		}
-		if !ok {
-			rec.Header().Set("Allow", strings.Join(allowed, ", "))
-			httpjson.WriteError(rec, http.StatusMethodNotAllowed, httpjson.CodeMethodNotAllowed, fmt.Sprintf("%s %s is not supported; use %s", r.Method, pattern, strings.Join(allowed, " or ")))
-			return
-		}
 		ctx, cancel := context.WithTimeout(r.Context(), s.cfg.RequestTimeout)
 		defer cancel()
 		h(rec, r.WithContext(ctx))
-	})
+	}
 }
 
-func get(h http.HandlerFunc) map[string]http.HandlerFunc {
-	return map[string]http.HandlerFunc{http.MethodGet: h}
-}
+func get(h http.HandlerFunc) httpjson.Methods { return httpjson.Methods{http.MethodGet: h} }
 
 type statusRecorder struct {
 	http.ResponseWriter

@@ -79,11 +79,11 @@ func TestRulesFireOnWhatTheySay(t *testing.T) {
 			{"a new reason, a few", `warden_admission_denials_total{reason="host-path"} _x1450 0+0.5x20`, day + 30*time.Minute, false},
 		},
 		"WardenBrokerErrors": {
-			{"storage credentials answer 503", `warden_broker_requests_total{route="POST /v1/storage/credentials",code="503"} 0+1x60`, hour, true},
-			{"IAM refuses binds (502)", `warden_broker_requests_total{route="POST /v1/identity/gcp",code="502"} 0+1x60`, hour, true},
-			{"storage not enabled (501) and refusals", `warden_broker_requests_total{route="POST /v1/storage/credentials",code="501"} 0+1x60` + "\n" +
-				`warden_broker_requests_total{route="POST /v1/grants/check",code="403"} 0+5x60`, hour, false},
-			{"an outage that ended 20 minutes ago", `warden_broker_requests_total{route="POST /v1/grants/check",code="503"} 0+1x40 40x20`, hour, false},
+			{"storage credentials answer 503", `warden_broker_requests_total{route="/v1/storage/credentials",code="503"} 0+1x60`, hour, true},
+			{"IAM refuses binds (502)", `warden_broker_requests_total{route="/v1/identity/gcp",code="502"} 0+1x60`, hour, true},
+			{"storage not enabled (501) and refusals", `warden_broker_requests_total{route="/v1/storage/credentials",code="501"} 0+1x60` + "\n" +
+				`warden_broker_requests_total{route="/v1/grants/check",code="403"} 0+5x60`, hour, false},
+			{"an outage that ended 20 minutes ago", `warden_broker_requests_total{route="/v1/grants/check",code="503"} 0+1x40 40x20`, hour, false},
 		},
 		"WardenCertificateExpiresSoon": {
 			{"10 days left", expiry(10 * day), hour, true},
