@@ -83,6 +83,8 @@ node: envtest vault kubelet ## real pods on a kubelet + containerd node on this 
 
 fuzz: ## run every fuzz target for FUZZTIME (default 10s)
 	$(GO) test ./pkg/admission/mutate -run '^$$' -fuzz '^FuzzMutate$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./pkg/admission/review -run '^$$' -fuzz '^FuzzReadPod$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./pkg/admission/review -run '^$$' -fuzz '^FuzzDecodeReview$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./pkg/policy -run '^$$' -fuzz '^FuzzPolicy$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./pkg/policy -run '^$$' -fuzz '^FuzzValidObjectName$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./pkg/stage -run '^$$' -fuzz '^FuzzStagePath$$' -fuzztime $(FUZZTIME)
