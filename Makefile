@@ -42,13 +42,14 @@ vault: ## build (once) the Vault server the tests run against
 kubelet: ## build (once) the kubelet the real-node suite runs pods on
 	hack/tools/build.sh kubelet
 
-lint: staticcheck ## gofmt, go vet, staticcheck (pinned in hack/tools/staticcheck), and no tracked binaries or files over 1 MiB
+lint: staticcheck ## gofmt, go vet, staticcheck (pinned in hack/tools/staticcheck), no function over 80 lines outside tests and hack/, no tracked binaries or files over 1 MiB
 	@hack/lint/no-build-outputs.sh
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) vet -tags node ./test/node/
 	$(STATICCHECK) ./...
 	$(STATICCHECK) -tags node ./test/node/
+	$(GO) run ./hack/lint/funclen -max 80 .
 
 staticcheck: ## build (once) the staticcheck make lint runs
 	@hack/tools/build.sh staticcheck >/dev/null
