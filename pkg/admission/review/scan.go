@@ -356,8 +356,11 @@ func (s *scanner) raw() ([]byte, error) {
 }
 
 // end checks that only whitespace follows the top-level value.
+// end refuses anything but whitespace after the value (a NUL byte included: next's 0 is not
+// the end of input).
 func (s *scanner) end() error {
-	if s.next() != 0 {
+	s.ws()
+	if s.i < len(s.b) {
 		return s.fail("the end of input")
 	}
 	return nil
