@@ -19,17 +19,11 @@ func decodeReview(body []byte, review *admissionv1.AdmissionReview) error {
 		var err error
 		switch string(key) {
 		case "apiVersion":
-			if err = keys.once(0); err == nil {
-				err = s.str(&review.APIVersion)
-			}
+			err = keys.read(0, func() error { return s.str(&review.APIVersion) })
 		case "kind":
-			if err = keys.once(1); err == nil {
-				err = s.str(&review.Kind)
-			}
+			err = keys.read(1, func() error { return s.str(&review.Kind) })
 		case "request":
-			if err = keys.once(2); err == nil {
-				err = s.request(&review.Request)
-			}
+			err = keys.read(2, func() error { return s.request(&review.Request) })
 		default:
 			err = s.skip()
 		}
@@ -51,42 +45,37 @@ func (s *scanner) request(p **admissionv1.AdmissionRequest) error {
 	var keys seen
 	_, err := s.object(func(key []byte) error {
 		var err error
-		field := func(bit uint, read func() error) {
-			if err = keys.once(bit); err == nil {
-				err = read()
-			}
-		}
 		switch string(key) {
 		case "uid":
-			field(0, func() error { return s.str((*string)(&r.UID)) })
+			err = keys.read(0, func() error { return s.str((*string)(&r.UID)) })
 		case "kind":
-			field(1, func() error { return s.gvk(&r.Kind) })
+			err = keys.read(1, func() error { return s.gvk(&r.Kind) })
 		case "resource":
-			field(2, func() error { return s.gvr(&r.Resource) })
+			err = keys.read(2, func() error { return s.gvr(&r.Resource) })
 		case "subResource":
-			field(3, func() error { return s.str(&r.SubResource) })
+			err = keys.read(3, func() error { return s.str(&r.SubResource) })
 		case "requestKind":
-			field(4, func() error { r.RequestKind = &metav1.GroupVersionKind{}; return s.gvkPtr(&r.RequestKind) })
+			err = keys.read(4, func() error { r.RequestKind = &metav1.GroupVersionKind{}; return s.gvkPtr(&r.RequestKind) })
 		case "requestResource":
-			field(5, func() error { r.RequestResource = &metav1.GroupVersionResource{}; return s.gvrPtr(&r.RequestResource) })
+			err = keys.read(5, func() error { r.RequestResource = &metav1.GroupVersionResource{}; return s.gvrPtr(&r.RequestResource) })
 		case "requestSubResource":
-			field(6, func() error { return s.str(&r.RequestSubResource) })
+			err = keys.read(6, func() error { return s.str(&r.RequestSubResource) })
 		case "name":
-			field(7, func() error { return s.str(&r.Name) })
+			err = keys.read(7, func() error { return s.str(&r.Name) })
 		case "namespace":
-			field(8, func() error { return s.str(&r.Namespace) })
+			err = keys.read(8, func() error { return s.str(&r.Namespace) })
 		case "operation":
-			field(9, func() error { return s.str((*string)(&r.Operation)) })
+			err = keys.read(9, func() error { return s.str((*string)(&r.Operation)) })
 		case "userInfo":
-			field(10, func() error { return s.full(&r.UserInfo) })
+			err = keys.read(10, func() error { return s.full(&r.UserInfo) })
 		case "object":
-			field(11, func() error { var err error; r.Object.Raw, err = s.raw(); return err })
+			err = keys.read(11, func() error { var err error; r.Object.Raw, err = s.raw(); return err })
 		case "oldObject":
-			field(12, func() error { var err error; r.OldObject.Raw, err = s.raw(); return err })
+			err = keys.read(12, func() error { var err error; r.OldObject.Raw, err = s.raw(); return err })
 		case "dryRun":
-			field(13, func() error { return s.boolPtr(&r.DryRun) })
+			err = keys.read(13, func() error { return s.boolPtr(&r.DryRun) })
 		case "options":
-			field(14, func() error { var err error; r.Options.Raw, err = s.raw(); return err })
+			err = keys.read(14, func() error { var err error; r.Options.Raw, err = s.raw(); return err })
 		default:
 			err = s.skip()
 		}
@@ -126,17 +115,11 @@ func (s *scanner) triple(group, version, third *string, thirdKey string) error {
 		var err error
 		switch string(key) {
 		case "group":
-			if err = keys.once(0); err == nil {
-				err = s.str(group)
-			}
+			err = keys.read(0, func() error { return s.str(group) })
 		case "version":
-			if err = keys.once(1); err == nil {
-				err = s.str(version)
-			}
+			err = keys.read(1, func() error { return s.str(version) })
 		case thirdKey:
-			if err = keys.once(2); err == nil {
-				err = s.str(third)
-			}
+			err = keys.read(2, func() error { return s.str(third) })
 		default:
 			err = s.skip()
 		}

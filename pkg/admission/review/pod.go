@@ -74,21 +74,13 @@ func (s *scanner) metadata(name, generateName *string, labels, annotations *map[
 		var err error
 		switch string(key) {
 		case "name":
-			if err = keys.once(0); err == nil {
-				err = s.str(name)
-			}
+			err = keys.read(0, func() error { return s.str(name) })
 		case "generateName":
-			if err = keys.once(1); err == nil {
-				err = s.str(generateName)
-			}
+			err = keys.read(1, func() error { return s.str(generateName) })
 		case "labels":
-			if err = keys.once(2); err == nil {
-				err = s.stringMap(labels)
-			}
+			err = keys.read(2, func() error { return s.stringMap(labels) })
 		case "annotations":
-			if err = keys.once(3); err == nil {
-				err = s.stringMap(annotations)
-			}
+			err = keys.read(3, func() error { return s.stringMap(annotations) })
 		default:
 			err = s.skip()
 		}
@@ -131,36 +123,31 @@ func (s *scanner) podSpec(spec *corev1.PodSpec) (bool, error) {
 	var keys seen
 	return s.object(func(key []byte) error {
 		var err error
-		field := func(bit uint, read func() error) {
-			if err = keys.once(bit); err == nil {
-				err = read()
-			}
-		}
 		switch string(key) {
 		case "serviceAccountName":
-			field(0, func() error { return s.str(&spec.ServiceAccountName) })
+			err = keys.read(0, func() error { return s.str(&spec.ServiceAccountName) })
 		case "shareProcessNamespace":
-			field(1, func() error { return s.boolPtr(&spec.ShareProcessNamespace) })
+			err = keys.read(1, func() error { return s.boolPtr(&spec.ShareProcessNamespace) })
 		case "hostPID":
-			field(2, func() error { return s.boolean(&spec.HostPID) })
+			err = keys.read(2, func() error { return s.boolean(&spec.HostPID) })
 		case "hostIPC":
-			field(3, func() error { return s.boolean(&spec.HostIPC) })
+			err = keys.read(3, func() error { return s.boolean(&spec.HostIPC) })
 		case "hostNetwork":
-			field(4, func() error { return s.boolean(&spec.HostNetwork) })
+			err = keys.read(4, func() error { return s.boolean(&spec.HostNetwork) })
 		case "hostAliases":
-			field(5, func() error { spec.HostAliases = nil; return s.full(&spec.HostAliases) })
+			err = keys.read(5, func() error { spec.HostAliases = nil; return s.full(&spec.HostAliases) })
 		case "dnsPolicy":
-			field(6, func() error { return s.str((*string)(&spec.DNSPolicy)) })
+			err = keys.read(6, func() error { return s.str((*string)(&spec.DNSPolicy)) })
 		case "dnsConfig":
-			field(7, func() error { spec.DNSConfig = nil; return s.full(&spec.DNSConfig) })
+			err = keys.read(7, func() error { spec.DNSConfig = nil; return s.full(&spec.DNSConfig) })
 		case "volumes":
-			field(8, func() error { spec.Volumes = nil; return s.full(&spec.Volumes) })
+			err = keys.read(8, func() error { spec.Volumes = nil; return s.full(&spec.Volumes) })
 		case "initContainers":
-			field(9, func() error { return s.containers(&spec.InitContainers) })
+			err = keys.read(9, func() error { return s.containers(&spec.InitContainers) })
 		case "containers":
-			field(10, func() error { return s.containers(&spec.Containers) })
+			err = keys.read(10, func() error { return s.containers(&spec.Containers) })
 		case "ephemeralContainers":
-			field(11, func() error { return s.ephemeralContainers(&spec.EphemeralContainers) })
+			err = keys.read(11, func() error { return s.ephemeralContainers(&spec.EphemeralContainers) })
 		default:
 			err = s.skip()
 		}
@@ -169,36 +156,20 @@ func (s *scanner) podSpec(spec *corev1.PodSpec) (bool, error) {
 }
 
 func (s *scanner) containers(p *[]corev1.Container) error {
-	var out []corev1.Container
-	ok, err := s.array(func() error {
-		var c corev1.Container
+	return list(s, p, func(i int, c *corev1.Container) error {
 		var target string
-		if err := s.container(&c, &target, false); err != nil {
-			return fmt.Errorf("[%d]: %w", len(out), err)
+		if err := s.container(c, &target, false); err != nil {
+			return fmt.Errorf("[%d]: %w", i, err)
 		}
-		out = append(out, c)
 		return nil
 	})
-	if ok && out == nil {
-		out = []corev1.Container{}
-	}
-	*p = out
-	return err
 }
 
 func (s *scanner) ephemeralContainers(p *[]corev1.EphemeralContainer) error {
-	var out []corev1.EphemeralContainer
-	ok, err := s.array(func() error {
-		var c corev1.EphemeralContainer
+	return list(s, p, func(i int, c *corev1.EphemeralContainer) error {
 		if err := s.container((*corev1.Container)(&c.EphemeralContainerCommon), &c.TargetContainerName, true); err != nil {
-			return fmt.Errorf("[%d]: %w", len(out), err)
+			return fmt.Errorf("[%d]: %w", i, err)
 		}
-		out = append(out, c)
 		return nil
 	})
-	if ok && out == nil {
-		out = []corev1.EphemeralContainer{}
-	}
-	*p = out
-	return err
 }

@@ -366,6 +366,25 @@ func (s *scanner) end() error {
 	return nil
 }
 
+// list reads an array into *p, one element by elem (i: its index). Like encoding/json, null
+// leaves nil and [] an empty slice.
+func list[T any](s *scanner, p *[]T, elem func(i int, v *T) error) error {
+	var out []T
+	ok, err := s.array(func() error {
+		var v T
+		if err := elem(len(out), &v); err != nil {
+			return err
+		}
+		out = append(out, v)
+		return nil
+	})
+	if ok && out == nil {
+		out = []T{}
+	}
+	*p = out
+	return err
+}
+
 // seen tracks the keys an object has had, for the repeated-key rule.
 type seen uint64
 
@@ -375,4 +394,12 @@ func (m *seen) once(bit uint) error {
 	}
 	*m |= 1 << bit
 	return nil
+}
+
+// read runs read for the key of bit, refusing the key's second appearance.
+func (m *seen) read(bit uint, read func() error) error {
+	if err := m.once(bit); err != nil {
+		return err
+	}
+	return read()
 }
