@@ -9,20 +9,13 @@ import (
 
 	"github.com/warden-dev/warden/internal/testing/admissiontest"
 	"github.com/warden-dev/warden/internal/testing/podfixture"
-	"github.com/warden-dev/warden/pkg/admission/mutate"
 )
 
 // BenchmarkValidate is the validating webhook on the final pod (full decode, seal verified) and
 // on an update (old against new).
 func BenchmarkValidate(b *testing.B) {
 	v := newTestValidator(b, nil)
-	cfg := testConfig()
-	h, err := mutate.NewHandler(cfg, admissiontest.OwnNamespace, admissiontest.Policy(b), admissiontest.Namespaces(), cfg.Rules(admissiontest.Keys), nil, nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	raw := admissiontest.MustJSON(b, podfixture.Realistic("svc-prod-app-1"))
-	injected := admissiontest.ApplyPatch(b, raw, admissiontest.Admit(b, h, admissiontest.Request("apps", raw)))
+	injected := inject(b, podfixture.Realistic("svc-prod-app-1"))
 	create := admissiontest.Request("apps", injected)
 	update := admissiontest.Request("apps", injected)
 	update.Operation, update.OldObject = admissionv1.Update, runtime.RawExtension{Raw: injected}

@@ -32,15 +32,21 @@ func newTestValidator(t testing.TB, m *scope.Metrics) *Validator {
 	return v
 }
 
-// injectedRaw runs a pod through the mutating handler and returns it as the API server would
-// store it.
-func injectedRaw(t testing.TB) (*corev1.Pod, []byte) {
+// inject runs a pod through the mutating handler and returns it as the API server would store
+// it.
+func inject(t testing.TB, pod *corev1.Pod) []byte {
 	t.Helper()
 	cfg := testConfig()
 	h, err := mutate.NewHandler(cfg, admissiontest.OwnNamespace, admissiontest.Policy(t), admissiontest.Namespaces(), cfg.Rules(admissiontest.Keys), nil, nil)
 	require.NoError(t, err)
-	raw := admissiontest.MustJSON(t, admissiontest.BasePod("svc-prod-app-1"))
-	out := admissiontest.ApplyPatch(t, raw, admissiontest.Admit(t, h, admissiontest.Request("apps", raw)))
+	raw := admissiontest.MustJSON(t, pod)
+	return admissiontest.ApplyPatch(t, raw, admissiontest.Admit(t, h, admissiontest.Request("apps", raw)))
+}
+
+// injectedRaw is the base pod injected, as a pod and as stored.
+func injectedRaw(t testing.TB) (*corev1.Pod, []byte) {
+	t.Helper()
+	out := inject(t, admissiontest.BasePod("svc-prod-app-1"))
 	return admissiontest.PodFrom(t, out), out
 }
 
