@@ -18,14 +18,21 @@ K8S_VERSION=v1.37.2
 VAULT_VERSION=v1.14.1
 
 # build MODULE_DIR OUT PKG [LDFLAGS]: atomically produce OUT (a crashed build never leaves a
-# half-written binary that the next run would trust).
+# half-written binary that the next run would trust). A lock per output makes a second caller
+# (parallel make targets, a second checkout sharing the cache) wait for the first build instead
+# of writing the same temporary file.
 build() {
   local dir=$1 out=$2 pkg=$3 ldflags=${4:-"-s -w"}
   if [ -x "$out" ]; then echo "cached: $out"; return; fi
   mkdir -p "$(dirname "$out")"
+  local lock
+  exec {lock}>"$out.lock"
+  flock "$lock"
+  if [ -x "$out" ]; then echo "cached: $out (built by another caller)"; exec {lock}>&-; return; fi
   echo "building $pkg -> $out (first time only; this takes a while)"
   (cd "$dir" && go mod download && CGO_ENABLED=${CGO:-0} go build -trimpath -ldflags "$ldflags" -o "$out.tmp" "$pkg")
   mv "$out.tmp" "$out"
+  exec {lock}>&-
 }
 
 K8S_LDFLAGS="-s -w -X k8s.io/component-base/version.gitVersion=$K8S_VERSION -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=37 -X k8s.io/component-base/version.gitTreeState=clean -X k8s.io/component-base/version.buildDate=1970-01-01T00:00:00Z"
