@@ -65,10 +65,12 @@ func (s *Stager) remove(name string, e entry) {
 }
 
 // Run deletes copies as they expire until ctx ends. It sleeps until the earliest deadline (not
-// a periodic scan), so copies disappear on time.
+// a periodic scan), so copies disappear on time. On the way out it waits for the folder fsyncs
+// still running, so a clean stop leaves every answered copy durable.
 func (s *Stager) Run(ctx context.Context) {
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
+	defer s.flushes.Wait()
 	for {
 		s.expire()
 		s.mu.Lock()

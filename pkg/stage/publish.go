@@ -18,12 +18,19 @@ import (
 //     in one journal transaction), where doing them one after the other cost two;
 //  4. the metadata is renamed into place: from here on recovery knows the copy's deadline;
 //  5. the copy is renamed into place, visible to app containers, complete on disk;
-//  6. the caller folder is fsynced, so that a 201 survives a power loss. Concurrent stages into
-//     one folder share an fsync (dirSyncer) rather than queueing one each.
+//  6. the caller folder is fsynced after the answer, in the background: the new names then
+//     survive a power loss too. Concurrent stages into one folder share an fsync (dirSyncer).
 //
 // Recovery (meta.go) handles every prefix: a temporary copy is removed, metadata without its copy
 // is removed, a copy without metadata is removed. No step lets a copy be visible before its bytes
 // are durable or without a deadline recovery can find.
+//
+// Why step 6 does not hold the answer back: it only decides whether a power cut in the next
+// millisecond or so keeps the copy's name, and whoever holds the 201 (a process in this pod, on
+// this node) loses power with it. Either way recovery finds a consistent state (the copy, or
+// nothing); what a visible copy holds is already durable after step 3, which is what a
+// restarted app container must be able to trust. The answer then waits for one flush round, not
+// two.
 
 // crashPoint is called between the steps above; the kill -9 tests use it to die at each one.
 var crashPoint = func(string) {}
@@ -80,7 +87,11 @@ func (s *Stager) publish(m *Meta, tmp *os.File) error {
 		return storageErr(err)
 	}
 	crashPoint("renamed")
-	s.dirs.sync(filepath.Dir(m.Target))
+	s.flushes.Add(1)
+	go func() {
+		defer s.flushes.Done()
+		s.dirs.sync(filepath.Dir(m.Target))
+	}()
 	return nil
 }
 

@@ -1,12 +1,15 @@
 package stage
 
 import (
+	"context"
+	"os"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // Every caller returns only after an fsync that started after it called; callers that arrive
@@ -47,4 +50,35 @@ func TestDirSyncerCoalesces(t *testing.T) {
 			assert.Empty(t, d.dirs, "idle folders are forgotten")
 		})
 	}
+}
+
+// A stage answers once its bytes and metadata are durable and its name is visible, without
+// waiting for the folder's fsync; stopping the stager waits for that fsync.
+func TestStageAnswersBeforeFolderFsync(t *testing.T) {
+	f := newFixture(t)
+	s := newStager(t, f)
+	release := make(chan struct{})
+	var synced atomic.Int64
+	s.dirs.fsync = func(string) {
+		<-release
+		synced.Add(1)
+	}
+	m, err := s.Stage(context.Background(), req("a.csv"))
+	require.NoError(t, err)
+	_, err = os.Stat(m.Target)
+	require.NoError(t, err, "the copy is visible when Stage returns")
+	assert.Zero(t, synced.Load(), "Stage returned before the folder's fsync finished")
+
+	ctx, cancel := context.WithCancel(context.Background())
+	stopped := make(chan struct{})
+	go func() { s.Run(ctx); close(stopped) }()
+	cancel()
+	select {
+	case <-stopped:
+		t.Fatal("Run returned with a folder fsync still running")
+	case <-time.After(50 * time.Millisecond):
+	}
+	close(release)
+	<-stopped
+	assert.Equal(t, int64(1), synced.Load())
 }

@@ -97,6 +97,8 @@ type Stager struct {
 	queue expiryQueue
 	wake  chan struct{}
 	dirs  dirSyncer
+	// flushes are the folder fsyncs still running after their stage answered (publish.go).
+	flushes sync.WaitGroup
 }
 
 // CallerDir is the folder of a caller under the owner's folder.
