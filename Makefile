@@ -21,7 +21,7 @@ WEBHOOK_IMAGE ?= $(IMAGE_REPO)/warden-webhook:$(VERSION)
 SIDECAR_IMAGE ?= $(IMAGE_REPO)/warden-sidecar:$(VERSION)
 export GOFLAGS := -buildvcs=false
 
-.PHONY: generate all build test lint unit e2e python node fuzz demo bench bench-compare bench-sidecar bench-stage bench-secrets bench-identity bench-node bench-broker bench-storage bench-policy chart-test chart-crds loadtest loadtest-vault envtest vault kubelet staticcheck images images-docker clean help
+.PHONY: generate all build test lint unit e2e python node fuzz demo bench bench-compare bench-sidecar bench-stage bench-secrets bench-identity bench-node bench-broker bench-storage bench-policy chart-test chart-crds loadtest loadtest-vault loadtest-compare envtest vault kubelet staticcheck images images-docker clean help
 
 all: build
 
@@ -132,6 +132,16 @@ loadtest: ## pods over TLS at a fixed rate, each through /mutate-v1-pod then /va
 loadtest-vault: ## vault-k8s's injector under the same load as make loadtest -webhooks mutate (RATE, DURATION, LOADTEST_FLAGS)
 	cd hack/bench/vaultk8s && $(GO) build -o $(CURDIR)/bin/vaultk8s-serve ./serve
 	$(GO) run ./hack/loadtest -webhooks mutate -server $(CURDIR)/bin/vaultk8s-serve -rate $${RATE:-500} -duration $${DURATION:-30s} $(LOADTEST_FLAGS)
+
+# The webhook child on CPU 1, the generator on CPU 0 (PIN), so the knee is the webhook's.
+LOADTEST_SWEEP ?= 500,1000,1500,2000,2500,3000,3500,4000,5000,6000,8000
+LOADTEST_PIN ?= server=1;client=0
+loadtest-compare: ## the highest rate with p99 < 10 ms: vault-k8s's injector, Warden's mutating webhook, Warden's two calls per pod (LOADTEST_SWEEP, DURATION=10s, LOADTEST_PIN)
+	cd hack/bench/vaultk8s && $(GO) build -o $(CURDIR)/bin/vaultk8s-serve ./serve
+	$(GO) build -o bin/loadtest ./hack/loadtest
+	bin/loadtest -pin '$(LOADTEST_PIN)' -sweep $(LOADTEST_SWEEP) -duration $${DURATION:-10s} -webhooks mutate -server $(CURDIR)/bin/vaultk8s-serve $(LOADTEST_FLAGS)
+	bin/loadtest -pin '$(LOADTEST_PIN)' -sweep $(LOADTEST_SWEEP) -duration $${DURATION:-10s} -webhooks mutate $(LOADTEST_FLAGS)
+	bin/loadtest -pin '$(LOADTEST_PIN)' -sweep $(LOADTEST_SWEEP) -duration $${DURATION:-10s} $(LOADTEST_FLAGS)
 
 images: build ## bin/images/warden-{webhook,sidecar}.tar from the static binaries, no Docker needed (WEBHOOK_IMAGE, SIDECAR_IMAGE name them)
 	$(GO) run ./hack/images -out bin/images -version $(VERSION) -webhook-image $(WEBHOOK_IMAGE) -sidecar-image $(SIDECAR_IMAGE)

@@ -34,6 +34,9 @@ type options struct {
 	server           string
 	webhooks         string
 	large            bool
+	pin              pinning
+	rates            []int
+	bound            time.Duration
 }
 
 func main() {
@@ -46,6 +49,9 @@ func main() {
 	flag.StringVar(&o.server, "server", "", "command (space-separated) of another webhook child to start, e.g. vault-k8s's; it prints its base URL and CA file, and serves /mutate")
 	flag.StringVar(&o.webhooks, "webhooks", "mutate,validate", "the calls per pod: mutate, or mutate,validate as the API server makes them to Warden")
 	flag.BoolVar(&o.large, "large", false, "send the 20-container pod instead of the realistic one")
+	pin := flag.String("pin", "", `CPUs for each side, e.g. "server=1;client=0": the webhook child and the generator on separate cores`)
+	rates := flag.String("sweep", "", "increasing rates (e.g. 500,1000,2000) run in turn against one webhook, each for -duration; reports the highest with p99 < -max-p99")
+	flag.DurationVar(&o.bound, "max-p99", 10*time.Millisecond, "the p99 bound of -sweep")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile (of the server when -serve)")
 	serve := flag.Bool("serve", false, "internal: run only Warden's webhooks and print their base URL and CA file")
 	flag.Parse()
@@ -64,7 +70,14 @@ func main() {
 		serveOnly()
 		return
 	}
-	if err := run(o); err != nil {
+	var err error
+	if o.pin, err = parsePinning(*pin); err == nil && *rates != "" {
+		o.rates, err = parseRates(*rates)
+	}
+	if err == nil {
+		err = run(o)
+	}
+	if err != nil {
 		pprof.StopCPUProfile()
 		fmt.Fprintln(os.Stderr, "loadtest:", err)
 		os.Exit(1)
@@ -97,6 +110,10 @@ func run(o options) error {
 			}
 			argv = []string{self, "-serve"}
 		}
+		argv, err := o.pin.wrap(argv)
+		if err != nil {
+			return err
+		}
 		child, url, ca, err := tlsserve.Child(ctx, argv)
 		if err != nil {
 			return err
@@ -104,12 +121,20 @@ func run(o options) error {
 		defer func() { cancel(); _ = child.Wait() }()
 		o.target, o.caFile = url, ca
 	}
+	if err := o.pin.pinSelf(); err != nil {
+		return err
+	}
 	s, err := newSender(o, paths)
 	if err != nil {
 		return err
 	}
 	if err := s.send(); err != nil {
 		return fmt.Errorf("first request: %w", err)
+	}
+	if o.rates != nil {
+		fmt.Printf("target %s %v, warm-up %s, measuring %s per rate, pod %d bytes, pinned %v\n", o.target, paths, o.warmup, o.duration, s.podBytes, o.pin)
+		sweep(o.rates, o.duration, o.warmup, o.bound, s.send)
+		return nil
 	}
 	fmt.Printf("target %s %v, %d pods/s, warm-up %s, measuring %s, pod %d bytes\n", o.target, paths, o.rate, o.warmup, o.duration, s.podBytes)
 	res := openloop.Run(o.rate, o.duration, o.warmup, s.send)

@@ -77,6 +77,16 @@ func Percentiles(d []time.Duration) string {
 	return fmt.Sprintf("p50 %s  p90 %s  p99 %s  p99.9 %s  max %s", at(.50), at(.90), at(.99), at(.999), at(1))
 }
 
+// Percentile is the latency at p (0..1) of the successful requests, 0 with none.
+func (r Result) Percentile(p float64) time.Duration {
+	if len(r.Latencies) == 0 {
+		return 0
+	}
+	d := slices.Clone(r.Latencies)
+	slices.Sort(d)
+	return d[min(len(d)-1, int(p*float64(len(d))))]
+}
+
 // Report prints the standard summary.
 func (r Result) Report() string {
 	return fmt.Sprintf("requests %d ok, %d failed, achieved %.0f req/s\nlatency        %s\ngenerator late %s (timer wake-up after the due time; not in latency)\n",
