@@ -34,6 +34,10 @@ import (
 	"github.com/warden-dev/warden/pkg/stage"
 )
 
+// settle is how long the run's end is given before the second RSS reading: the sidecar's quiet
+// period before it trims (5 s, counted from the metrics request just before) plus its 1 s tick.
+const settle = 8 * time.Second
+
 func main() {
 	bin := flag.String("bin", "bin/warden-sidecar", "sidecar binary")
 	dir := flag.String("dir", os.TempDir(), "directory (filesystem) to benchmark on")
@@ -69,28 +73,12 @@ func run(bin, dir string, size int64, rounds, rate int, duration time.Duration) 
 	}
 	fmt.Printf("filesystem under %s: %s\n\n", dir, fsType(dir))
 
-	// 1. Large file: cp versus Stage, alternating, on the same filesystem.
-	s, err := stage.New(stage.Config{SnapshotRoot: share, StagingRoot: staging, StateDir: state,
-		Owner: "apps/bench", Environment: "prod", Workload: contract.WorkloadApp}, nil, nil)
-	if err != nil {
-		return err
+	// 1. Large file: cp versus Stage, alternating, on the same filesystem (-rounds 0 skips it).
+	if rounds > 0 {
+		if err := largeFiles(share, staging, state, snap, base, size, rounds); err != nil {
+			return err
+		}
 	}
-	cps, stages, err := largeFile(s, snap, base, rounds)
-	if err != nil {
-		return err
-	}
-	ratios := make([]float64, len(cps))
-	for i := range cps {
-		ratios[i] = float64(stages[i]) / float64(cps[i])
-	}
-	cp, st := median(cps), median(stages)
-	fmt.Printf("stage %d MiB: cp (+fsync) median %s, Warden stage (copy + sha256 + fsync + metadata) median %s, ratio of medians %.2fx, median of paired ratios %.2fx\n",
-		size>>20, cp.Round(time.Millisecond), st.Round(time.Millisecond), float64(st)/float64(cp), medianFloat(ratios))
-	fmt.Printf("  runs: cp %v, stage %v, paired ratios %v\n", rounded(cps), rounded(stages), roundedFloats(ratios))
-	if d, err := hashAlone(filepath.Join(snap, "big.bin")); err == nil {
-		fmt.Printf("  sha256 of the file alone (page cache, one core; the floor when hashing is the bottleneck): %s\n", d.Round(time.Millisecond))
-	}
-	fmt.Println()
 
 	// 2. Startup and idle memory of the real binary, then small files over HTTP.
 	policy := filepath.Join(base, "policy.yaml")
@@ -126,9 +114,14 @@ func run(bin, dir string, size int64, rounds, rate int, duration time.Duration) 
 		return err
 	}
 	fmt.Printf("sidecar start to ready: median %s (runs %v)\n", median(starts).Round(100*time.Microsecond), rounded(starts))
-	fmt.Printf("sidecar idle RSS: %.1f MiB\n\n", float64(rss)/1024)
+	fmt.Printf("sidecar idle RSS: %.1f MiB (%s)\n\n", float64(rss)/1024, rssParts(proc.Process.Pid))
 
-	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 256}}
+	// A pool of connections as an app's HTTP client keeps one (requests' default pool is 10):
+	// without a bound, every latency spike of a loaded machine opens more, and the RSS after
+	// the run measured the generator's peak concurrency (~25 KiB of buffers and stack each)
+	// instead of what the sidecar keeps per copy. Requests beyond it wait for a connection,
+	// which their latency includes.
+	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{MaxConnsPerHost: 16, MaxIdleConnsPerHost: 16}}
 	body := []byte(`{"path":"small.bin","ttl_seconds":3600}`)
 	send := func() error {
 		req, _ := http.NewRequest(http.MethodPost, "http://"+addr+"/v1/datasets/big/stage", bytes.NewReader(body))
@@ -148,17 +141,56 @@ func run(bin, dir string, size int64, rounds, rate int, duration time.Duration) 
 		return err
 	}
 	fmt.Printf("4 KiB stages over HTTP at %d req/s for %s (open loop):\n", rate, duration)
+	cpu0 := cpuTime(proc.Process.Pid)
 	res := openloop.Run(rate, duration, 2*time.Second, send)
+	if cpu := cpuTime(proc.Process.Pid) - cpu0; cpu > 0 {
+		n := len(res.Latencies) + res.Failures
+		fmt.Printf("sidecar CPU during the run: %s (%s per stage, warm-up included)\n", cpu.Round(time.Millisecond), (cpu / time.Duration(n)).Round(time.Microsecond))
+	}
 	fmt.Print(res.Report())
 	after, _ := rssKiB(proc.Process.Pid)
-	fmt.Printf("sidecar RSS after the run (%d copies staged): %.1f MiB\n", len(res.Latencies)+1, float64(after)/1024)
+	fmt.Printf("sidecar RSS after the run (%d copies staged): %.1f MiB (%s)\n", len(res.Latencies)+1, float64(after)/1024, rssParts(proc.Process.Pid))
 	// RSS depends on how many connections the run needed at its peak (each holds buffers and a
 	// goroutine until its idle timeout), which a loaded machine drives up; the Go metrics tell
 	// that apart from state that grows with the copies.
-	fmt.Printf("  %s\n", goMetrics("http://"+addr+"/metrics", "go_goroutines", "go_memstats_heap_inuse_bytes", "go_memstats_stack_inuse_bytes", "go_memstats_next_gc_bytes"))
+	metrics := func() string {
+		return goMetrics("http://"+addr+"/metrics", "go_goroutines", "go_memstats_heap_inuse_bytes", "go_memstats_stack_inuse_bytes", "go_memstats_next_gc_bytes")
+	}
+	fmt.Printf("  %s\n", metrics())
+	// Once quiet, the sidecar gives the burst's memory back (cmd/sidecar/app/trim.go): what
+	// stays is what the copies really hold.
+	time.Sleep(settle)
+	settled, _ := rssKiB(proc.Process.Pid)
+	fmt.Printf("sidecar RSS %s after the run: %.1f MiB (%s)\n  %s\n", settle, float64(settled)/1024, rssParts(proc.Process.Pid), metrics())
 	if res.Failures > 0 {
 		return fmt.Errorf("%d requests failed, first: %v", res.Failures, res.FirstErr)
 	}
+	return nil
+}
+
+// largeFiles reports the paired cp-versus-Stage runs of the large file and the hash floor.
+func largeFiles(share, staging, state, snap, base string, size int64, rounds int) error {
+	s, err := stage.New(stage.Config{SnapshotRoot: share, StagingRoot: staging, StateDir: state,
+		Owner: "apps/bench", Environment: "prod", Workload: contract.WorkloadApp}, nil, nil)
+	if err != nil {
+		return err
+	}
+	cps, stages, err := largeFile(s, snap, base, rounds)
+	if err != nil {
+		return err
+	}
+	ratios := make([]float64, len(cps))
+	for i := range cps {
+		ratios[i] = float64(stages[i]) / float64(cps[i])
+	}
+	cp, st := median(cps), median(stages)
+	fmt.Printf("stage %d MiB: cp (+fsync) median %s, Warden stage (copy + sha256 + fsync + metadata) median %s, ratio of medians %.2fx, median of paired ratios %.2fx\n",
+		size>>20, cp.Round(time.Millisecond), st.Round(time.Millisecond), float64(st)/float64(cp), medianFloat(ratios))
+	fmt.Printf("  runs: cp %v, stage %v, paired ratios %v\n", rounded(cps), rounded(stages), roundedFloats(ratios))
+	if d, err := hashAlone(filepath.Join(snap, "big.bin")); err == nil {
+		fmt.Printf("  sha256 of the file alone (page cache, one core; the floor when hashing is the bottleneck): %s\n", d.Round(time.Millisecond))
+	}
+	fmt.Println()
 	return nil
 }
 
@@ -341,16 +373,58 @@ func goMetrics(url string, names ...string) string {
 }
 
 func rssKiB(pid int) (int, error) {
+	f, err := statusKiB(pid, "VmRSS")
+	return f["VmRSS"], err
+}
+
+// rssParts is the RSS split into anonymous memory (heap, stacks: what the process made) and
+// file pages (the binary's code and data as far as it ran: what it touched).
+func rssParts(pid int) string {
+	f, err := statusKiB(pid, "RssAnon", "RssFile")
+	if err != nil {
+		return err.Error()
+	}
+	return fmt.Sprintf("anonymous %.1f MiB, file-backed %.1f MiB", float64(f["RssAnon"])/1024, float64(f["RssFile"])/1024)
+}
+
+// cpuTime is the user+system CPU time of pid so far (/proc/PID/stat, in clock ticks of 10 ms on
+// Linux), 0 when unreadable.
+func cpuTime(pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// Fields after the command (which may hold spaces) start after the last ')'.
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	var utime, stime int64
+	fmt.Sscan(f[11], &utime)
+	fmt.Sscan(f[12], &stime)
+	return time.Duration(utime+stime) * 10 * time.Millisecond
+}
+
+// statusKiB reads kB fields of /proc/PID/status.
+func statusKiB(pid int, names ...string) (map[string]int, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
+	out := map[string]int{}
 	for _, l := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(l, "VmRSS:"); ok {
-			var kib int
-			_, err := fmt.Sscanf(strings.TrimSpace(v), "%d", &kib)
-			return kib, err
+		k, v, ok := strings.Cut(l, ":")
+		if !ok || !slices.Contains(names, k) {
+			continue
 		}
+		var kib int
+		if _, err := fmt.Sscanf(strings.TrimSpace(v), "%d", &kib); err != nil {
+			return nil, fmt.Errorf("%s: %w", k, err)
+		}
+		out[k] = kib
 	}
-	return 0, fmt.Errorf("no VmRSS for pid %d", pid)
+	if len(out) != len(names) {
+		return nil, fmt.Errorf("pid %d: want %v in /proc/PID/status, got %v", pid, names, out)
+	}
+	return out, nil
 }
