@@ -1,6 +1,7 @@
 package guard
 
 import (
+	"encoding/hex"
 	"strings"
 	"testing"
 
@@ -69,7 +70,7 @@ func seal(t testing.TB, k *Keyring, sc *corev1.Container, vols []corev1.Volume) 
 }
 
 func verify(k *Keyring, annotation string, sc *corev1.Container, vols []corev1.Volume) error {
-	_, err := k.Verify(annotation, func(contract.Status) (*corev1.Container, []corev1.Volume, error) { return sc, vols, nil })
+	_, err := k.Verify(annotation, func(contract.Status) ([32]byte, error) { return PartsDigest(sc, vols) })
 	return err
 }
 
@@ -196,5 +197,24 @@ func TestDefaultPullPolicy(t *testing.T) {
 		"ghcr.io/w/s:latest@sha256:ab": corev1.PullIfNotPresent,
 	} {
 		assert.Equal(t, want, defaultPullPolicy(image), image)
+	}
+}
+
+// TestPartsDigestPinned: the digest of given parts never changes (seals made by every earlier
+// version must keep verifying); a change of the normal form needs a new sealScheme.
+func TestPartsDigestPinned(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		vols []corev1.Volume
+		want string
+	}{
+		{"sidecar and volumes", wardenVolumes(), "f0d641c43ff61084fc02406c333b7d8959c7e81e34f5c905b1a265b608cd25ba"},
+		{"sidecar alone", nil, "1ce1ed0f28e909e0b880b7b3924c30cb74acb22ba2a754ad614c9666f6769db5"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d, err := PartsDigest(sidecar(), tc.vols)
+			require.NoError(t, err)
+			assert.Equal(t, tc.want, hex.EncodeToString(d[:]))
+		})
 	}
 }

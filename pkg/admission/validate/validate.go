@@ -101,11 +101,11 @@ func (v *Validator) route(req admission.Request) judgement {
 }
 
 func (v *Validator) podCreate(req admission.Request) (*guard.Violation, error) {
-	pod, err := review.DecodePod(req.Object.Raw)
+	pod, err := review.ReadPod(req.Object.Raw)
 	if err != nil {
 		return nil, err
 	}
-	_, violation := v.rules.Check(req.Namespace, pod)
+	_, violation := v.rules.CheckEncoded(req.Namespace, pod.Pod, pod.Parts)
 	return violation, nil
 }
 
