@@ -4,7 +4,6 @@ package review
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -48,9 +47,21 @@ func (rh *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		resp = admission.Errored(http.StatusInternalServerError, err)
 		resp.UID = req.UID
 	}
-	out := admissionv1.AdmissionReview{TypeMeta: review.TypeMeta, Response: &resp.AdmissionResponse}
+	buf := buffers.Get().(*[]byte)
+	defer func() {
+		if cap(*buf) <= maxPooled {
+			buffers.Put(buf)
+		}
+	}()
+	out, err := encodeReview((*buf)[:0], review.TypeMeta, &resp.AdmissionResponse)
+	*buf = out
+	if err != nil {
+		rh.log().Error("encoding admission response", "error", err)
+		http.Error(w, "encoding admission response", http.StatusInternalServerError)
+		return
+	}
 	w.Header().Set("Content-Type", "application/json")
-	if err := json.NewEncoder(w).Encode(out); err != nil && !errors.Is(err, context.Canceled) {
+	if _, err := w.Write(out); err != nil && !errors.Is(err, context.Canceled) {
 		rh.log().Error("writing admission response", "error", err)
 	}
 }
