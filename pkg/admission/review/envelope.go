@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	admissionv1 "k8s.io/api/admission/v1"
+	authenticationv1 "k8s.io/api/authentication/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	sigsjson "sigs.k8s.io/json"
 )
@@ -67,7 +68,7 @@ func (s *scanner) request(p **admissionv1.AdmissionRequest) error {
 		case "operation":
 			err = keys.read(9, func() error { return s.str((*string)(&r.Operation)) })
 		case "userInfo":
-			err = keys.read(10, func() error { return s.full(&r.UserInfo) })
+			err = keys.read(10, func() error { return s.userInfo(&r.UserInfo) })
 		case "object":
 			err = keys.read(11, func() error { var err error; r.Object.Raw, err = s.raw(); return err })
 		case "oldObject":
@@ -80,6 +81,55 @@ func (s *scanner) request(p **admissionv1.AdmissionRequest) error {
 			err = s.skip()
 		}
 		return keyErr(key, err)
+	})
+	return err
+}
+
+// userInfo reads who asks, in full: the fields of authenticationv1.UserInfo as the reference
+// decoder has them (null leaves a field as it is, a list or map null is nil).
+func (s *scanner) userInfo(u *authenticationv1.UserInfo) error {
+	var keys seen
+	_, err := s.object(func(key []byte) error {
+		var err error
+		switch string(key) {
+		case "username":
+			err = keys.read(0, func() error { return s.str(&u.Username) })
+		case "uid":
+			err = keys.read(1, func() error { return s.str(&u.UID) })
+		case "groups":
+			err = keys.read(2, func() error { return s.strings(&u.Groups) })
+		case "extra":
+			err = keys.read(3, func() error { return s.extra(&u.Extra) })
+		default:
+			err = s.skip()
+		}
+		return keyErr(key, err)
+	})
+	return err
+}
+
+func (s *scanner) strings(p *[]string) error {
+	return list(s, p, func(_ int, v *string) error { return s.str(v) })
+}
+
+func (s *scanner) extra(p *map[string]authenticationv1.ExtraValue) error {
+	if s.null() {
+		*p = nil
+		return nil
+	}
+	m := map[string]authenticationv1.ExtraValue{}
+	*p = m
+	_, err := s.object(func(key []byte) error {
+		k := string(key)
+		if _, dup := m[k]; dup {
+			return keyErr(key, errDuplicate)
+		}
+		var v []string
+		if err := s.strings(&v); err != nil {
+			return keyErr(key, err)
+		}
+		m[k] = v
+		return nil
 	})
 	return err
 }

@@ -129,6 +129,9 @@ func seeds(f *testing.F) {
 		}
 	}
 	f.Add([]byte(goodReview))
+	f.Add([]byte(`{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u","userInfo":{"username":"system:node:n","uid":"1","groups":["system:nodes",null,"\u00e9"],"extra":{"a":["x"],"b":null,"c":[]},"Extra":{"d":["y"]}}}}`))
+	f.Add([]byte(`{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"userInfo":{"groups":null,"extra":null,"username":null}}}`))
+	f.Add([]byte(`{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"userInfo":{"groups":[],"extra":{}}}}`))
 	f.Add([]byte(`{"metadata":{"annotations":{"a":"1","a":"2"}},"spec":{"containers":[{"name":"warden-sidecar","image":"x","securityContext":{"privileged":true}}]}}`))
 	f.Add([]byte(`{"spec":{"containers":[{"name":"c","securityContext":{"capabilities":{"add":["SYS_PTRACE"]},"procMount":"Unmasked"},"ports":[{"containerPort":80}]}],"volumes":[{"name":"v","projected":{"sources":[{"podCertificate":{"signerName":"warden.dev/pod"}}]}}]}}`))
 	f.Add([]byte(`{"spec":{"volumes":[{"configMap":{"name":"c"},"name":"a"},{"name":"warden-x","secret":{"secretName":"s","defaultMode":420}},{"name":"p","projected":{"defaultMode":420,"sources":[{"serviceAccountToken":{"audience":"vault","path":"t","expirationSeconds":3600}},{"podCertificate":{"signerName":"warden.dev/pod","keyType":"ED25519"}},{"configMap":{"name":"x"}}]}},{"name":"c","persistentVolumeClaim":{"claimName":"share","readOnly":true},"emptyDir":null},{"name":"h","hostPath":{"path":"/var","type":""}},{"csi":{"driver":"d"},"name":"d","nfs":{"server":"s","path":"/"}}]}}`))
