@@ -55,7 +55,7 @@ func BenchmarkReinvocation(b *testing.B) {
 // written, then the pod as the patch leaves it.
 func BenchmarkInvariant(b *testing.B) {
 	h := newTestHandler(b)
-	decoded, err := decodePod(admissiontest.MustJSON(b, podfixture.Realistic("svc-prod-app-1")))
+	decoded, err := decodePod(b.Context(), admissiontest.MustJSON(b, podfixture.Realistic("svc-prod-app-1")))
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -1,6 +1,7 @@
 package mutate
 
 import (
+	"context"
 	"errors"
 
 	"github.com/warden-dev/warden/pkg/admission/review"
@@ -10,8 +11,8 @@ import (
 // checks and the patch read, Warden's parts in full). The patch addresses /metadata and /spec,
 // so both must be JSON objects, and a pod needs a container; the API server never sends
 // anything else, but the handler must not trust it.
-func decodePod(raw []byte) (review.Pod, error) {
-	p, err := review.ReadPod(raw)
+func decodePod(ctx context.Context, raw []byte) (review.Pod, error) {
+	p, err := review.PodOf(ctx, raw)
 	switch {
 	case err != nil:
 		return review.Pod{}, err

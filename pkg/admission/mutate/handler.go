@@ -82,7 +82,7 @@ func (h *Handler) handle(ctx context.Context, req admission.Request, name *strin
 	if why != "" {
 		return scope.Skipped(why)
 	}
-	pod, err := decodePod(req.Object.Raw)
+	pod, err := decodePod(ctx, req.Object.Raw)
 	if err != nil {
 		return scope.Errored(http.StatusBadRequest, fmt.Errorf("warden: %w", err))
 	}

@@ -14,7 +14,13 @@ import (
 // handler decodes only what it judges. The user info and any field this version does not know
 // go through the reference decoder or are skipped, as encoding/json would.
 func decodeReview(body []byte, review *admissionv1.AdmissionReview) error {
-	s := scanner{b: body}
+	_, err := decodeReviewPods(body, review)
+	return err
+}
+
+// decodeReviewPods is decodeReview with the pods read during its scan (see podof.go).
+func decodeReviewPods(body []byte, review *admissionv1.AdmissionReview) (*decodedPods, error) {
+	s := scanner{b: body, pods: &decodedPods{}}
 	var keys seen
 	_, err := s.object(func(key []byte) error {
 		var err error
@@ -30,10 +36,10 @@ func decodeReview(body []byte, review *admissionv1.AdmissionReview) error {
 		}
 		return keyErr(key, err)
 	})
-	if err != nil {
-		return err
+	if err == nil {
+		err = s.end()
 	}
-	return s.end()
+	return s.pods, err
 }
 
 func (s *scanner) request(p **admissionv1.AdmissionRequest) error {
@@ -70,9 +76,9 @@ func (s *scanner) request(p **admissionv1.AdmissionRequest) error {
 		case "userInfo":
 			err = keys.read(10, func() error { return s.userInfo(&r.UserInfo) })
 		case "object":
-			err = keys.read(11, func() error { var err error; r.Object.Raw, err = s.raw(); return err })
+			err = keys.read(11, func() error { var err error; r.Object.Raw, err = s.podValue(isPods(r), &s.pods[0]); return err })
 		case "oldObject":
-			err = keys.read(12, func() error { var err error; r.OldObject.Raw, err = s.raw(); return err })
+			err = keys.read(12, func() error { var err error; r.OldObject.Raw, err = s.podValue(isPods(r), &s.pods[1]); return err })
 		case "dryRun":
 			err = keys.read(13, func() error { return s.boolPtr(&r.DryRun) })
 		case "options":
@@ -132,6 +138,11 @@ func (s *scanner) extra(p *map[string]authenticationv1.ExtraValue) error {
 		return nil
 	})
 	return err
+}
+
+// isPods is whether the request read so far is about a pod itself (no subresource).
+func isPods(r *admissionv1.AdmissionRequest) bool {
+	return r.Resource.Group == "" && r.Resource.Resource == "pods" && r.SubResource == ""
 }
 
 func (s *scanner) gvkPtr(p **metav1.GroupVersionKind) error {

@@ -129,6 +129,7 @@ func seeds(f *testing.F) {
 		}
 	}
 	f.Add([]byte(goodReview))
+	f.Add([]byte(`{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"resource":{"resource":"pods"},"object":{"metadata":{"name":"p"},"spec":{"volumes":[{"name":"warden-x","emptyDir":{}}],"containers":[{"name":"warden-sidecar","image":"i"}]}},"oldObject":{"spec":5}}}`))
 	f.Add([]byte(`{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u","userInfo":{"username":"system:node:n","uid":"1","groups":["system:nodes",null,"\u00e9"],"extra":{"a":["x"],"b":null,"c":[]},"Extra":{"d":["y"]}}}}`))
 	f.Add([]byte(`{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"userInfo":{"groups":null,"extra":null,"username":null}}}`))
 	f.Add([]byte(`{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"userInfo":{"groups":[],"extra":{}}}}`))
@@ -187,7 +188,10 @@ func FuzzDecodeReview(f *testing.F) {
 	seeds(f)
 	f.Fuzz(func(t *testing.T, body []byte) {
 		var got, want admissionv1.AdmissionReview
-		err := decodeReview(body, &got)
+		pods, err := decodeReviewPods(body, &got)
+		if err == nil {
+			requirePodsAsRead(t, pods)
+		}
 		refErr := decodeReviewReference(body, &want)
 		switch {
 		case !json.Valid(body):
@@ -200,4 +204,18 @@ func FuzzDecodeReview(f *testing.F) {
 		want.Response = nil
 		require.Equal(t, want, got)
 	})
+}
+
+// requirePodsAsRead: a pod read with the envelope is what ReadPod reads from its bytes.
+func requirePodsAsRead(t *testing.T, pods *decodedPods) {
+	for i := range pods {
+		if p := pods[i].pod.Load(); p != nil {
+			want, err := ReadPod(pods[i].raw)
+			require.NoError(t, err)
+			require.Equal(t, want.Pod, p.Pod)
+			require.Equal(t, want.HasMetadata, p.HasMetadata)
+			require.Equal(t, want.HasSpec, p.HasSpec)
+			require.Equal(t, want.Parts, p.Parts)
+		}
+	}
 }

@@ -30,7 +30,19 @@ type Pod struct {
 // ReadPod decodes an admitted pod case-sensitively, as the API server does (encoding/json
 // would read "serviCeACCount" as serviceAccount), keeping only what a pod's checks read.
 func ReadPod(raw []byte) (Pod, error) {
-	s := scanner{b: raw}
+	s := &scanner{b: raw}
+	p, err := s.pod()
+	if err == nil {
+		err = s.end()
+	}
+	if err != nil {
+		return Pod{}, fmt.Errorf("cannot decode pod: %w", err)
+	}
+	return p, nil
+}
+
+// pod reads the pod object at the scanner.
+func (s *scanner) pod() (Pod, error) {
 	p := Pod{Pod: &corev1.Pod{}}
 	var keys seen
 	_, err := s.object(func(key []byte) error {
@@ -49,14 +61,8 @@ func ReadPod(raw []byte) (Pod, error) {
 		}
 		return keyErr(key, err)
 	})
-	if err == nil {
-		err = s.end()
-	}
-	if err != nil {
-		return Pod{}, fmt.Errorf("cannot decode pod: %w", err)
-	}
 	p.Parts = &s.enc
-	return p, nil
+	return p, err
 }
 
 // DecodePod is ReadPod's pod.

@@ -20,6 +20,8 @@ type scanner struct {
 	depth int
 	// enc collects the encodings of a pod's Warden parts (ReadPod).
 	enc Encodings
+	// pods are the pods read with an envelope (decodeReview).
+	pods *decodedPods
 }
 
 // maxDepth is encoding/json's nesting limit: deeper input is refused rather than recursed into.
