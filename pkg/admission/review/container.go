@@ -73,7 +73,7 @@ func (s *scanner) envNames(p *[]corev1.EnvVar) error {
 }
 
 func (s *scanner) volumeMounts(p *[]corev1.VolumeMount) error {
-	return list(s, p, func(_ int, m *corev1.VolumeMount) error {
+	return countedList(s, p, func(_ int, m *corev1.VolumeMount) error {
 		var keys seen
 		_, err := s.object(func(key []byte) error {
 			var err error

@@ -19,7 +19,7 @@ import (
 // with reflection was the largest part of reading a pod.
 
 func (s *scanner) volumes(p *[]corev1.Volume) error {
-	return list(s, p, func(i int, v *corev1.Volume) error {
+	return countedList(s, p, func(i int, v *corev1.Volume) error {
 		enc, err := s.volume(v)
 		if err != nil {
 			return fmt.Errorf("[%d]: %w", i, err)

@@ -51,3 +51,17 @@ func TestReadPodVolumes(t *testing.T) {
 		})
 	}
 }
+
+func TestCount(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want int
+	}{
+		{`[]`, 0}, {`null`, 0}, {`{}`, 0}, {`[1]`, 1}, {` [{"a":[1,2]},"x",[]]`, 3}, {`[1,`, 0}, {`[1 2]`, 0},
+	} {
+		s := &scanner{b: []byte(tc.in)}
+		assert.Equal(t, tc.want, s.count(), tc.in)
+		assert.Equal(t, 0, s.i, "the scanner stays where it was")
+		assert.Equal(t, 0, s.depth)
+	}
+}
