@@ -117,8 +117,8 @@ func (k *Keyring) Annotate(st contract.Status, parts [32]byte) (string, error) {
 // volumes (PartsDigest of the volumes the status names, in its order, which digest computes
 // from the status) and returns the status it holds.
 func (k *Keyring) Verify(annotation string, digest func(contract.Status) ([32]byte, error)) (contract.Status, error) {
-	var st contract.Status
-	if err := json.Unmarshal([]byte(annotation), &st); err != nil {
+	st, err := parseStatus(annotation)
+	if err != nil {
 		return st, fmt.Errorf("it is not valid JSON: %v", err)
 	}
 	i := strings.LastIndex(annotation, `,"mac":"`)

@@ -2,6 +2,7 @@ package guard
 
 import (
 	"encoding/hex"
+	"encoding/json"
 	"strings"
 	"testing"
 
@@ -217,4 +218,28 @@ func TestPartsDigestPinned(t *testing.T) {
 			assert.Equal(t, tc.want, hex.EncodeToString(d[:]))
 		})
 	}
+}
+
+// TestParseStatus: a remembered status is what decoding gives, and each caller's copy is its own.
+func TestParseStatus(t *testing.T) {
+	for _, raw := range []string{
+		`{"version":"v1","owner":"apps/a","volumes":["warden-x"],"containers":["app"],"mac":"s1:k:x"}`,
+		`{"volumes":null,"containers":[]}`,
+		`{"OWNER":"case-insensitive, as encoding/json reads it"}`,
+	} {
+		var want contract.Status
+		require.NoError(t, json.Unmarshal([]byte(raw), &want))
+		for range 2 {
+			got, err := parseStatus(raw)
+			require.NoError(t, err)
+			require.Equal(t, want, got, raw)
+			if len(got.Volumes) > 0 {
+				got.Volumes[0] = "changed"
+			}
+		}
+	}
+	_, err := parseStatus(`{"owner":1}`)
+	assert.Error(t, err)
+	_, err = parseStatus(`{"owner":1}`)
+	assert.Error(t, err, "an error is not remembered as a status")
 }

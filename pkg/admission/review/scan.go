@@ -179,14 +179,11 @@ func (s *scanner) str(p *string) error {
 		*p = string(s.b[start+1 : s.i-1])
 		return nil
 	}
-	// Escapes and non-ASCII (invalid UTF-8 becomes U+FFFD) exactly as encoding/json has them,
-	// into a local so that p (often a field of a decoded element) does not escape.
-	var v string
-	if err := json.Unmarshal(s.b[start:s.i], &v); err != nil {
-		return err
+	v, err := unquote(s.b[start:s.i])
+	if err == nil {
+		*p = v
 	}
-	*p = v
-	return nil
+	return err
 }
 
 // plainByte marks the bytes that stand for themselves in a string: printable ASCII other than

@@ -1,6 +1,8 @@
 package review
 
 import (
+	"encoding/json"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -63,5 +65,19 @@ func TestCount(t *testing.T) {
 		assert.Equal(t, tc.want, s.count(), tc.in)
 		assert.Equal(t, 0, s.i, "the scanner stays where it was")
 		assert.Equal(t, 0, s.depth)
+	}
+}
+
+// TestUnquote: a string token decodes as encoding/json decodes it, remembered or not.
+func TestUnquote(t *testing.T) {
+	long := strings.Repeat(`\"x\u00e9\ud83d\ude00 \ud800 `+"\xff", 8)
+	for _, tok := range []string{`"a\nb"`, `"é"`, `"` + long + `"`, `"` + strings.Repeat("\xff", 100) + `"`} {
+		var want string
+		require.NoError(t, json.Unmarshal([]byte(tok), &want))
+		for range 2 {
+			got, err := unquote([]byte(tok))
+			require.NoError(t, err)
+			assert.Equal(t, want, got)
+		}
 	}
 }
