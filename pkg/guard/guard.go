@@ -90,21 +90,27 @@ type Injection struct {
 // Check judges a pod as it will run, its seal verified. namespace is the request's (a pod being
 // created may not carry one yet).
 func (r *Rules) Check(namespace string, pod *corev1.Pod) (*Injection, *Violation) {
-	return r.check(namespace, pod, nil)
+	return r.check(namespace, pod, nil, nil)
+}
+
+// CheckEncoded is Check with the encodings of Warden's parts that the pod's decoder holds (see
+// Encodings): the same judgement, without encoding the parts again.
+func (r *Rules) CheckEncoded(namespace string, pod *corev1.Pod, enc Encodings) (*Injection, *Violation) {
+	return r.check(namespace, pod, nil, enc)
 }
 
 // CheckOwn judges a pod the caller has just injected itself, with status st (the mutating
 // webhook, before it answers): the seal is its own, so only the rest is judged.
 func (r *Rules) CheckOwn(namespace string, pod *corev1.Pod, st contract.Status) (*Injection, *Violation) {
-	return r.check(namespace, pod, &st)
+	return r.check(namespace, pod, &st, nil)
 }
 
-func (r *Rules) check(namespace string, pod *corev1.Pod, own *contract.Status) (*Injection, *Violation) {
+func (r *Rules) check(namespace string, pod *corev1.Pod, own *contract.Status, enc Encodings) (*Injection, *Violation) {
 	spec := &pod.Spec
 	if v := r.podLevel(spec); v != nil {
 		return nil, v
 	}
-	inj, v := r.injection(namespace, pod, own)
+	inj, v := r.injection(namespace, pod, own, enc)
 	if v != nil {
 		return nil, v
 	}
@@ -170,7 +176,7 @@ func isWardenVolume(name string, inj *Injection) bool {
 }
 
 // injection finds and verifies Warden's parts.
-func (r *Rules) injection(namespace string, pod *corev1.Pod, own *contract.Status) (*Injection, *Violation) {
+func (r *Rules) injection(namespace string, pod *corev1.Pod, own *contract.Status, enc Encodings) (*Injection, *Violation) {
 	raw, ok := pod.Annotations[contract.AnnotationStatus]
 	if !ok {
 		return nil, Deny(ReasonNotInjected, "the pod has no %s annotation, so Warden did not inject it; pods in namespaces labelled %s=%s are injected when they are created (check that Warden's MutatingWebhookConfiguration is installed)", contract.AnnotationStatus, contract.LabelInject, contract.LabelInjectEnabled)
@@ -179,35 +185,23 @@ func (r *Rules) injection(namespace string, pod *corev1.Pod, own *contract.Statu
 		return Deny(ReasonForgedInjection, "the pod carries %s but %s; Warden writes that annotation itself: remove it and every warden-* container and volume, and let Warden inject the pod", contract.AnnotationStatus, fmt.Sprintf(format, args...))
 	}
 	inj := &Injection{}
-	find := func(st contract.Status) (*corev1.Container, []corev1.Volume, error) {
-		sidecar, err := findSidecar(&pod.Spec, st)
-		if err != nil {
-			return nil, nil, err
-		}
-		vols := make([]corev1.Volume, 0, len(st.Volumes))
-		for _, name := range st.Volumes {
-			n := 0
-			for i := range pod.Spec.Volumes {
-				if pod.Spec.Volumes[i].Name == name {
-					n++
-					if n == 1 {
-						vols = append(vols, pod.Spec.Volumes[i])
-					}
-				}
-			}
-			if n != 1 || !strings.HasPrefix(name, contract.ReservedNamePrefix) {
-				return nil, nil, fmt.Errorf("its volume %q is missing, repeated or not Warden's", name)
-			}
-		}
-		inj.Sidecar = sidecar
-		return sidecar, vols, nil
+	find := func(st contract.Status) (found, error) {
+		f, err := findParts(&pod.Spec, st)
+		inj.Sidecar = f.sidecar.C
+		return f, err
 	}
 	var err error
 	if own == nil {
-		inj.Status, err = r.Keys.Verify(raw, find)
+		inj.Status, err = r.Keys.Verify(raw, func(st contract.Status) ([32]byte, error) {
+			f, err := find(st)
+			if err != nil {
+				return [32]byte{}, err
+			}
+			return f.digest(&pod.Spec, enc)
+		})
 	} else {
 		inj.Status = *own
-		_, _, err = find(inj.Status)
+		_, err = find(inj.Status)
 	}
 	if err != nil {
 		return nil, forged("%v", err)
@@ -231,25 +225,6 @@ func ServiceAccount(pod *corev1.Pod) string {
 		return "default"
 	}
 	return pod.Spec.ServiceAccountName
-}
-
-// findSidecar returns the one container named warden-sidecar, where the status says it is.
-func findSidecar(spec *corev1.PodSpec, st contract.Status) (*corev1.Container, error) {
-	var found *corev1.Container
-	n := 0
-	for _, nc := range Containers(spec) {
-		if nc.C.Name != contract.SidecarName {
-			continue
-		}
-		n++
-		if nc.Init == st.Native && !nc.Ephemeral {
-			found = nc.C
-		}
-	}
-	if n != 1 || found == nil {
-		return nil, fmt.Errorf("it has %d containers named %s (one, among the %s, is what Warden injects)", n, contract.SidecarName, map[bool]string{true: "init containers", false: "containers"}[st.Native])
-	}
-	return found, nil
 }
 
 // Container judges one container that is not the sidecar: isolation, names, mounts and, for an

@@ -1,7 +1,6 @@
 package guard
 
 import (
-	"encoding/json"
 	"net"
 	"slices"
 	"strings"
@@ -89,5 +88,7 @@ func isolation(nc Named) *Violation {
 
 // decodeStatus reads a status annotation without verifying its seal.
 func decodeStatus(raw string, st *contract.Status) error {
-	return json.Unmarshal([]byte(raw), st)
+	var err error
+	*st, err = parseStatus(raw)
+	return err
 }

@@ -113,11 +113,12 @@ func (k *Keyring) Annotate(st contract.Status, parts [32]byte) (string, error) {
 	return string(body[:len(body)-1]) + `,"mac":"` + seal + `"}`, nil
 }
 
-// Verify checks a warden.dev/status value against the pod's sidecar and Warden volumes and
-// returns the status it holds. The volumes are those the status names, in its order.
-func (k *Keyring) Verify(annotation string, decode func(contract.Status) (*corev1.Container, []corev1.Volume, error)) (contract.Status, error) {
-	var st contract.Status
-	if err := json.Unmarshal([]byte(annotation), &st); err != nil {
+// Verify checks a warden.dev/status value against the digest of the pod's sidecar and Warden
+// volumes (PartsDigest of the volumes the status names, in its order, which digest computes
+// from the status) and returns the status it holds.
+func (k *Keyring) Verify(annotation string, digest func(contract.Status) ([32]byte, error)) (contract.Status, error) {
+	st, err := parseStatus(annotation)
+	if err != nil {
 		return st, fmt.Errorf("it is not valid JSON: %v", err)
 	}
 	i := strings.LastIndex(annotation, `,"mac":"`)
@@ -138,11 +139,7 @@ func (k *Keyring) Verify(annotation string, decode func(contract.Status) (*corev
 	if err != nil {
 		return st, errors.New("its seal is not valid base64")
 	}
-	sidecar, volumes, err := decode(st)
-	if err != nil {
-		return st, err
-	}
-	parts, err := PartsDigest(sidecar, volumes)
+	parts, err := digest(st)
 	if err != nil {
 		return st, err
 	}
@@ -163,19 +160,44 @@ func mac(key, status []byte, parts [32]byte) []byte {
 // PartsDigest is the SHA-256 of the normal forms of the sidecar and Warden's volumes. Warden
 // computes it once per kind of injection; only the status differs from pod to pod.
 func PartsDigest(sidecar *corev1.Container, volumes []corev1.Volume) ([32]byte, error) {
-	h := sha256.New()
-	enc := json.NewEncoder(h)
-	if err := enc.Encode(NormalContainer(sidecar)); err != nil {
+	encs := make([][]byte, 0, 1+len(volumes))
+	enc, err := ContainerEncoding(sidecar)
+	if err != nil {
 		return [32]byte{}, err
 	}
+	encs = append(encs, enc)
 	for i := range volumes {
-		if err := enc.Encode(NormalVolume(&volumes[i])); err != nil {
+		if enc, err = VolumeEncoding(&volumes[i]); err != nil {
 			return [32]byte{}, err
 		}
+		encs = append(encs, enc)
+	}
+	return digestOf(encs), nil
+}
+
+// ContainerEncoding is a sidecar's share of PartsDigest: the JSON of its normal form and a
+// newline. It depends only on the container, so a decoder that meets the same container bytes
+// again may keep it (and hand it to Rules.CheckEncoded).
+func ContainerEncoding(c *corev1.Container) ([]byte, error) { return line(NormalContainer(c)) }
+
+// VolumeEncoding is a volume's share of PartsDigest (see ContainerEncoding).
+func VolumeEncoding(v *corev1.Volume) ([]byte, error) { return line(NormalVolume(v)) }
+
+// line is v as json.Encoder writes it: Marshal's bytes (HTML escaped) and a newline.
+func line(v any) ([]byte, error) {
+	b, err := json.Marshal(v)
+	return append(b, '\n'), err
+}
+
+// digestOf hashes the parts' encodings in order, as one stream.
+func digestOf(encs [][]byte) [32]byte {
+	h := sha256.New()
+	for _, e := range encs {
+		_, _ = h.Write(e)
 	}
 	var d [32]byte
 	h.Sum(d[:0])
-	return d, nil
+	return d
 }
 
 // NormalContainer is c with every field that holds its API-server default cleared, so a container

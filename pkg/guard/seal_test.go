@@ -1,6 +1,8 @@
 package guard
 
 import (
+	"encoding/hex"
+	"encoding/json"
 	"strings"
 	"testing"
 
@@ -69,7 +71,7 @@ func seal(t testing.TB, k *Keyring, sc *corev1.Container, vols []corev1.Volume) 
 }
 
 func verify(k *Keyring, annotation string, sc *corev1.Container, vols []corev1.Volume) error {
-	_, err := k.Verify(annotation, func(contract.Status) (*corev1.Container, []corev1.Volume, error) { return sc, vols, nil })
+	_, err := k.Verify(annotation, func(contract.Status) ([32]byte, error) { return PartsDigest(sc, vols) })
 	return err
 }
 
@@ -197,4 +199,47 @@ func TestDefaultPullPolicy(t *testing.T) {
 	} {
 		assert.Equal(t, want, defaultPullPolicy(image), image)
 	}
+}
+
+// TestPartsDigestPinned: the digest of given parts never changes (seals made by every earlier
+// version must keep verifying); a change of the normal form needs a new sealScheme.
+func TestPartsDigestPinned(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		vols []corev1.Volume
+		want string
+	}{
+		{"sidecar and volumes", wardenVolumes(), "f0d641c43ff61084fc02406c333b7d8959c7e81e34f5c905b1a265b608cd25ba"},
+		{"sidecar alone", nil, "1ce1ed0f28e909e0b880b7b3924c30cb74acb22ba2a754ad614c9666f6769db5"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d, err := PartsDigest(sidecar(), tc.vols)
+			require.NoError(t, err)
+			assert.Equal(t, tc.want, hex.EncodeToString(d[:]))
+		})
+	}
+}
+
+// TestParseStatus: a remembered status is what decoding gives, and each caller's copy is its own.
+func TestParseStatus(t *testing.T) {
+	for _, raw := range []string{
+		`{"version":"v1","owner":"apps/a","volumes":["warden-x"],"containers":["app"],"mac":"s1:k:x"}`,
+		`{"volumes":null,"containers":[]}`,
+		`{"OWNER":"case-insensitive, as encoding/json reads it"}`,
+	} {
+		var want contract.Status
+		require.NoError(t, json.Unmarshal([]byte(raw), &want))
+		for range 2 {
+			got, err := parseStatus(raw)
+			require.NoError(t, err)
+			require.Equal(t, want, got, raw)
+			if len(got.Volumes) > 0 {
+				got.Volumes[0] = "changed"
+			}
+		}
+	}
+	_, err := parseStatus(`{"owner":1}`)
+	assert.Error(t, err)
+	_, err = parseStatus(`{"owner":1}`)
+	assert.Error(t, err, "an error is not remembered as a status")
 }

@@ -55,10 +55,11 @@ func BenchmarkReinvocation(b *testing.B) {
 // written, then the pod as the patch leaves it.
 func BenchmarkInvariant(b *testing.B) {
 	h := newTestHandler(b)
-	pod, err := decodePod(admissiontest.MustJSON(b, podfixture.Realistic("svc-prod-app-1")))
+	decoded, err := decodePod(b.Context(), admissiontest.MustJSON(b, podfixture.Realistic("svc-prod-app-1")))
 	if err != nil {
 		b.Fatal(err)
 	}
+	pod := decoded.Pod
 	r := h.plans.get(&h.cfg, "apps/svc-prod-app-1", "prod", "app")
 	annotation, err := h.rules.Keys.Annotate(r.status, r.parts)
 	if err != nil {

@@ -12,9 +12,9 @@ import (
 	"net/http"
 
 	admissionv1 "k8s.io/api/admission/v1"
-	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
+	"github.com/warden-dev/warden/pkg/admission/review"
 	"github.com/warden-dev/warden/pkg/admission/scope"
 	"github.com/warden-dev/warden/pkg/contract"
 	"github.com/warden-dev/warden/pkg/guard"
@@ -82,7 +82,7 @@ func (h *Handler) handle(ctx context.Context, req admission.Request, name *strin
 	if why != "" {
 		return scope.Skipped(why)
 	}
-	pod, err := decodePod(req.Object.Raw)
+	pod, err := decodePod(ctx, req.Object.Raw)
 	if err != nil {
 		return scope.Errored(http.StatusBadRequest, fmt.Errorf("warden: %w", err))
 	}
@@ -93,7 +93,8 @@ func (h *Handler) handle(ctx context.Context, req admission.Request, name *strin
 	return h.admitCreate(req.Namespace, pod)
 }
 
-func (h *Handler) admitCreate(namespace string, pod *corev1.Pod) (admission.Response, string, string) {
+func (h *Handler) admitCreate(namespace string, decoded review.Pod) (admission.Response, string, string) {
+	pod := decoded.Pod
 	pol := h.policy.View()
 	if pol == nil {
 		return scope.Denied(deny(ReasonNoPolicy, "no Warden policy is in force (the policy file could not be loaded, or the policy objects have not synced yet), so no pod can be admitted in opted-in namespaces; see the webhook's /readyz and logs"))
@@ -112,7 +113,7 @@ func (h *Handler) admitCreate(namespace string, pod *corev1.Pod) (admission.Resp
 	if _, injected := pod.Annotations[contract.AnnotationStatus]; injected {
 		// A re-invocation after other webhooks, or a copy of an injected pod: Warden's parts
 		// must carry a valid seal, whichever Warden version made them.
-		if _, v := h.rules.Check(namespace, pod); v != nil {
+		if _, v := h.rules.CheckEncoded(namespace, pod, decoded.Parts); v != nil {
 			return scope.Denied(v)
 		}
 		if d := h.cfg.checkAppContainers(&pod.Spec, hasAppMount); d != nil {

@@ -12,7 +12,8 @@ import (
 // container reads what the checks read of one container (target: an ephemeral container's
 // targetContainerName). A container named like Warden's sidecar is then decoded in full from its
 // bytes: the seal and the update rule judge all of it, and a forged one must be judged as it is.
-func (s *scanner) container(c *corev1.Container, target *string, ephemeral bool) error {
+// It returns a sidecar's guard encoding (see parts.go).
+func (s *scanner) container(c *corev1.Container, target *string, ephemeral bool) ([]byte, error) {
 	s.ws()
 	start := s.i
 	var keys seen
@@ -43,19 +44,19 @@ func (s *scanner) container(c *corev1.Container, target *string, ephemeral bool)
 		return keyErr(key, err)
 	})
 	if err != nil || c.Name != contract.SidecarName {
-		return err
+		return nil, err
 	}
 	raw := s.b[start:s.i]
 	if ephemeral {
+		// Never Warden's sidecar (the guard looks for it among the others): not remembered.
 		var ec corev1.EphemeralContainer
 		if err := sigsjson.UnmarshalCaseSensitivePreserveInts(raw, &ec); err != nil {
-			return fmt.Errorf("%s: %w", contract.SidecarName, err)
+			return nil, fmt.Errorf("%s: %w", contract.SidecarName, err)
 		}
 		*c = corev1.Container(ec.EphemeralContainerCommon)
-		return nil
+		return nil, nil
 	}
-	*c = corev1.Container{}
-	return sigsjson.UnmarshalCaseSensitivePreserveInts(raw, c)
+	return sidecarContainer(raw, c)
 }
 
 func (s *scanner) envNames(p *[]corev1.EnvVar) error {
@@ -72,7 +73,7 @@ func (s *scanner) envNames(p *[]corev1.EnvVar) error {
 }
 
 func (s *scanner) volumeMounts(p *[]corev1.VolumeMount) error {
-	return list(s, p, func(_ int, m *corev1.VolumeMount) error {
+	return countedList(s, p, func(_ int, m *corev1.VolumeMount) error {
 		var keys seen
 		_, err := s.object(func(key []byte) error {
 			var err error

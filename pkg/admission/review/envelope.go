@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	admissionv1 "k8s.io/api/admission/v1"
+	authenticationv1 "k8s.io/api/authentication/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	sigsjson "sigs.k8s.io/json"
 )
@@ -13,7 +14,13 @@ import (
 // handler decodes only what it judges. The user info and any field this version does not know
 // go through the reference decoder or are skipped, as encoding/json would.
 func decodeReview(body []byte, review *admissionv1.AdmissionReview) error {
-	s := scanner{b: body}
+	_, err := decodeReviewPods(body, review)
+	return err
+}
+
+// decodeReviewPods is decodeReview with the pods read during its scan (see podof.go).
+func decodeReviewPods(body []byte, review *admissionv1.AdmissionReview) (*decodedPods, error) {
+	s := scanner{b: body, pods: &decodedPods{}}
 	var keys seen
 	_, err := s.object(func(key []byte) error {
 		var err error
@@ -29,10 +36,10 @@ func decodeReview(body []byte, review *admissionv1.AdmissionReview) error {
 		}
 		return keyErr(key, err)
 	})
-	if err != nil {
-		return err
+	if err == nil {
+		err = s.end()
 	}
-	return s.end()
+	return s.pods, err
 }
 
 func (s *scanner) request(p **admissionv1.AdmissionRequest) error {
@@ -67,11 +74,11 @@ func (s *scanner) request(p **admissionv1.AdmissionRequest) error {
 		case "operation":
 			err = keys.read(9, func() error { return s.str((*string)(&r.Operation)) })
 		case "userInfo":
-			err = keys.read(10, func() error { return s.full(&r.UserInfo) })
+			err = keys.read(10, func() error { return s.userInfo(&r.UserInfo) })
 		case "object":
-			err = keys.read(11, func() error { var err error; r.Object.Raw, err = s.raw(); return err })
+			err = keys.read(11, func() error { var err error; r.Object.Raw, err = s.podValue(isPods(r), &s.pods[0]); return err })
 		case "oldObject":
-			err = keys.read(12, func() error { var err error; r.OldObject.Raw, err = s.raw(); return err })
+			err = keys.read(12, func() error { var err error; r.OldObject.Raw, err = s.podValue(isPods(r), &s.pods[1]); return err })
 		case "dryRun":
 			err = keys.read(13, func() error { return s.boolPtr(&r.DryRun) })
 		case "options":
@@ -82,6 +89,60 @@ func (s *scanner) request(p **admissionv1.AdmissionRequest) error {
 		return keyErr(key, err)
 	})
 	return err
+}
+
+// userInfo reads who asks, in full: the fields of authenticationv1.UserInfo as the reference
+// decoder has them (null leaves a field as it is, a list or map null is nil).
+func (s *scanner) userInfo(u *authenticationv1.UserInfo) error {
+	var keys seen
+	_, err := s.object(func(key []byte) error {
+		var err error
+		switch string(key) {
+		case "username":
+			err = keys.read(0, func() error { return s.str(&u.Username) })
+		case "uid":
+			err = keys.read(1, func() error { return s.str(&u.UID) })
+		case "groups":
+			err = keys.read(2, func() error { return s.strings(&u.Groups) })
+		case "extra":
+			err = keys.read(3, func() error { return s.extra(&u.Extra) })
+		default:
+			err = s.skip()
+		}
+		return keyErr(key, err)
+	})
+	return err
+}
+
+func (s *scanner) strings(p *[]string) error {
+	return list(s, p, func(_ int, v *string) error { return s.str(v) })
+}
+
+func (s *scanner) extra(p *map[string]authenticationv1.ExtraValue) error {
+	if s.null() {
+		*p = nil
+		return nil
+	}
+	m := map[string]authenticationv1.ExtraValue{}
+	*p = m
+	_, err := s.object(func(key []byte) error {
+		k := string(key)
+		if _, dup := m[k]; dup {
+			return keyErr(key, errDuplicate)
+		}
+		var v []string
+		if err := s.strings(&v); err != nil {
+			return keyErr(key, err)
+		}
+		m[k] = v
+		return nil
+	})
+	return err
+}
+
+// isPods is whether the request read so far is about a pod itself (no subresource).
+func isPods(r *admissionv1.AdmissionRequest) bool {
+	return r.Resource.Group == "" && r.Resource.Resource == "pods" && r.SubResource == ""
 }
 
 func (s *scanner) gvkPtr(p **metav1.GroupVersionKind) error {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -13,6 +14,7 @@ import (
 	sigsjson "sigs.k8s.io/json"
 
 	"github.com/warden-dev/warden/pkg/contract"
+	"github.com/warden-dev/warden/pkg/guard"
 )
 
 // judged is what ReadPod promises of a fully decoded pod: every field the checks read, Warden's
@@ -23,7 +25,7 @@ func judged(full *corev1.Pod) *corev1.Pod {
 	s, o := &full.Spec, &out.Spec
 	o.ServiceAccountName, o.ShareProcessNamespace = s.ServiceAccountName, s.ShareProcessNamespace
 	o.HostPID, o.HostIPC, o.HostNetwork, o.HostAliases = s.HostPID, s.HostIPC, s.HostNetwork, s.HostAliases
-	o.DNSPolicy, o.DNSConfig, o.Volumes = s.DNSPolicy, s.DNSConfig, s.Volumes
+	o.DNSPolicy, o.DNSConfig, o.Volumes = s.DNSPolicy, s.DNSConfig, judgedVolumes(s.Volumes)
 	o.InitContainers, o.Containers = judgedContainers(s.InitContainers), judgedContainers(s.Containers)
 	if s.EphemeralContainers != nil {
 		o.EphemeralContainers = make([]corev1.EphemeralContainer, len(s.EphemeralContainers))
@@ -75,6 +77,50 @@ func judgedContainer(c corev1.Container) corev1.Container {
 	return out
 }
 
+func judgedVolumes(vs []corev1.Volume) []corev1.Volume {
+	if vs == nil {
+		return nil
+	}
+	out := make([]corev1.Volume, len(vs))
+	for i, v := range vs {
+		out[i] = v
+		if strings.HasPrefix(v.Name, contract.ReservedNamePrefix) {
+			continue
+		}
+		src := &out[i].VolumeSource
+		src.ConfigMap, src.Secret, src.EmptyDir = marked(src.ConfigMap), marked(src.Secret), marked(src.EmptyDir)
+		src.DownwardAPI, src.Image = marked(src.DownwardAPI), marked(src.Image)
+		if p := v.Projected; p != nil {
+			src.Projected = &corev1.ProjectedVolumeSource{Sources: judgedProjections(p.Sources)}
+		}
+	}
+	return out
+}
+
+// marked is what ReadPod keeps of a source the guard only tells apart: that it is set.
+func marked[T any](p *T) *T {
+	if p == nil {
+		return nil
+	}
+	return new(T)
+}
+
+func judgedProjections(ps []corev1.VolumeProjection) []corev1.VolumeProjection {
+	if ps == nil {
+		return nil
+	}
+	out := make([]corev1.VolumeProjection, len(ps))
+	for i, p := range ps {
+		if t := p.ServiceAccountToken; t != nil {
+			out[i].ServiceAccountToken = &corev1.ServiceAccountTokenProjection{Audience: t.Audience}
+		}
+		if c := p.PodCertificate; c != nil {
+			out[i].PodCertificate = &corev1.PodCertificateProjection{SignerName: c.SignerName}
+		}
+	}
+	return out
+}
+
 func seeds(f *testing.F) {
 	files, _ := filepath.Glob("../mutate/testdata/golden/*.pod.json")
 	for _, name := range files {
@@ -83,8 +129,13 @@ func seeds(f *testing.F) {
 		}
 	}
 	f.Add([]byte(goodReview))
+	f.Add([]byte(`{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"resource":{"resource":"pods"},"object":{"metadata":{"name":"p"},"spec":{"volumes":[{"name":"warden-x","emptyDir":{}}],"containers":[{"name":"warden-sidecar","image":"i"}]}},"oldObject":{"spec":5}}}`))
+	f.Add([]byte(`{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u","userInfo":{"username":"system:node:n","uid":"1","groups":["system:nodes",null,"\u00e9"],"extra":{"a":["x"],"b":null,"c":[]},"Extra":{"d":["y"]}}}}`))
+	f.Add([]byte(`{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"userInfo":{"groups":null,"extra":null,"username":null}}}`))
+	f.Add([]byte(`{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"userInfo":{"groups":[],"extra":{}}}}`))
 	f.Add([]byte(`{"metadata":{"annotations":{"a":"1","a":"2"}},"spec":{"containers":[{"name":"warden-sidecar","image":"x","securityContext":{"privileged":true}}]}}`))
 	f.Add([]byte(`{"spec":{"containers":[{"name":"c","securityContext":{"capabilities":{"add":["SYS_PTRACE"]},"procMount":"Unmasked"},"ports":[{"containerPort":80}]}],"volumes":[{"name":"v","projected":{"sources":[{"podCertificate":{"signerName":"warden.dev/pod"}}]}}]}}`))
+	f.Add([]byte(`{"spec":{"volumes":[{"configMap":{"name":"c"},"name":"a"},{"name":"warden-x","secret":{"secretName":"s","defaultMode":420}},{"name":"p","projected":{"defaultMode":420,"sources":[{"serviceAccountToken":{"audience":"vault","path":"t","expirationSeconds":3600}},{"podCertificate":{"signerName":"warden.dev/pod","keyType":"ED25519"}},{"configMap":{"name":"x"}}]}},{"name":"c","persistentVolumeClaim":{"claimName":"share","readOnly":true},"emptyDir":null},{"name":"h","hostPath":{"path":"/var","type":""}},{"csi":{"driver":"d"},"name":"d","nfs":{"server":"s","path":"/"}}]}}`))
 	f.Add([]byte(`{"spec":{"ephemeralContainers":[{"name":"d","targetContainerName":"warden-sidecar","env":[{"name":"\u0041","value":"x"}]}],"hostAliases":[{"ip":"1.2.3.4","hostnames":["vault"]}]}}`))
 }
 
@@ -107,7 +158,28 @@ func FuzzReadPod(f *testing.F) {
 		}
 		require.NoError(t, err)
 		require.Equal(t, judged(&full), got.Pod)
+		requireEncodings(t, got)
 	})
+}
+
+// requireEncodings: every Warden-named part has the guard's encoding of it as decoded.
+func requireEncodings(t *testing.T, got Pod) {
+	for init, cs := range map[bool][]corev1.Container{true: got.Spec.InitContainers, false: got.Spec.Containers} {
+		for i := range cs {
+			if cs[i].Name == contract.SidecarName {
+				want, err := guard.ContainerEncoding(&cs[i])
+				require.NoError(t, err)
+				require.Equal(t, string(want), string(got.Parts.Container(init, i)))
+			}
+		}
+	}
+	for i := range got.Spec.Volumes {
+		if strings.HasPrefix(got.Spec.Volumes[i].Name, contract.ReservedNamePrefix) {
+			want, err := guard.VolumeEncoding(&got.Spec.Volumes[i])
+			require.NoError(t, err)
+			require.Equal(t, string(want), string(got.Parts.Volume(i)))
+		}
+	}
 }
 
 // FuzzDecodeReview: the envelope decoder agrees with the reference on every field of a review
@@ -116,7 +188,10 @@ func FuzzDecodeReview(f *testing.F) {
 	seeds(f)
 	f.Fuzz(func(t *testing.T, body []byte) {
 		var got, want admissionv1.AdmissionReview
-		err := decodeReview(body, &got)
+		pods, err := decodeReviewPods(body, &got)
+		if err == nil {
+			requirePodsAsRead(t, pods)
+		}
 		refErr := decodeReviewReference(body, &want)
 		switch {
 		case !json.Valid(body):
@@ -129,4 +204,18 @@ func FuzzDecodeReview(f *testing.F) {
 		want.Response = nil
 		require.Equal(t, want, got)
 	})
+}
+
+// requirePodsAsRead: a pod read with the envelope is what ReadPod reads from its bytes.
+func requirePodsAsRead(t *testing.T, pods *decodedPods) {
+	for i := range pods {
+		if p := pods[i].pod.Load(); p != nil {
+			want, err := ReadPod(pods[i].raw)
+			require.NoError(t, err)
+			require.Equal(t, want.Pod, p.Pod)
+			require.Equal(t, want.HasMetadata, p.HasMetadata)
+			require.Equal(t, want.HasSpec, p.HasSpec)
+			require.Equal(t, want.Parts, p.Parts)
+		}
+	}
 }

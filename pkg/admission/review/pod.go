@@ -11,10 +11,11 @@ import (
 // decoding it was most of an admission's cost. A pod is read in one pass into exactly what the
 // checks (pkg/guard's invariant included) and the mutating webhook's patch read, and the rest is
 // skipped (validated, not decoded). Where the guard judges a part field by field, the part is
-// decoded in full from its bytes: every volume (the guard knows many sources), the pod-level
-// host aliases and DNS config, and any container named like Warden's sidecar (the seal and the
-// update rule cover all of it). A container's own fields the guard reads are its name, env
-// names, mounts, devices, ports, target and the three isolation fields of its security context.
+// decoded in full from its bytes: the pod-level host aliases and DNS config, any container named
+// like Warden's sidecar and any volume named in Warden's reserved prefix (the seal and the
+// update rule cover all of them). A container's own fields the guard reads are its name, env
+// names, mounts, devices, ports, target and the three isolation fields of its security context;
+// what it reads of other volumes is in volume.go.
 
 // Pod is a decoded pod and what the raw object's shape was.
 type Pod struct {
@@ -22,12 +23,26 @@ type Pod struct {
 	// HasMetadata and HasSpec are whether the object had them as objects (not absent or null):
 	// a patch into /metadata or /spec needs them.
 	HasMetadata, HasSpec bool
+	// Parts are the encodings of its Warden-named parts, for guard.Rules.CheckEncoded.
+	Parts *Encodings
 }
 
 // ReadPod decodes an admitted pod case-sensitively, as the API server does (encoding/json
 // would read "serviCeACCount" as serviceAccount), keeping only what a pod's checks read.
 func ReadPod(raw []byte) (Pod, error) {
-	s := scanner{b: raw}
+	s := &scanner{b: raw}
+	p, err := s.pod()
+	if err == nil {
+		err = s.end()
+	}
+	if err != nil {
+		return Pod{}, fmt.Errorf("cannot decode pod: %w", err)
+	}
+	return p, nil
+}
+
+// pod reads the pod object at the scanner.
+func (s *scanner) pod() (Pod, error) {
 	p := Pod{Pod: &corev1.Pod{}}
 	var keys seen
 	_, err := s.object(func(key []byte) error {
@@ -46,13 +61,8 @@ func ReadPod(raw []byte) (Pod, error) {
 		}
 		return keyErr(key, err)
 	})
-	if err == nil {
-		err = s.end()
-	}
-	if err != nil {
-		return Pod{}, fmt.Errorf("cannot decode pod: %w", err)
-	}
-	return p, nil
+	p.Parts = &s.enc
+	return p, err
 }
 
 // DecodePod is ReadPod's pod.
@@ -141,11 +151,11 @@ func (s *scanner) podSpec(spec *corev1.PodSpec) (bool, error) {
 		case "dnsConfig":
 			err = keys.read(7, func() error { spec.DNSConfig = nil; return s.full(&spec.DNSConfig) })
 		case "volumes":
-			err = keys.read(8, func() error { spec.Volumes = nil; return s.full(&spec.Volumes) })
+			err = keys.read(8, func() error { return s.volumes(&spec.Volumes) })
 		case "initContainers":
-			err = keys.read(9, func() error { return s.containers(&spec.InitContainers) })
+			err = keys.read(9, func() error { return s.containers(&spec.InitContainers, &s.enc.init) })
 		case "containers":
-			err = keys.read(10, func() error { return s.containers(&spec.Containers) })
+			err = keys.read(10, func() error { return s.containers(&spec.Containers, &s.enc.regular) })
 		case "ephemeralContainers":
 			err = keys.read(11, func() error { return s.ephemeralContainers(&spec.EphemeralContainers) })
 		default:
@@ -155,11 +165,16 @@ func (s *scanner) podSpec(spec *corev1.PodSpec) (bool, error) {
 	})
 }
 
-func (s *scanner) containers(p *[]corev1.Container) error {
+// containers reads a list of containers, adding the sidecars' encodings to encs.
+func (s *scanner) containers(p *[]corev1.Container, encs *[]indexed) error {
 	return list(s, p, func(i int, c *corev1.Container) error {
 		var target string
-		if err := s.container(c, &target, false); err != nil {
+		enc, err := s.container(c, &target, false)
+		if err != nil {
 			return fmt.Errorf("[%d]: %w", i, err)
+		}
+		if enc != nil {
+			*encs = append(*encs, indexed{i, enc})
 		}
 		return nil
 	})
@@ -167,7 +182,7 @@ func (s *scanner) containers(p *[]corev1.Container) error {
 
 func (s *scanner) ephemeralContainers(p *[]corev1.EphemeralContainer) error {
 	return list(s, p, func(i int, c *corev1.EphemeralContainer) error {
-		if err := s.container((*corev1.Container)(&c.EphemeralContainerCommon), &c.TargetContainerName, true); err != nil {
+		if _, err := s.container((*corev1.Container)(&c.EphemeralContainerCommon), &c.TargetContainerName, true); err != nil {
 			return fmt.Errorf("[%d]: %w", i, err)
 		}
 		return nil

@@ -4,7 +4,6 @@ package review
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -36,21 +35,34 @@ func New(h admission.Handler, log *slog.Logger) *Handler { return &Handler{Handl
 var _ http.Handler = (*Handler)(nil)
 
 func (rh *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	review, status, err := readReview(w, r)
+	review, pods, status, err := readReview(w, r)
 	if err != nil {
 		rh.log().Warn("bad admission review", "status", status, "error", err, "remote", r.RemoteAddr)
 		http.Error(w, err.Error(), status)
 		return
 	}
 	req := admission.Request{AdmissionRequest: *review.Request}
-	resp := rh.Handler.Handle(admission.NewContextWithRequest(r.Context(), req), req)
+	ctx := context.WithValue(r.Context(), podsKey{}, pods)
+	resp := rh.Handler.Handle(admission.NewContextWithRequest(ctx, req), req)
 	if err := resp.Complete(req); err != nil {
 		resp = admission.Errored(http.StatusInternalServerError, err)
 		resp.UID = req.UID
 	}
-	out := admissionv1.AdmissionReview{TypeMeta: review.TypeMeta, Response: &resp.AdmissionResponse}
+	buf := buffers.Get().(*[]byte)
+	defer func() {
+		if cap(*buf) <= maxPooled {
+			buffers.Put(buf)
+		}
+	}()
+	out, err := encodeReview((*buf)[:0], review.TypeMeta, &resp.AdmissionResponse)
+	*buf = out
+	if err != nil {
+		rh.log().Error("encoding admission response", "error", err)
+		http.Error(w, "encoding admission response", http.StatusInternalServerError)
+		return
+	}
 	w.Header().Set("Content-Type", "application/json")
-	if err := json.NewEncoder(w).Encode(out); err != nil && !errors.Is(err, context.Canceled) {
+	if _, err := w.Write(out); err != nil && !errors.Is(err, context.Canceled) {
 		rh.log().Error("writing admission response", "error", err)
 	}
 }
@@ -64,31 +76,54 @@ func (rh *Handler) log() *slog.Logger {
 
 // readReview validates transport and envelope: POST, JSON, bounded size, AdmissionReview v1
 // with a request. Anything else is the caller's mistake (4xx), never the handler's business.
-func readReview(w http.ResponseWriter, r *http.Request) (*admissionv1.AdmissionReview, int, error) {
+func readReview(w http.ResponseWriter, r *http.Request) (*admissionv1.AdmissionReview, *decodedPods, int, error) {
 	if r.Method != http.MethodPost {
-		return nil, http.StatusMethodNotAllowed, fmt.Errorf("method %s not allowed, use POST", r.Method)
+		return nil, nil, http.StatusMethodNotAllowed, fmt.Errorf("method %s not allowed, use POST", r.Method)
 	}
 	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
-		return nil, http.StatusUnsupportedMediaType, fmt.Errorf("content type %q not supported, use application/json", r.Header.Get("Content-Type"))
+		return nil, nil, http.StatusUnsupportedMediaType, fmt.Errorf("content type %q not supported, use application/json", r.Header.Get("Content-Type"))
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBytes))
+	body, err := readBody(http.MaxBytesReader(w, r.Body, MaxBytes), r.ContentLength)
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			return nil, http.StatusRequestEntityTooLarge, fmt.Errorf("admission review larger than %d bytes", MaxBytes)
+			return nil, nil, http.StatusRequestEntityTooLarge, fmt.Errorf("admission review larger than %d bytes", MaxBytes)
 		}
-		return nil, http.StatusBadRequest, fmt.Errorf("reading body: %w", err)
+		return nil, nil, http.StatusBadRequest, fmt.Errorf("reading body: %w", err)
 	}
 	var review admissionv1.AdmissionReview
-	if err := decodeReview(body, &review); err != nil {
-		return nil, http.StatusBadRequest, fmt.Errorf("decoding admission review: %w", err)
+	pods, err := decodeReviewPods(body, &review)
+	if err != nil {
+		return nil, nil, http.StatusBadRequest, fmt.Errorf("decoding admission review: %w", err)
 	}
 	want := metav1.TypeMeta{APIVersion: admissionv1.SchemeGroupVersion.String(), Kind: "AdmissionReview"}
 	if review.TypeMeta != want {
-		return nil, http.StatusBadRequest, fmt.Errorf("got %s %s, want %s %s (admissionReviewVersions: [v1])", review.APIVersion, review.Kind, want.APIVersion, want.Kind)
+		return nil, nil, http.StatusBadRequest, fmt.Errorf("got %s %s, want %s %s (admissionReviewVersions: [v1])", review.APIVersion, review.Kind, want.APIVersion, want.Kind)
 	}
 	if review.Request == nil {
-		return nil, http.StatusBadRequest, errors.New("admission review has no request")
+		return nil, nil, http.StatusBadRequest, errors.New("admission review has no request")
 	}
-	return &review, 0, nil
+	return &review, pods, 0, nil
+}
+
+// readBody is io.ReadAll into a buffer of the announced length (the server reads no more than
+// that): one allocation instead of a doubling from 512 bytes. One byte more lets the final
+// read see the end without growing.
+func readBody(r io.Reader, length int64) ([]byte, error) {
+	if length <= 0 || length > MaxBytes {
+		return io.ReadAll(r)
+	}
+	b := make([]byte, 0, length+1)
+	for {
+		n, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		switch {
+		case err == io.EOF:
+			return b, nil
+		case err != nil:
+			return b, err
+		case len(b) == cap(b):
+			b = append(b, 0)[:len(b)]
+		}
+	}
 }

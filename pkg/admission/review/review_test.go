@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"testing/iotest"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -88,4 +90,22 @@ func BenchmarkReviewDecode(b *testing.B) {
 		r.Header.Set("Content-Type", "application/json")
 		rh.ServeHTTP(httptest.NewRecorder(), r)
 	}
+}
+
+func TestReadBody(t *testing.T) {
+	body := strings.Repeat("x", 1000)
+	for _, tc := range []struct {
+		name   string
+		length int64
+	}{
+		{"unknown", -1}, {"zero", 0}, {"exact", 1000}, {"announced short", 10}, {"announced long", 5000}, {"over the limit", MaxBytes + 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := readBody(iotest.OneByteReader(strings.NewReader(body)), tc.length)
+			require.NoError(t, err)
+			assert.Equal(t, body, string(got))
+		})
+	}
+	_, err := readBody(iotest.ErrReader(errors.New("boom")), 10)
+	assert.EqualError(t, err, "boom")
 }

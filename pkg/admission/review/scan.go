@@ -18,6 +18,10 @@ type scanner struct {
 	b     []byte
 	i     int
 	depth int
+	// enc collects the encodings of a pod's Warden parts (ReadPod).
+	enc Encodings
+	// pods are the pods read with an envelope (decodeReview).
+	pods *decodedPods
 }
 
 // maxDepth is encoding/json's nesting limit: deeper input is refused rather than recursed into.
@@ -175,52 +179,77 @@ func (s *scanner) str(p *string) error {
 		*p = string(s.b[start+1 : s.i-1])
 		return nil
 	}
-	// Escapes and non-ASCII (invalid UTF-8 becomes U+FFFD) exactly as encoding/json has them.
-	return json.Unmarshal(s.b[start:s.i], p)
+	v, err := unquote(s.b[start:s.i])
+	if err == nil {
+		*p = v
+	}
+	return err
 }
+
+// plainByte marks the bytes that stand for themselves in a string: printable ASCII other than
+// the quote and the backslash. Strings are most of a pod's bytes, and a run of these is skipped
+// in a loop that looks at nothing else.
+var plainByte = func() (t [256]bool) {
+	for c := 0x20; c < 0x80; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
 
 // skipString moves past a string token, reporting whether it is plain ASCII without escapes.
 func (s *scanner) skipString() (bool, error) {
 	s.i++ // the opening quote
 	plain := true
-	for s.i < len(s.b) {
-		c := s.b[s.i]
-		switch {
+	for {
+		b, i := s.b, s.i
+		for i < len(b) && plainByte[b[i]] {
+			i++
+		}
+		s.i = i
+		if i >= len(b) {
+			return false, s.fail("'\"'")
+		}
+		switch c := b[i]; {
 		case c == '"':
 			s.i++
 			return plain, nil
 		case c == '\\':
 			plain = false
-			s.i++
-			if s.i >= len(s.b) {
-				return false, s.fail("an escape")
-			}
-			switch s.b[s.i] {
-			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
-				s.i++
-			case 'u':
-				if len(s.b)-s.i < 5 {
-					return false, s.fail("four hex digits")
-				}
-				for _, h := range s.b[s.i+1 : s.i+5] {
-					if !isHex(h) {
-						return false, s.fail("four hex digits")
-					}
-				}
-				s.i += 5
-			default:
-				return false, s.fail("an escape")
+			if err := s.escape(); err != nil {
+				return false, err
 			}
 		case c < 0x20:
 			return false, s.fail("a string character")
-		default:
-			if c >= 0x80 {
-				plain = false
-			}
+		default: // non-ASCII: decoded (invalid UTF-8 replaced) as encoding/json does
+			plain = false
 			s.i++
 		}
 	}
-	return false, s.fail("'\"'")
+}
+
+// escape moves past a backslash escape in a string.
+func (s *scanner) escape() error {
+	s.i++
+	if s.i >= len(s.b) {
+		return s.fail("an escape")
+	}
+	switch s.b[s.i] {
+	case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+		s.i++
+	case 'u':
+		if len(s.b)-s.i < 5 {
+			return s.fail("four hex digits")
+		}
+		for _, h := range s.b[s.i+1 : s.i+5] {
+			if !isHex(h) {
+				return s.fail("four hex digits")
+			}
+		}
+		s.i += 5
+	default:
+		return s.fail("an escape")
+	}
+	return nil
 }
 
 func isHex(c byte) bool {
@@ -364,42 +393,4 @@ func (s *scanner) end() error {
 		return s.fail("the end of input")
 	}
 	return nil
-}
-
-// list reads an array into *p, one element by elem (i: its index). Like encoding/json, null
-// leaves nil and [] an empty slice.
-func list[T any](s *scanner, p *[]T, elem func(i int, v *T) error) error {
-	var out []T
-	ok, err := s.array(func() error {
-		var v T
-		if err := elem(len(out), &v); err != nil {
-			return err
-		}
-		out = append(out, v)
-		return nil
-	})
-	if ok && out == nil {
-		out = []T{}
-	}
-	*p = out
-	return err
-}
-
-// seen tracks the keys an object has had, for the repeated-key rule.
-type seen uint64
-
-func (m *seen) once(bit uint) error {
-	if *m&(1<<bit) != 0 {
-		return errDuplicate
-	}
-	*m |= 1 << bit
-	return nil
-}
-
-// read runs read for the key of bit, refusing the key's second appearance.
-func (m *seen) read(bit uint, read func() error) error {
-	if err := m.once(bit); err != nil {
-		return err
-	}
-	return read()
 }

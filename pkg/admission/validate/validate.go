@@ -64,7 +64,7 @@ func (v *Validator) handle(ctx context.Context, req admission.Request, name *str
 	if why != "" {
 		return scope.Skipped(why)
 	}
-	violation, err := judge(req)
+	violation, err := judge(ctx, req)
 	switch {
 	case err != nil:
 		return scope.Errored(http.StatusBadRequest, fmt.Errorf("warden: %w", err))
@@ -74,7 +74,7 @@ func (v *Validator) handle(ctx context.Context, req admission.Request, name *str
 	return admission.Allowed(""), scope.OutcomeAllowed, ""
 }
 
-type judgement func(admission.Request) (*guard.Violation, error)
+type judgement func(context.Context, admission.Request) (*guard.Violation, error)
 
 // route picks the rule for a request; nil when Warden has nothing to say about it.
 func (v *Validator) route(req admission.Request) judgement {
@@ -100,29 +100,29 @@ func (v *Validator) route(req admission.Request) judgement {
 	return nil
 }
 
-func (v *Validator) podCreate(req admission.Request) (*guard.Violation, error) {
-	pod, err := review.DecodePod(req.Object.Raw)
+func (v *Validator) podCreate(ctx context.Context, req admission.Request) (*guard.Violation, error) {
+	pod, err := review.PodOf(ctx, req.Object.Raw)
 	if err != nil {
 		return nil, err
 	}
-	_, violation := v.rules.Check(req.Namespace, pod)
+	_, violation := v.rules.CheckEncoded(req.Namespace, pod.Pod, pod.Parts)
 	return violation, nil
 }
 
-func (v *Validator) podUpdate(req admission.Request) (*guard.Violation, error) {
-	pod, err := review.DecodePod(req.Object.Raw)
+func (v *Validator) podUpdate(ctx context.Context, req admission.Request) (*guard.Violation, error) {
+	pod, err := review.PodOf(ctx, req.Object.Raw)
 	if err != nil {
 		return nil, err
 	}
-	old, err := review.DecodePod(req.OldObject.Raw)
+	old, err := review.PodOf(ctx, req.OldObject.Raw)
 	if err != nil {
 		return nil, fmt.Errorf("old object: %w", err)
 	}
-	return v.rules.Update(old, pod), nil
+	return v.rules.Update(old.Pod, pod.Pod), nil
 }
 
 // certificateRequest reads who asks Warden's signer for a certificate, and for which node.
-func certificateRequest(req admission.Request) (*guard.Violation, error) {
+func certificateRequest(_ context.Context, req admission.Request) (*guard.Violation, error) {
 	var pcr struct {
 		Spec struct {
 			SignerName string `json:"signerName"`
@@ -136,7 +136,7 @@ func certificateRequest(req admission.Request) (*guard.Violation, error) {
 }
 
 // binding reads the annotations a Binding would copy onto its pod.
-func binding(req admission.Request) (*guard.Violation, error) {
+func binding(_ context.Context, req admission.Request) (*guard.Violation, error) {
 	var b struct {
 		Metadata struct {
 			Annotations map[string]string `json:"annotations"`
@@ -149,7 +149,7 @@ func binding(req admission.Request) (*guard.Violation, error) {
 }
 
 // connect reads the container of PodExecOptions or PodAttachOptions.
-func connect(req admission.Request) (*guard.Violation, error) {
+func connect(_ context.Context, req admission.Request) (*guard.Violation, error) {
 	var opts struct {
 		Container string `json:"container"`
 	}
@@ -159,7 +159,7 @@ func connect(req admission.Request) (*guard.Violation, error) {
 	return guard.Connect(opts.Container), nil
 }
 
-func (v *Validator) claim(req admission.Request) (*guard.Violation, error) {
+func (v *Validator) claim(_ context.Context, req admission.Request) (*guard.Violation, error) {
 	var pvc corev1.PersistentVolumeClaim
 	if err := sigsjson.UnmarshalCaseSensitivePreserveInts(req.Object.Raw, &pvc); err != nil {
 		return nil, fmt.Errorf("cannot decode claim: %w", err)
@@ -168,7 +168,7 @@ func (v *Validator) claim(req admission.Request) (*guard.Violation, error) {
 }
 
 // snapshot reads a VolumeSnapshot's source without its CRD's Go types (it may not be installed).
-func (v *Validator) snapshot(req admission.Request) (*guard.Violation, error) {
+func (v *Validator) snapshot(_ context.Context, req admission.Request) (*guard.Violation, error) {
 	var vs struct {
 		Spec struct {
 			Source struct {

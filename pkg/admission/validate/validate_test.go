@@ -9,6 +9,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/warden-dev/warden/internal/testing/admissiontest"
@@ -132,4 +133,51 @@ func TestValidator(t *testing.T) {
 			assert.EqualValues(t, 400, resp.Result.Code)
 		}
 	})
+}
+
+// TestTamperedPartsAfterGenuine: the decoder remembers Warden's parts by their bytes (see
+// review/parts.go); a pod whose parts differ from a genuine one's by anything is still judged
+// as it is, however often the genuine one was seen before.
+func TestTamperedPartsAfterGenuine(t *testing.T) {
+	v := newTestValidator(t, nil)
+	pod, raw := injectedRaw(t)
+	create := func(obj []byte) admission.Response {
+		return admissiontest.Admit(t, v, requestFor(admissionv1.Create, "", "pods", "", obj, nil))
+	}
+	for _, tc := range []struct {
+		name   string
+		tamper func(*corev1.Pod)
+	}{
+		{"one more sidecar env", func(p *corev1.Pod) {
+			p.Spec.InitContainers[0].Env = append(p.Spec.InitContainers[0].Env, corev1.EnvVar{Name: "X", Value: "y"})
+		}},
+		{"sidecar privileged", func(p *corev1.Pod) { p.Spec.InitContainers[0].SecurityContext.Privileged = ptr.To(true) }},
+		{"token volume readable by all", func(p *corev1.Pod) {
+			for i := range p.Spec.Volumes {
+				if p.Spec.Volumes[i].Name == contract.VolumeToken {
+					p.Spec.Volumes[i].Projected.DefaultMode = ptr.To[int32](0o777)
+				}
+			}
+		}},
+		{"staging volume on the node", func(p *corev1.Pod) {
+			for i := range p.Spec.Volumes {
+				if p.Spec.Volumes[i].Name == contract.VolumeStaging {
+					p.Spec.Volumes[i].VolumeSource = corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: "/"}}
+				}
+			}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for range 2 {
+				require.True(t, create(raw).Allowed, "genuine")
+			}
+			p := pod.DeepCopy()
+			tc.tamper(p)
+			require.NotEqual(t, pod, p, "tampered")
+			resp := create(admissiontest.MustJSON(t, p))
+			require.False(t, resp.Allowed, "tampered pod admitted")
+			assert.Contains(t, resp.Result.Message, "seal does not match")
+			require.True(t, create(raw).Allowed, "genuine after the tampered one")
+		})
+	}
 }

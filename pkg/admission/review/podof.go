@@ -1,0 +1,56 @@
+package review
+
+import (
+	"context"
+	"sync/atomic"
+	"unsafe"
+)
+
+// The envelope's scan passes over the pod anyway (to validate it), and reading the pod there
+// instead saves the handler a second pass over the same bytes. When the request is about pods
+// (as far as the envelope has been read when its object comes: the API server writes the kind
+// and resource first), the object, and the old object, are read as ReadPod reads them during
+// that scan; the handler gets the result through its context. A pod the scan cannot read is
+// skipped as any value and left to the handler, which then reports what ReadPod reports.
+
+type podsKey struct{}
+
+// decodedPods are the pods read with the envelope, each with the bytes it was read from.
+type decodedPods [2]decodedPod
+
+type decodedPod struct {
+	raw []byte
+	pod atomic.Pointer[Pod]
+}
+
+// PodOf is ReadPod(raw), taken from the envelope's scan when raw is the very object (not a
+// copy) the transport read for the request in ctx; it is handed out once.
+func PodOf(ctx context.Context, raw []byte) (Pod, error) {
+	if d, ok := ctx.Value(podsKey{}).(*decodedPods); ok && len(raw) > 0 {
+		for i := range d {
+			if len(d[i].raw) == len(raw) && unsafe.SliceData(d[i].raw) == unsafe.SliceData(raw) {
+				if p := d[i].pod.Swap(nil); p != nil {
+					return *p, nil
+				}
+			}
+		}
+	}
+	return ReadPod(raw)
+}
+
+// podValue reads the value at the scanner as a pod when pod is set and it reads as one
+// (into d), else as any value; either way it returns the value's bytes.
+func (s *scanner) podValue(pod bool, d *decodedPod) ([]byte, error) {
+	s.ws()
+	start := s.i
+	if pod && s.next() == '{' {
+		sub := &scanner{b: s.b, i: start, depth: s.depth}
+		if p, err := sub.pod(); err == nil {
+			s.i = sub.i
+			d.raw = s.b[start:s.i]
+			d.pod.Store(&p)
+			return d.raw, nil
+		}
+	}
+	return s.raw()
+}
