@@ -35,13 +35,13 @@ func Resources() []string {
 func AddToScheme(s *runtime.Scheme) error { return wardenv1.AddToScheme(s) }
 
 // CacheOptions keep Warden's objects as stored (never copied on read: the view only reads),
-// without their managed fields (half of a stored Dataset, never read).
+// reduced by Transform to what Warden reads.
 func CacheOptions(byObject map[client.Object]cache.ByObject) map[client.Object]cache.ByObject {
 	if byObject == nil {
 		byObject = map[client.Object]cache.ByObject{}
 	}
 	for _, o := range []client.Object{&wardenv1.Owner{}, &wardenv1.Dataset{}, &wardenv1.Group{}, &wardenv1.Org{}, &wardenv1.Space{}, &wardenv1.StoragePolicy{}} {
-		byObject[o] = cache.ByObject{UnsafeDisableDeepCopy: ptr.To(true), Transform: cache.TransformStripManagedFields()}
+		byObject[o] = cache.ByObject{UnsafeDisableDeepCopy: ptr.To(true), Transform: Transform}
 	}
 	return byObject
 }
