@@ -52,8 +52,9 @@ type Indexer interface {
 }
 
 // Register adds the field indexes the view looks up with. Invalid objects are not indexed, so
-// they never match a reader, a member or a user.
+// they never match a reader, a member or a user. Every lookup is cluster-wide.
 func Register(ctx context.Context, idx Indexer) error {
+	idx = clusterWide(idx)
 	return errors.Join(
 		idx.IndexField(ctx, &wardenv1.Dataset{}, indexID, func(o client.Object) []string {
 			return []string{o.GetName()}
