@@ -57,7 +57,7 @@ func Register(ctx context.Context, idx Indexer) error {
 	idx = clusterWide(idx)
 	return errors.Join(
 		idx.IndexField(ctx, &wardenv1.Dataset{}, indexID, func(o client.Object) []string {
-			return []string{o.GetName()}
+			return []string{idBucket(o.GetName())}
 		}),
 		idx.IndexField(ctx, &wardenv1.Dataset{}, indexReader, func(o client.Object) []string {
 			d := o.(*wardenv1.Dataset)

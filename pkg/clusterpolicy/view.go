@@ -146,7 +146,7 @@ func (v *view) lookupDataset(id string) (policy.Dataset, bool) {
 func (v *view) datasetHolder(id string) (*wardenv1.Dataset, policy.Dataset, bool) {
 	var best *wardenv1.Dataset
 	var bestD policy.Dataset
-	for _, o := range v.s.datasetsBy(indexID, id) {
+	for _, o := range v.s.datasetsNamed(id) {
 		if !o.DeletionTimestamp.IsZero() || (best != nil && !older(o.ObjectMeta, best.ObjectMeta)) {
 			continue
 		}
