@@ -22,7 +22,8 @@ import (
 // of make bench-policy (20 readers out of 2 per owner), decoded from JSON as a watch delivers
 // them, through the transform into a client-go indexer with Warden's indexes, as the informer
 // keeps them. It reports heap bytes per Dataset (after GC), with the indexes as controller-
-// runtime's IndexField would key them (namespaced and cluster-wide) and as Register keys them.
+// runtime's IndexField would key them (namespaced and cluster-wide, the readers included) and
+// as Register and Attach keep them.
 func BenchmarkDatasetMemory(b *testing.B) {
 	const owners, datasets = 2000, 10000
 	raw := make([][]byte, datasets)
@@ -36,11 +37,11 @@ func BenchmarkDatasetMemory(b *testing.B) {
 	}{
 		{"strip-managed-fields,doubled-keys", cache.TransformStripManagedFields(), true},
 		{"transform,doubled-keys", Transform, true},
-		{"transform,cluster-keys", Transform, false},
+		{"transform,cluster-keys,reader-lists", Transform, false},
 	} {
 		b.Run(mode.name, func(b *testing.B) {
 			for range b.N {
-				var keep toolscache.Indexer
+				var keep any
 				perObject := heapDelta(func() {
 					keep = fill(b, raw, mode.transform, mode.doubled)
 				}) / datasets
@@ -82,8 +83,10 @@ func benchDataset(i, owners int) []byte {
 }
 
 // fill is an informer's store after the initial sync: the namespace index controller-runtime
-// adds and Warden's indexes, every object decoded on its own and transformed.
-func fill(b *testing.B, raw [][]byte, transform toolscache.TransformFunc, doubled bool) toolscache.Indexer {
+// adds and Warden's indexes (the readers as a field index when doubled, else readerIndex), every
+// object decoded on its own and transformed.
+func fill(b *testing.B, raw [][]byte, transform toolscache.TransformFunc, doubled bool) any {
+	readers := &readerIndex{}
 	ix := toolscache.NewIndexer(toolscache.MetaNamespaceKeyFunc, toolscache.Indexers{toolscache.NamespaceIndex: toolscache.MetaNamespaceIndexFunc})
 	var reg Indexer = informers{ix}
 	if doubled {
@@ -104,8 +107,11 @@ func fill(b *testing.B, raw [][]byte, transform toolscache.TransformFunc, double
 		if err := ix.Add(o); err != nil {
 			b.Fatal(err)
 		}
+		if !doubled {
+			readers.update(nil, o.(*wardenv1.Dataset))
+		}
 	}
-	return ix
+	return []any{ix, readers}
 }
 
 // writeProfile writes the heap profile (go tool pprof -sample_index=inuse_space).

@@ -53,22 +53,19 @@ type Indexer interface {
 
 // Register adds the field indexes the view looks up with. Invalid objects are not indexed, so
 // they never match a reader, a member or a user. Every lookup is cluster-wide.
+// A cache with informers keeps the readers itself (readerIndex, from Attach); without (a fake
+// client in tests) they are a field index like the others.
 func Register(ctx context.Context, idx Indexer) error {
+	var readers error
+	if _, informers := idx.(informerGetter); !informers {
+		readers = idx.IndexField(ctx, &wardenv1.Dataset{}, indexReader, func(o client.Object) []string {
+			return members(readersOf(o.(*wardenv1.Dataset)))
+		})
+	}
 	idx = clusterWide(idx)
-	return errors.Join(
+	return errors.Join(readers,
 		idx.IndexField(ctx, &wardenv1.Dataset{}, indexID, func(o client.Object) []string {
 			return []string{idBucket(o.GetName())}
-		}),
-		idx.IndexField(ctx, &wardenv1.Dataset{}, indexReader, func(o client.Object) []string {
-			d := o.(*wardenv1.Dataset)
-			if _, err := datasetOf(d); err != nil {
-				return nil
-			}
-			out := make([]string, len(d.Spec.Readers))
-			for i, r := range d.Spec.Readers {
-				out[i] = string(r)
-			}
-			return out
 		}),
 		idx.IndexField(ctx, &wardenv1.Org{}, indexMember, func(o client.Object) []string {
 			org := o.(*wardenv1.Org)

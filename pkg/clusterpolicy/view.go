@@ -19,6 +19,9 @@ type Source struct {
 	parsed parseCache
 	spaces spaceCache
 	idx    idxPointer
+	// readers and readersSynced: the reader index Attach keeps (readers.go).
+	readers       readerIndex
+	readersSynced func() bool
 	// Reader is the manager's cache, with the indexes of Register.
 	Reader client.Reader
 	// File is the policy file's current policy (nil: no file, or none loaded).
