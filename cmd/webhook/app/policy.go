@@ -75,7 +75,7 @@ func (s *Server) setupPolicy() error {
 		if err := src.Attach(ctx, s.mgr.GetCache()); err != nil {
 			return fmt.Errorf("webhook: %w", err)
 		}
-		if s.mgr.GetCache().WaitForCacheSync(ctx) {
+		if s.mgr.GetCache().WaitForCacheSync(ctx) && src.WaitIndexed(ctx) {
 			s.policySynced.Store(true)
 			s.log.Info("policy objects synced")
 		}
