@@ -46,6 +46,9 @@ func (s *Source) Attach(ctx context.Context, c cache.Cache) error {
 	if ix.datasets, err = get(&wardenv1.Dataset{}); err != nil {
 		return err
 	}
+	if err := s.indexReaders(ctx, c); err != nil {
+		return err
+	}
 	if ix.groups, err = get(&wardenv1.Group{}); err != nil {
 		return err
 	}
@@ -66,8 +69,12 @@ func (s *Source) Attach(ctx context.Context, c cache.Cache) error {
 
 type idxPointer = atomic.Pointer[indexers]
 
+// datasetsBy are the Datasets of an index value; the caller only reads the list.
 func (s *Source) datasetsBy(field, key string) []*wardenv1.Dataset {
 	if ix := s.idx.Load(); ix != nil {
+		if field == indexReader {
+			return s.readers.lookup(key)
+		}
 		return byIndex[*wardenv1.Dataset](ix.datasets, field, key)
 	}
 	var l wardenv1.DatasetList

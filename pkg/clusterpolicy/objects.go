@@ -21,8 +21,8 @@ import (
 const (
 	// indexReader maps a Dataset to its readers ("user:ann", "group:g", "serviceAccount:ns/sa").
 	indexReader = "warden.dev/reader"
-	// indexID maps a Dataset to its id (its name), across namespaces.
-	indexID = "warden.dev/id"
+	// indexID maps a Dataset to its id's bucket (idBucket of its name), across namespaces.
+	indexID = "warden.dev/id-bucket"
 	// indexMember maps an Org to its members.
 	indexMember = "warden.dev/member"
 	// indexUser maps a Group to its users.

@@ -35,13 +35,13 @@ func Resources() []string {
 func AddToScheme(s *runtime.Scheme) error { return wardenv1.AddToScheme(s) }
 
 // CacheOptions keep Warden's objects as stored (never copied on read: the view only reads),
-// without their managed fields (half of a stored Dataset, never read).
+// reduced by Transform to what Warden reads.
 func CacheOptions(byObject map[client.Object]cache.ByObject) map[client.Object]cache.ByObject {
 	if byObject == nil {
 		byObject = map[client.Object]cache.ByObject{}
 	}
 	for _, o := range []client.Object{&wardenv1.Owner{}, &wardenv1.Dataset{}, &wardenv1.Group{}, &wardenv1.Org{}, &wardenv1.Space{}, &wardenv1.StoragePolicy{}} {
-		byObject[o] = cache.ByObject{UnsafeDisableDeepCopy: ptr.To(true), Transform: cache.TransformStripManagedFields()}
+		byObject[o] = cache.ByObject{UnsafeDisableDeepCopy: ptr.To(true), Transform: Transform}
 	}
 	return byObject
 }
@@ -52,22 +52,20 @@ type Indexer interface {
 }
 
 // Register adds the field indexes the view looks up with. Invalid objects are not indexed, so
-// they never match a reader, a member or a user.
+// they never match a reader, a member or a user. Every lookup is cluster-wide.
+// A cache with informers keeps the readers itself (readerIndex, from Attach); without (a fake
+// client in tests) they are a field index like the others.
 func Register(ctx context.Context, idx Indexer) error {
-	return errors.Join(
+	var readers error
+	if _, informers := idx.(informerGetter); !informers {
+		readers = idx.IndexField(ctx, &wardenv1.Dataset{}, indexReader, func(o client.Object) []string {
+			return members(readersOf(o.(*wardenv1.Dataset)))
+		})
+	}
+	idx = clusterWide(idx)
+	return errors.Join(readers,
 		idx.IndexField(ctx, &wardenv1.Dataset{}, indexID, func(o client.Object) []string {
-			return []string{o.GetName()}
-		}),
-		idx.IndexField(ctx, &wardenv1.Dataset{}, indexReader, func(o client.Object) []string {
-			d := o.(*wardenv1.Dataset)
-			if _, err := datasetOf(d); err != nil {
-				return nil
-			}
-			out := make([]string, len(d.Spec.Readers))
-			for i, r := range d.Spec.Readers {
-				out[i] = string(r)
-			}
-			return out
+			return []string{idBucket(o.GetName())}
 		}),
 		idx.IndexField(ctx, &wardenv1.Org{}, indexMember, func(o client.Object) []string {
 			org := o.(*wardenv1.Org)

@@ -282,10 +282,14 @@ func (st *Statuses) datasetsIn(ctx context.Context, o client.Object) []reconcile
 // sameID maps a Dataset to the others of its id.
 func (st *Statuses) sameID(ctx context.Context, o client.Object) []reconcile.Request {
 	var list wardenv1.DatasetList
-	if err := st.Source.Reader.List(ctx, &list, client.MatchingFields{indexID: o.GetName()}); err != nil {
+	if err := st.Source.Reader.List(ctx, &list, client.MatchingFields{indexID: idBucket(o.GetName())}); err != nil {
 		return nil
 	}
-	return requests(list.Items)
+	var out []reconcile.Request
+	for _, d := range named(pointers(list.Items), o.GetName()) {
+		out = append(out, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(d)})
+	}
+	return out
 }
 
 func requests(items []wardenv1.Dataset) []reconcile.Request {

@@ -19,6 +19,9 @@ type Source struct {
 	parsed parseCache
 	spaces spaceCache
 	idx    idxPointer
+	// readers and readersSynced: the reader index Attach keeps (readers.go).
+	readers       readerIndex
+	readersSynced func() bool
 	// Reader is the manager's cache, with the indexes of Register.
 	Reader client.Reader
 	// File is the policy file's current policy (nil: no file, or none loaded).
@@ -146,7 +149,7 @@ func (v *view) lookupDataset(id string) (policy.Dataset, bool) {
 func (v *view) datasetHolder(id string) (*wardenv1.Dataset, policy.Dataset, bool) {
 	var best *wardenv1.Dataset
 	var bestD policy.Dataset
-	for _, o := range v.s.datasetsBy(indexID, id) {
+	for _, o := range v.s.datasetsNamed(id) {
 		if !o.DeletionTimestamp.IsZero() || (best != nil && !older(o.ObjectMeta, best.ObjectMeta)) {
 			continue
 		}

@@ -94,6 +94,7 @@ func BenchmarkPolicyScale(b *testing.B) {
 	var after runtime.MemStats
 	runtime.ReadMemStats(&after)
 	b.ReportMetric(float64(after.HeapInuse-before.HeapInuse)/(1<<20), "heap-MB")
+	writeHeapProfile(b)
 
 	// The leader writes a status on every new object; latency is measured once that settles, as
 	// on a cluster whose policy is not being bulk-loaded.
@@ -157,9 +158,10 @@ func BenchmarkPolicyScale(b *testing.B) {
 		name    string
 		objects bool
 	}{{"objects", true}, {"file-only", false}} {
-		url, pid, stop := startWebhookBinary(b, mode.objects)
+		url, health, pid, stop := startWebhookBinary(b, mode.objects)
 		if mode.objects {
 			b.ReportMetric(rssMB(b, pid), "rss-MB")
+			logRuntimeMemory(b, health)
 			b.ReportMetric(admitP50(b, url, "scale", "svc-00042"), "admit-object-owner-p50-us")
 		}
 		b.ReportMetric(admitP50(b, url, "apps", "svc-prod-app-1"), "admit-file-owner-"+mode.name+"-p50-us")
@@ -209,7 +211,7 @@ func percentile(d []time.Duration, p float64) time.Duration {
 }
 
 // startWebhookBinary builds and runs cmd/webhook against the suite's API server.
-func startWebhookBinary(b *testing.B, objects bool) (url string, pid int, stop func()) {
+func startWebhookBinary(b *testing.B, objects bool) (url, health string, pid int, stop func()) {
 	dir := b.TempDir()
 	bin := filepath.Join(dir, "warden-webhook")
 	out, err := exec.Command("go", "build", "-o", bin, "github.com/warden-dev/warden/cmd/webhook").CombinedOutput()
@@ -224,7 +226,8 @@ func startWebhookBinary(b *testing.B, objects bool) (url string, pid int, stop f
 		defer l.Close()
 		return l.Addr().String()
 	}
-	listen, health := addr(), addr()
+	listen := addr()
+	health = addr()
 	cmd := exec.Command(bin, "--kubeconfig", kc, "--policy", policyFile, "--cert-dir", env.CertDir,
 		"--listen", listen, "--health-listen", health, "--broker-listen", "", "--namespace", "warden-system",
 		"--policy-objects="+strconv.FormatBool(objects), "--log-level", "error")
@@ -246,7 +249,7 @@ func startWebhookBinary(b *testing.B, objects bool) (url string, pid int, stop f
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	return "https://" + listen + admission.MutatePath, cmd.Process.Pid, stop
+	return "https://" + listen + admission.MutatePath, health, cmd.Process.Pid, stop
 }
 
 func rssMB(b *testing.B, pid int) float64 {
