@@ -9,16 +9,11 @@ import (
 	sigsjson "sigs.k8s.io/json"
 )
 
-// decodeReview reads an AdmissionReview in the same single pass as the pod (see scanner): the
-// envelope's fields are decoded, the objects kept as the bytes they are (validated), so each
-// handler decodes only what it judges. The user info and any field this version does not know
-// go through the reference decoder or are skipped, as encoding/json would.
-func decodeReview(body []byte, review *admissionv1.AdmissionReview) error {
-	_, err := decodeReviewPods(body, review)
-	return err
-}
-
-// decodeReviewPods is decodeReview with the pods read during its scan (see podof.go).
+// decodeReviewPods reads an AdmissionReview in the same single pass as the pod (see scanner):
+// the envelope's fields are decoded, the objects kept as the bytes they are (validated), so
+// each handler decodes only what it judges, and the pods are read during that scan (see
+// podof.go). The user info and any field this version does not know go through the reference
+// decoder or are skipped, as encoding/json would.
 func decodeReviewPods(body []byte, review *admissionv1.AdmissionReview) (*decodedPods, error) {
 	s := scanner{b: body, pods: &decodedPods{}}
 	var keys seen

@@ -72,8 +72,7 @@ func plainResponse(r *admissionv1.AdmissionResponse) bool {
 		return false
 	}
 	s := r.Result
-	return s == nil || s.TypeMeta == (metav1.TypeMeta{}) && s.ListMeta.RemainingItemCount == nil &&
-		s.SelfLink == "" && s.ResourceVersion == "" && s.Continue == "" && s.Details == nil
+	return s == nil || s.TypeMeta == (metav1.TypeMeta{}) && s.ListMeta == (metav1.ListMeta{}) && s.Details == nil
 }
 
 // appendField appends ,"key":value for a non-empty value (omitempty).
