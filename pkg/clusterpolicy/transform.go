@@ -1,7 +1,7 @@
 package clusterpolicy
 
 import (
-	"unique"
+	"sync"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -73,12 +73,39 @@ func internGrants(g *wardenv1.RoleGrants) {
 	g.Trustees = internAll(g.Trustees)
 }
 
-// internS is the one stored copy of s (unique holds it for as long as an object refers to it).
+// interned is the table of stored strings. Not package unique: its table holds a value only as
+// long as a unique.Handle to it lives, and objects keep strings, not handles, so after every
+// garbage collection the next object got a copy of its own again (a clone of each reader per GC
+// cycle of the initial sync, ~6 MB of copies at 50,000 Datasets). The table is dropped whole
+// when it outgrows maxInterned (strings of objects long gone), which costs only sharing.
+var interned = struct {
+	sync.RWMutex
+	m map[string]string
+}{m: map[string]string{}}
+
+const maxInterned = 1 << 18
+
+// internS is the one stored copy of s.
 func internS[S ~string](s S) S {
 	if s == "" {
 		return s
 	}
-	return S(unique.Make(string(s)).Value())
+	interned.RLock()
+	v, ok := interned.m[string(s)]
+	interned.RUnlock()
+	if ok {
+		return S(v)
+	}
+	interned.Lock()
+	defer interned.Unlock()
+	if v, ok := interned.m[string(s)]; ok {
+		return S(v)
+	}
+	if len(interned.m) >= maxInterned {
+		interned.m = map[string]string{}
+	}
+	interned.m[string(s)] = string(s)
+	return s
 }
 
 // internAll interns ss's strings, in a slice of exactly their number: decoding grows a list by
