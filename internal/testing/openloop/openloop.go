@@ -71,20 +71,23 @@ func Percentiles(d []time.Duration) string {
 		return "no samples"
 	}
 	slices.Sort(d)
-	at := func(p float64) string {
-		return d[min(len(d)-1, int(p*float64(len(d))))].Round(time.Microsecond).String()
-	}
+	at := func(p float64) string { return quantile(d, p).Round(time.Microsecond).String() }
 	return fmt.Sprintf("p50 %s  p90 %s  p99 %s  p99.9 %s  max %s", at(.50), at(.90), at(.99), at(.999), at(1))
 }
 
-// Percentile is the latency at p (0..1) of the successful requests, 0 with none.
+// Percentile is the latency at p (0..1) of the successful requests, 0 with none. It sorts
+// r.Latencies in place, as Percentiles does (a second call finds them sorted).
 func (r Result) Percentile(p float64) time.Duration {
 	if len(r.Latencies) == 0 {
 		return 0
 	}
-	d := slices.Clone(r.Latencies)
-	slices.Sort(d)
-	return d[min(len(d)-1, int(p*float64(len(d))))]
+	slices.Sort(r.Latencies)
+	return quantile(r.Latencies, p)
+}
+
+// quantile is the element at p (0..1) of sorted, which is not empty.
+func quantile(sorted []time.Duration, p float64) time.Duration {
+	return sorted[min(len(sorted)-1, int(p*float64(len(sorted))))]
 }
 
 // Report prints the standard summary.
