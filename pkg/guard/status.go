@@ -3,8 +3,8 @@ package guard
 import (
 	"encoding/json"
 	"slices"
-	"sync"
 
+	"github.com/warden-dev/warden/internal/exactcache"
 	"github.com/warden-dev/warden/pkg/contract"
 )
 
@@ -18,32 +18,19 @@ const (
 	maxStatusSize = 4 << 10
 )
 
-var statuses struct {
-	mu sync.Mutex
-	m  map[string]contract.Status
-}
+var statuses = &exactcache.Cache[contract.Status]{MaxEntries: maxStatuses, MaxKey: maxStatusSize}
 
 // parseStatus is json.Unmarshal of a status annotation into a zero Status.
 func parseStatus(raw string) (contract.Status, error) {
-	if len(raw) <= maxStatusSize {
-		statuses.mu.Lock()
-		st, ok := statuses.m[raw]
-		statuses.mu.Unlock()
-		if ok {
-			return cloneStatus(st), nil
-		}
+	if st, ok := statuses.GetString(raw); ok {
+		return cloneStatus(st), nil
 	}
 	var st contract.Status
 	if err := json.Unmarshal([]byte(raw), &st); err != nil {
 		return st, err
 	}
-	if len(raw) <= maxStatusSize {
-		statuses.mu.Lock()
-		if statuses.m == nil || len(statuses.m) >= maxStatuses {
-			statuses.m = make(map[string]contract.Status, maxStatuses)
-		}
-		statuses.m[raw] = cloneStatus(st)
-		statuses.mu.Unlock()
+	if len(raw) <= maxStatusSize { // no copy for a status that will not be kept
+		statuses.Put(raw, cloneStatus(st))
 	}
 	return st, nil
 }

@@ -1,11 +1,10 @@
 package review
 
 import (
-	"sync"
-
 	corev1 "k8s.io/api/core/v1"
 	sigsjson "sigs.k8s.io/json"
 
+	"github.com/warden-dev/warden/internal/exactcache"
 	"github.com/warden-dev/warden/pkg/guard"
 )
 
@@ -30,30 +29,17 @@ type part struct {
 	enc []byte
 }
 
-var parts struct {
-	mu sync.Mutex
-	m  map[string]*part
-}
+var parts = &exactcache.Cache[*part]{MaxEntries: maxParts, MaxKey: maxPartSize}
 
 func cachedPart(raw []byte) *part {
-	if len(raw) > maxPartSize {
-		return nil
-	}
-	parts.mu.Lock()
-	defer parts.mu.Unlock()
-	return parts.m[string(raw)]
+	p, _ := parts.Get(raw)
+	return p
 }
 
 func remember(raw []byte, p *part) {
-	if len(raw) > maxPartSize {
-		return
+	if len(raw) <= maxPartSize { // no key copy for a part that will not be kept
+		parts.Put(string(raw), p)
 	}
-	parts.mu.Lock()
-	defer parts.mu.Unlock()
-	if parts.m == nil || len(parts.m) >= maxParts {
-		parts.m = make(map[string]*part, maxParts)
-	}
-	parts.m[string(raw)] = p
 }
 
 // sidecarContainer decodes a (non-ephemeral) container named like Warden's sidecar in full.
