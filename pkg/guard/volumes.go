@@ -202,7 +202,8 @@ func PathsOverlap(a, b string) bool {
 // under is true when p is prefix or below it.
 func under(p, prefix string) bool {
 	p, prefix = cleanAbs(p), cleanAbs(prefix)
-	return p == prefix || prefix == "/" || strings.HasPrefix(p, prefix+"/")
+	// Not HasPrefix(p, prefix+"/"): the concatenation allocates on every mount judged.
+	return p == prefix || prefix == "/" || len(p) > len(prefix) && p[len(prefix)] == '/' && strings.HasPrefix(p, prefix)
 }
 
 // cleanAbs is path.Clean("/"+p), without its allocations for the common already-clean path.

@@ -140,9 +140,11 @@ func (h *Handler) admitCreate(namespace string, decoded review.Pod) (admission.R
 	}
 	// The pod as it will run, Warden's parts included, must satisfy the invariant before Warden
 	// answers. Fresh above has judged the author's parts with the author's field paths; this
-	// judges what the patch will produce, so nothing Warden adds can open a way around it.
-	if _, v := h.rules.CheckOwn(namespace, h.cfg.injected(pod, r, annotation), status); v != nil {
+	// judges what the patch will produce, so nothing Warden adds can open a way around it. The
+	// patch is built first: inject turns the decoded pod into the final one in place.
+	p := h.cfg.injectPatch(pod, r, annotation)
+	if _, v := h.rules.CheckOwn(namespace, h.cfg.inject(pod, r, annotation), status); v != nil {
 		return scope.Denied(v)
 	}
-	return patched(h.cfg.injectPatch(pod, r, annotation)), scope.OutcomeInjected, ""
+	return patched(p), scope.OutcomeInjected, ""
 }

@@ -25,29 +25,43 @@ type patch struct {
 	n   int
 }
 
-func (p *patch) add(path string, value []byte) {
+// opOverhead is what an operation adds besides its path and value: `,{"op":"add","path":"`,
+// `","value":` and `}`.
+const opOverhead = 32
+
+// add appends an add operation. Paths are []byte so that container paths are built on the
+// stack (a constant converts without allocating); they are built from array indexes and escaped
+// fixed names, so no character needs quoting.
+func (p *patch) add(path []byte, value []byte) {
+	p.open(path)
+	p.buf = append(p.buf, value...)
+	p.close()
+}
+
+// open starts an add operation up to its value, which the caller appends to buf, then close.
+func (p *patch) open(path []byte) {
 	if p.n == 0 {
 		p.buf = append(p.buf, '[')
 	} else {
 		p.buf = append(p.buf, ',')
 	}
 	p.n++
-	// Paths are built from array indexes and escaped fixed names: no character needs quoting.
 	p.buf = append(p.buf, `{"op":"add","path":"`...)
 	p.buf = append(p.buf, path...)
 	p.buf = append(p.buf, `","value":`...)
-	p.buf = append(p.buf, value...)
-	p.buf = append(p.buf, '}')
 }
 
+func (p *patch) close() { p.buf = append(p.buf, '}') }
+
 // appendTo adds items to the array at path, creating it when the object has none (or an empty one).
-func (p *patch) appendTo(path string, existing int, array []byte, items [][]byte) {
+func (p *patch) appendTo(path []byte, existing int, array []byte, items [][]byte) {
 	if existing == 0 {
 		p.add(path, array)
 		return
 	}
+	path = append(path, "/-"...)
 	for _, it := range items {
-		p.add(path+"/-", it)
+		p.add(path, it)
 	}
 }
 
@@ -62,6 +76,42 @@ func (p *patch) bytes() []byte {
 // escape encodes a JSON-pointer token (RFC 6901).
 func escape(s string) string {
 	return strings.ReplaceAll(strings.ReplaceAll(s, "~", "~0"), "/", "~1")
+}
+
+// statusPath is where the status annotation goes in a pod that has annotations already.
+var statusPath = "/metadata/annotations/" + escape(contract.AnnotationStatus)
+
+// appendQuoted appends s as a JSON string. The status annotation is ASCII (JSON and base64),
+// which is written with its quotes and backslashes escaped; anything else goes through
+// encoding/json.
+func appendQuoted(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x80 {
+			return append(b, mustMarshal(s)...)
+		}
+	}
+	b = append(b, '"')
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c == '"' || c == '\\' {
+			b = append(b, '\\')
+		}
+		b = append(b, s[i])
+	}
+	return append(b, '"')
+}
+
+// quotedLen bounds len(appendQuoted(nil, s)): exact for ASCII, six bytes a byte otherwise.
+func quotedLen(s string) int {
+	n := len(s) + 2
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c < 0x20 || c >= 0x80:
+			return 6*len(s) + 2
+		case c == '"' || c == '\\':
+			n++
+		}
+	}
+	return n
 }
 
 // rendered is a plan with its pieces already encoded.
@@ -146,14 +196,17 @@ func hasAppMount(c *corev1.Container) bool {
 // In native mode init containers get them too: they start after the sidecar and may use it.
 func (c *Config) appContainerOps(p *patch, spec *corev1.PodSpec, r *rendered) {
 	visit := func(list string, cs []corev1.Container) {
+		var scratch [64]byte
 		for i := range cs {
 			ct := &cs[i]
 			if ct.Name == contract.SidecarName || hasAppMount(ct) {
 				continue
 			}
-			base := "/spec/" + list + "/" + strconv.Itoa(i)
-			p.appendTo(base+"/volumeMounts", len(ct.VolumeMounts), r.mounts, [][]byte{r.mount})
-			p.appendTo(base+"/env", len(ct.Env), r.envs, r.env)
+			base := append(append(append(scratch[:0], "/spec/"...), list...), '/')
+			base = strconv.AppendInt(base, int64(i), 10)
+			// Each path is appended to base in the same scratch space: add copies it at once.
+			p.appendTo(append(base, "/volumeMounts"...), len(ct.VolumeMounts), r.mounts, [][]byte{r.mount})
+			p.appendTo(append(base, "/env"...), len(ct.Env), r.envs, r.env)
 		}
 	}
 	if c.NativeSidecar {
@@ -162,32 +215,48 @@ func (c *Config) appContainerOps(p *patch, spec *corev1.PodSpec, r *rendered) {
 	visit("containers", spec.Containers)
 }
 
+// injectSize bounds the length of injectPatch's patch, so that it is one allocation.
+func (c *Config) injectSize(spec *corev1.PodSpec, r *rendered, annotation string) int {
+	perContainer := len(r.mounts) + len(r.mount) + len(r.envs) + (2+len(r.env))*(opOverhead+64)
+	for _, e := range r.env {
+		perContainer += len(e)
+	}
+	n := (len(spec.Containers) + len(spec.InitContainers)) * perContainer
+	n += len(r.sidecars) + len(r.volumesArray) + len(r.volumes)*(opOverhead+16)
+	for _, v := range r.volumes {
+		n += len(v)
+	}
+	return n + quotedLen(annotation) + len(statusPath) + 4*opOverhead + 64
+}
+
 // injectPatch is the full patch for a pod that has no Warden parts yet; annotation is the
 // sealed status.
 func (c *Config) injectPatch(pod *corev1.Pod, r *rendered, annotation string) []byte {
 	spec := &pod.Spec
-	// One allocation for the whole patch: the sidecar and volumes, the annotation, and a mount
-	// and env per container.
-	containers := len(spec.Containers) + len(spec.InitContainers)
-	p := patch{buf: make([]byte, 0, len(r.sidecars)+len(r.volumesArray)+len(annotation)+containers*(len(r.mounts)+len(r.envs)+128)+256)}
+	p := patch{buf: make([]byte, 0, c.injectSize(spec, r, annotation))}
 	c.appContainerOps(&p, spec, r)
-	p.appendTo("/spec/volumes", len(spec.Volumes), r.volumesArray, r.volumes)
+	p.appendTo([]byte("/spec/volumes"), len(spec.Volumes), r.volumesArray, r.volumes)
 	// Container ops above use the original indexes, so the sidecar goes in last. As the first
 	// init container it is ready before any other init container runs.
 	switch {
 	case c.NativeSidecar && len(spec.InitContainers) > 0:
-		p.add("/spec/initContainers/0", r.sidecar)
+		p.add([]byte("/spec/initContainers/0"), r.sidecar)
 	case c.NativeSidecar:
-		p.add("/spec/initContainers", r.sidecars)
+		p.add([]byte("/spec/initContainers"), r.sidecars)
 	default:
-		p.appendTo("/spec/containers", len(spec.Containers), r.sidecars, [][]byte{r.sidecar})
+		p.appendTo([]byte("/spec/containers"), len(spec.Containers), r.sidecars, [][]byte{r.sidecar})
 	}
-	value := mustMarshal(annotation)
+	// The annotation is quoted straight into the patch: one allocation for the whole of it.
 	if len(pod.Annotations) == 0 {
-		p.add("/metadata/annotations", append(append([]byte(`{"`+contract.AnnotationStatus+`":`), value...), '}'))
+		p.open([]byte("/metadata/annotations"))
+		p.buf = append(p.buf, `{"`+contract.AnnotationStatus+`":`...)
+		p.buf = appendQuoted(p.buf, annotation)
+		p.buf = append(p.buf, '}')
 	} else {
-		p.add("/metadata/annotations/"+escape(contract.AnnotationStatus), value)
+		p.open([]byte(statusPath))
+		p.buf = appendQuoted(p.buf, annotation)
 	}
+	p.close()
 	return p.bytes()
 }
 
@@ -207,32 +276,30 @@ func (c *Config) appContainers(spec *corev1.PodSpec) (names []string) {
 	return names
 }
 
-// injected is the pod as the patch will leave it, built from the same plan, so the guard judges
-// the final pod before Warden answers.
-func (c *Config) injected(pod *corev1.Pod, r *rendered, annotation string) *corev1.Pod {
-	out := &corev1.Pod{ObjectMeta: pod.ObjectMeta, Spec: pod.Spec}
-	out.Annotations = make(map[string]string, len(pod.Annotations)+1)
-	for k, v := range pod.Annotations {
-		out.Annotations[k] = v
+// inject turns pod into the pod as the patch leaves it, from the same plan, so the guard judges
+// the final pod before Warden answers. It works in place (the decoded pod is the handler's own
+// and the patch is built first, from the original indexes), so a pod's lists are not copied.
+func (c *Config) inject(pod *corev1.Pod, r *rendered, annotation string) *corev1.Pod {
+	if pod.Annotations == nil {
+		pod.Annotations = make(map[string]string, 1)
 	}
-	out.Annotations[contract.AnnotationStatus] = annotation
-	spec := &out.Spec
-	spec.Volumes = append(slices.Clip(pod.Spec.Volumes), r.plan.volumes...)
-	withMount := func(cs []corev1.Container) []corev1.Container {
-		out := slices.Clone(cs)
-		for i := range out {
-			if out[i].Name != contract.SidecarName && !hasAppMount(&out[i]) {
+	pod.Annotations[contract.AnnotationStatus] = annotation
+	spec := &pod.Spec
+	spec.Volumes = append(spec.Volumes, r.plan.volumes...)
+	withMount := func(cs []corev1.Container) {
+		for i := range cs {
+			if cs[i].Name != contract.SidecarName && !hasAppMount(&cs[i]) {
 				// The mount is what the invariant judges; the env the patch adds is not.
-				out[i].VolumeMounts = append(slices.Clip(out[i].VolumeMounts), r.appMount)
+				cs[i].VolumeMounts = append(cs[i].VolumeMounts, r.appMount)
 			}
 		}
-		return out
 	}
+	withMount(spec.Containers)
 	if c.NativeSidecar {
-		spec.InitContainers = append([]corev1.Container{r.plan.sidecar}, withMount(pod.Spec.InitContainers)...)
-		spec.Containers = withMount(pod.Spec.Containers)
+		withMount(spec.InitContainers)
+		spec.InitContainers = slices.Insert(spec.InitContainers, 0, r.plan.sidecar)
 	} else {
-		spec.Containers = append(withMount(pod.Spec.Containers), r.plan.sidecar)
+		spec.Containers = append(spec.Containers, r.plan.sidecar)
 	}
-	return out
+	return pod
 }
