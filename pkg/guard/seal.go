@@ -9,8 +9,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash"
 	"sort"
 	"strings"
+	"sync"
 	"sync/atomic"
 
 	corev1 "k8s.io/api/core/v1"
@@ -45,6 +47,9 @@ type Keyring struct {
 type keySet struct {
 	signID string
 	byID   map[string][]byte
+	// macs hold, per key id, HMAC-SHA256 states keyed with it: every admission seals or verifies
+	// a status, and keying a fresh HMAC is most of a MAC's cost (Reset restores the keyed state).
+	macs map[string]*sync.Pool
 }
 
 // MinKeyBytes is the shortest key accepted: HMAC-SHA256 keys shorter than the hash are weak.
@@ -61,7 +66,7 @@ func (k *Keyring) Set(keys map[string][]byte) error {
 	if len(keys) == 0 {
 		return errors.New("guard: no status keys")
 	}
-	ks := &keySet{byID: make(map[string][]byte, len(keys))}
+	ks := &keySet{byID: make(map[string][]byte, len(keys)), macs: make(map[string]*sync.Pool, len(keys))}
 	ids := make([]string, 0, len(keys))
 	for id, key := range keys {
 		if id == "" || strings.ContainsAny(id, ":.") {
@@ -70,7 +75,9 @@ func (k *Keyring) Set(keys map[string][]byte) error {
 		if len(key) < MinKeyBytes {
 			return fmt.Errorf("guard: status key %q has %d bytes, at least %d are needed", id, len(key), MinKeyBytes)
 		}
-		ks.byID[id] = append([]byte(nil), key...)
+		key := append([]byte(nil), key...)
+		ks.byID[id] = key
+		ks.macs[id] = &sync.Pool{New: func() any { return hmac.New(sha256.New, key) }}
 		ids = append(ids, id)
 	}
 	sort.Strings(ids)
@@ -109,8 +116,18 @@ func (k *Keyring) Annotate(st contract.Status, parts [32]byte) (string, error) {
 		return "", err
 	}
 	ks := k.keys.Load()
-	seal := sealScheme + ":" + ks.signID + ":" + base64.RawURLEncoding.EncodeToString(mac(ks.byID[ks.signID], body, parts))
-	return string(body[:len(body)-1]) + `,"mac":"` + seal + `"}`, nil
+	var sum [sha256.Size]byte
+	var enc [44]byte // base64 of a SHA-256 sum, unpadded: 43 bytes
+	seal := base64.RawURLEncoding.AppendEncode(enc[:0], ks.mac(sum[:0], ks.signID, body, parts))
+	var b strings.Builder
+	b.Grow(len(body) + len(`,"mac":"`+sealScheme+"::") + len(ks.signID) + len(seal) + 1)
+	b.Write(body[:len(body)-1])
+	b.WriteString(`,"mac":"` + sealScheme + ":")
+	b.WriteString(ks.signID)
+	b.WriteByte(':')
+	b.Write(seal)
+	b.WriteString(`"}`)
+	return b.String(), nil
 }
 
 // Verify checks a warden.dev/status value against the digest of the pod's sidecar and Warden
@@ -131,8 +148,8 @@ func (k *Keyring) Verify(annotation string, digest func(contract.Status) ([32]by
 	if !ok || scheme != sealScheme {
 		return st, errors.New("its seal is in a form this webhook cannot read")
 	}
-	key, known := k.keys.Load().byID[id]
-	if !known {
+	ks := k.keys.Load()
+	if _, known := ks.byID[id]; !known {
 		return st, fmt.Errorf("it is sealed with key %q, which this cluster's Warden does not hold", id)
 	}
 	got, err := base64.RawURLEncoding.DecodeString(enc)
@@ -143,18 +160,27 @@ func (k *Keyring) Verify(annotation string, digest func(contract.Status) ([32]by
 	if err != nil {
 		return st, err
 	}
-	if !hmac.Equal(got, mac(key, []byte(body), parts)) {
+	var sum [sha256.Size]byte
+	if !hmac.Equal(got, ks.mac(sum[:0], id, []byte(body), parts)) {
 		return st, errors.New("its seal does not match its status, sidecar and volumes: they were not written by Warden, or were changed since")
 	}
 	return st, nil
 }
 
-func mac(key, status []byte, parts [32]byte) []byte {
-	m := hmac.New(sha256.New, key)
-	_, _ = m.Write([]byte("warden.dev/status " + sealScheme + "\n"))
+// macPrefix names what the MAC is over, so it is never valid for anything else.
+var macPrefix = []byte("warden.dev/status " + sealScheme + "\n")
+
+// mac appends to dst the MAC over status and parts under the key id, which the set holds.
+func (ks *keySet) mac(dst []byte, id string, status []byte, parts [32]byte) []byte {
+	pool := ks.macs[id]
+	m := pool.Get().(hash.Hash)
+	m.Reset()
+	_, _ = m.Write(macPrefix)
 	_, _ = m.Write(parts[:])
 	_, _ = m.Write(status)
-	return m.Sum(nil)
+	dst = m.Sum(dst)
+	pool.Put(m)
+	return dst
 }
 
 // PartsDigest is the SHA-256 of the normal forms of the sidecar and Warden's volumes. Warden

@@ -208,10 +208,30 @@ func under(p, prefix string) bool {
 
 // cleanAbs is path.Clean("/"+p), without its allocations for the common already-clean path.
 func cleanAbs(p string) string {
-	if strings.HasPrefix(p, "/") && (p == "/" || !strings.HasSuffix(p, "/")) &&
-		!strings.Contains(p, "//") && !strings.Contains(p, "/./") && !strings.Contains(p, "/../") &&
-		!strings.HasSuffix(p, "/.") && !strings.HasSuffix(p, "/..") {
+	if isCleanAbs(p) {
 		return p
 	}
 	return path.Clean("/" + p)
+}
+
+// isCleanAbs is whether path.Clean("/"+p) == p, in one pass: absolute, and no empty, "." or
+// ".." segment (no trailing slash either), or just "/".
+func isCleanAbs(p string) bool {
+	if p == "/" {
+		return true
+	}
+	if p == "" || p[0] != '/' {
+		return false
+	}
+	start := 1
+	for i := 1; i <= len(p); i++ {
+		if i < len(p) && p[i] != '/' {
+			continue
+		}
+		if seg := p[start:i]; seg == "" || seg == "." || seg == ".." {
+			return false
+		}
+		start = i + 1
+	}
+	return true
 }
