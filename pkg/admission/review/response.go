@@ -16,10 +16,16 @@ import (
 // written rarely (audit annotations, warnings, a status with details or list metadata) goes
 // through encoding/json.
 
-// buffers hold response bodies between requests; one grown past maxPooled is let go.
+// buffers hold request and response bodies between requests; one grown past maxPooled is let go.
 var buffers = sync.Pool{New: func() any { b := make([]byte, 0, 4<<10); return &b }}
 
 const maxPooled = 256 << 10
+
+func release(b *[]byte) {
+	if cap(*b) <= maxPooled {
+		buffers.Put(b)
+	}
+}
 
 // encodeReview is the response review's JSON and a newline, as json.Encoder writes it.
 func encodeReview(b []byte, tm metav1.TypeMeta, r *admissionv1.AdmissionResponse) ([]byte, error) {

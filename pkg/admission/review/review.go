@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"slices"
 
 	admissionv1 "k8s.io/api/admission/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -35,7 +36,12 @@ func New(h admission.Handler, log *slog.Logger) *Handler { return &Handler{Handl
 var _ http.Handler = (*Handler)(nil)
 
 func (rh *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	review, pods, status, err := readReview(w, r)
+	// The body is read into a buffer kept between requests: nothing decoded from it outlives
+	// the request (strings are copied out, remembered parts copy their keys), and the raw
+	// objects the handlers get are only read before the response is written.
+	in := buffers.Get().(*[]byte)
+	defer release(in)
+	review, pods, status, err := readReview(w, r, in)
 	if err != nil {
 		rh.log().Warn("bad admission review", "status", status, "error", err, "remote", r.RemoteAddr)
 		http.Error(w, err.Error(), status)
@@ -49,11 +55,7 @@ func (rh *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		resp.UID = req.UID
 	}
 	buf := buffers.Get().(*[]byte)
-	defer func() {
-		if cap(*buf) <= maxPooled {
-			buffers.Put(buf)
-		}
-	}()
+	defer release(buf)
 	out, err := encodeReview((*buf)[:0], review.TypeMeta, &resp.AdmissionResponse)
 	*buf = out
 	if err != nil {
@@ -76,14 +78,16 @@ func (rh *Handler) log() *slog.Logger {
 
 // readReview validates transport and envelope: POST, JSON, bounded size, AdmissionReview v1
 // with a request. Anything else is the caller's mistake (4xx), never the handler's business.
-func readReview(w http.ResponseWriter, r *http.Request) (*admissionv1.AdmissionReview, *decodedPods, int, error) {
+// The body is read into *buf, which it may replace with a larger one.
+func readReview(w http.ResponseWriter, r *http.Request, buf *[]byte) (*admissionv1.AdmissionReview, *decodedPods, int, error) {
 	if r.Method != http.MethodPost {
 		return nil, nil, http.StatusMethodNotAllowed, fmt.Errorf("method %s not allowed, use POST", r.Method)
 	}
 	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
 		return nil, nil, http.StatusUnsupportedMediaType, fmt.Errorf("content type %q not supported, use application/json", r.Header.Get("Content-Type"))
 	}
-	body, err := readBody(http.MaxBytesReader(w, r.Body, MaxBytes), r.ContentLength)
+	body, err := readBody((*buf)[:0], http.MaxBytesReader(w, r.Body, MaxBytes), r.ContentLength)
+	*buf = body
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
@@ -106,15 +110,17 @@ func readReview(w http.ResponseWriter, r *http.Request) (*admissionv1.AdmissionR
 	return &review, pods, 0, nil
 }
 
-// readBody is io.ReadAll into a buffer of the announced length (the server reads no more than
-// that): one allocation instead of a doubling from 512 bytes. One byte more lets the final
-// read see the end without growing.
-func readBody(r io.Reader, length int64) ([]byte, error) {
-	if length <= 0 || length > MaxBytes {
-		return io.ReadAll(r)
+// readBody is io.ReadAll appended to b, grown once to the announced length (the server reads no
+// more than that) instead of doubling from 512 bytes. One byte more lets the final read see the
+// end without growing.
+func readBody(b []byte, r io.Reader, length int64) ([]byte, error) {
+	if length > 0 && length <= MaxBytes {
+		b = slices.Grow(b, int(length)+1)
 	}
-	b := make([]byte, 0, length+1)
 	for {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
 		n, err := r.Read(b[len(b):cap(b)])
 		b = b[:len(b)+n]
 		switch {
@@ -122,8 +128,6 @@ func readBody(r io.Reader, length int64) ([]byte, error) {
 			return b, nil
 		case err != nil:
 			return b, err
-		case len(b) == cap(b):
-			b = append(b, 0)[:len(b)]
 		}
 	}
 }

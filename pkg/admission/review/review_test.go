@@ -101,11 +101,56 @@ func TestReadBody(t *testing.T) {
 		{"unknown", -1}, {"zero", 0}, {"exact", 1000}, {"announced short", 10}, {"announced long", 5000}, {"over the limit", MaxBytes + 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := readBody(iotest.OneByteReader(strings.NewReader(body)), tc.length)
+			got, err := readBody(nil, iotest.OneByteReader(strings.NewReader(body)), tc.length)
 			require.NoError(t, err)
 			assert.Equal(t, body, string(got))
+			// A kept buffer, larger or smaller than the body, holding an earlier one.
+			for _, kept := range [][]byte{[]byte("old"), make([]byte, 0, 4096)} {
+				got, err = readBody(kept[:0], iotest.OneByteReader(strings.NewReader(body)), tc.length)
+				require.NoError(t, err)
+				assert.Equal(t, body, string(got))
+			}
 		})
 	}
-	_, err := readBody(iotest.ErrReader(errors.New("boom")), 10)
+	_, err := readBody(nil, iotest.ErrReader(errors.New("boom")), 10)
 	assert.EqualError(t, err, "boom")
+}
+
+// Bodies are read into buffers kept between requests: what a handler was given must not change
+// when the next request reuses the buffer (nothing decoded may alias it).
+func TestDecodedValuesOutliveTheBuffer(t *testing.T) {
+	const pod = `{"metadata":{"name":"NAME","labels":{"app":"NAME"},"annotations":{"a":"NAME"}},"spec":{"serviceAccountName":"NAME","containers":[{"name":"NAME","env":[{"name":"NAME"}],"volumeMounts":[{"name":"NAME","mountPath":"/NAME"}]},{"name":"warden-sidecar","image":"NAME"}],"volumes":[{"name":"warden-NAME","emptyDir":{}},{"name":"NAME","configMap":{"name":"NAME"}}]}}`
+	review := func(name string) string {
+		return strings.NewReplacer("OBJ", strings.ReplaceAll(pod, "NAME", name), "NAME", name).Replace(
+			`{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"NAME","namespace":"NAME","resource":{"group":"","version":"v1","resource":"pods"},"userInfo":{"username":"NAME","groups":["NAME"]},"object":OBJ}}`)
+	}
+	h := podOfHandler{got: map[string]Pod{}}
+	var req admission.Request
+	serve := func(name string) {
+		r := httptest.NewRequest(http.MethodPost, "/", strings.NewReader(review(name)))
+		r.Header.Set("Content-Type", "application/json")
+		w := httptest.NewRecorder()
+		(&Handler{Handler: both{h, echo{&req}}}).ServeHTTP(w, r)
+		require.Equal(t, http.StatusOK, w.Code, w.Body.String())
+	}
+	serve("first")
+	got, gotReq := h.got["object1"], req
+	want, err := ReadPod([]byte(strings.ReplaceAll(pod, "NAME", "first")))
+	require.NoError(t, err)
+	wantReq := gotReq.DeepCopy()
+	for range 3 {
+		serve("later") // same length as "first": the same buffer, overwritten in place
+	}
+	assert.Equal(t, want, got)
+	assert.Equal(t, wantReq.UID, gotReq.UID)
+	assert.Equal(t, "first", gotReq.Namespace)
+	assert.Equal(t, wantReq.UserInfo, gotReq.UserInfo)
+}
+
+// both runs two handlers on one request, answering with the second's response.
+type both [2]admission.Handler
+
+func (b both) Handle(ctx context.Context, req admission.Request) admission.Response {
+	b[0].Handle(ctx, req)
+	return b[1].Handle(ctx, req)
 }
