@@ -1,6 +1,7 @@
 package review
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -196,12 +197,32 @@ var plainByte = func() (t [256]bool) {
 	return t
 }()
 
+// Eight bytes at a time, a word holds nothing that ends a plain run when no byte is below 0x20,
+// at or above 0x80, a quote or a backslash. The classic bit tricks: a byte of v is zero where
+// (v-ones) &^ v has its high bit, a byte of w is below n (n <= 0x80) where (w-n*ones) &^ w has.
+// Borrows can mark bytes above a real hit, never below it or without one, so a marked word only
+// goes to the byte loop, which finds the byte itself.
+const (
+	ones  = 0x0101010101010101
+	highs = 0x8080808080808080
+)
+
+// special is nonzero when w (eight string bytes, little-endian) has a byte that is not plain.
+func special(w uint64) uint64 {
+	quote, backslash := w^(ones*'"'), w^(ones*'\\')
+	control := (w - ones*0x20) &^ w
+	return (control | (quote-ones)&^quote | (backslash-ones)&^backslash | w) & highs
+}
+
 // skipString moves past a string token, reporting whether it is plain ASCII without escapes.
 func (s *scanner) skipString() (bool, error) {
 	s.i++ // the opening quote
 	plain := true
 	for {
 		b, i := s.b, s.i
+		for i+8 <= len(b) && special(binary.LittleEndian.Uint64(b[i:])) == 0 {
+			i += 8
+		}
 		for i < len(b) && plainByte[b[i]] {
 			i++
 		}
