@@ -60,7 +60,7 @@ func (s *scanner) container(c *corev1.Container, target *string, ephemeral bool)
 }
 
 func (s *scanner) envNames(p *[]corev1.EnvVar) error {
-	return list(s, p, func(_ int, e *corev1.EnvVar) error {
+	return countedList(s, p, func(_ int, e *corev1.EnvVar) error {
 		var keys seen
 		_, err := s.object(func(key []byte) error {
 			if string(key) != "name" {
