@@ -217,16 +217,21 @@ func (c *Config) appContainerOps(p *patch, spec *corev1.PodSpec, r *rendered) {
 
 // injectSize bounds the length of injectPatch's patch, so that it is one allocation.
 func (c *Config) injectSize(spec *corev1.PodSpec, r *rendered, annotation string) int {
-	perContainer := len(r.mounts) + len(r.mount) + len(r.envs) + (2+len(r.env))*(opOverhead+64)
+	const op = opOverhead + len("/spec/initContainers/-")
+	// Per container: the mount, as a new array or one more item; the env, likewise.
+	mounts := op + len("/999/volumeMounts/-") + max(len(r.mounts), len(r.mount))
+	envItems := len(r.env) * (op + len("/999/env/-"))
 	for _, e := range r.env {
-		perContainer += len(e)
+		envItems += len(e)
 	}
-	n := (len(spec.Containers) + len(spec.InitContainers)) * perContainer
-	n += len(r.sidecars) + len(r.volumesArray) + len(r.volumes)*(opOverhead+16)
+	env := max(op+len("/999/env")+len(r.envs), envItems)
+	n := (len(spec.Containers) + len(spec.InitContainers)) * (mounts + env)
+	volumes := len(r.volumes) * op
 	for _, v := range r.volumes {
-		n += len(v)
+		volumes += len(v)
 	}
-	return n + quotedLen(annotation) + len(statusPath) + 4*opOverhead + 64
+	n += max(len(r.volumesArray)+op, volumes) + max(len(r.sidecars), len(r.sidecar)) + op
+	return n + quotedLen(annotation) + len(statusPath) + len(`{"":}`+contract.AnnotationStatus) + op + 2
 }
 
 // injectPatch is the full patch for a pod that has no Warden parts yet; annotation is the

@@ -49,7 +49,9 @@ func TestInjectSizeBoundsThePatch(t *testing.T) {
 			require.NoError(t, err)
 			annotation := `{"v":"` + name + `","seal":"x\"y"}`
 			p := h.cfg.injectPatch(decoded.Pod, r, annotation)
-			assert.LessOrEqual(t, len(p), h.cfg.injectSize(&decoded.Spec, r, annotation), "%s native=%v", name, native)
+			size := h.cfg.injectSize(&decoded.Spec, r, annotation)
+			assert.LessOrEqual(t, len(p), size, "%s native=%v", name, native)
+			assert.Less(t, size, len(p)*5/4+256, "%s native=%v: a bound, but not a wasteful one", name, native)
 			var ops []map[string]any
 			require.NoError(t, json.Unmarshal(p, &ops), "%s", p)
 		}

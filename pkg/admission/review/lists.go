@@ -9,9 +9,11 @@ func list[T any](s *scanner, p *[]T, elem func(i int, v *T) error) error {
 }
 
 // countedList is list with the elements counted first: for lists of large elements in
-// little JSON (volumes, mounts), where growing costs more than a second look at the bytes.
-func countedList[T any](s *scanner, p *[]T, elem func(i int, v *T) error) error {
-	return listCap(s, p, max(s.count(), 1), elem)
+// little JSON (volumes, mounts, env), where growing costs more than a second look at the bytes.
+// room is capacity beyond them for what the mutating webhook appends to the decoded pod, to
+// judge it as the patch leaves it.
+func countedList[T any](s *scanner, p *[]T, room int, elem func(i int, v *T) error) error {
+	return listCap(s, p, max(s.count()+room, 1), elem)
 }
 
 // count is the number of elements of the array at the scanner (0 for anything else or

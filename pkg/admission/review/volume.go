@@ -18,8 +18,12 @@ import (
 // they are set: an empty value. These are nearly every volume a pod has, and decoding them
 // with reflection was the largest part of reading a pod.
 
+// wardenVolumes is room for the volumes the mutating webhook adds (contract.Volume*): only
+// capacity, so a wrong count costs an allocation, never a decision.
+const wardenVolumes = 4
+
 func (s *scanner) volumes(p *[]corev1.Volume) error {
-	return countedList(s, p, func(i int, v *corev1.Volume) error {
+	return countedList(s, p, wardenVolumes, func(i int, v *corev1.Volume) error {
 		enc, err := s.volume(v)
 		if err != nil {
 			return fmt.Errorf("[%d]: %w", i, err)
