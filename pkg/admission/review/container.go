@@ -73,7 +73,7 @@ func (s *scanner) envNames(p *[]corev1.EnvVar) error {
 }
 
 func (s *scanner) volumeMounts(p *[]corev1.VolumeMount) error {
-	return countedList(s, p, 1, func(_ int, m *corev1.VolumeMount) error { // room: Warden's data mount
+	return countedList(s, p, s.room(1), func(_ int, m *corev1.VolumeMount) error { // Warden's data mount
 		var keys seen
 		_, err := s.object(func(key []byte) error {
 			var err error

@@ -1,5 +1,7 @@
 package review
 
+import "sync"
+
 // list reads an array into *p, one element by elem (i: its index), which decodes in place (v
 // is valid only during the call). Like encoding/json, null leaves nil and [] an empty slice.
 func list[T any](s *scanner, p *[]T, elem func(i int, v *T) error) error {
@@ -42,6 +44,39 @@ func listCap[T any](s *scanner, p *[]T, first int, elem func(i int, v *T) error)
 	})
 	if ok && out == nil {
 		out = []T{}
+	}
+	*p = out
+	return err
+}
+
+// scratch holds lists whose length is known only once read (containers: counting them would
+// scan most of the pod twice). Elements are decoded into a kept list, then copied out at their
+// exact length, plus room: doubling from 4 allocated twice the list for a 20-container pod.
+type scratch[T any] struct{ pool sync.Pool }
+
+// maxScratch is the longest kept list; a longer one is let go.
+const maxScratch = 256
+
+func (sc *scratch[T]) list(s *scanner, p *[]T, room int, elem func(i int, v *T) error) error {
+	kept, _ := sc.pool.Get().(*[]T)
+	if kept == nil {
+		kept = new([]T)
+	}
+	buf := (*kept)[:0]
+	ok, err := s.array(func() error {
+		var zero T
+		buf = append(buf, zero)
+		return elem(len(buf)-1, &buf[len(buf)-1])
+	})
+	var out []T
+	if ok {
+		out = make([]T, len(buf), len(buf)+room)
+		copy(out, buf)
+	}
+	clear(buf) // nothing of this pod stays reachable from the kept list
+	if cap(buf) <= maxScratch {
+		*kept = buf[:0]
+		sc.pool.Put(kept)
 	}
 	*p = out
 	return err

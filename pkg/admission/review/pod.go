@@ -5,6 +5,8 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	sigsjson "sigs.k8s.io/json"
+
+	"github.com/warden-dev/warden/pkg/contract"
 )
 
 // Most of a pod is irrelevant to Warden's checks (resources, probes, commands, env values), and
@@ -44,6 +46,7 @@ func ReadPod(raw []byte) (Pod, error) {
 // pod reads the pod object at the scanner.
 func (s *scanner) pod() (Pod, error) {
 	p := Pod{Pod: &corev1.Pod{}}
+	s.fresh = false
 	var keys seen
 	_, err := s.object(func(key []byte) error {
 		var err error
@@ -51,6 +54,8 @@ func (s *scanner) pod() (Pod, error) {
 		case "metadata":
 			if err = keys.once(0); err == nil {
 				p.HasMetadata, err = s.metadata(&p.ObjectMeta.Name, &p.ObjectMeta.GenerateName, &p.Labels, &p.Annotations)
+				_, injected := p.Annotations[contract.AnnotationStatus]
+				s.fresh = !injected
 			}
 		case "spec":
 			if err = keys.once(1); err == nil {
@@ -165,9 +170,12 @@ func (s *scanner) podSpec(spec *corev1.PodSpec) (bool, error) {
 	})
 }
 
-// containers reads a list of containers, adding the sidecars' encodings to encs.
+var containerScratch scratch[corev1.Container]
+
+// containers reads a list of containers, adding the sidecars' encodings to encs. Room: the
+// sidecar the mutating webhook adds.
 func (s *scanner) containers(p *[]corev1.Container, encs *[]indexed) error {
-	return list(s, p, func(i int, c *corev1.Container) error {
+	return containerScratch.list(s, p, s.room(1), func(i int, c *corev1.Container) error {
 		var target string
 		enc, err := s.container(c, &target, false)
 		if err != nil {

@@ -23,6 +23,19 @@ type scanner struct {
 	enc Encodings
 	// pods are the pods read with an envelope (decodeReview).
 	pods *decodedPods
+	// fresh is whether the pod being read has no Warden status: one the mutating webhook
+	// injects, appending to its lists to judge it as the patch leaves it.
+	fresh bool
+}
+
+// room is extra capacity for n elements the mutating webhook appends to a fresh pod's list
+// (nothing for an injected pod, which nothing appends to). Metadata comes before the spec in
+// the API server's encoding; in any other order a pod only gets no room.
+func (s *scanner) room(n int) int {
+	if s.fresh {
+		return n
+	}
+	return 0
 }
 
 // maxDepth is encoding/json's nesting limit: deeper input is refused rather than recursed into.
