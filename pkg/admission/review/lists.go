@@ -1,6 +1,9 @@
 package review
 
-import "sync"
+import (
+	"encoding/binary"
+	"sync"
+)
 
 // list reads an array into *p, one element by elem (i: its index), which decodes in place (v
 // is valid only during the call). Like encoding/json, null leaves nil and [] an empty slice.
@@ -18,18 +21,69 @@ func countedList[T any](s *scanner, p *[]T, room int, elem func(i int, v *T) err
 	return listCap(s, p, max(s.count()+room, 1), elem)
 }
 
-// count is the number of elements of the array at the scanner (0 for anything else or
-// invalid JSON, which the read that follows refuses), leaving the scanner where it was.
+// count is the number of elements of the array at the scanner, leaving the scanner where it
+// was: commas outside strings and nested values, by a quick look over the bytes. It is only a
+// capacity: it does not validate (the read that follows does, and refuses what count misjudged),
+// and it is 0 for anything but an array closed before the input ends. Counting is bounded by
+// the array's bytes, as elements are at least "{}" and a comma.
 func (s *scanner) count() int {
-	at, depth := s.i, s.depth
-	n := 0
-	if s.next() == '[' {
-		if _, err := s.array(func() error { n++; return s.skip() }); err != nil {
-			n = 0
+	b, i := s.b, s.i
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	if i >= len(b) || b[i] != '[' {
+		return 0
+	}
+	start, depth, commas, empty := i, 0, 0, true
+	for i++; i < len(b); i++ {
+		switch c := b[i]; c {
+		case '"':
+			if i = stringEnd(b, i); i < 0 {
+				return 0
+			}
+			empty = false
+		case '[', '{':
+			depth++
+			empty = false
+		case ']', '}':
+			if depth > 0 {
+				depth--
+				continue
+			}
+			if empty || c != ']' {
+				return 0
+			}
+			return min(commas+1, (i-start)/3+1)
+		case ',':
+			if depth == 0 {
+				commas++
+			}
+		case ' ', '\t', '\n', '\r':
+		default:
+			empty = false
 		}
 	}
-	s.i, s.depth = at, depth
-	return n
+	return 0
+}
+
+// stringEnd is the index of the closing quote of the string opening at b[i], -1 if none.
+func stringEnd(b []byte, i int) int {
+	for i++; ; {
+		for i+8 <= len(b) && special(binary.LittleEndian.Uint64(b[i:])) == 0 {
+			i += 8
+		}
+		if i >= len(b) {
+			return -1
+		}
+		switch b[i] {
+		case '"':
+			return i
+		case '\\':
+			i += 2
+		default:
+			i++
+		}
+	}
 }
 
 func listCap[T any](s *scanner, p *[]T, first int, elem func(i int, v *T) error) error {

@@ -59,7 +59,10 @@ func TestCount(t *testing.T) {
 		in   string
 		want int
 	}{
-		{`[]`, 0}, {`null`, 0}, {`{}`, 0}, {`[1]`, 1}, {` [{"a":[1,2]},"x",[]]`, 3}, {`[1,`, 0}, {`[1 2]`, 0},
+		{`[]`, 0}, {`null`, 0}, {`{}`, 0}, {`[1]`, 1}, {` [{"a":[1,2]},"x",[]]`, 3}, {`[1,`, 0},
+		{`[{"a":"x,]y\",z"},{}]`, 2}, {`["\\",1]`, 2}, {`["unclosed]`, 0}, {`[1}`, 0}, {`[ ]`, 0},
+		// Not validated, but bounded by the bytes: an element is at least "{}" and a comma.
+		{`[1 2]`, 1}, {`[,,,]`, 0}, {`[1,,,,,,,,,,,,,,,,,,,,,,]`, 9},
 	} {
 		s := &scanner{b: []byte(tc.in)}
 		assert.Equal(t, tc.want, s.count(), tc.in)
