@@ -91,7 +91,6 @@ fuzz: ## run every fuzz target for FUZZTIME (default 10s)
 	$(GO) test ./pkg/stage -run '^$$' -fuzz '^FuzzStagePath$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./pkg/guard -run '^$$' -fuzz '^FuzzIsCleanAbs$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./pkg/admission/review -run '^$$' -fuzz '^FuzzSpecial$$' -fuzztime $(FUZZTIME)
-	$(GO) test ./pkg/admission/review -run '^$$' -fuzz '^FuzzCount$$' -fuzztime $(FUZZTIME)
 
 demo: envtest vault kubelet build ## local control plane, webhook, sidecar and Vault dev server; a real injected pod on a kubelet node when the machine allows
 	$(TEST_ENV) $(GO) run ./hack/demo

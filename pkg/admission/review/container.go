@@ -60,7 +60,7 @@ func (s *scanner) container(c *corev1.Container, target *string, ephemeral bool)
 }
 
 func (s *scanner) envNames(p *[]corev1.EnvVar) error {
-	return countedList(s, p, 0, func(_ int, e *corev1.EnvVar) error {
+	return keptEnv.list(s, p, 0, func(_ int, e *corev1.EnvVar) error {
 		var keys seen
 		_, err := s.object(func(key []byte) error {
 			if string(key) != "name" {
@@ -73,7 +73,7 @@ func (s *scanner) envNames(p *[]corev1.EnvVar) error {
 }
 
 func (s *scanner) volumeMounts(p *[]corev1.VolumeMount) error {
-	return countedList(s, p, s.room(1), func(_ int, m *corev1.VolumeMount) error { // Warden's data mount
+	return keptMounts.list(s, p, s.room(1), func(_ int, m *corev1.VolumeMount) error { // Warden's data mount
 		var keys seen
 		_, err := s.object(func(key []byte) error {
 			var err error

@@ -170,12 +170,17 @@ func (s *scanner) podSpec(spec *corev1.PodSpec) (bool, error) {
 	})
 }
 
-var containerScratch scratch[corev1.Container]
+var (
+	keptContainers kept[corev1.Container]
+	keptEnv        kept[corev1.EnvVar]
+	keptMounts     kept[corev1.VolumeMount]
+	keptVolumes    kept[corev1.Volume]
+)
 
 // containers reads a list of containers, adding the sidecars' encodings to encs. Room: the
 // sidecar the mutating webhook adds.
 func (s *scanner) containers(p *[]corev1.Container, encs *[]indexed) error {
-	return containerScratch.list(s, p, s.room(1), func(i int, c *corev1.Container) error {
+	return keptContainers.list(s, p, s.room(1), func(i int, c *corev1.Container) error {
 		var target string
 		enc, err := s.container(c, &target, false)
 		if err != nil {

@@ -2,7 +2,6 @@ package review
 
 import (
 	"encoding/binary"
-	"encoding/json"
 	"testing"
 )
 
@@ -44,23 +43,4 @@ func TestSpecialEveryByte(t *testing.T) {
 			}
 		}
 	}
-}
-
-// count is exact for a valid array of objects (what it counts: env, mounts, volumes) and never
-// more than the bytes allow, whatever the input.
-func FuzzCount(f *testing.F) {
-	for _, s := range []string{`[]`, `[{}]`, `[{"a":"],"},{"b":[{},{}]}]`, `[{"x":"\\"\\\\"}, {} ]`, `[1,,,]`, `[`, `["`} {
-		f.Add([]byte(s))
-	}
-	f.Fuzz(func(t *testing.T, b []byte) {
-		s := &scanner{b: b}
-		n := s.count()
-		if s.i != 0 || n < 0 || n > len(b)/3+1 {
-			t.Fatalf("count(%q) = %d at %d", b, n, s.i)
-		}
-		var objects []map[string]any
-		if json.Unmarshal(b, &objects) == nil && objects != nil && n != len(objects) {
-			t.Fatalf("count(%q) = %d, want %d", b, n, len(objects))
-		}
-	})
 }

@@ -54,23 +54,6 @@ func TestReadPodVolumes(t *testing.T) {
 	}
 }
 
-func TestCount(t *testing.T) {
-	for _, tc := range []struct {
-		in   string
-		want int
-	}{
-		{`[]`, 0}, {`null`, 0}, {`{}`, 0}, {`[1]`, 1}, {` [{"a":[1,2]},"x",[]]`, 3}, {`[1,`, 0},
-		{`[{"a":"x,]y\",z"},{}]`, 2}, {`["\\",1]`, 2}, {`["unclosed]`, 0}, {`[1}`, 0}, {`[ ]`, 0},
-		// Not validated, but bounded by the bytes: an element is at least "{}" and a comma.
-		{`[1 2]`, 1}, {`[,,,]`, 0}, {`[1,,,,,,,,,,,,,,,,,,,,,,]`, 9},
-	} {
-		s := &scanner{b: []byte(tc.in)}
-		assert.Equal(t, tc.want, s.count(), tc.in)
-		assert.Equal(t, 0, s.i, "the scanner stays where it was")
-		assert.Equal(t, 0, s.depth)
-	}
-}
-
 // TestUnquote: a string token decodes as encoding/json decodes it, remembered or not.
 func TestUnquote(t *testing.T) {
 	long := strings.Repeat(`\"x\u00e9\ud83d\ude00 \ud800 `+"\xff", 8)
