@@ -59,7 +59,9 @@ func judgedContainer(c corev1.Container) corev1.Container {
 	if c.Env != nil {
 		out.Env = make([]corev1.EnvVar, len(c.Env))
 		for i, e := range c.Env {
-			out.Env[i].Name = e.Name
+			if strings.HasPrefix(e.Name, contract.EnvPrefix) {
+				out.Env[i].Name = e.Name // only Warden's reserved names are read
+			}
 		}
 	}
 	if c.Ports != nil {

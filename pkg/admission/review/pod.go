@@ -15,9 +15,10 @@ import (
 // skipped (validated, not decoded). Where the guard judges a part field by field, the part is
 // decoded in full from its bytes: the pod-level host aliases and DNS config, any container named
 // like Warden's sidecar and any volume named in Warden's reserved prefix (the seal and the
-// update rule cover all of them). A container's own fields the guard reads are its name, env
-// names, mounts, devices, ports, target and the three isolation fields of its security context;
-// what it reads of other volumes is in volume.go.
+// update rule cover all of them). A container's own fields the checks read are its name, its
+// env (how long, and the names in Warden's reserved prefix), mounts, devices, ports, target and
+// the three isolation fields of its security context; what they read of other volumes is in
+// volume.go.
 
 // Pod is a decoded pod and what the raw object's shape was.
 type Pod struct {

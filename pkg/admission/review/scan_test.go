@@ -44,3 +44,23 @@ func TestSpecialEveryByte(t *testing.T) {
 		}
 	}
 }
+
+// Env names are kept only in Warden's prefix, however the JSON spells them.
+func TestReservedEnvNames(t *testing.T) {
+	for in, want := range map[string]string{
+		`"PATH"`: "", `"WARDEN_PORT"`: "WARDEN_PORT", `"WARDEN\u005fPORT"`: "WARDEN_PORT",
+		`"\u0050ATH"`: "", `"WARDEN_"`: "WARDEN_", `"warden_port"`: "", `null`: "before",
+	} {
+		got := "before"
+		s := &scanner{b: []byte(in)}
+		if err := s.reservedName(&got); err != nil || got != want || s.i != len(in) {
+			t.Errorf("reservedName(%s) = %q at %d, %v; want %q", in, got, s.i, err, want)
+		}
+	}
+	for _, bad := range []string{`5`, `"unterminated`, `"\x01"`} {
+		var got string
+		if err := (&scanner{b: []byte(bad)}).reservedName(&got); err == nil {
+			t.Errorf("reservedName(%q) accepted", bad)
+		}
+	}
+}
