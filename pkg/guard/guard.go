@@ -18,6 +18,7 @@ package guard
 
 import (
 	"fmt"
+	"iter"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -132,7 +133,7 @@ func (r *Rules) Fresh(namespace string, pod *corev1.Pod, subPath string) *Violat
 
 // parts judges every container and volume that is not Warden's.
 func (r *Rules) parts(namespace string, spec *corev1.PodSpec, inj *Injection) *Violation {
-	for _, nc := range Containers(spec) {
+	for nc := range Containers(spec) {
 		if nc.C == inj.Sidecar {
 			if v := isolation(nc); v != nil {
 				return v
@@ -291,19 +292,26 @@ func (n Named) Field() string {
 	return fmt.Sprintf("spec.%s[%d] (%q)", list, n.index, n.C.Name)
 }
 
-// Containers lists init, regular and ephemeral containers.
-func Containers(spec *corev1.PodSpec) []Named {
-	out := make([]Named, 0, len(spec.InitContainers)+len(spec.Containers)+len(spec.EphemeralContainers))
-	for i := range spec.InitContainers {
-		out = append(out, Named{C: &spec.InitContainers[i], Init: true, index: i})
+// Containers yields init, regular and ephemeral containers (an iterator: every admission walks
+// them several times, and a list each time was an allocation each).
+func Containers(spec *corev1.PodSpec) iter.Seq[Named] {
+	return func(yield func(Named) bool) {
+		for i := range spec.InitContainers {
+			if !yield(Named{C: &spec.InitContainers[i], Init: true, index: i}) {
+				return
+			}
+		}
+		for i := range spec.Containers {
+			if !yield(Named{C: &spec.Containers[i], index: i}) {
+				return
+			}
+		}
+		for i := range spec.EphemeralContainers {
+			ec := &spec.EphemeralContainers[i]
+			c := (*corev1.Container)(&ec.EphemeralContainerCommon)
+			if !yield(Named{C: c, Ephemeral: true, Target: ec.TargetContainerName, index: i}) {
+				return
+			}
+		}
 	}
-	for i := range spec.Containers {
-		out = append(out, Named{C: &spec.Containers[i], index: i})
-	}
-	for i := range spec.EphemeralContainers {
-		ec := &spec.EphemeralContainers[i]
-		c := corev1.Container(ec.EphemeralContainerCommon)
-		out = append(out, Named{C: &c, Ephemeral: true, Target: ec.TargetContainerName, index: i})
-	}
-	return out
 }

@@ -31,7 +31,7 @@ type found struct {
 func findParts(spec *corev1.PodSpec, st contract.Status) (found, error) {
 	var f found
 	n := 0
-	for _, nc := range Containers(spec) {
+	for nc := range Containers(spec) {
 		if nc.C.Name != contract.SidecarName {
 			continue
 		}

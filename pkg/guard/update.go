@@ -40,7 +40,7 @@ func (r *Rules) Update(old, pod *corev1.Pod) *Violation {
 			inj = &Injection{Status: st, SubPath: contract.AppSubPath(st.Environment, st.Owner, st.Workload)}
 		}
 	}
-	for _, nc := range Containers(&pod.Spec) {
+	for nc := range Containers(&pod.Spec) {
 		if !nc.Ephemeral || slices.ContainsFunc(old.Spec.EphemeralContainers, func(e corev1.EphemeralContainer) bool { return e.Name == nc.C.Name }) {
 			continue
 		}
@@ -62,7 +62,7 @@ func Binding(annotations map[string]string) *Violation {
 
 func sidecarOf(spec *corev1.PodSpec) []corev1.Container {
 	var out []corev1.Container
-	for _, nc := range Containers(spec) {
+	for nc := range Containers(spec) {
 		if nc.C.Name == contract.SidecarName {
 			out = append(out, *nc.C)
 		}

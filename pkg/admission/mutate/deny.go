@@ -29,7 +29,7 @@ func deny(reason, format string, args ...any) *denial { return guard.Deny(reason
 // at or around the data directory, its environment variables, the sidecar's port. skip names
 // containers that already carry Warden's mount (the re-invocation path).
 func (c *Config) checkAppContainers(spec *corev1.PodSpec, skip func(*corev1.Container) bool) *denial {
-	for _, nc := range guard.Containers(spec) {
+	for nc := range guard.Containers(spec) {
 		if nc.C.Name == contract.SidecarName || (skip != nil && skip(nc.C)) {
 			continue
 		}

@@ -49,7 +49,9 @@ func (rh *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	req := admission.Request{AdmissionRequest: *review.Request}
 	ctx := context.WithValue(r.Context(), podsKey{}, pods)
-	resp := rh.Handler.Handle(admission.NewContextWithRequest(ctx, req), req)
+	// Not admission.NewContextWithRequest: Warden's handlers take the request as their argument,
+	// and a copy of it on the heap for every review was read by no one.
+	resp := rh.Handler.Handle(ctx, req)
 	if err := resp.Complete(req); err != nil {
 		resp = admission.Errored(http.StatusInternalServerError, err)
 		resp.UID = req.UID
