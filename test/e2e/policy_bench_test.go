@@ -256,6 +256,11 @@ func rssMB(b *testing.B, pid int) float64 {
 	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	must(b, err)
 	for _, l := range strings.Split(string(status), "\n") {
+		if strings.HasPrefix(l, "RssAnon:") || strings.HasPrefix(l, "RssFile:") {
+			b.Logf("webhook binary %s", strings.Join(strings.Fields(l), " ")) // heap and stacks vs the binary's pages
+		}
+	}
+	for _, l := range strings.Split(string(status), "\n") {
 		if v, ok := strings.CutPrefix(l, "VmRSS:"); ok {
 			kb, err := strconv.Atoi(strings.Fields(v)[0])
 			must(b, err)
