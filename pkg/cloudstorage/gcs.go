@@ -2,22 +2,24 @@ package cloudstorage
 
 import (
 	"context"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"net/http"
+	"time"
 
-	"cloud.google.com/go/storage"
 	"golang.org/x/oauth2"
 	"google.golang.org/api/googleapi"
-	"google.golang.org/api/iterator"
 	"google.golang.org/api/option"
+	storagev1 "google.golang.org/api/storage/v1"
 
 	"github.com/warden-dev/warden/pkg/brokerapi"
 )
 
-// GCS lists objects with Cloud Storage's JSON API through cloud.google.com/go/storage. Endpoint
-// points it at another server (fake-gcs-server in tests: "http://HOST:PORT/storage/v1/").
+// GCS lists objects with Cloud Storage's JSON API through its generated REST client
+// (google.golang.org/api/storage/v1). Not cloud.google.com/go/storage: it links its gRPC client
+// (xDS, Envoy's protos, OpenTelemetry), whose package initialisation alone put 16 MB in the
+// webhook's binary and most of it into its resident memory, for one list call. Endpoint points
+// it at another server (fake-gcs-server in tests: "http://HOST:PORT/storage/v1/").
 type GCS struct {
 	Endpoint string
 }
@@ -28,32 +30,33 @@ func (g GCS) List(ctx context.Context, tok *oauth2.Token, bucket, prefix string,
 	if g.Endpoint != "" {
 		opts = append(opts, option.WithEndpoint(g.Endpoint))
 	}
-	c, err := storage.NewClient(ctx, opts...)
+	if limit <= 0 {
+		return nil, nil
+	}
+	svc, err := storagev1.NewService(ctx, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("%w: Cloud Storage client: %v", ErrUnavailable, err)
 	}
-	defer c.Close()
-	it := c.Bucket(bucket).Objects(ctx, &storage.Query{Prefix: prefix})
 	var out []brokerapi.Object
-	for len(out) < limit {
-		a, err := it.Next()
-		if errors.Is(err, iterator.Done) {
-			break
-		}
+	call := svc.Objects.List(bucket).Prefix(prefix).Context(ctx)
+	for page := ""; ; {
+		objs, err := call.PageToken(page).MaxResults(int64(min(limit-len(out), 1000))).Do()
 		if err != nil {
 			return nil, classifyHTTP("Cloud Storage list gs://"+bucket+"/"+prefix, err)
 		}
-		o := brokerapi.Object{Name: a.Name, Size: a.Size, Generation: a.Generation, Updated: a.Updated}
-		if len(a.MD5) > 0 {
-			o.MD5 = base64.StdEncoding.EncodeToString(a.MD5)
+		for _, a := range objs.Items {
+			o := brokerapi.Object{Name: a.Name, Size: int64(a.Size), Generation: a.Generation, MD5: a.Md5Hash, CRC32C: a.Crc32c}
+			if o.Updated, err = time.Parse(time.RFC3339Nano, a.Updated); err != nil && a.Updated != "" {
+				return nil, fmt.Errorf("%w: Cloud Storage list gs://%s/%s: object %q updated %q: %v", ErrUnavailable, bucket, prefix, a.Name, a.Updated, err)
+			}
+			if out = append(out, o); len(out) == limit {
+				return out, nil
+			}
 		}
-		if a.CRC32C != 0 {
-			b := []byte{byte(a.CRC32C >> 24), byte(a.CRC32C >> 16), byte(a.CRC32C >> 8), byte(a.CRC32C)}
-			o.CRC32C = base64.StdEncoding.EncodeToString(b)
+		if page = objs.NextPageToken; page == "" {
+			return out, nil
 		}
-		out = append(out, o)
 	}
-	return out, nil
 }
 
 // classifyHTTP is classify for the JSON APIs' errors.
@@ -66,9 +69,6 @@ func classifyHTTP(what string, err error) error {
 		case ge.Code >= 400:
 			return fmt.Errorf("%w: %s: %v", ErrDenied, what, err)
 		}
-	}
-	if errors.Is(err, storage.ErrBucketNotExist) {
-		return fmt.Errorf("%w: %s: %v", ErrDenied, what, err)
 	}
 	return classify(what, err)
 }

@@ -6,7 +6,6 @@ import (
 	"net/http"
 
 	"cloud.google.com/go/iam/credentials/apiv1/credentialspb"
-	"cloud.google.com/go/storage"
 
 	"github.com/warden-dev/warden/pkg/brokerapi"
 	"github.com/warden-dev/warden/pkg/policy"
@@ -49,16 +48,13 @@ func (s *Service) SignedURL(ctx context.Context, t Target, object, method string
 	if err != nil {
 		return brokerapi.SignedURL{}, err
 	}
-	expires := s.opts.Now().Add(s.opts.Lifetimes[a])
+	now := s.opts.Now()
+	expires := now.Add(s.opts.Lifetimes[a])
 	var signErr error
-	u, err := storage.SignedURL(t.Bucket, name, &storage.SignedURLOptions{
-		GoogleAccessID: t.ServiceAccount,
-		Scheme:         storage.SigningSchemeV4,
-		Method:         method,
-		Expires:        expires,
-		Hostname:       s.opts.SignedURLHost,
-		Insecure:       s.opts.SignedURLInsecure,
-		SignBytes: func(b []byte) ([]byte, error) {
+	u, err := v4{
+		Bucket: t.Bucket, Object: name, Method: method, Account: t.ServiceAccount,
+		Host: s.opts.SignedURLHost, Insecure: s.opts.SignedURLInsecure, Now: now, Expires: expires,
+		Sign: func(b []byte) ([]byte, error) {
 			ctx, cancel := context.WithTimeout(ctx, callTimeout)
 			defer cancel()
 			resp, err := s.opts.IAM.SignBlob(ctx, &credentialspb.SignBlobRequest{Name: resource(t.ServiceAccount), Payload: b})
@@ -68,7 +64,7 @@ func (s *Service) SignedURL(ctx context.Context, t Target, object, method string
 			}
 			return resp.GetSignedBlob(), nil
 		},
-	})
+	}.url()
 	s.metrics.signed(method, err)
 	if signErr != nil {
 		return brokerapi.SignedURL{}, signErr
