@@ -103,8 +103,8 @@ bench: ## admission micro-benchmarks (mutating and validating; ns/op, allocs/op)
 bench-compare: ## Warden's webhooks against vault-k8s's injector in one run, same pods, HTTP handler to HTTP handler (x-vault: CPU ratio)
 	cd hack/bench/vaultk8s && $(GO) test -run '^$$' -bench . -benchmem -count $${COUNT:-3}
 
-bench-sidecar: build ## 1 GiB stage vs cp + fsync (paired runs, ROUNDS), 4 KiB stages over HTTP at RATE (200) for DURATION (20 s: 4,001 copies), start-up, idle RSS and RSS after the run
-	$(GO) run ./hack/sidecarbench -bin bin/warden-sidecar -rate $${RATE:-200} -duration $${DURATION:-20s} -rounds $${ROUNDS:-5}
+bench-sidecar: build ## 1 GiB stage vs cp + fsync (paired runs, ROUNDS), 4 KiB stages over HTTP at RATE (200) for DURATION (20 s: 4,001 copies; SYNC_COPIES=true as a non-native sidecar), start-up, idle RSS and RSS after the run, on BENCH_DIR (~/.cache/warden/bench)
+	$(GO) run ./hack/sidecarbench -bin bin/warden-sidecar -rate $${RATE:-200} -duration $${DURATION:-20s} -rounds $${ROUNDS:-5} -dir $${BENCH_DIR:-$$HOME/.cache/warden/bench} -sync-copies=$${SYNC_COPIES:-false}
 
 bench-stage: ## pkg/stage's Stage (4 KiB, 64 MiB) in-process, for profiles: add ARGS='-cpuprofile cpu.out -memprofile mem.out'
 	$(GO) test ./pkg/stage -run '^$$' -bench Stage -benchmem -count $${COUNT:-3} $${ARGS:-}

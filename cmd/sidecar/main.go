@@ -75,6 +75,7 @@ func get(c *http.Client, url string) error {
 type options struct {
 	sidecarapp.Options
 	workload         string
+	syncCopies       bool
 	allowNonLoopback bool
 	versionOut       bool
 }
@@ -113,6 +114,7 @@ func (o *options) addFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&o.MaxTTL, "max-ttl", 24*time.Hour, "longest lifetime a request may ask for (longer requests are capped)")
 	fs.Int64Var(&o.QuotaBytes, "quota-bytes", 10<<30, "bytes the owner may have staged at once (0: unlimited)")
 	fs.BoolVar(&o.AllowHardlinks, "allow-hardlinks", false, "stage files with several hard links (snapshot stores that deduplicate with hard links)")
+	fs.BoolVar(&o.syncCopies, contract.FlagSyncCopies, true, "wait for the disk before a staged copy is visible; off only for a native sidecar, ready before any app container (copies are then checked after a node restart)")
 	fs.StringVar(&o.PolicyFile, "policy", "", "local mode: answer grants from this policy file instead of the broker")
 	fs.StringVar(&o.BrokerURL, contract.FlagBrokerURL, "", "https URL of the Warden broker")
 	fs.StringVar(&o.BrokerCA, contract.FlagBrokerCA, "", "CA of the broker: a PEM file, or the PEM itself")
@@ -156,6 +158,7 @@ func (o *options) validate() error {
 	} else {
 		o.Workload = pc.Workload
 	}
+	o.NoSync = !o.syncCopies
 	if host, _, err := net.SplitHostPort(o.Listen); err != nil {
 		errs = append(errs, fmt.Errorf("--listen: %w", err))
 	} else if ip := net.ParseIP(host); !o.allowNonLoopback && (ip == nil || !ip.IsLoopback()) {

@@ -25,6 +25,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -45,14 +46,18 @@ func main() {
 	rounds := flag.Int("rounds", 5, "pairs of cp and stage runs for the large file")
 	rate := flag.Int("rate", 200, "small-file stages per second")
 	duration := flag.Duration("duration", 20*time.Second, "small-file measuring time")
+	syncCopies := flag.Bool("sync-copies", false, "run the sidecar with --sync-copies (as the webhook injects a non-native sidecar; native ones, the default, run without)")
 	flag.Parse()
-	if err := run(*bin, *dir, *size, *rounds, *rate, *duration); err != nil {
+	if err := run(*bin, *dir, *size, *rounds, *rate, *duration, *syncCopies); err != nil {
 		fmt.Fprintln(os.Stderr, "sidecarbench:", err)
 		os.Exit(1)
 	}
 }
 
-func run(bin, dir string, size int64, rounds, rate int, duration time.Duration) error {
+func run(bin, dir string, size int64, rounds, rate int, duration time.Duration, syncCopies bool) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
 	base, err := os.MkdirTemp(dir, "warden-bench-")
 	if err != nil {
 		return err
@@ -71,7 +76,9 @@ func run(bin, dir string, size int64, rounds, rate int, duration time.Duration) 
 	if err := os.WriteFile(filepath.Join(snap, "small.bin"), small, 0o644); err != nil {
 		return err
 	}
-	fmt.Printf("filesystem under %s: %s\n\n", dir, fsType(dir))
+	// What creating a file costs here, apart from Warden: on this machine's ext4 it has been seen
+	// to vary twentyfold between directories and over time, and a stage creates three.
+	fmt.Printf("filesystem under %s: %s, a file create+unlink %s\n\n", dir, fsType(dir), createCost(base))
 
 	// 1. Large file: cp versus Stage, alternating, on the same filesystem (-rounds 0 skips it).
 	if rounds > 0 {
@@ -96,7 +103,7 @@ func run(bin, dir string, size int64, rounds, rate int, duration time.Duration) 
 		start := time.Now()
 		proc = exec.Command(bin, "--listen", addr, "--owner", "apps/bench", "--environment", "prod",
 			"--policy", policy, "--snapshot-root", share, "--staging-root", staging, "--state-dir", state,
-			"--audit-log", filepath.Join(base, "audit.log"), "--quota-bytes", "0")
+			"--audit-log", filepath.Join(base, "audit.log"), "--quota-bytes", "0", "--sync-copies="+strconv.FormatBool(syncCopies))
 		proc.Stderr = io.Discard
 		if err := proc.Start(); err != nil {
 			return err
@@ -140,7 +147,7 @@ func run(bin, dir string, size int64, rounds, rate int, duration time.Duration) 
 	if err := send(); err != nil {
 		return err
 	}
-	fmt.Printf("4 KiB stages over HTTP at %d req/s for %s (open loop):\n", rate, duration)
+	fmt.Printf("4 KiB stages over HTTP at %d req/s for %s (open loop, --sync-copies=%v):\n", rate, duration, syncCopies)
 	cpu0 := cpuTime(proc.Process.Pid)
 	res := openloop.Run(rate, duration, 2*time.Second, send)
 	if cpu := cpuTime(proc.Process.Pid) - cpu0; cpu > 0 {
@@ -289,6 +296,28 @@ func syncFile(p string) {
 		_ = f.Sync()
 		f.Close()
 	}
+}
+
+// createCost is the median of 500 creates and unlinks of an empty file in a new folder of dir.
+func createCost(dir string) time.Duration {
+	d, err := os.MkdirTemp(dir, "create-")
+	if err != nil {
+		return 0
+	}
+	defer os.RemoveAll(d)
+	var ds []time.Duration
+	for i := range 500 {
+		p := filepath.Join(d, strconv.Itoa(i))
+		start := time.Now()
+		f, err := os.OpenFile(p, os.O_CREATE|os.O_EXCL|os.O_RDWR, 0o644)
+		if err != nil {
+			return 0
+		}
+		f.Close()
+		_ = os.Remove(p)
+		ds = append(ds, time.Since(start))
+	}
+	return median(ds).Round(time.Microsecond)
 }
 
 func fsType(dir string) string {

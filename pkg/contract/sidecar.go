@@ -35,6 +35,10 @@ const (
 	FlagVaultAddr    = "vault-addr"
 	FlagPodName      = "pod-name"
 	FlagPodUID       = "pod-uid"
+	// FlagSyncCopies (default true) waits for the disk before a staged copy is visible; the
+	// webhook turns it off for native sidecars, which are ready before any app container starts
+	// (pkg/stage/publish.go), through EnvSyncCopies so that an older sidecar image ignores it.
+	FlagSyncCopies = "sync-copies"
 	// FlagProbeWait is the probe subcommand's: keep trying for this long.
 	FlagProbeWait = "wait"
 )
@@ -48,6 +52,8 @@ const (
 	EnvPodName  = EnvPrefix + "POD_NAME"
 	EnvPodUID   = EnvPrefix + "POD_UID"
 	EnvBrokerCA = EnvPrefix + "BROKER_CA"
+	// EnvSyncCopies is FlagSyncCopies.
+	EnvSyncCopies = EnvPrefix + "SYNC_COPIES"
 	// EnvBrokerURL is the CLI's --broker, where it reaches the broker from outside a pod.
 	EnvBrokerURL = EnvPrefix + "BROKER_URL"
 )

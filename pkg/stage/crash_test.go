@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -23,7 +24,9 @@ func crashMain(base, step string) {
 			select {}
 		}
 	}
-	s, err := New(fixtureAt(base).config(), nil, nil)
+	cfg := fixtureAt(base).config()
+	cfg.NoSync = os.Getenv("WARDEN_STAGE_NOSYNC") != ""
+	s, err := New(cfg, nil, nil)
 	if err != nil {
 		panic(err)
 	}
@@ -33,8 +36,15 @@ func crashMain(base, step string) {
 
 // A sidecar killed between any two steps of publishing a copy restarts to a consistent state:
 // nothing half-written left, and a copy is either gone with its metadata or visible, complete,
-// with metadata and tracked.
+// with metadata and tracked. The same holds without fsyncs (Config.NoSync): a kill loses
+// nothing the kernel holds.
 func TestKill9AtEachPublishStep(t *testing.T) {
+	for _, noSync := range []bool{false, true} {
+		t.Run(fmt.Sprintf("nosync=%v", noSync), func(t *testing.T) { kill9AtEachPublishStep(t, noSync) })
+	}
+}
+
+func kill9AtEachPublishStep(t *testing.T, noSync bool) {
 	for _, tc := range []struct {
 		step    string
 		visible bool
@@ -49,6 +59,9 @@ func TestKill9AtEachPublishStep(t *testing.T) {
 			f := newFixture(t)
 			cmd := exec.Command(os.Args[0], "-test.run=^$")
 			cmd.Env = append(os.Environ(), "WARDEN_STAGE_CRASH_AT="+f.base, "WARDEN_STAGE_CRASH_STEP="+tc.step)
+			if noSync {
+				cmd.Env = append(cmd.Env, "WARDEN_STAGE_NOSYNC=1")
+			}
 			cmd.Stderr = os.Stderr
 			err := cmd.Run()
 			var exit *exec.ExitError
@@ -60,9 +73,9 @@ func TestKill9AtEachPublishStep(t *testing.T) {
 			copies := stagedCopies(t, f)
 			tmps, _ := os.ReadDir(filepath.Join(f.staging, ".warden-tmp"))
 			assert.Empty(t, tmps, "temporary copies removed")
-			states, _ := os.ReadDir(f.state)
+			states := metadata(t, f)
 			for _, e := range states {
-				assert.False(t, strings.HasPrefix(e.Name(), ".meta-"), "temporary metadata removed: %s", e.Name())
+				assert.False(t, strings.HasPrefix(e, ".meta-"), "temporary metadata removed: %s", e)
 			}
 			if !tc.visible {
 				assert.Empty(t, copies)
@@ -96,4 +109,46 @@ func stagedCopies(t *testing.T, f fixture) []string {
 	})
 	require.NoError(t, err)
 	return out
+}
+
+// A node restart can lose what the disk had not taken of copies published without fsyncs. The
+// boot id tells it: under a new one, recovery removes every copy that no longer holds what its
+// metadata says (here: truncated, zeroed, metadata torn) and keeps the rest; under the same one,
+// nothing is read again.
+func TestNodeRestartChecksCopies(t *testing.T) {
+	f := newFixture(t)
+	boot := filepath.Join(t.TempDir(), "boot_id")
+	require.NoError(t, os.WriteFile(boot, []byte("boot-1\n"), 0o644))
+	old := bootIDPath
+	bootIDPath = boot
+	t.Cleanup(func() { bootIDPath = old })
+
+	s := newStager(t, f, func(c *Config) { c.NoSync = true })
+	var ms []*Meta
+	for range 4 {
+		m, err := s.Stage(context.Background(), req("a.csv"))
+		require.NoError(t, err)
+		ms = append(ms, m)
+	}
+	good, truncated, zeroed, torn := ms[0], ms[1], ms[2], ms[3]
+	require.NoError(t, os.Truncate(truncated.Target, 3))
+	require.NoError(t, os.WriteFile(zeroed.Target, make([]byte, len(aContent)), 0o644))
+	require.NoError(t, os.WriteFile(s.metaPath(torn.Name), []byte(`{"name":`), 0o644))
+
+	// A sidecar restart on the same boot: the copies are the kernel's, nothing is checked.
+	s = newStager(t, f, func(c *Config) { c.NoSync = true })
+	_, n := s.Usage()
+	assert.Equal(t, 3, n, "only the torn metadata is refused without a restart of the node")
+
+	require.NoError(t, os.WriteFile(boot, []byte("boot-2\n"), 0o644))
+	s = newStager(t, f, func(c *Config) { c.NoSync = true })
+	_, n = s.Usage()
+	assert.Equal(t, 1, n)
+	copies := stagedCopies(t, f)
+	require.Len(t, copies, 1)
+	assert.Equal(t, good.Target, copies[0])
+	assert.ElementsMatch(t, []string{good.Name + ".json"}, metadata(t, f))
+	b, err := os.ReadFile(filepath.Join(f.state, bootFile))
+	require.NoError(t, err)
+	assert.Equal(t, "boot-2\n", string(b), "the new boot is recorded")
 }

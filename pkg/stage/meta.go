@@ -36,16 +36,24 @@ func (s *Stager) metaPath(name string) string {
 // recover rebuilds the tracked copies, their quota use and the expiry schedule from the state
 // directory, and removes what a killed run left half done.
 func (s *Stager) recover() error {
-	if err := s.recoverMeta(); err != nil {
+	restarted, err := s.nodeRestarted()
+	if err != nil {
 		return err
 	}
-	return s.removeOrphans()
+	if err := s.recoverMeta(restarted); err != nil {
+		return err
+	}
+	if err := s.removeOrphans(); err != nil {
+		return err
+	}
+	return s.recordBoot()
 }
 
 // recoverMeta reads back every copy's metadata. Metadata that is unreadable, or whose copy is
 // gone (typically: the process died between writing it and renaming the copy into place), is
-// removed.
-func (s *Stager) recoverMeta() error {
+// removed. After a node restart (verify) a copy must also still hold what its metadata says,
+// or both go: writes the disk had not taken when the node went down are lost (publish.go).
+func (s *Stager) recoverMeta(verify bool) error {
 	entries, err := os.ReadDir(s.cfg.StateDir)
 	if err != nil {
 		return fmt.Errorf("stage: reading state: %w", err)
@@ -68,6 +76,14 @@ func (s *Stager) recoverMeta() error {
 			s.log.Info("removing metadata of a copy that is gone", "name", name)
 			_ = os.Remove(s.metaPath(name))
 			continue
+		}
+		if verify {
+			if err := checkCopy(m); err != nil {
+				s.log.Warn("removing a copy the node restart left incomplete", "name", name, "error", err)
+				_ = os.Remove(m.Target)
+				_ = os.Remove(s.metaPath(name))
+				continue
+			}
 		}
 		e := entryOf(m)
 		s.files[name] = e

@@ -68,6 +68,11 @@ type Config struct {
 	// inside a snapshot can name a file that lives outside it, which no path check can see. Turn
 	// it on for snapshot stores that deduplicate with hard links.
 	AllowHardlinks bool
+	// NoSync makes a copy visible as soon as the kernel holds it, without waiting for the disk
+	// (publish.go). Only for a sidecar that is ready before any app container starts (a native
+	// sidecar): after a node restart, recovery then checks every copy against its metadata
+	// before the sidecar is ready, and no app container can have read one before that.
+	NoSync bool
 }
 
 // Request asks for one copy.

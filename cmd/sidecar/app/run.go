@@ -45,6 +45,8 @@ type Options struct {
 	DefaultTTL, MaxTTL                  time.Duration
 	QuotaBytes                          int64
 	AllowHardlinks                      bool
+	// NoSync publishes copies without waiting for the disk (stage.Config.NoSync).
+	NoSync bool
 
 	// Grants come from PolicyFile (local mode) or from BrokerURL, the sidecar proving its pod
 	// with CertFile (its pod certificate) or, without one, TokenFile.
@@ -92,6 +94,7 @@ func Run(ctx context.Context, o Options, ready chan<- string) error {
 		SnapshotRoot: o.SnapshotRoot, StagingRoot: o.StagingRoot, StateDir: o.StateDir,
 		Owner: o.Owner, Environment: o.Environment, Workload: o.Workload, DataDir: o.DataDir,
 		DefaultTTL: o.DefaultTTL, MaxTTL: o.MaxTTL, QuotaBytes: o.QuotaBytes, AllowHardlinks: o.AllowHardlinks,
+		NoSync: o.NoSync,
 	}, auditLog, log)
 	if err != nil {
 		return err

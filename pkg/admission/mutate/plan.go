@@ -160,6 +160,8 @@ func (c *Config) sidecar(port string, args []string) corev1.Container {
 	}
 	if c.NativeSidecar {
 		sidecar.RestartPolicy = ptr.To(corev1.ContainerRestartPolicyAlways)
+		// Ready before any app container starts, so it need not wait for the disk per copy.
+		sidecar.Env = append(sidecar.Env, corev1.EnvVar{Name: contract.EnvSyncCopies, Value: "false"})
 	}
 	if c.BrokerURL != "" && c.BrokerCA != "" {
 		sidecar.Env = append(sidecar.Env, corev1.EnvVar{Name: contract.EnvBrokerCA, Value: c.BrokerCA})
