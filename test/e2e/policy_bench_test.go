@@ -255,17 +255,18 @@ func startWebhookBinary(b *testing.B, objects bool) (url, health string, pid int
 func rssMB(b *testing.B, pid int) float64 {
 	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	must(b, err)
+	rss := -1
 	for _, l := range strings.Split(string(status), "\n") {
 		if strings.HasPrefix(l, "RssAnon:") || strings.HasPrefix(l, "RssFile:") {
 			b.Logf("webhook binary %s", strings.Join(strings.Fields(l), " ")) // heap and stacks vs the binary's pages
 		}
-	}
-	for _, l := range strings.Split(string(status), "\n") {
 		if v, ok := strings.CutPrefix(l, "VmRSS:"); ok {
-			kb, err := strconv.Atoi(strings.Fields(v)[0])
+			rss, err = strconv.Atoi(strings.Fields(v)[0])
 			must(b, err)
-			return float64(kb) / 1024
 		}
+	}
+	if rss >= 0 {
+		return float64(rss) / 1024
 	}
 	b.Fatal("no VmRSS")
 	return 0

@@ -3,7 +3,6 @@ package review
 import (
 	"bytes"
 	"fmt"
-	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	sigsjson "sigs.k8s.io/json"
@@ -78,29 +77,12 @@ func (s *scanner) envNames(p *[]corev1.EnvVar) error {
 // the names the mutating webhook sets itself); any other name is read as "", never compared,
 // and not allocated. An app container's env names were a third of the strings a pod read.
 func (s *scanner) reservedName(p *string) error {
-	if s.null() {
-		return nil
-	}
-	if s.next() != '"' {
-		return s.fail("a string")
-	}
-	start := s.i
-	plain, err := s.skipString()
-	switch {
-	case err != nil:
-		return err
-	case plain && !bytes.HasPrefix(s.b[start+1:s.i-1], []byte(contract.EnvPrefix)):
-		*p = ""
-		return nil
-	}
-	s.i = start
-	if err := s.str(p); err != nil {
-		return err
-	}
-	if !strings.HasPrefix(*p, contract.EnvPrefix) {
-		*p = ""
-	}
-	return nil
+	return s.strWith(p, func(v []byte) string {
+		if !bytes.HasPrefix(v, []byte(contract.EnvPrefix)) {
+			return ""
+		}
+		return string(v)
+	})
 }
 
 func (s *scanner) volumeMounts(p *[]corev1.VolumeMount) error {

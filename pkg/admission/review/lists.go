@@ -5,16 +5,12 @@ import "sync"
 // list reads an array into *p, one element by elem (i: its index), which decodes in place (v
 // is valid only during the call). Like encoding/json, null leaves nil and [] an empty slice.
 func list[T any](s *scanner, p *[]T, elem func(i int, v *T) error) error {
-	// Room for a few first: pods' lists are short, and doubling from one costs an allocation
-	// and a copy per step.
-	return listCap(s, p, 4, elem)
-}
-
-func listCap[T any](s *scanner, p *[]T, first int, elem func(i int, v *T) error) error {
 	var out []T
 	ok, err := s.array(func() error {
 		if out == nil {
-			out = make([]T, 0, first)
+			// Room for a few first: pods' lists are short, and doubling from one costs an
+			// allocation and a copy per step.
+			out = make([]T, 0, 4)
 		}
 		var zero T
 		out = append(out, zero)

@@ -178,6 +178,12 @@ func (s *scanner) key() ([]byte, error) {
 
 // str reads a string; null leaves *p as it is, as encoding/json does.
 func (s *scanner) str(p *string) error {
+	return s.strWith(p, func(plain []byte) string { return string(plain) })
+}
+
+// strWith reads a string as str does, keeping of it what keep makes of the bytes of a string
+// without escapes (its value); a string with escapes is decoded, then kept the same way.
+func (s *scanner) strWith(p *string, keep func(plain []byte) string) error {
 	if s.null() {
 		return nil
 	}
@@ -190,12 +196,12 @@ func (s *scanner) str(p *string) error {
 		return err
 	}
 	if plain {
-		*p = string(s.b[start+1 : s.i-1])
+		*p = keep(s.b[start+1 : s.i-1])
 		return nil
 	}
 	v, err := unquote(s.b[start:s.i])
 	if err == nil {
-		*p = v
+		*p = keep([]byte(v))
 	}
 	return err
 }
