@@ -91,6 +91,10 @@ fuzz: ## run every fuzz target for FUZZTIME (default 10s)
 	$(GO) test ./pkg/stage -run '^$$' -fuzz '^FuzzStagePath$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./pkg/guard -run '^$$' -fuzz '^FuzzIsCleanAbs$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./pkg/admission/review -run '^$$' -fuzz '^FuzzSpecial$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./internal/charset -run '^$$' -fuzz '^FuzzShapes$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./pkg/policy -run '^$$' -fuzz '^FuzzNames$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./pkg/secrets -run '^$$' -fuzz '^FuzzKeyAndPathShapes$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./pkg/stage -run '^$$' -fuzz '^FuzzValidStagedName$$' -fuzztime $(FUZZTIME)
 
 demo: envtest vault kubelet build ## local control plane, webhook, sidecar and Vault dev server; a real injected pod on a kubelet node when the machine allows
 	$(TEST_ENV) $(GO) run ./hack/demo

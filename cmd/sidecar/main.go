@@ -168,6 +168,7 @@ func (o *options) validate() error {
 }
 
 func run(args []string) error {
+	sidecarapp.TuneRuntime()
 	o, err := parseFlags(args)
 	if err != nil {
 		return err

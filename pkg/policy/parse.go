@@ -8,7 +8,6 @@ import (
 	"net/mail"
 	"os"
 	"path"
-	"regexp"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -78,21 +77,10 @@ func Parse(data []byte) (*Policy, error) {
 	return &p, nil
 }
 
-var (
-	datasetIDRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
-	userRe      = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._@+-]{0,254}$`)
-	orgRe       = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
-	projectRe   = regexp.MustCompile(`^[a-z][a-z0-9-]{4,28}[a-z0-9]$`)
-	// Kubernetes' name rules (RFC 1123), spelled out here so that the sidecar, which parses
-	// policies in local mode, does not link the Kubernetes libraries.
-	dns1123Label     = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
-	dns1123Subdomain = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`)
-)
-
 // ValidUser checks a user or group name (a reader, a caller): 1-255 letters, digits and
 // . _ @ + -, starting with a letter or digit. The sidecar and the broker check callers with it.
 func ValidUser(s string) error {
-	if !userRe.MatchString(s) {
+	if !userName.Match(s) {
 		return fmt.Errorf("name %q must be 1-255 letters, digits or . _ @ + -, starting with a letter or digit", s)
 	}
 	return nil
@@ -101,7 +89,7 @@ func ValidUser(s string) error {
 // ValidDatasetID checks a dataset id: 1-128 letters, digits and . _ -, starting with a letter
 // or digit. The sidecar checks ids in request paths with it.
 func ValidDatasetID(s string) error {
-	if !datasetIDRe.MatchString(s) {
+	if !datasetID.Match(s) {
 		return fmt.Errorf("dataset id %q must be 1-128 letters, digits or . _ -, starting with a letter or digit", s)
 	}
 	return nil
@@ -113,10 +101,10 @@ func ValidServiceAccount(s string) error {
 	if !ok {
 		return fmt.Errorf("service account %q must be NAMESPACE/NAME", s)
 	}
-	if len(ns) > 63 || !dns1123Label.MatchString(ns) {
+	if len(ns) > 63 || !dns1123Label.Match(ns) {
 		return fmt.Errorf("service account %q: namespace must be at most 63 lower-case letters, digits and '-', starting and ending with a letter or digit", s)
 	}
-	if len(name) > 253 || !dns1123Subdomain.MatchString(name) {
+	if len(name) > 253 || !dns1123Label.Parts(name, '.') {
 		return fmt.Errorf("service account %q: name must be at most 253 lower-case letters, digits, '-' and '.', each part starting and ending with a letter or digit", s)
 	}
 	return nil
@@ -146,7 +134,7 @@ func (p *Policy) build(root *yaml.Node) error {
 	p.indexReaders()
 	b.orgs()
 	p.buildStorage(root, b.fail, b.members)
-	if p.GCP.Project != "" && !projectRe.MatchString(p.GCP.Project) {
+	if p.GCP.Project != "" && !projectID.Match(p.GCP.Project) {
 		b.fail(keyLine(root, "gcp", "project"), "gcp.project %q is not a valid GCP project id", p.GCP.Project)
 	}
 	if len(p.Orgs) > 0 && p.GCP.Project == "" {
@@ -241,14 +229,14 @@ func (b *builder) datasets() {
 		d := &p.Datasets[i]
 		line := itemLine(b.root, "datasets", i)
 		where := fmt.Sprintf("datasets[%d] (%s)", i, d.ID)
-		if !datasetIDRe.MatchString(d.ID) {
+		if !datasetID.Match(d.ID) {
 			b.fail(line, "%s: id must be 1-128 letters, digits, '.', '_' or '-', starting with a letter or digit", where)
 		}
 		if err := ValidSnapshotDir(d.Snapshot); err != nil {
 			b.fail(line, "%s: %v", where, err)
 		}
 		for name, dir := range d.Snapshots {
-			if !datasetIDRe.MatchString(name) {
+			if !datasetID.Match(name) {
 				b.fail(line, "%s: snapshot name %q must be letters, digits, '.', '_' or '-'", where, name)
 			}
 			if err := ValidSnapshotDir(dir); err != nil {
@@ -274,7 +262,7 @@ func (b *builder) orgs() {
 		o := &b.p.Orgs[i]
 		line := itemLine(b.root, "orgs", i)
 		where := fmt.Sprintf("orgs[%d] (%s)", i, o.Name)
-		if !orgRe.MatchString(o.Name) {
+		if !orgName.Match(o.Name) {
 			b.fail(line, "%s: name must be lower-case letters, digits and '-'", where)
 		}
 		if seen[o.Name] {
@@ -290,7 +278,7 @@ func (b *builder) orgs() {
 
 // ValidOrgName checks an org name: lower-case letters, digits and '-', at most 63.
 func ValidOrgName(s string) error {
-	if !orgRe.MatchString(s) {
+	if !orgName.Match(s) {
 		return fmt.Errorf("org name %q must be at most 63 lower-case letters, digits and '-'", s)
 	}
 	return nil

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"path"
-	"regexp"
 	"slices"
 	"strings"
 )
@@ -235,17 +234,9 @@ func parseMemberList(in []string) ([]Member, error) {
 	return out, nil
 }
 
-var (
-	spaceRe = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
-	// Cloud Storage's bucket naming rules, dotted names aside (they need domain verification).
-	bucketRe = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{1,61}[a-z0-9]$`)
-	topicRe  = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9._~+%-]{2,254}$`)
-	prefixRe = regexp.MustCompile(`^[A-Za-z0-9._=-]+(/[A-Za-z0-9._=-]+)*/$`)
-)
-
 // ValidSpaceName checks a space name: at most 63 lower-case letters, digits and '-'.
 func ValidSpaceName(s string) error {
-	if !spaceRe.MatchString(s) {
+	if !orgName.Match(s) {
 		return fmt.Errorf("space name %q must be at most 63 lower-case letters, digits and '-'", s)
 	}
 	return nil
@@ -254,7 +245,7 @@ func ValidSpaceName(s string) error {
 // ValidBucket checks a Cloud Storage bucket name (3-63 lower-case letters, digits, '-' and '_',
 // starting and ending with a letter or digit; not "goog…").
 func ValidBucket(s string) error {
-	if !bucketRe.MatchString(s) || strings.HasPrefix(s, "goog") {
+	if !bucketName.Match(s) || strings.HasPrefix(s, "goog") {
 		return fmt.Errorf("bucket %q must be 3-63 lower-case letters, digits, '-' and '_', starting and ending with a letter or digit", s)
 	}
 	return nil
@@ -267,7 +258,7 @@ func ValidPrefix(s string) error {
 	if s == "" {
 		return nil
 	}
-	if !prefixRe.MatchString(s) {
+	if !strings.HasSuffix(s, "/") || !prefixPart.Parts(s[:len(s)-1], '/') {
 		return fmt.Errorf("prefix %q must be a relative path of letters, digits and . _ = - ending in '/'", s)
 	}
 	for _, p := range strings.Split(strings.TrimSuffix(s, "/"), "/") {
@@ -280,7 +271,7 @@ func ValidPrefix(s string) error {
 
 // ValidTopic checks a Pub/Sub topic id.
 func ValidTopic(s string) error {
-	if !topicRe.MatchString(s) || strings.HasPrefix(s, "goog") {
+	if !topicID.Match(s) || strings.HasPrefix(s, "goog") {
 		return fmt.Errorf("topic %q must be a Pub/Sub topic id: 3-255 letters, digits and . _ ~ + %% -, starting with a letter", s)
 	}
 	return nil

@@ -14,13 +14,14 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"regexp"
 	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	vault "github.com/hashicorp/vault/api"
+
+	"github.com/warden-dev/warden/internal/charset"
 )
 
 // Errors, each one HTTP status in the sidecar.
@@ -54,13 +55,15 @@ type Config struct {
 }
 
 var (
-	keyRe     = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,255}$`)
-	segmentRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
+	// [A-Za-z0-9][A-Za-z0-9._-]{0,255}
+	keyName = charset.Name{First: charset.New("A-Za-z0-9"), Rest: charset.New("A-Za-z0-9._-"), Min: 1, Max: 256}
+	// [A-Za-z0-9][A-Za-z0-9._-]*, parts joined by '/'
+	pathSegment = charset.Name{First: keyName.First, Rest: keyName.Rest, Min: 1}
 )
 
 // ValidKey checks a secret name: letters, digits, '.', '_', '-', at most 256.
 func ValidKey(k string) error {
-	if !keyRe.MatchString(k) {
+	if !keyName.Match(k) {
 		return fmt.Errorf("%w: %q must be 1-256 letters, digits, '.', '_' or '-', starting with a letter or digit", ErrBadKey, k)
 	}
 	return nil
@@ -73,10 +76,8 @@ func PathFor(template, owner string) (string, error) {
 		return "", fmt.Errorf("owner %q is not NAMESPACE/NAME", owner)
 	}
 	p := strings.NewReplacer("{namespace}", ns, "{owner}", sa).Replace(template)
-	for _, seg := range strings.Split(p, "/") {
-		if !segmentRe.MatchString(seg) {
-			return "", fmt.Errorf("vault path %q (from %q) has an empty, '.'/'..' or unusual segment", p, template)
-		}
+	if !pathSegment.Parts(p, '/') {
+		return "", fmt.Errorf("vault path %q (from %q) has an empty, '.'/'..' or unusual segment", p, template)
 	}
 	return p, nil
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -563,5 +564,26 @@ func TestCloseRevokes(t *testing.T) {
 		f.setFailure(callRevoke, 403, "permission denied")
 		err := s.Close(context.Background())
 		assert.ErrorContains(t, err, "revoking vault token")
+	})
+}
+
+// ValidKey and PathFor's segments accept exactly what the expressions they replaced did.
+func FuzzKeyAndPathShapes(f *testing.F) {
+	key := regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,255}$`)
+	segment := regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
+	for _, s := range []string{"db-password", ".env", "a", "", strings.Repeat("k", 256), strings.Repeat("k", 257), "a/b", "a//b", "warden/{namespace}/{owner}", "x/../y", "é"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if got, want := ValidKey(s) == nil, key.MatchString(s); got != want {
+			t.Errorf("ValidKey(%q) accepts %v, the expression %v", s, got, want)
+		}
+		want := true
+		for _, seg := range strings.Split(s, "/") {
+			want = want && segment.MatchString(seg)
+		}
+		if _, err := PathFor(s, "apps/bench"); (err == nil) != want && !strings.Contains(s, "{") {
+			t.Errorf("PathFor(%q) accepts %v, the expression %v", s, err == nil, want)
+		}
 	})
 }

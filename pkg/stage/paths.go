@@ -2,9 +2,10 @@ package stage
 
 import (
 	"fmt"
-	"regexp"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/warden-dev/warden/internal/charset"
 )
 
 // MaxPathLen bounds a requested path (Linux PATH_MAX).
@@ -48,12 +49,16 @@ func CleanRelPath(p string, allowEmpty bool) (string, error) {
 	return p, nil
 }
 
-// stagedRe is the shape of names Stage hands out: 20 hex digits, '-', a sanitized base name.
-var stagedRe = regexp.MustCompile(`^[0-9a-f]{20}-[A-Za-z0-9._-]{1,80}$`)
+// The shape of names Stage hands out, [0-9a-f]{20}-[A-Za-z0-9._-]{1,80}: 20 hex digits, '-', a
+// sanitized base name.
+var (
+	stagedID   = charset.New("0-9a-f")
+	stagedBase = charset.Name{First: charset.New("A-Za-z0-9._-"), Rest: charset.New("A-Za-z0-9._-"), Min: 1, Max: 80}
+)
 
 // ValidStagedName checks a name from DELETE /v1/staged/{name}.
 func ValidStagedName(name string) error {
-	if !stagedRe.MatchString(name) {
+	if len(name) < 22 || !stagedID.All(name[:20]) || name[20] != '-' || !stagedBase.Match(name[21:]) {
 		return fmt.Errorf("%w: %q is not a staged file name", ErrBadRequest, name)
 	}
 	return nil
