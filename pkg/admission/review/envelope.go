@@ -121,7 +121,7 @@ func (s *scanner) extra(p *map[string]authenticationv1.ExtraValue) error {
 	m := map[string]authenticationv1.ExtraValue{}
 	*p = m
 	_, err := s.object(func(key []byte) error {
-		k := string(key)
+		k := s.keep(key)
 		if _, dup := m[k]; dup {
 			return keyErr(key, errDuplicate)
 		}

@@ -111,7 +111,7 @@ func (s *scanner) stringMap(p *map[string]string) error {
 	}
 	m := map[string]string{}
 	_, err := s.object(func(key []byte) error {
-		k := string(key)
+		k := s.keep(key)
 		if _, dup := m[k]; dup {
 			return keyErr(key, errDuplicate)
 		}

@@ -44,9 +44,9 @@ func (s *scanner) podValue(pod bool, d *decodedPod) ([]byte, error) {
 	s.ws()
 	start := s.i
 	if pod && s.next() == '{' {
-		sub := &scanner{b: s.b, i: start, depth: s.depth}
+		sub := &scanner{b: s.b, i: start, depth: s.depth, text: s.text}
 		if p, err := sub.pod(); err == nil {
-			s.i = sub.i
+			s.i, s.text = sub.i, sub.text
 			d.raw = s.b[start:s.i]
 			d.pod.Store(&p)
 			return d.raw, nil

@@ -2,6 +2,8 @@ package review
 
 import (
 	"encoding/binary"
+	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -61,6 +63,40 @@ func TestReservedEnvNames(t *testing.T) {
 		var got string
 		if err := (&scanner{b: []byte(bad)}).reservedName(&got); err == nil {
 			t.Errorf("reservedName(%q) accepted", bad)
+		}
+	}
+}
+
+// Strings share slabs of text: each must keep its value however many are read after it, and
+// whatever its length or escapes, and the input may be reused once read.
+func TestKeptStringsStayIntact(t *testing.T) {
+	var input []byte
+	var want []string
+	input = append(input, '[')
+	for i := 0; i < 500; i++ {
+		v := strings.Repeat(string(rune('a'+i%26)), i%300) + strconv.Itoa(i)
+		if i%7 == 0 {
+			v += "\u00e9\n" // escaped and non-ASCII: decoded, then kept
+		}
+		want = append(want, v)
+		if i > 0 {
+			input = append(input, ',')
+		}
+		input = strconv.AppendQuote(input, v)
+	}
+	input = append(input, ']')
+	s := &scanner{b: input}
+	var got []string
+	if err := s.strings(&got); err != nil {
+		t.Fatal(err)
+	}
+	clear(input)
+	if len(got) != len(want) {
+		t.Fatalf("read %d strings, want %d", len(got), len(want))
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("string %d = %q, want %q", i, got[i], want[i])
 		}
 	}
 }
