@@ -15,7 +15,8 @@ import (
 // podof.go). The user info and any field this version does not know go through the reference
 // decoder or are skipped, as encoding/json would.
 func decodeReviewPods(body []byte, review *admissionv1.AdmissionReview) (*decodedPods, error) {
-	s := scanner{b: body, pods: &decodedPods{}}
+	s := scanner{b: body, pods: &decodedPods{slabs: getSlabs()}}
+	s.slabs = s.pods.slabs
 	var keys seen
 	_, err := s.object(func(key []byte) error {
 		var err error
@@ -71,9 +72,9 @@ func (s *scanner) request(p **admissionv1.AdmissionRequest) error {
 		case "userInfo":
 			err = keys.read(10, func() error { return s.userInfo(&r.UserInfo) })
 		case "object":
-			err = keys.read(11, func() error { var err error; r.Object.Raw, err = s.podValue(isPods(r), &s.pods[0]); return err })
+			err = keys.read(11, func() error { var err error; r.Object.Raw, err = s.podValue(isPods(r), &s.pods.pod[0]); return err })
 		case "oldObject":
-			err = keys.read(12, func() error { var err error; r.OldObject.Raw, err = s.podValue(isPods(r), &s.pods[1]); return err })
+			err = keys.read(12, func() error { var err error; r.OldObject.Raw, err = s.podValue(isPods(r), &s.pods.pod[1]); return err })
 		case "dryRun":
 			err = keys.read(13, func() error { return s.boolPtr(&r.DryRun) })
 		case "options":

@@ -210,9 +210,9 @@ func FuzzDecodeReview(f *testing.F) {
 
 // requirePodsAsRead: a pod read with the envelope is what ReadPod reads from its bytes.
 func requirePodsAsRead(t *testing.T, pods *decodedPods) {
-	for i := range pods {
-		if p := pods[i].pod.Load(); p != nil {
-			want, err := ReadPod(pods[i].raw)
+	for i := range pods.pod {
+		if p := pods.pod[i].pod.Load(); p != nil {
+			want, err := ReadPod(pods.pod[i].raw)
 			require.NoError(t, err)
 			require.Equal(t, want.Pod, p.Pod)
 			require.Equal(t, want.HasMetadata, p.HasMetadata)

@@ -181,7 +181,7 @@ var (
 // containers reads a list of containers, adding the sidecars' encodings to encs. Room: the
 // sidecar the mutating webhook adds.
 func (s *scanner) containers(p *[]corev1.Container, encs *[]indexed) error {
-	return keptContainers.list(s, p, s.room(1), func(i int, c *corev1.Container) error {
+	return keptContainers.list(s, p, s.slabs.containerSlab(), s.room(1), func(i int, c *corev1.Container) error {
 		var target string
 		enc, err := s.container(c, &target, false)
 		if err != nil {

@@ -15,8 +15,21 @@ import (
 
 type podsKey struct{}
 
-// decodedPods are the pods read with the envelope, each with the bytes it was read from.
-type decodedPods [2]decodedPod
+// decodedPods are the pods read with the envelope, each with the bytes it was read from, and
+// the slabs holding their lists.
+type decodedPods struct {
+	pod   [2]decodedPod
+	slabs *slabs
+}
+
+// release gives the pods' slabs back once the response is written: the pods handed out are
+// dead then (see slabs).
+func (d *decodedPods) release() {
+	if d != nil && d.slabs != nil {
+		d.slabs.put()
+		d.slabs = nil
+	}
+}
 
 type decodedPod struct {
 	raw []byte
@@ -24,12 +37,13 @@ type decodedPod struct {
 }
 
 // PodOf is ReadPod(raw), taken from the envelope's scan when raw is the very object (not a
-// copy) the transport read for the request in ctx; it is handed out once.
+// copy) the transport read for the request in ctx; it is handed out once, and its lists are
+// reused once the handler has returned (see slabs): a handler that keeps the pod keeps a copy.
 func PodOf(ctx context.Context, raw []byte) (Pod, error) {
 	if d, ok := ctx.Value(podsKey{}).(*decodedPods); ok && len(raw) > 0 {
-		for i := range d {
-			if len(d[i].raw) == len(raw) && unsafe.SliceData(d[i].raw) == unsafe.SliceData(raw) {
-				if p := d[i].pod.Swap(nil); p != nil {
+		for i := range d.pod {
+			if len(d.pod[i].raw) == len(raw) && unsafe.SliceData(d.pod[i].raw) == unsafe.SliceData(raw) {
+				if p := d.pod[i].pod.Swap(nil); p != nil {
 					return *p, nil
 				}
 			}
@@ -44,7 +58,7 @@ func (s *scanner) podValue(pod bool, d *decodedPod) ([]byte, error) {
 	s.ws()
 	start := s.i
 	if pod && s.next() == '{' {
-		sub := &scanner{b: s.b, i: start, depth: s.depth, text: s.text}
+		sub := &scanner{b: s.b, i: start, depth: s.depth, text: s.text, slabs: s.slabs}
 		if p, err := sub.pod(); err == nil {
 			s.i, s.text = sub.i, sub.text
 			d.raw = s.b[start:s.i]

@@ -10,22 +10,33 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	admissionv1 "k8s.io/api/admission/v1"
+	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 )
 
 // podOfHandler records what PodOf gives for the request's objects, twice each (the second
-// time from the bytes again), and for a copy of the object's bytes.
-type podOfHandler struct{ got map[string]Pod }
+// time from the bytes again), and for a copy of the object's bytes. It keeps deep copies, as a
+// handler must that keeps a pod past its return (the lists are the review's: see slabs), and
+// which pod it was given.
+type podOfHandler struct {
+	got   map[string]Pod
+	given map[string]*corev1.Pod
+}
 
 func (h podOfHandler) Handle(ctx context.Context, req admission.Request) admission.Response {
+	record := func(name string, p Pod) {
+		h.given[name] = p.Pod
+		p.Pod = p.Pod.DeepCopy()
+		h.got[name] = p
+	}
 	for name, raw := range map[string][]byte{"object": req.Object.Raw, "oldObject": req.OldObject.Raw} {
 		for _, n := range []string{"1", "2"} {
 			if p, err := PodOf(ctx, raw); err == nil {
-				h.got[name+n] = p
+				record(name+n, p)
 			}
 		}
 		if p, err := PodOf(ctx, append([]byte(nil), raw...)); err == nil {
-			h.got[name+"-copy"] = p
+			record(name+"-copy", p)
 		}
 	}
 	return admission.Allowed("")
@@ -52,9 +63,9 @@ func TestPodOf(t *testing.T) {
 			pods, err := decodeReviewPods([]byte(body), &review)
 			require.NoError(t, err)
 			for i, want := range tc.withEnvelope {
-				assert.Equal(t, want, pods[i].pod.Load() != nil, "object %d", i)
+				assert.Equal(t, want, pods.pod[i].pod.Load() != nil, "object %d", i)
 			}
-			h := podOfHandler{got: map[string]Pod{}}
+			h := podOfHandler{got: map[string]Pod{}, given: map[string]*corev1.Pod{}}
 			r := httptest.NewRequest(http.MethodPost, "/", strings.NewReader(body))
 			r.Header.Set("Content-Type", "application/json")
 			w := httptest.NewRecorder()
@@ -75,7 +86,7 @@ func TestPodOf(t *testing.T) {
 				assert.Equal(t, want, p, k)
 			}
 			if len(tc.decoded) > 0 {
-				assert.NotSame(t, h.got["object1"].Pod, h.got["object2"].Pod, "a pod read with the envelope is handed out once")
+				assert.NotSame(t, h.given["object1"], h.given["object2"], "a pod read with the envelope is handed out once")
 			}
 		})
 	}

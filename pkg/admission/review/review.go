@@ -36,9 +36,9 @@ func New(h admission.Handler, log *slog.Logger) *Handler { return &Handler{Handl
 var _ http.Handler = (*Handler)(nil)
 
 func (rh *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	// The body is read into a buffer kept between requests: nothing decoded from it outlives
-	// the request (strings are copied out, remembered parts copy their keys), and the raw
-	// objects the handlers get are only read before the response is written.
+	// The body is read into a buffer kept between requests, and the pods' lists into slabs
+	// kept likewise: strings are copied out, remembered parts copy their keys, and the raw
+	// objects and pods the handlers get are only used before the response is written.
 	in := buffers.Get().(*[]byte)
 	defer release(in)
 	review, pods, status, err := readReview(w, r, in)
@@ -47,6 +47,7 @@ func (rh *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), status)
 		return
 	}
+	defer pods.release()
 	req := admission.Request{AdmissionRequest: *review.Request}
 	ctx := context.WithValue(r.Context(), podsKey{}, pods)
 	// Not admission.NewContextWithRequest: Warden's handlers take the request as their argument,

@@ -5,15 +5,19 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"strings"
+	"sync"
 	"testing"
 	"testing/iotest"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	admissionv1 "k8s.io/api/admission/v1"
+	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 )
 
@@ -124,7 +128,7 @@ func TestDecodedValuesOutliveTheBuffer(t *testing.T) {
 		return strings.NewReplacer("OBJ", strings.ReplaceAll(pod, "NAME", name), "NAME", name).Replace(
 			`{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"NAME","namespace":"NAME","resource":{"group":"","version":"v1","resource":"pods"},"userInfo":{"username":"NAME","groups":["NAME"]},"object":OBJ}}`)
 	}
-	h := podOfHandler{got: map[string]Pod{}}
+	h := podOfHandler{got: map[string]Pod{}, given: map[string]*corev1.Pod{}}
 	var req admission.Request
 	serve := func(name string) {
 		r := httptest.NewRequest(http.MethodPost, "/", strings.NewReader(review(name)))
@@ -153,4 +157,66 @@ type both [2]admission.Handler
 func (b both) Handle(ctx context.Context, req admission.Request) admission.Response {
 	b[0].Handle(ctx, req)
 	return b[1].Handle(ctx, req)
+}
+
+// The lists of the pods a review's scan reads are carved from slabs reused by later reviews:
+// concurrent reviews of different pods must each see their own pod, appending to it (as the
+// mutating webhook does, into the room a fresh pod's lists have) without reaching another list.
+func TestSlabsAreEachReviewsOwn(t *testing.T) {
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 50 {
+				n := 1 + (g*50+i)%7
+				var cs []string
+				for c := range n {
+					cs = append(cs, fmt.Sprintf(`{"name":"c%d-%d","env":[{"name":"WARDEN_%d"}],"volumeMounts":[{"name":"v%d","mountPath":"/m%d"}]}`, g, c, i, c, c))
+				}
+				pod := fmt.Sprintf(`{"metadata":{"name":"p"},"spec":{"containers":[%s],"volumes":[{"name":"v%d","emptyDir":{}}]}}`, strings.Join(cs, ","), g)
+				body := `{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u","resource":{"group":"","version":"v1","resource":"pods"},"object":` + pod + `}}`
+				r := httptest.NewRequest(http.MethodPost, "/", strings.NewReader(body))
+				r.Header.Set("Content-Type", "application/json")
+				w := httptest.NewRecorder()
+				(&Handler{Handler: ownPod{t: t, raw: pod}}).ServeHTTP(w, r)
+				if w.Code != http.StatusOK {
+					t.Errorf("status %d: %s", w.Code, w.Body.String())
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// ownPod checks the pod it is given against ReadPod's, before and after appending to its lists.
+type ownPod struct {
+	t   *testing.T
+	raw string
+}
+
+func (o ownPod) Handle(ctx context.Context, req admission.Request) admission.Response {
+	p, err := PodOf(ctx, req.Object.Raw)
+	want, err2 := ReadPod([]byte(o.raw))
+	if err != nil || err2 != nil || !reflect.DeepEqual(p.Pod, want.Pod) {
+		o.t.Errorf("pod as given differs from ReadPod's (%v, %v)", err, err2)
+		return admission.Allowed("")
+	}
+	// More than the room each list has, so that a list reaching into the next would show.
+	grow := func(spec *corev1.PodSpec) {
+		for i := range spec.Containers {
+			spec.Containers[i].VolumeMounts = append(spec.Containers[i].VolumeMounts, corev1.VolumeMount{Name: "a"}, corev1.VolumeMount{Name: "b"}, corev1.VolumeMount{Name: "c"})
+			spec.Containers[i].Env = append(spec.Containers[i].Env, corev1.EnvVar{Name: "A"}, corev1.EnvVar{Name: "B"})
+		}
+		spec.Containers = append(spec.Containers, corev1.Container{Name: "x"}, corev1.Container{Name: "y"})
+		for range 6 {
+			spec.Volumes = append(spec.Volumes, corev1.Volume{Name: "v"})
+		}
+	}
+	grow(&p.Spec)
+	grow(&want.Spec)
+	if !reflect.DeepEqual(p.Pod, want.Pod) {
+		o.t.Error("appending to the pod's lists changed another of its lists")
+	}
+	return admission.Allowed("")
 }

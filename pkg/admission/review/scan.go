@@ -29,6 +29,8 @@ type scanner struct {
 	fresh bool
 	// text holds the bytes of the strings read so far (keep).
 	text []byte
+	// slabs, when set, hold the lists read (see slabs).
+	slabs *slabs
 }
 
 // textSlab is how many bytes of strings are allocated at once; a string longer than an eighth
