@@ -140,7 +140,7 @@ loadtest-vault: ## vault-k8s's injector under the same load as make loadtest -we
 	$(GO) run ./hack/loadtest -webhooks mutate -server $(CURDIR)/bin/vaultk8s-serve -rate $${RATE:-500} -duration $${DURATION:-30s} $(LOADTEST_FLAGS)
 
 # The webhook child on CPU 1, the generator on CPU 0 (PIN), so the knee is the webhook's.
-LOADTEST_SWEEP ?= 500,1000,1500,2000,2500,3000,3500,4000,5000,6000,8000
+LOADTEST_SWEEP ?= 500,1000,1500,2000,2500,3000,3500,4000,5000,6000,8000,10000,11000,12000,14000
 LOADTEST_PIN ?= server=1;client=0
 loadtest-compare: ## the highest rate with p99 < 10 ms: vault-k8s's injector, Warden's mutating webhook, Warden's two calls per pod (LOADTEST_SWEEP, DURATION=10s, LOADTEST_PIN)
 	cd hack/bench/vaultk8s && $(GO) build -o $(CURDIR)/bin/vaultk8s-serve ./serve

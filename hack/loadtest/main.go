@@ -101,6 +101,7 @@ func run(o options) error {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	var childCPU func() time.Duration
 	if o.target == "" {
 		argv := strings.Fields(o.server)
 		if len(argv) == 0 {
@@ -120,6 +121,7 @@ func run(o options) error {
 		}
 		defer func() { cancel(); _ = child.Wait() }()
 		o.target, o.caFile = url, ca
+		childCPU = func() time.Duration { return openloop.ProcessCPU(child.Process.Pid) }
 	}
 	if err := o.pin.pinSelf(); err != nil {
 		return err
@@ -133,7 +135,7 @@ func run(o options) error {
 	}
 	if o.rates != nil {
 		fmt.Printf("target %s %v, warm-up %s, measuring %s per rate, pod %d bytes, pinned %v\n", o.target, paths, o.warmup, o.duration, s.podBytes, o.pin)
-		sweep(o.rates, o.duration, o.warmup, o.bound, s.send)
+		sweep(o.rates, o.duration, o.warmup, o.bound, s.send, childCPU)
 		return nil
 	}
 	fmt.Printf("target %s %v, %d pods/s, warm-up %s, measuring %s, pod %d bytes\n", o.target, paths, o.rate, o.warmup, o.duration, s.podBytes)

@@ -11,14 +11,26 @@ import (
 
 // sweep runs the rates in increasing order against one warm webhook and reports the highest
 // one whose p99 stayed under the bound with no failures. It stops at the first rate that does
-// not: past the knee the queue only grows, and the next step would measure the backlog.
-func sweep(rates []int, duration, warmup, bound time.Duration, send func() error) {
+// not: past the knee the queue only grows, and the next step would measure the backlog. With
+// cpu (the webhook child's CPU so far; nil for -target) it also reports the webhook's CPU per
+// request at each rate, warm-up included.
+func sweep(rates []int, duration, warmup, bound time.Duration, send func() error, cpu func() time.Duration) {
 	best := 0
-	fmt.Printf("%8s %10s %10s %10s %8s\n", "rate", "p50", "p99", "achieved", "failed")
+	fmt.Printf("%8s %10s %10s %10s %8s %12s\n", "rate", "p50", "p99", "achieved", "failed", "server CPU")
 	for _, r := range rates {
+		var cpu0 time.Duration
+		if cpu != nil {
+			cpu0 = cpu()
+		}
 		res := openloop.Run(r, duration, warmup, send)
+		perRequest := "-"
+		if n := len(res.Latencies) + res.Failures; cpu != nil && n > 0 {
+			// openloop sends warmup*rate requests before measuring; the CPU covers them too.
+			sent := n + int(warmup.Seconds()*float64(r))
+			perRequest = ((cpu() - cpu0) / time.Duration(sent)).Round(time.Microsecond).String() + "/req"
+		}
 		p50, p99 := res.Percentile(0.50), res.Percentile(0.99)
-		fmt.Printf("%8d %10s %10s %10.0f %8d\n", r, p50.Round(time.Microsecond), p99.Round(time.Microsecond), res.Rate(), res.Failures)
+		fmt.Printf("%8d %10s %10s %10.0f %8d %12s\n", r, p50.Round(time.Microsecond), p99.Round(time.Microsecond), res.Rate(), res.Failures, perRequest)
 		if res.Failures > 0 || p99 >= bound || res.Rate() < 0.97*float64(r) {
 			break
 		}

@@ -148,9 +148,9 @@ func run(bin, dir string, size int64, rounds, rate int, duration time.Duration, 
 		return err
 	}
 	fmt.Printf("4 KiB stages over HTTP at %d req/s for %s (open loop, --sync-copies=%v):\n", rate, duration, syncCopies)
-	cpu0 := cpuTime(proc.Process.Pid)
+	cpu0 := openloop.ProcessCPU(proc.Process.Pid)
 	res := openloop.Run(rate, duration, 2*time.Second, send)
-	if cpu := cpuTime(proc.Process.Pid) - cpu0; cpu > 0 {
+	if cpu := openloop.ProcessCPU(proc.Process.Pid) - cpu0; cpu > 0 {
 		n := len(res.Latencies) + res.Failures
 		fmt.Printf("sidecar CPU during the run: %s (%s per stage, warm-up included)\n", cpu.Round(time.Millisecond), (cpu / time.Duration(n)).Round(time.Microsecond))
 	}
@@ -416,23 +416,6 @@ func rssParts(pid int) string {
 	return fmt.Sprintf("anonymous %.1f MiB, file-backed %.1f MiB", float64(f["RssAnon"])/1024, float64(f["RssFile"])/1024)
 }
 
-// cpuTime is the user+system CPU time of pid so far (/proc/PID/stat, in clock ticks of 10 ms on
-// Linux), 0 when unreadable.
-func cpuTime(pid int) time.Duration {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
-	}
-	// Fields after the command (which may hold spaces) start after the last ')'.
-	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
-	if len(f) < 13 {
-		return 0
-	}
-	var utime, stime int64
-	fmt.Sscan(f[11], &utime)
-	fmt.Sscan(f[12], &stime)
-	return time.Duration(utime+stime) * 10 * time.Millisecond
-}
 
 // statusKiB reads kB fields of /proc/PID/status.
 func statusKiB(pid int, names ...string) (map[string]int, error) {
