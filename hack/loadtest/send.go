@@ -59,7 +59,7 @@ func newSender(o options, paths []string) (*sender, error) {
 				// core, and the sweep measured the generator's collapse, not the webhook's
 				// (Warden's webhook, pinned to its own core, was at 20 % of it then).
 				MaxConnsPerHost: 64,
-				IdleConnTimeout:     time.Minute,
+				IdleConnTimeout: time.Minute,
 			},
 		},
 		urls:     []string{o.target + paths[0]},

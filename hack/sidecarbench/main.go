@@ -416,7 +416,6 @@ func rssParts(pid int) string {
 	return fmt.Sprintf("anonymous %.1f MiB, file-backed %.1f MiB", float64(f["RssAnon"])/1024, float64(f["RssFile"])/1024)
 }
 
-
 // statusKiB reads kB fields of /proc/PID/status.
 func statusKiB(pid int, names ...string) (map[string]int, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
