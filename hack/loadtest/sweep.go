@@ -24,10 +24,8 @@ func sweep(rates []int, duration, warmup, bound time.Duration, send func() error
 		}
 		res := openloop.Run(r, duration, warmup, send)
 		perRequest := "-"
-		if n := len(res.Latencies) + res.Failures; cpu != nil && n > 0 {
-			// openloop sends warmup*rate requests before measuring; the CPU covers them too.
-			sent := n + int(warmup.Seconds()*float64(r))
-			perRequest = ((cpu() - cpu0) / time.Duration(sent)).Round(time.Microsecond).String() + "/req"
+		if cpu != nil && res.Sent > 0 { // the CPU covers the warm-up's requests too
+			perRequest = ((cpu() - cpu0) / time.Duration(res.Sent)).Round(time.Microsecond).String() + "/req"
 		}
 		p50, p99 := res.Percentile(0.50), res.Percentile(0.99)
 		fmt.Printf("%8d %10s %10s %10.0f %8d %12s\n", r, p50.Round(time.Microsecond), p99.Round(time.Microsecond), res.Rate(), res.Failures, perRequest)

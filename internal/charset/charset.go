@@ -30,15 +30,6 @@ func New(spec string) *Set {
 	return &s
 }
 
-// Union returns a set holding the members of both.
-func (s *Set) Union(o *Set) *Set {
-	u := *s
-	for c, in := range o {
-		u[c] = u[c] || in
-	}
-	return &u
-}
-
 // All reports whether every byte of str is in s (true for "").
 func (s *Set) All(str string) bool {
 	for i := 0; i < len(str); i++ {

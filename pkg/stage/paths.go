@@ -52,8 +52,9 @@ func CleanRelPath(p string, allowEmpty bool) (string, error) {
 // The shape of names Stage hands out, [0-9a-f]{20}-[A-Za-z0-9._-]{1,80}: 20 hex digits, '-', a
 // sanitized base name.
 var (
-	stagedID   = charset.New("0-9a-f")
-	stagedBase = charset.Name{First: charset.New("A-Za-z0-9._-"), Rest: charset.New("A-Za-z0-9._-"), Min: 1, Max: 80}
+	stagedID    = charset.New("0-9a-f")
+	stagedChars = charset.New("A-Za-z0-9._-")
+	stagedBase  = charset.Name{First: stagedChars, Rest: stagedChars, Min: 1, Max: 80}
 )
 
 // ValidStagedName checks a name from DELETE /v1/staged/{name}.

@@ -19,6 +19,7 @@ type Result struct {
 	Failures  int
 	FirstErr  error
 	Elapsed   time.Duration
+	Sent      int // requests sent, the warm-up's included
 }
 
 // Run sends rate requests per second for warmup+duration and measures those after warmup.
@@ -26,7 +27,7 @@ func Run(rate int, duration, warmup time.Duration, send func() error) Result {
 	interval := time.Second / time.Duration(rate)
 	total := int((warmup + duration) / interval)
 	skip := int(warmup / interval)
-	r := Result{Latencies: make([]time.Duration, 0, total-skip), Late: make([]time.Duration, 0, total-skip)}
+	r := Result{Latencies: make([]time.Duration, 0, total-skip), Late: make([]time.Duration, 0, total-skip), Sent: total}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	start := time.Now()

@@ -81,7 +81,7 @@ func (s *scanner) reservedName(p *string) error {
 		if !bytes.HasPrefix(v, []byte(contract.EnvPrefix)) {
 			return ""
 		}
-		return string(v)
+		return s.keep(v)
 	})
 }
 

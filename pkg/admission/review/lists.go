@@ -112,25 +112,33 @@ func reset[T any](slab []T) []T {
 	return slab[:0]
 }
 
-// The slab of each element type; nil without slabs.
+// The slab of each element type; nil without slabs (ReadPod).
 func (l *slabs) containerSlab() *[]corev1.Container {
-	return slabOf(l, func(l *slabs) *[]corev1.Container { return &l.containers })
-}
-func (l *slabs) envSlab() *[]corev1.EnvVar {
-	return slabOf(l, func(l *slabs) *[]corev1.EnvVar { return &l.env })
-}
-func (l *slabs) mountSlab() *[]corev1.VolumeMount {
-	return slabOf(l, func(l *slabs) *[]corev1.VolumeMount { return &l.mounts })
-}
-func (l *slabs) volumeSlab() *[]corev1.Volume {
-	return slabOf(l, func(l *slabs) *[]corev1.Volume { return &l.volumes })
-}
-
-func slabOf[T any](l *slabs, field func(*slabs) *[]T) *[]T {
 	if l == nil {
 		return nil
 	}
-	return field(l)
+	return &l.containers
+}
+
+func (l *slabs) envSlab() *[]corev1.EnvVar {
+	if l == nil {
+		return nil
+	}
+	return &l.env
+}
+
+func (l *slabs) mountSlab() *[]corev1.VolumeMount {
+	if l == nil {
+		return nil
+	}
+	return &l.mounts
+}
+
+func (l *slabs) volumeSlab() *[]corev1.Volume {
+	if l == nil {
+		return nil
+	}
+	return &l.volumes
 }
 
 // carve returns a list of n elements with room more capacity from the free end of *slab, or
