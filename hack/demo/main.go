@@ -518,7 +518,8 @@ func publishDataset(ctx context.Context, env *testenv.Env) error {
 	if err != nil {
 		return err
 	}
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "team-data", Annotations: map[string]string{contract.AnnotationSnapshotRoot: "prod"}}}
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "team-data", Annotations: map[string]string{
+		contract.AnnotationSnapshotRoot: "prod", contract.AnnotationDatasetIDs: "team-*"}}}
 	if err := c.Create(ctx, ns); err != nil {
 		return err
 	}
@@ -527,7 +528,7 @@ func publishDataset(ctx context.Context, env *testenv.Env) error {
 	if err := c.Create(ctx, ds); err != nil {
 		return err
 	}
-	fmt.Println("namespace team-data, annotated warden.dev/snapshot-root=prod by an admin; Dataset team-data/team-sales: snapshot dataset-1/rw, readers apps/svc-prod-app-1 and user-ds-1")
+	fmt.Println("namespace team-data, annotated warden.dev/snapshot-root=prod and warden.dev/dataset-ids=team-* by an admin; Dataset team-data/team-sales: snapshot dataset-1/rw, readers apps/svc-prod-app-1 and user-ds-1")
 	for i := 0; i < 100; i++ {
 		if err := c.Get(ctx, client.ObjectKeyFromObject(ds), ds); err == nil && len(ds.Status.Conditions) > 0 {
 			cond := ds.Status.Conditions[0]

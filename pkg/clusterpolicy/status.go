@@ -261,6 +261,9 @@ func (st *Statuses) dataset(ctx context.Context, o client.Object) (string, strin
 		if errors.Is(err, errNoRoot) {
 			return wardenv1.ReasonNoSnapshotRoot, err.Error()
 		}
+		if nc := (*notClaimedError)(nil); errors.As(err, &nc) {
+			return wardenv1.ReasonIDNotClaimed, err.Error()
+		}
 		return invalid(err)
 	}
 	// Only acceptable Datasets compete for an id (datasetHolder).

@@ -70,6 +70,7 @@ type resolved struct {
 
 type rootResult struct {
 	root string
+	ids  idClaims
 	err  error
 }
 
@@ -174,7 +175,7 @@ func (v *view) resolve(d *wardenv1.Dataset) (policy.Dataset, error) {
 	}
 	r, ok := v.roots[d.Namespace]
 	if !ok {
-		r.root, r.err = v.s.snapshotRoot(d.Namespace)
+		r = v.s.namespaceRules(d.Namespace)
 		if v.roots == nil {
 			v.roots = map[string]rootResult{}
 		}
@@ -182,6 +183,9 @@ func (v *view) resolve(d *wardenv1.Dataset) (policy.Dataset, error) {
 	}
 	if r.err != nil {
 		return policy.Dataset{}, r.err
+	}
+	if err := r.ids.check(d.Namespace, d.Name); err != nil {
+		return policy.Dataset{}, err
 	}
 	return v.s.parsed.underRoot(d, r.root)
 }
@@ -392,18 +396,23 @@ func (v *view) Project() string {
 	return v.s.Project
 }
 
-// snapshotRoot reads a namespace's warden.dev/snapshot-root annotation.
-func (s *Source) snapshotRoot(namespace string) (string, error) {
+// namespaceRules reads what a cluster admin decided for a namespace's Datasets: where they
+// live (warden.dev/snapshot-root) and which ids they may take (warden.dev/dataset-ids).
+func (s *Source) namespaceRules(namespace string) rootResult {
 	m := &metav1.PartialObjectMetadata{}
 	m.SetGroupVersionKind(namespaceGVK)
 	if err := s.Reader.Get(ctx(), client.ObjectKey{Name: namespace}, m); err != nil {
-		return "", err
+		return rootResult{err: err}
 	}
 	root, ok := m.Annotations[contract.AnnotationSnapshotRoot]
 	if !ok || root == "" {
-		return "", errNoRoot
+		return rootResult{err: errNoRoot}
 	}
-	return strings.TrimSuffix(root, "/"), nil
+	r := rootResult{root: strings.TrimSuffix(root, "/")}
+	if ids, ok := m.Annotations[contract.AnnotationDatasetIDs]; ok {
+		r.ids, r.err = parseIDClaims(ids)
+	}
+	return r
 }
 
 // Now is the clock status conditions use.

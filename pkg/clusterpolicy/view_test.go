@@ -190,3 +190,88 @@ func TestSquattedIDs(t *testing.T) {
 	assert.True(t, v.CanRead("ledger", policy.Principal{User: "ann"}))
 	assert.False(t, v.CanRead("ledger", policy.Principal{User: "mallory"}))
 }
+
+// A namespace with a snapshot root may take only the ids its warden.dev/dataset-ids lists:
+// a tenant's older Dataset there, outside its claims, neither holds nor shadows the id; a
+// broken annotation claims nothing; without the annotation any id is the namespace's to take.
+func TestClaimedIDs(t *testing.T) {
+	claimed := func(name, root, ids string) *corev1.Namespace {
+		n := ns(name, root)
+		n.Annotations[contract.AnnotationDatasetIDs] = ids
+		return n
+	}
+	squat := dataset("tenant", "finance-ledger", 100, "ledger", "user:mallory")
+	broken := dataset("typo", "finance-report", 100, "report", "user:mallory")
+	src := newSource(t, false,
+		claimed("tenant", "prod/tenant", "tenant-*, shared-notes"),
+		claimed("finance", "prod/finance", "finance-*"),
+		claimed("typo", "prod/typo", "finance-*,bad id"),
+		ns("open", "prod/open"),
+		squat, broken,
+		dataset("tenant", "tenant-logs", 10, "logs", "user:mallory"),
+		dataset("tenant", "shared-notes", 10, "notes", "user:mallory"),
+		dataset("finance", "finance-ledger", 1, "ledger", "user:ann"),
+		dataset("finance", "finance-report", 1, "report", "user:ann"),
+		dataset("open", "anything", 1, "x", "user:bob"))
+	v := src.View()
+	for id, want := range map[string]string{
+		"finance-ledger": "prod/finance/ledger", "finance-report": "prod/finance/report",
+		"tenant-logs": "prod/tenant/logs", "shared-notes": "prod/tenant/notes", "anything": "prod/open/x",
+	} {
+		d, ok := v.Dataset(id)
+		if assert.True(t, ok, id) {
+			assert.Equal(t, want, d.Snapshot, id)
+		}
+	}
+	assert.False(t, v.CanRead("finance-ledger", policy.Principal{User: "mallory"}))
+
+	st := &Statuses{Source: src}
+	for _, tc := range []struct {
+		obj    *wardenv1.Dataset
+		reason string
+		msg    string
+	}{
+		{squat, wardenv1.ReasonIDNotClaimed, `"tenant-*, shared-notes"`},
+		{broken, wardenv1.ReasonInvalid, `"bad id"`},
+		{dataset("finance", "finance-ledger", 1, "ledger", "user:ann"), wardenv1.ReasonAccepted, ""},
+	} {
+		reason, msg := st.dataset(context.Background(), tc.obj)
+		assert.Equal(t, tc.reason, reason, "%s/%s: %s", tc.obj.Namespace, tc.obj.Name, msg)
+		assert.Contains(t, msg, tc.msg)
+	}
+}
+
+func TestParseIDClaims(t *testing.T) {
+	for _, tc := range []struct {
+		in       string
+		allows   []string
+		refuses  []string
+		parseErr bool
+	}{
+		{in: "finance-*", allows: []string{"finance-ledger", "finance-"}, refuses: []string{"finance", "fin", "ledger-finance-x"}},
+		{in: " a , b-* ", allows: []string{"a", "b-1"}, refuses: []string{"ab", "b"}},
+		{in: "*", allows: []string{"x", "finance-ledger"}},
+		{in: "ledger", allows: []string{"ledger"}, refuses: []string{"ledger2", "ledge"}},
+		{in: "", parseErr: true},
+		{in: "a,,b", parseErr: true},
+		{in: "fin*ance", parseErr: true},
+		{in: "**", parseErr: true},
+		{in: "../x", parseErr: true},
+		{in: "-x*", parseErr: true},
+	} {
+		c, err := parseIDClaims(tc.in)
+		if tc.parseErr {
+			assert.Error(t, err, tc.in)
+			assert.False(t, c.allows("x"), "%q: a broken annotation claims nothing", tc.in)
+			continue
+		}
+		require.NoError(t, err, tc.in)
+		for _, id := range tc.allows {
+			assert.True(t, c.allows(id), "%q allows %q", tc.in, id)
+		}
+		for _, id := range tc.refuses {
+			assert.False(t, c.allows(id), "%q refuses %q", tc.in, id)
+		}
+	}
+	assert.True(t, idClaims{}.allows("any"), "no annotation: any id")
+}

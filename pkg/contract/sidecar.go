@@ -7,6 +7,12 @@ const (
 	// namespaces, so dataset owners decide readers, never where the data comes from; a Dataset
 	// in a namespace without it is never accepted.
 	AnnotationSnapshotRoot = Prefix + "snapshot-root"
+	// AnnotationDatasetIDs on a Namespace, set by a cluster admin, lists the dataset ids its
+	// Datasets may take: ids and prefixes ending in "*", separated by commas ("finance-*,ledger").
+	// Ids are unique in the cluster and the oldest acceptable Dataset holds one, so without it
+	// a namespace with a snapshot root may take any id first, including one another team means
+	// to publish.
+	AnnotationDatasetIDs = Prefix + "dataset-ids"
 	// LabelIdentityRecord marks the ConfigMaps in the webhook's namespace that record the
 	// workload-identity bindings Warden made (value: the record's kind).
 	LabelIdentityRecord = Prefix + "identity-record"

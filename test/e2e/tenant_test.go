@@ -553,6 +553,47 @@ func TestTenantCannotSquatDatasetIDs(t *testing.T) {
 	assert.False(t, server.PolicyView().CanRead("finance-ledger", policy.Principal{User: tenantAdmin}))
 }
 
+// A tenant whose namespace has a snapshot root (its own data lives on the share) takes ids
+// only among those a cluster admin gave the namespace (warden.dev/dataset-ids): an older
+// Dataset outside them neither holds nor shadows another team's id, and the tenant cannot
+// widen the claims, which are the namespace's annotations.
+func TestTenantCannotTakeUnclaimedIDs(t *testing.T) {
+	tenantSetup(t)
+	ensureNamespaceWithRoot(t, "tenant-data", "prod/tenant")
+	n, err := kube.CoreV1().Namespaces().Get(ctx(t), "tenant-data", metav1.GetOptions{})
+	require.NoError(t, err)
+	n.Annotations[contract.AnnotationDatasetIDs] = "tenant-*"
+	_, err = kube.CoreV1().Namespaces().Update(ctx(t), n, metav1.UpdateOptions{})
+	require.NoError(t, err)
+	roleBinding(t, "tenant-data", "e2e-tenant-admin", "admin", tenantAdmin)
+	tenant := objectsClient(t, tenantAdmin)
+
+	n.Annotations[contract.AnnotationDatasetIDs] = "*"
+	_, err = as(t, tenantAdmin).CoreV1().Namespaces().Update(ctx(t), n, metav1.UpdateOptions{})
+	assert.True(t, apierrors.IsForbidden(err), "the admin role cannot change its namespace's claims: %v", err)
+
+	squat := newDataset("tenant-data", "finance-report", "report", "user:"+tenantAdmin)
+	require.NoError(t, tenant.Create(ctx(t), squat))
+	cond := accepted(t, tenant, squat)
+	assert.Equal(t, wardenv1.ReasonIDNotClaimed, cond.Reason, cond.Message)
+	assert.Contains(t, cond.Message, `warden.dev/dataset-ids="tenant-*"`)
+	own := newDataset("tenant-data", "tenant-logs", "logs", "user:"+tenantAdmin)
+	require.NoError(t, tenant.Create(ctx(t), own))
+	assert.Equal(t, metav1.ConditionTrue, accepted(t, tenant, own).Status, "harmless: an id the namespace claims")
+
+	time.Sleep(1100 * time.Millisecond) // creation timestamps have seconds: the squatter is older
+	ensureNamespaceWithRoot(t, "finance-reports", "prod/finance")
+	platform := objectsClient(t, "")
+	real := newDataset("finance-reports", "finance-report", "report", "user:ann")
+	require.NoError(t, platform.Create(ctx(t), real))
+	assert.Equal(t, metav1.ConditionTrue, accepted(t, platform, real).Status, "the squatter never held the id")
+	require.Eventually(t, func() bool {
+		d, ok := server.PolicyView().Dataset("finance-report")
+		return ok && d.Namespace == "finance-reports" && d.Snapshot == "prod/finance/report"
+	}, time.Minute, 100*time.Millisecond)
+	assert.False(t, server.PolicyView().CanRead("finance-report", policy.Principal{User: tenantAdmin}))
+}
+
 // The storage behind the share's claim, under another name: an inline CSI volume of the
 // PersistentVolume's driver.
 func TestTenantCannotMountTheSharesDriver(t *testing.T) {

@@ -47,6 +47,9 @@ const (
 	ReasonConflict = "Conflict"
 	// ReasonNoSnapshotRoot: the Dataset's namespace has no warden.dev/snapshot-root annotation.
 	ReasonNoSnapshotRoot = "NoSnapshotRoot"
+	// ReasonIDNotClaimed: the Dataset's namespace has a warden.dev/dataset-ids annotation that
+	// does not list the Dataset's id.
+	ReasonIDNotClaimed = "IDNotClaimed"
 )
 
 // Owner allows one Kubernetes service account to run pods in namespaces opted in to Warden,
@@ -95,9 +98,10 @@ type OwnerList struct {
 }
 
 // Dataset is a dataset pods may stage files from: its snapshot directories and who may read
-// it. The name is the dataset's id, unique in the cluster (an older Dataset of the same name in
-// another namespace wins). Dataset owners manage Datasets in their own namespace; the namespace's
-// warden.dev/snapshot-root annotation, set by an admin, bounds where their snapshots may be.
+// it. The name is the dataset's id, unique in the cluster (an older acceptable Dataset of the
+// same name in another namespace wins). Dataset owners manage Datasets in their own namespace;
+// the namespace's annotations, set by an admin, bound where their snapshots may be
+// (warden.dev/snapshot-root) and which ids they may take (warden.dev/dataset-ids).
 //
 // +kubebuilder:object:root=true
 // +kubebuilder:resource:scope=Namespaced,categories=warden,shortName=wds
