@@ -44,6 +44,9 @@ var (
 	// webhookCfg is the webhook's client: impersonating its service account, with the RBAC of
 	// manifests/base/rbac.yaml.
 	webhookCfg *rest.Config
+	// webhookLog is the webhook's log (stderr with E2E_VERBOSE): controller-runtime's logger is
+	// global, so a second webhook a test builds logs there too.
+	webhookLog *slog.Logger
 )
 
 // Org service accounts that exist in the fake IAM (and IAM Credentials); aes4 belongs to the
@@ -129,6 +132,7 @@ func run(m *testing.M) int {
 	if os.Getenv("E2E_VERBOSE") != "" {
 		logOut = os.Stderr
 	}
+	webhookLog = slog.New(slog.NewJSONHandler(logOut, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	// The webhook's own namespace: leader election and identity records live there.
 	if _, err := kube.CoreV1().Namespaces().Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "warden-system"}}, metav1.CreateOptions{}); err != nil {
 		fmt.Fprintln(os.Stderr, "e2e:", err)
@@ -199,7 +203,7 @@ func run(m *testing.M) int {
 		AcceptTokens: true,
 		Namespace:    "warden-system",
 		Mutate:       cfg,
-		Log:          slog.New(slog.NewJSONHandler(logOut, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Log:          webhookLog,
 	})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "e2e: webhook:", err)

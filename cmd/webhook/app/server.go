@@ -139,20 +139,21 @@ func New(opts Options) (*Server, error) {
 		}
 	}
 
-	mgr, err := newManager(opts)
-	if err != nil {
-		return nil, err
-	}
 	kube, err := kubernetes.NewForConfig(opts.RestConfig)
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{opts: opts, log: log, mgr: mgr, policy: store, checks: &health.Checks{}}
+	// Before the manager: building its cache already needs the kinds' REST mappings.
 	if !opts.NoPolicyObjects {
 		if err := servesPolicyObjects(kube.Discovery()); err != nil {
 			return nil, err
 		}
 	}
+	mgr, err := newManager(opts)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{opts: opts, log: log, mgr: mgr, policy: store, checks: &health.Checks{}}
 	if err := s.setupPolicy(); err != nil {
 		return nil, err
 	}
