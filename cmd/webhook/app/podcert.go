@@ -34,9 +34,6 @@ func (o *Options) signs() bool {
 }
 
 func (s *Server) setupSigner(authority *podcert.Authority) error {
-	if err := servesPodCertificates(s.kube.Discovery()); err != nil {
-		return err
-	}
 	signer := &podcert.Signer{
 		Authority: authority, Kube: s.kube, Rules: s.rules, Namespaces: namespaceLabels{s.mgr.GetCache()},
 		Lifetime: time.Duration(s.opts.Mutate.CertificateSeconds) * time.Second,
@@ -49,8 +46,8 @@ func (s *Server) setupSigner(authority *podcert.Authority) error {
 	return s.mgr.Add(manager.RunnableFunc(publish.run))
 }
 
-// servesPodCertificates says, before anything waits on a watch that can never start, when the
-// cluster has no PodCertificateRequest API (Kubernetes before 1.37, or the feature off).
+// servesPodCertificates says, before the manager's cache needs the kind's REST mapping (New), when
+// the cluster has no PodCertificateRequest API (Kubernetes before 1.37, or the feature off).
 func servesPodCertificates(d discovery.DiscoveryInterface) error {
 	list, err := d.ServerResourcesForGroupVersion(certv1.SchemeGroupVersion.String())
 	if err != nil && !apierrors.IsNotFound(err) {

@@ -143,9 +143,15 @@ func New(opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	// Before the manager: building its cache already needs the kinds' REST mappings.
+	// Before the manager: building its cache already needs the kinds' REST mappings, and a
+	// missing one would fail with a message that says neither what is missing nor the way out.
 	if !opts.NoPolicyObjects {
 		if err := servesPolicyObjects(kube.Discovery()); err != nil {
+			return nil, err
+		}
+	}
+	if opts.signs() {
+		if err := servesPodCertificates(kube.Discovery()); err != nil {
 			return nil, err
 		}
 	}
