@@ -10,8 +10,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	webhookapp "github.com/warden-dev/warden/cmd/webhook/app"
-	"github.com/warden-dev/warden/pkg/admission/mutate"
 	"github.com/warden-dev/warden/internal/testing/testenv"
+	"github.com/warden-dev/warden/pkg/admission/mutate"
 )
 
 // The webhook against a real API server that lacks what it needs: with the policy objects on,
