@@ -540,17 +540,24 @@ func TestTenantCannotSquatDatasetIDs(t *testing.T) {
 	squat := newDataset("apps", "finance-ledger", "ledger", "serviceAccount:apps/svc-prod-app-1", "user:"+tenantAdmin)
 	require.NoError(t, tenant.Create(ctx(t), squat), "the admin role holds warden-dataset-owner by aggregation")
 	assert.Equal(t, wardenv1.ReasonNoSnapshotRoot, accepted(t, tenant, squat).Reason)
+	realHoldsID(t, "finance-ledgers", "finance-ledger", "ledger")
+}
+
+// realHoldsID creates, after a tenant's older squatter, the data team's Dataset of that id in a
+// namespace of their own: it is accepted, in force, and the tenant reads nothing through it.
+func realHoldsID(t *testing.T, namespace, id, snapshot string) {
+	t.Helper()
 	time.Sleep(1100 * time.Millisecond) // creation timestamps have seconds: the squatter is older
-	ensureNamespaceWithRoot(t, "finance-ledgers", "prod/finance")
+	ensureNamespaceWithRoot(t, namespace, "prod/finance")
 	platform := objectsClient(t, "")
-	real := newDataset("finance-ledgers", "finance-ledger", "ledger", "user:ann")
+	real := newDataset(namespace, id, snapshot, "user:ann")
 	require.NoError(t, platform.Create(ctx(t), real))
 	assert.Equal(t, metav1.ConditionTrue, accepted(t, platform, real).Status, "the squatter never held the id")
 	require.Eventually(t, func() bool {
-		d, ok := server.PolicyView().Dataset("finance-ledger")
-		return ok && d.Namespace == "finance-ledgers" && d.Snapshot == "prod/finance/ledger"
+		d, ok := server.PolicyView().Dataset(id)
+		return ok && d.Namespace == namespace && d.Snapshot == "prod/finance/"+snapshot
 	}, time.Minute, 100*time.Millisecond)
-	assert.False(t, server.PolicyView().CanRead("finance-ledger", policy.Principal{User: tenantAdmin}))
+	assert.False(t, server.PolicyView().CanRead(id, policy.Principal{User: tenantAdmin}))
 }
 
 // A tenant whose namespace has a snapshot root (its own data lives on the share) takes ids
@@ -581,17 +588,7 @@ func TestTenantCannotTakeUnclaimedIDs(t *testing.T) {
 	require.NoError(t, tenant.Create(ctx(t), own))
 	assert.Equal(t, metav1.ConditionTrue, accepted(t, tenant, own).Status, "harmless: an id the namespace claims")
 
-	time.Sleep(1100 * time.Millisecond) // creation timestamps have seconds: the squatter is older
-	ensureNamespaceWithRoot(t, "finance-reports", "prod/finance")
-	platform := objectsClient(t, "")
-	real := newDataset("finance-reports", "finance-report", "report", "user:ann")
-	require.NoError(t, platform.Create(ctx(t), real))
-	assert.Equal(t, metav1.ConditionTrue, accepted(t, platform, real).Status, "the squatter never held the id")
-	require.Eventually(t, func() bool {
-		d, ok := server.PolicyView().Dataset("finance-report")
-		return ok && d.Namespace == "finance-reports" && d.Snapshot == "prod/finance/report"
-	}, time.Minute, 100*time.Millisecond)
-	assert.False(t, server.PolicyView().CanRead("finance-report", policy.Principal{User: tenantAdmin}))
+	realHoldsID(t, "finance-reports", "finance-report", "report")
 }
 
 // The storage behind the share's claim, under another name: an inline CSI volume of the
