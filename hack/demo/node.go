@@ -55,7 +55,7 @@ func realPod(ctx context.Context, root, bin string) error {
 	if err != nil {
 		return err
 	}
-	defer node.Stop()
+	defer node.Stop() // after a failed start; normally it has run already, below
 	env, err := testenv.StartWith(testenv.Options{CertDir: filepath.Join(tmp, "certs"), Host: kubenode.NodeIP})
 	if err != nil {
 		return err
@@ -109,6 +109,7 @@ func realPod(ctx context.Context, root, bin string) error {
 	if err := node.Start(ctx, kc); err != nil {
 		return err
 	}
+	defer node.Stop() // first: the node's pods go while the API server and the webhook are up
 	if err := node.Import(images...); err != nil {
 		return err
 	}
