@@ -314,15 +314,17 @@ func (n *Node) stop() {
 	defer cancel()
 	if n.kube != nil && alive(n.kubelet) {
 		sel := metav1.ListOptions{FieldSelector: "spec.nodeName=" + NodeName}
+		// Without an API server (stopped first by a caller) there is nothing to wait for: the
+		// kubelet's containers are killed below all the same.
 		if pods, err := n.kube.CoreV1().Pods("").List(ctx, sel); err == nil {
 			for _, p := range pods.Items {
 				_ = n.kube.CoreV1().Pods(p.Namespace).Delete(ctx, p.Name, metav1.DeleteOptions{GracePeriodSeconds: ptr.To[int64](1)})
 			}
+			_ = poll(ctx, 45*time.Second, func() bool {
+				l, err := n.kube.CoreV1().Pods("").List(ctx, sel)
+				return err == nil && len(l.Items) == 0
+			})
 		}
-		_ = poll(ctx, 45*time.Second, func() bool {
-			l, err := n.kube.CoreV1().Pods("").List(ctx, sel)
-			return err == nil && len(l.Items) == 0
-		})
 	}
 	stop(n.kubelet, 10*time.Second)
 	n.killTasks()
