@@ -95,6 +95,7 @@ fuzz: ## run every fuzz target for FUZZTIME (default 10s)
 	$(GO) test ./pkg/policy -run '^$$' -fuzz '^FuzzNames$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./pkg/secrets -run '^$$' -fuzz '^FuzzKeyAndPathShapes$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./pkg/stage -run '^$$' -fuzz '^FuzzValidStagedName$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./pkg/clusterpolicy -run '^$$' -fuzz '^FuzzIDClaims$$' -fuzztime $(FUZZTIME)
 
 demo: envtest vault kubelet build ## local control plane, webhook, sidecar and Vault dev server; a real injected pod on a kubelet node when the machine allows
 	$(TEST_ENV) $(GO) run ./hack/demo

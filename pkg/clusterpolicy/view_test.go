@@ -2,6 +2,7 @@ package clusterpolicy
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -274,4 +275,34 @@ func TestParseIDClaims(t *testing.T) {
 		}
 	}
 	assert.True(t, idClaims{}.allows("any"), "no annotation: any id")
+}
+
+// Whatever an admin writes in warden.dev/dataset-ids: a value Warden cannot read claims nothing;
+// one it reads claims each entry as written (an id itself, a prefix what starts with it).
+func FuzzIDClaims(f *testing.F) {
+	for _, s := range []string{"finance-*", " a , b-* ", "*", "ledger", "", "a,,b", "fin*ance", "**", "-x*", "a*,*"} {
+		f.Add(s, "finance-ledger")
+	}
+	f.Fuzz(func(t *testing.T, s, id string) {
+		c, err := parseIDClaims(s)
+		if err != nil {
+			if c.allows(id) || c.check("ns", id) == nil {
+				t.Fatalf("%q does not parse (%v) but claims %q", s, err, id)
+			}
+			return
+		}
+		if (c.check("ns", id) == nil) != c.allows(id) {
+			t.Fatalf("%q: check and allows disagree on %q", s, id)
+		}
+		for _, e := range strings.Split(s, ",") {
+			e = strings.TrimSpace(e)
+			if prefix, ok := strings.CutSuffix(e, "*"); ok {
+				if !c.allows(prefix+"x") || !c.allows(prefix) {
+					t.Fatalf("%q: entry %q does not claim %q", s, e, prefix+"x")
+				}
+			} else if !c.allows(e) {
+				t.Fatalf("%q: entry %q does not claim itself", s, e)
+			}
+		}
+	})
 }
