@@ -151,8 +151,8 @@ func run(bin, dir string, size int64, rounds, rate int, duration time.Duration, 
 	cpu0 := openloop.ProcessCPU(proc.Process.Pid)
 	res := openloop.Run(rate, duration, 2*time.Second, send)
 	if cpu := openloop.ProcessCPU(proc.Process.Pid) - cpu0; cpu > 0 {
-		n := len(res.Latencies) + res.Failures
-		fmt.Printf("sidecar CPU during the run: %s (%s per stage, warm-up included)\n", cpu.Round(time.Millisecond), (cpu / time.Duration(n)).Round(time.Microsecond))
+		// The CPU covers the warm-up's stages too, so it is divided by every stage sent.
+		fmt.Printf("sidecar CPU during the run: %s (%s per stage, over the %d sent with the warm-up's)\n", cpu.Round(time.Millisecond), (cpu / time.Duration(max(res.Sent, 1))).Round(time.Microsecond), res.Sent)
 	}
 	fmt.Print(res.Report())
 	after, _ := rssKiB(proc.Process.Pid)
