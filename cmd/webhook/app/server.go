@@ -16,6 +16,7 @@ import (
 
 	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
+	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -105,6 +106,21 @@ type Server struct {
 	bh           http.Handler
 }
 
+// preflight asks the API server for the kinds the manager's cache will watch, before it is
+// built: building it already needs their REST mappings, and a missing one fails with a message
+// that says neither what is missing nor the way out.
+func preflight(d discovery.DiscoveryInterface, opts Options) error {
+	if !opts.NoPolicyObjects {
+		if err := servesPolicyObjects(d); err != nil {
+			return err
+		}
+	}
+	if opts.signs() {
+		return servesPodCertificates(d)
+	}
+	return nil
+}
+
 // New builds the server: it loads the policy, binds the health listener and prepares the
 // controller-runtime manager, but serves nothing until Start.
 func New(opts Options) (*Server, error) {
@@ -143,17 +159,8 @@ func New(opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	// Before the manager: building its cache already needs the kinds' REST mappings, and a
-	// missing one would fail with a message that says neither what is missing nor the way out.
-	if !opts.NoPolicyObjects {
-		if err := servesPolicyObjects(kube.Discovery()); err != nil {
-			return nil, err
-		}
-	}
-	if opts.signs() {
-		if err := servesPodCertificates(kube.Discovery()); err != nil {
-			return nil, err
-		}
+	if err := preflight(kube.Discovery(), opts); err != nil {
+		return nil, err
 	}
 	mgr, err := newManager(opts)
 	if err != nil {
