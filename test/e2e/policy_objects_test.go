@@ -67,6 +67,14 @@ func ensureNamespaceWithRoot(t testing.TB, name, root string) {
 // accepted waits for the webhook's verdict on an object and returns its condition.
 func accepted(t *testing.T, c client.Client, obj client.Object) metav1.Condition {
 	t.Helper()
+	return acceptedAs(t, c, obj, "")
+}
+
+// acceptedAs waits until the webhook's verdict on an object has the given reason ("" for any)
+// and returns its condition. A verdict that depends on another object (a Space on its Org) may
+// be written once before that object reaches the webhook's cache, then again.
+func acceptedAs(t *testing.T, c client.Client, obj client.Object, reason string) metav1.Condition {
+	t.Helper()
 	var cond *metav1.Condition
 	require.Eventually(t, func() bool {
 		if err := c.Get(ctx(t), client.ObjectKeyFromObject(obj), obj); err != nil {
@@ -88,8 +96,8 @@ func accepted(t *testing.T, c client.Client, obj client.Object) metav1.Condition
 			conds = o.Status.Conditions
 		}
 		cond = meta.FindStatusCondition(conds, wardenv1.ConditionAccepted)
-		return cond != nil && cond.ObservedGeneration == obj.GetGeneration()
-	}, time.Minute, 100*time.Millisecond, "no Accepted condition on %s", obj.GetName())
+		return cond != nil && cond.ObservedGeneration == obj.GetGeneration() && (reason == "" || cond.Reason == reason)
+	}, time.Minute, 100*time.Millisecond, "no Accepted condition %s on %s (last: %+v)", reason, obj.GetName(), cond)
 	return *cond
 }
 

@@ -267,9 +267,8 @@ func TestStorageSpaceObjects(t *testing.T) {
 		_ = admin.Delete(context.Background(), space)
 		_ = admin.Delete(context.Background(), org)
 	})
-	assert.Equal(t, wardenv1.ReasonAccepted, accepted(t, admin, space).Reason)
-	c := accepted(t, admin, thief)
-	assert.Equal(t, wardenv1.ReasonConflict, c.Reason, "a Space overlapping the file's loading zone is not in force")
+	acceptedAs(t, admin, space, wardenv1.ReasonAccepted)
+	c := acceptedAs(t, admin, thief, wardenv1.ReasonConflict) // a Space overlapping the file's loading zone is not in force
 	assert.Contains(t, c.Message, "org1/loadingzone")
 
 	sc := startSidecar(t, "apps", "svc-prod-app-1", "storage-objects", brokered)
