@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -102,6 +103,7 @@ func parseFlags(args []string) (*options, error) {
 // addFlags declares every flag with its default (each env WARDEN_NAME sets --name too).
 func (o *options) addFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.Listen, contract.FlagListen, fmt.Sprintf("127.0.0.1:%d", contract.DefaultSidecarPort), "listen address (loopback only unless --allow-non-loopback)")
+	fs.StringVar(&o.MetricsListen, contract.FlagMetricsListen, "", "also serve /metrics, and nothing else, on this address (such as :9464) for Prometheus; off by default")
 	fs.BoolVar(&o.allowNonLoopback, "allow-non-loopback", false, "allow --listen on a non-loopback address (exposes the API to the network)")
 	fs.StringVar(&o.Owner, contract.FlagOwner, "", "workload owner, NAMESPACE/SERVICEACCOUNT")
 	fs.StringVar(&o.Environment, contract.FlagEnvironment, "", "owner's environment: dev, test or prod")
@@ -163,6 +165,13 @@ func (o *options) validate() error {
 		errs = append(errs, fmt.Errorf("--listen: %w", err))
 	} else if ip := net.ParseIP(host); !o.allowNonLoopback && (ip == nil || !ip.IsLoopback()) {
 		errs = append(errs, fmt.Errorf("--listen %s is not a loopback address; the sidecar API trusts its caller, so it must not be reachable from the network (pass --allow-non-loopback to override)", o.Listen))
+	}
+	if o.MetricsListen != "" {
+		if _, port, err := net.SplitHostPort(o.MetricsListen); err != nil {
+			errs = append(errs, fmt.Errorf("--%s: %w", contract.FlagMetricsListen, err))
+		} else if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+			errs = append(errs, fmt.Errorf("--%s %s: the port must be 1-65535", contract.FlagMetricsListen, o.MetricsListen))
+		}
 	}
 	return errors.Join(errs...)
 }

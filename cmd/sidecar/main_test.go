@@ -33,6 +33,9 @@ func TestFlags(t *testing.T) {
 		{append(base, "--listen=:8787"), "not a loopback address"},
 		{append(base, "--listen=10.0.0.1:8787"), "not a loopback address"},
 		{append(base, "--listen=localhost"), "--listen"},
+		{append(base, "--metrics-listen=9464"), "--metrics-listen"},
+		{append(base, "--metrics-listen=:0"), "port must be 1-65535"},
+		{append(base, "--metrics-listen=:http"), "port must be 1-65535"},
 	} {
 		_, err := parseFlags(tc.args)
 		require.Error(t, err, "%v", tc.args)
@@ -48,9 +51,11 @@ func TestFlags(t *testing.T) {
 	// What the webhook injects (pkg/admission/mutate's plan) reaches the options: each injected name is read.
 	t.Setenv("WARDEN_POD_NAME", "etl-7")
 	t.Setenv("WARDEN_POD_UID", "0c5f-uid")
+	t.Setenv("WARDEN_METRICS_LISTEN", ":9464")
 	o, err = parseFlags([]string{"--environment=dev"})
 	require.NoError(t, err)
 	assert.Equal(t, "ns/from-env", o.Owner)
 	assert.Equal(t, "etl-7", o.Pod)
 	assert.Equal(t, "0c5f-uid", o.PodUID)
+	assert.Equal(t, ":9464", o.MetricsListen)
 }

@@ -20,6 +20,7 @@ import (
 	webhookapp "github.com/warden-dev/warden/cmd/webhook/app"
 	"github.com/warden-dev/warden/pkg/admission/mutate"
 	"github.com/warden-dev/warden/pkg/cloudstorage"
+	"github.com/warden-dev/warden/pkg/contract"
 	"github.com/warden-dev/warden/pkg/policy"
 	"github.com/warden-dev/warden/pkg/secrets"
 )
@@ -33,7 +34,7 @@ type options struct {
 	brokerGrants, brokerCA, brokerURL     string
 	namespace, exempt, keySecret          string
 	image, pullPolicy                     string
-	port                                  int
+	port, metricsPort                     int
 	native                                bool
 	cpuRequest, memRequest                string
 	cpuLimit, memLimit                    string
@@ -105,6 +106,7 @@ func (o *options) addFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.image, "sidecar-image", def.SidecarImage, "sidecar image")
 	fs.StringVar(&o.pullPolicy, "sidecar-image-pull-policy", string(def.SidecarImagePullPolicy), "sidecar imagePullPolicy: Always, IfNotPresent or Never")
 	fs.IntVar(&o.port, "sidecar-port", int(def.SidecarPort), "loopback port of the sidecar (WARDEN_PORT)")
+	fs.IntVar(&o.metricsPort, "sidecar-metrics-port", 0, "port on the pod IP where each sidecar serves /metrics alone, for Prometheus (container port "+contract.PortMetrics+"; 0: off, everything on loopback)")
 	fs.BoolVar(&o.native, "native-sidecar", def.NativeSidecar, "inject the sidecar as a native sidecar (init container with restartPolicy Always); false for clusters older than 1.29")
 	fs.StringVar(&o.cpuRequest, "sidecar-cpu-request", def.SidecarResources.Requests.Cpu().String(), "sidecar CPU request")
 	fs.StringVar(&o.memRequest, "sidecar-memory-request", def.SidecarResources.Requests.Memory().String(), "sidecar memory request")
@@ -204,6 +206,7 @@ func (o *options) mutateConfig(bad func(flag string, err error)) (mutate.Config,
 	cfg := mutate.DefaultConfig()
 	cfg.SidecarImage = o.image
 	cfg.SidecarPort = int32(o.port)
+	cfg.SidecarMetricsPort = int32(o.metricsPort)
 	cfg.NativeSidecar = o.native
 	cfg.TokenExpirationSeconds = o.tokenTTL
 	cfg.SidecarIdentity = o.identity

@@ -47,6 +47,11 @@ const (
 	FlagSyncCopies = "sync-copies"
 	// FlagProbeWait is the probe subcommand's: keep trying for this long.
 	FlagProbeWait = "wait"
+	// FlagMetricsListen is where the sidecar serves its /metrics (and nothing else) for
+	// Prometheus, off the loopback: the webhook sets it through EnvMetricsListen (an older
+	// sidecar image ignores it) with --sidecar-metrics-port, and names the port PortMetrics.
+	FlagMetricsListen = "metrics-listen"
+	PortMetrics       = "warden-metrics"
 )
 
 // Environment variables. Every flag of Warden's binaries can also be set as EnvPrefix plus the
@@ -60,6 +65,8 @@ const (
 	EnvBrokerCA = EnvPrefix + "BROKER_CA"
 	// EnvSyncCopies is FlagSyncCopies.
 	EnvSyncCopies = EnvPrefix + "SYNC_COPIES"
+	// EnvMetricsListen is FlagMetricsListen.
+	EnvMetricsListen = EnvPrefix + "METRICS_LISTEN"
 	// EnvBrokerURL is the CLI's --broker, where it reaches the broker from outside a pod.
 	EnvBrokerURL = EnvPrefix + "BROKER_URL"
 )

@@ -23,6 +23,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/warden-dev/warden/pkg/admission/scope"
+	"github.com/warden-dev/warden/pkg/contract"
 )
 
 // promqlParser is Prometheus's own PromQL parser with its default options: stable functions only, as a
@@ -36,6 +37,7 @@ func monitoringDir() string { return filepath.Join(repoRoot(), "manifests", "mon
 type monitoring struct {
 	rule    *monitoringv1.PrometheusRule
 	monitor *monitoringv1.ServiceMonitor
+	pods    *monitoringv1.PodMonitor
 	service *corev1.Service
 }
 
@@ -53,6 +55,9 @@ func loadMonitoring(t *testing.T) monitoring {
 		case o.apiVersion() == "monitoring.coreos.com/v1" && o.kind() == "ServiceMonitor":
 			m.monitor = &monitoringv1.ServiceMonitor{}
 			into = m.monitor
+		case o.apiVersion() == "monitoring.coreos.com/v1" && o.kind() == "PodMonitor":
+			m.pods = &monitoringv1.PodMonitor{}
+			into = m.pods
 		case o.apiVersion() == "v1" && o.kind() == "Service":
 			m.service = &corev1.Service{}
 			into = m.service
@@ -65,6 +70,7 @@ func loadMonitoring(t *testing.T) monitoring {
 	require.NotNil(t, m.rule, "a PrometheusRule")
 	require.NotNil(t, m.monitor, "a ServiceMonitor")
 	require.NotNil(t, m.service, "the metrics Service")
+	require.NotNil(t, m.pods, "the sidecars' PodMonitor")
 	return m
 }
 
@@ -99,6 +105,24 @@ func TestServiceMonitorScrapesTheWebhook(t *testing.T) {
 	assert.Equal(t, port.Name, ep.Port)
 	assert.Equal(t, "/metrics", ep.Path)
 	assert.Empty(t, m.monitor.Spec.JobLabel, "the job label is the Service's name, which the rules name")
+}
+
+// The PodMonitor scrapes what an injected sidecar serves with --sidecar-metrics-port: the port
+// the webhook names (contract.PortMetrics; pkg/admission/mutate's TestSidecarMetricsPort), in the
+// sidecar container only, in every namespace.
+func TestPodMonitorScrapesSidecars(t *testing.T) {
+	m := loadMonitoring(t)
+	assert.True(t, m.pods.Spec.NamespaceSelector.Any)
+	require.Len(t, m.pods.Spec.PodMetricsEndpoints, 1)
+	ep := m.pods.Spec.PodMetricsEndpoints[0]
+	require.NotNil(t, ep.Port)
+	assert.Equal(t, contract.PortMetrics, *ep.Port)
+	assert.Equal(t, "/metrics", ep.Path)
+	require.Len(t, ep.RelabelConfigs, 1)
+	keep := ep.RelabelConfigs[0]
+	assert.Equal(t, "keep", strings.ToLower(keep.Action))
+	assert.Equal(t, []monitoringv1.LabelName{"__meta_kubernetes_pod_container_name"}, keep.SourceLabels)
+	assert.Equal(t, contract.SidecarName, keep.Regex)
 }
 
 // Every rule is well formed: an alert name, an expression Prometheus parses, a `for`, a severity,

@@ -196,6 +196,9 @@ podLabels: {example.com/tier: control}
 	{name: "sidecar.certificateLifetime", set: []string{"sidecar.certificateLifetime=6h"}, check: func(t *testing.T, objs []object) {
 		hasArg(t, objs, "--sidecar-certificate-lifetime=6h")
 	}},
+	{name: "sidecar.metricsPort", set: []string{"sidecar.metricsPort=9464"}, check: func(t *testing.T, objs []object) {
+		hasArg(t, objs, "--sidecar-metrics-port=9464")
+	}},
 	{name: "broker.url", set: []string{"broker.url=https://warden.example:8443"}, check: func(t *testing.T, objs []object) {
 		hasArg(t, objs, "--broker-url=https://warden.example:8443")
 	}},
@@ -353,6 +356,7 @@ func TestBadValuesFail(t *testing.T) {
 		{[]string{"broker.grants=everyone"}, "/broker/grants"},
 		{[]string{"sidecar.identity=none"}, "/sidecar/identity"},
 		{[]string{"sidecar.certificateLifetime=one hour"}, "/sidecar/certificateLifetime"},
+		{[]string{"sidecar.metricsPort=70000"}, "/sidecar/metricsPort"},
 		{[]string{"replica=3"}, "replica"},
 		{[]string{"webhook.timeoutSeconds=60"}, "timeoutSeconds"},
 		{[]string{"logLevel=verbose"}, "logLevel"},

@@ -7,6 +7,8 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path"
@@ -107,6 +109,38 @@ func TestAppPod(t *testing.T) {
 	}
 	if dataMounts != 1 {
 		t.Errorf("%d mounts at %s:\n%s", dataMounts, contract.DataDir, mounts.Data)
+	}
+	sidecarOffLoopback(t, p)
+}
+
+// sidecarOffLoopback checks what of a running sidecar the network reaches, as Prometheus (or
+// anyone else) would from another pod or a node: /metrics on --sidecar-metrics-port, with the
+// requests the app made; nothing else there; and not the API, which stays on loopback.
+func sidecarOffLoopback(t *testing.T, p *corev1.Pod) {
+	t.Helper()
+	client := &http.Client{Timeout: 5 * time.Second}
+	get := func(url string) (int, string, error) {
+		resp, err := client.Get(url)
+		if err != nil {
+			return 0, "", err
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b), nil
+	}
+	metrics := fmt.Sprintf("http://%s:%d", p.Status.PodIP, sidecarMetricsPort)
+	code, body, err := get(metrics + "/metrics")
+	if err != nil || code != http.StatusOK || !strings.Contains(body, `warden_sidecar_requests_total{code="201",route="/v1/datasets/{id}/stage"}`) {
+		t.Fatalf("scraping %s/metrics: %d %v\n%.2000s", metrics, code, err, body)
+	}
+	for _, path := range []string{"/v1/datasets", "/readyz", "/v1/secrets"} {
+		if code, _, err := get(metrics + path); err != nil || code != http.StatusNotFound {
+			t.Errorf("%s%s on the metrics port: %d %v, want 404", metrics, path, code, err)
+		}
+	}
+	api := fmt.Sprintf("http://%s:%d/v1/datasets", p.Status.PodIP, contract.DefaultSidecarPort)
+	if code, _, err := get(api); err == nil {
+		t.Errorf("the sidecar API answers on the pod IP (%s): %d", api, code)
 	}
 }
 

@@ -25,6 +25,10 @@ import (
 	"github.com/warden-dev/warden/pkg/admission/mutate"
 )
 
+// sidecarMetricsPort is where the suite's sidecars serve /metrics on their pod IP
+// (--sidecar-metrics-port).
+const sidecarMetricsPort = 9464
+
 // webhookLog holds the webhook's and broker's JSON log lines (debug level), for tests that check
 // what the broker saw.
 var webhookLog lockedBuffer
@@ -56,6 +60,7 @@ func startWarden(ctx context.Context, dir string) (stop func(), err error) {
 	cfg.BrokerURL = "https://" + brokerAddr
 	cfg.BrokerCA = string(ca)
 	cfg.VaultAddr = vault.Addr
+	cfg.SidecarMetricsPort = sidecarMetricsPort
 	// NODE_IDENTITY=token runs the suite's pods with token identity (for `make bench-node`'s
 	// comparison); the default is what clusters get: pod certificates.
 	acceptTokens := false

@@ -35,11 +35,14 @@ import (
 
 // Options is the sidecar process configuration (cmd/sidecar fills it from flags).
 type Options struct {
-	Listen      string
-	Owner       string
-	Environment string
-	Workload    contract.Workload
-	DataDir     string
+	Listen string
+	// MetricsListen, when set, serves the registry's /metrics alone there (the pod IP, for
+	// Prometheus), apart from the API, which trusts its caller and stays on loopback.
+	MetricsListen string
+	Owner         string
+	Environment   string
+	Workload      contract.Workload
+	DataDir       string
 
 	SnapshotRoot, StagingRoot, StateDir string
 	DefaultTTL, MaxTTL                  time.Duration
@@ -140,11 +143,16 @@ func Run(ctx context.Context, o Options, ready chan<- string) error {
 		return health.OK, fmt.Sprintf("%d copies, %d bytes staged", n, b)
 	})
 
-	return listenAndServe(ctx, o, srv, stager, log, ready)
+	metrics, err := listenMetrics(o.MetricsListen, reg, log)
+	if err != nil {
+		return err
+	}
+	return listenAndServe(ctx, o, srv, stager, metrics, log, ready)
 }
 
-// listenAndServe serves the API on o.Listen, and runs the stager's janitor, until ctx ends.
-func listenAndServe(ctx context.Context, o Options, h http.Handler, stager *stage.Stager, log *slog.Logger, ready chan<- string) error {
+// listenAndServe serves the API on o.Listen (and metrics, when not nil), and runs the stager's
+// janitor, until ctx ends.
+func listenAndServe(ctx context.Context, o Options, h http.Handler, stager *stage.Stager, metrics *metricsServer, log *slog.Logger, ready chan<- string) error {
 	ln, err := net.Listen("tcp", o.Listen)
 	if err != nil {
 		return err
@@ -164,6 +172,13 @@ func listenAndServe(ctx context.Context, o Options, h http.Handler, stager *stag
 	defer cancel()
 	go stager.Run(ctx)
 	go trim.run(ctx)
+	if metrics != nil {
+		go func() {
+			if err := metrics.run(ctx); err != nil {
+				log.Error("metrics listener", "error", err)
+			}
+		}()
+	}
 	log.Info("warden sidecar serving", "version", version.Version, "listen", ln.Addr().String(),
 		"environment", o.Environment, "workload", o.Workload, "grants", grantMode(o))
 	if ready != nil {

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -81,6 +82,44 @@ func TestRunLocal(t *testing.T) {
 	assert.Contains(t, string(audit), `"d1"`)
 }
 
+// The metrics listener serves /metrics and nothing else: not the API, which trusts its caller.
+func TestMetricsListener(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(prometheus.NewCounter(prometheus.CounterOpts{Name: "warden_sidecar_test_total", Help: "t"}))
+	m, err := listenMetrics("127.0.0.1:0", reg, slog.New(slog.DiscardHandler))
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- m.run(ctx) }()
+	base := "http://" + m.ln.Addr().String()
+	get := func(method, path string) (int, string) {
+		req, err := http.NewRequest(method, base+path, nil)
+		require.NoError(t, err)
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	code, body := get(http.MethodGet, sidecarapi.PathMetrics)
+	assert.Equal(t, http.StatusOK, code)
+	assert.Contains(t, body, "warden_sidecar_test_total 0")
+	for _, path := range []string{sidecarapi.PathDatasets, sidecarapi.PathReadyz, "/metrics/", "/", "/metrics/../v1/datasets"} {
+		code, _ := get(http.MethodGet, path)
+		assert.Equal(t, http.StatusNotFound, code, path)
+	}
+	code, _ = get(http.MethodPost, sidecarapi.PathMetrics)
+	assert.Equal(t, http.StatusMethodNotAllowed, code)
+	cancel()
+	require.NoError(t, <-done)
+
+	none, err := listenMetrics("", reg, slog.New(slog.DiscardHandler))
+	assert.NoError(t, err)
+	assert.Nil(t, none, "off unless an address is given")
+	_, err = listenMetrics("256.0.0.1:1", reg, slog.New(slog.DiscardHandler))
+	assert.Error(t, err)
+}
+
 func TestRunRefuses(t *testing.T) {
 	for name, mut := range map[string]func(*Options){
 		"policy and broker":  func(o *Options) { o.BrokerURL = "https://broker:8443" },
@@ -88,6 +127,7 @@ func TestRunRefuses(t *testing.T) {
 		"unwritable audit":   func(o *Options) { o.AuditLog = filepath.Join(o.StateDir, "missing", "audit.log") },
 		"no grants at all":   func(o *Options) { o.PolicyFile = "" },
 		"listener taken/bad": func(o *Options) { o.Listen = "256.0.0.1:1" },
+		"metrics listener":   func(o *Options) { o.MetricsListen = "256.0.0.1:1" },
 	} {
 		t.Run(name, func(t *testing.T) {
 			o := localOptions(t)

@@ -21,6 +21,10 @@ type Config struct {
 	SidecarImagePullPolicy corev1.PullPolicy
 	// SidecarPort is the loopback port the sidecar listens on (WARDEN_PORT).
 	SidecarPort int32
+	// SidecarMetricsPort, when not 0, is where each sidecar also serves /metrics (and nothing
+	// else) on the pod IP, as container port contract.PortMetrics, for Prometheus (a
+	// PodMonitor: manifests/monitoring). 0 keeps everything on loopback.
+	SidecarMetricsPort int32
 	// NativeSidecar injects the sidecar as an init container with restartPolicy Always
 	// (Kubernetes >= 1.29). When false it is a regular container, for older clusters.
 	NativeSidecar bool
@@ -107,6 +111,11 @@ func (c *Config) Validate() error {
 	}
 	if c.SidecarPort < 1 || c.SidecarPort > 65535 {
 		errs = append(errs, fmt.Errorf("sidecar port %d out of range", c.SidecarPort))
+	}
+	if c.SidecarMetricsPort < 0 || c.SidecarMetricsPort > 65535 {
+		errs = append(errs, fmt.Errorf("sidecar metrics port %d out of range (0: off)", c.SidecarMetricsPort))
+	} else if c.SidecarMetricsPort == c.SidecarPort {
+		errs = append(errs, fmt.Errorf("sidecar metrics port %d is the sidecar's API port", c.SidecarMetricsPort))
 	}
 	switch c.SidecarIdentity {
 	case IdentityPodCertificate:

@@ -47,7 +47,7 @@ func (c *Config) checkAppContainers(spec *corev1.PodSpec, skip func(*corev1.Cont
 			}
 		}
 		for _, p := range nc.C.Ports {
-			if p.ContainerPort == c.SidecarPort {
+			if p.ContainerPort == c.SidecarPort || (c.SidecarMetricsPort != 0 && p.ContainerPort == c.SidecarMetricsPort) {
 				return deny(ReasonPortConflict, "%s uses port %d, which the Warden sidecar listens on in every pod; pick another port", nc.Field(), p.ContainerPort)
 			}
 		}

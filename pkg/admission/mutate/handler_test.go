@@ -467,6 +467,33 @@ func TestVaultAddressReachesTheSidecar(t *testing.T) {
 	assert.Error(t, bad.Validate())
 }
 
+// With a metrics port, the sidecar serves /metrics on the pod IP there (through the environment,
+// which an older sidecar image ignores), as a named container port whose number no app container
+// may take.
+// (An app port of the same name is harmless: the PodMonitor keeps the sidecar container's only.)
+func TestSidecarMetricsPort(t *testing.T) {
+	h := newTestHandler(t, func(c *Config) { c.SidecarMetricsPort = 9464 })
+	raw := admissiontest.MustJSON(t, admissiontest.BasePod("svc-prod-app-1"))
+	out := admissiontest.PodFrom(t, admissiontest.ApplyPatch(t, raw, admissiontest.Admit(t, h, admissiontest.Request("apps", raw))))
+	sc := out.Spec.InitContainers[0]
+	assert.Equal(t, []corev1.ContainerPort{{Name: contract.PortMetrics, ContainerPort: 9464, Protocol: corev1.ProtocolTCP}}, sc.Ports)
+	assert.Contains(t, sc.Env, corev1.EnvVar{Name: contract.EnvMetricsListen, Value: ":9464"})
+
+	off := admissiontest.PodFrom(t, admissiontest.ApplyPatch(t, raw, admissiontest.Admit(t, newTestHandler(t), admissiontest.Request("apps", raw))))
+	assert.Empty(t, off.Spec.InitContainers[0].Ports, "off by default: nothing off loopback")
+
+	p := admissiontest.BasePod("svc-prod-app-1")
+	p.Spec.Containers[0].Ports = []corev1.ContainerPort{{ContainerPort: 9464}}
+	resp := admissiontest.Admit(t, h, admissiontest.Request("apps", admissiontest.MustJSON(t, p)))
+	assert.False(t, resp.Allowed, "an app container on the metrics port")
+	assert.Contains(t, resp.Result.Message, "port 9464, which the Warden sidecar listens on")
+	for _, bad := range []int32{-1, 65536, contract.DefaultSidecarPort} {
+		c := DefaultConfig()
+		c.SidecarMetricsPort = bad
+		assert.Error(t, c.Validate(), bad)
+	}
+}
+
 // Token identity (clusters without pod certificates), and Vault in certificate identity: the
 // projected token is there exactly when something needs it.
 func TestSidecarCredentials(t *testing.T) {

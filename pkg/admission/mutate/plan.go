@@ -166,5 +166,10 @@ func (c *Config) sidecar(port string, args []string) corev1.Container {
 	if c.BrokerURL != "" && c.BrokerCA != "" {
 		sidecar.Env = append(sidecar.Env, corev1.EnvVar{Name: contract.EnvBrokerCA, Value: c.BrokerCA})
 	}
+	if p := c.SidecarMetricsPort; p != 0 {
+		// Through the environment, so that an older sidecar image ignores it.
+		sidecar.Env = append(sidecar.Env, corev1.EnvVar{Name: contract.EnvMetricsListen, Value: ":" + strconv.Itoa(int(p))})
+		sidecar.Ports = []corev1.ContainerPort{{Name: contract.PortMetrics, ContainerPort: p, Protocol: corev1.ProtocolTCP}}
+	}
 	return sidecar
 }
