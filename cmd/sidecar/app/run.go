@@ -143,9 +143,11 @@ func Run(ctx context.Context, o Options, ready chan<- string) error {
 		return health.OK, fmt.Sprintf("%d copies, %d bytes staged", n, b)
 	})
 
+	// Metrics are for the operator; the API is the pod's. A port taken (a non-native sidecar
+	// starts beside the app, which may have bound it first) costs the metrics, not the pod.
 	metrics, err := listenMetrics(o.MetricsListen, reg, log)
 	if err != nil {
-		return err
+		log.Error("no metrics listener; the API serves without it", "listen", o.MetricsListen, "error", err)
 	}
 	return listenAndServe(ctx, o, srv, stager, metrics, log, ready)
 }
