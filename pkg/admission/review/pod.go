@@ -71,12 +71,6 @@ func (s *scanner) pod() (Pod, error) {
 	return p, err
 }
 
-// DecodePod is ReadPod's pod.
-func DecodePod(raw []byte) (*corev1.Pod, error) {
-	p, err := ReadPod(raw)
-	return p.Pod, err
-}
-
 func keyErr(key []byte, err error) error {
 	if err == nil {
 		return nil
