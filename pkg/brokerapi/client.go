@@ -1,12 +1,9 @@
 package brokerapi
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"strings"
@@ -90,45 +87,20 @@ func (c *Client) Call(ctx context.Context, method, path string, in, out any) err
 			return err
 		}
 	}
-	var body io.Reader
-	if in != nil {
-		b, err := json.Marshal(in)
-		if err != nil {
-			return err
+	ans, err := httpjson.RoundTrip(ctx, c.HTTP, method, strings.TrimSuffix(c.BaseURL, "/")+path, in, func(h http.Header) {
+		if token != "" {
+			h.Set("Authorization", "Bearer "+token)
 		}
-		body = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, strings.TrimSuffix(c.BaseURL, "/")+path, body)
-	if err != nil {
-		return err
-	}
-	if in != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := c.HTTP.Do(req)
+	})
 	if err != nil {
 		return fmt.Errorf("%w: broker: %v", grants.ErrUnavailable, err)
 	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
-	if err != nil {
-		return fmt.Errorf("%w: broker: %v", grants.ErrUnavailable, err)
+	if !ans.OK() {
+		e := ans.Failure(fmt.Sprintf("%d %s", ans.Status, http.StatusText(ans.Status)))
+		return &StatusError{Status: ans.Status, Code: e.Code, Message: e.Error}
 	}
-	if resp.StatusCode/100 != 2 {
-		var e httpjson.ErrorBody
-		_ = json.Unmarshal(data, &e)
-		if e.Error == "" {
-			e.Error = resp.Status
-		}
-		return &StatusError{Status: resp.StatusCode, Code: e.Code, Message: e.Error}
-	}
-	if out != nil && len(data) > 0 {
-		if err := json.Unmarshal(data, out); err != nil {
-			return fmt.Errorf("%w: broker sent an unreadable answer: %v", grants.ErrUnavailable, err)
-		}
+	if err := ans.Decode(out); err != nil {
+		return fmt.Errorf("%w: broker sent an unreadable answer: %v", grants.ErrUnavailable, err)
 	}
 	return nil
 }

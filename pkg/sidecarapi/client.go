@@ -1,12 +1,10 @@
 package sidecarapi
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -59,53 +57,25 @@ func (e *Error) Error() string { return fmt.Sprintf("%s (%d)", e.Message, e.Stat
 // If-Match ("" none). A JSON answer is decoded into out (nil: ignored). It returns the answer's
 // ETag, which the secrets endpoints set.
 func (c *Client) Call(ctx context.Context, method, path string, body any, ifMatch string, out any) (string, error) {
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return "", err
+	ans, err := httpjson.RoundTrip(ctx, c.HTTP, method, strings.TrimSuffix(c.BaseURL, "/")+path, body, func(h http.Header) {
+		if ifMatch != "" {
+			h.Set("If-Match", ifMatch)
 		}
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, strings.TrimSuffix(c.BaseURL, "/")+path, rd)
-	if err != nil {
-		return "", err
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if ifMatch != "" {
-		req.Header.Set("If-Match", ifMatch)
-	}
-	if c.Caller != "" {
-		req.Header.Set(CallerHeader, c.Caller)
-	}
-	hc := c.HTTP
-	if hc == nil {
-		hc = http.DefaultClient
-	}
-	resp, err := hc.Do(req)
+		if c.Caller != "" {
+			h.Set(CallerHeader, c.Caller)
+		}
+	})
 	if err != nil {
 		return "", fmt.Errorf("%w: %v", ErrUnreachable, err)
 	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
-	if err != nil {
-		return "", fmt.Errorf("%w: reading the answer: %v", ErrUnreachable, err)
+	if !ans.OK() {
+		e := ans.Failure(fmt.Sprintf("%s %s: %d %s", method, path, ans.Status, http.StatusText(ans.Status)))
+		return "", &Error{Status: ans.Status, Code: e.Code, Message: e.Error, Body: ans.Body}
 	}
-	if resp.StatusCode/100 != 2 {
-		var e httpjson.ErrorBody
-		if json.Unmarshal(data, &e) != nil || e.Error == "" {
-			e.Error = method + " " + path + ": " + resp.Status
-		}
-		return "", &Error{Status: resp.StatusCode, Code: e.Code, Message: e.Error, Body: data}
+	if err := ans.Decode(out); err != nil {
+		return "", fmt.Errorf("%w: an unreadable answer to %s %s: %v", ErrUnreachable, method, path, err)
 	}
-	if out != nil && len(data) > 0 {
-		if err := json.Unmarshal(data, out); err != nil {
-			return "", fmt.Errorf("%w: an unreadable answer to %s %s: %v", ErrUnreachable, method, path, err)
-		}
-	}
-	return resp.Header.Get("ETag"), nil
+	return ans.Header.Get("ETag"), nil
 }
 
 func (c *Client) get(ctx context.Context, path string, out any) error {
