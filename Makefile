@@ -21,7 +21,7 @@ WEBHOOK_IMAGE ?= $(IMAGE_REPO)/warden-webhook:$(VERSION)
 SIDECAR_IMAGE ?= $(IMAGE_REPO)/warden-sidecar:$(VERSION)
 export GOFLAGS := -buildvcs=false
 
-.PHONY: generate all build test lint unit e2e python node fuzz demo bench bench-compare bench-sidecar bench-stage bench-secrets bench-identity bench-node bench-broker bench-storage bench-policy chart-test chart-crds loadtest loadtest-vault loadtest-compare envtest vault kubelet staticcheck images images-docker clean help
+.PHONY: generate all build test lint unit e2e python node fuzz demo bench bench-compare bench-sidecar bench-stage bench-secrets bench-identity bench-node bench-broker bench-storage bench-policy chart-test chart-crds chart-monitoring loadtest loadtest-vault loadtest-compare envtest vault kubelet staticcheck images images-docker clean help
 
 all: build
 
@@ -163,7 +163,7 @@ generate: ## CRDs (manifests/base/crds) and deepcopy functions from pkg/apis, wi
 	hack/tools/build.sh controller-gen
 	$(CONTROLLER_GEN) object paths=./pkg/apis/...
 	$(CONTROLLER_GEN) crd paths=./pkg/apis/... output:crd:dir=manifests/base/crds
-	$(MAKE) --no-print-directory chart-crds
+	$(MAKE) --no-print-directory chart-crds chart-monitoring
 
 # The Helm chart and the monitoring rules are checked in test/chart, a Go module of its own, so
 # Helm's, kustomize's and Prometheus's dependencies stay out of Warden's go.mod.
@@ -174,6 +174,10 @@ chart-test: envtest ## the Helm chart: helm lint, default render = kustomize bas
 chart-crds: ## copy manifests/base/crds into charts/warden/crds (Helm reads no file outside the chart; chart-test fails when they differ)
 	rm -f charts/warden/crds/*.yaml
 	cp manifests/base/crds/*.yaml charts/warden/crds/
+
+chart-monitoring: ## copy manifests/monitoring's objects into charts/warden/files/monitoring (chart-test fails when they differ)
+	rm -f charts/warden/files/monitoring/*.yaml
+	cp manifests/monitoring/service.yaml manifests/monitoring/servicemonitor.yaml manifests/monitoring/podmonitor.yaml manifests/monitoring/prometheusrule.yaml charts/warden/files/monitoring/
 
 clean:
 	rm -rf bin

@@ -36,6 +36,47 @@ func TestCRDsAreTheBaseCRDs(t *testing.T) {
 	}
 }
 
+// The chart's files/monitoring are the very files of manifests/monitoring (`make
+// chart-monitoring`), and with monitoring.enabled the chart renders them as kustomize does, in
+// the release namespace (elsewhere too: the ServiceMonitor then looks there), with Helm's labels.
+func TestMonitoringIsManifestsMonitoring(t *testing.T) {
+	dir := filepath.Join(repoRoot(), "manifests", "monitoring")
+	copies := filepath.Join(chartDir(), "files", "monitoring")
+	entries, err := os.ReadDir(copies)
+	require.NoError(t, err)
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+		assert.Equal(t, string(readFile(t, filepath.Join(dir, e.Name()))), string(readFile(t, filepath.Join(copies, e.Name()))),
+			"charts/warden/files/monitoring/%s differs from manifests/monitoring: run make chart-monitoring", e.Name())
+	}
+	kust := byID(t, kustomize(t, dir))
+	assert.Len(t, names, len(kust), "one file per object of manifests/monitoring: run make chart-monitoring")
+
+	chart := map[string]object{}
+	for id, o := range byID(t, render(t, "monitoring.enabled=true")) {
+		if o.apiVersion() == "monitoring.coreos.com/v1" || o.name() == "warden-webhook-metrics" {
+			chart[id] = o
+		}
+	}
+	compareSets(t, chart, kust)
+	assert.Empty(t, func() []string {
+		var ids []string
+		for _, o := range render(t) {
+			if o.apiVersion() == "monitoring.coreos.com/v1" {
+				ids = append(ids, o.id())
+			}
+		}
+		return ids
+	}(), "off by default")
+
+	out, err := renderIn("observability", "", "monitoring.enabled=true")
+	require.NoError(t, err)
+	sm := find(t, decodeAll(t, out), "ServiceMonitor", "warden-webhook")
+	assert.Equal(t, "observability", dig(sm, "metadata", "namespace"))
+	assert.Equal(t, []any{"observability"}, dig(sm, "spec", "namespaceSelector", "matchNames"))
+}
+
 // compareSets fails unless the two sets of objects are the same, object by object, once Helm's
 // labels are removed from the chart's.
 func compareSets(t *testing.T, chart, kust map[string]object) {

@@ -19,6 +19,7 @@ func TestHelmLint(t *testing.T) {
 		{"certificates.mode=cert-manager", "namespace.create=true"},
 		{"certificates.mode=none", "policy.source=none"},
 		{"policy.source=configMap", "policy.configMap.name=platform-policy", "gcp.identity=true", "gcp.serviceAccount=w@p.iam.gserviceaccount.com"},
+		{"monitoring.enabled=true", "sidecar.metricsPort=9464"},
 		{"storage.enabled=true", "storage.uploadTTL=45m", "storage.maxCommitObjects=500", "storage.endpoints.sts=https://sts.example/v1/token", "storage.endpoints.insecure=true"},
 	} {
 		vals := map[string]any{}

@@ -62,6 +62,10 @@ func parseCert(t *testing.T, b64 string) *x509.Certificate {
 }
 
 var valueCases = []valueCase{
+	{name: "monitoring.enabled", set: []string{"monitoring.enabled=true"}, check: func(t *testing.T, objs []object) {
+		find(t, objs, "PrometheusRule", "warden")
+		find(t, objs, "PodMonitor", "warden-sidecars")
+	}},
 	{name: "namespace.create", set: []string{"namespace.create=true"}, check: func(t *testing.T, objs []object) {
 		ns := find(t, objs, "Namespace", releaseNamespace)
 		assert.Equal(t, "restricted", dig(ns, "metadata", "labels", "pod-security.kubernetes.io/enforce"))
