@@ -469,7 +469,7 @@ func TestTenantCannotGrantDatasets(t *testing.T) {
 	ledger := newDataset("finance-data", "ledger-2", "ledger")
 	ledger.Spec.Environments = []wardenv1.Environment{"prod"}
 	require.NoError(t, platform.Create(ctx(t), ledger))
-	require.Equal(t, metav1.ConditionTrue, accepted(t, platform, ledger).Status)
+	acceptedAs(t, platform, ledger, wardenv1.ReasonAccepted)
 	admin := as(t, tenantAdmin)
 	c := certClient(t, broker, kubeletCertificate(t, onNode(t, "tenant-rbac")))
 	decide := func(caller grants.Caller, id string) grants.Decision {
@@ -627,7 +627,7 @@ func TestTenantCannotMountTheSharesDriver(t *testing.T) {
 	if err := platform.Create(ctx(t), o); !apierrors.IsAlreadyExists(err) {
 		require.NoError(t, err)
 	}
-	require.Equal(t, metav1.ConditionTrue, accepted(t, platform, o).Status)
+	acceptedAs(t, platform, o, wardenv1.ReasonAccepted)
 
 	t.Run("while the share's claim is not bound: any inline CSI volume", func(t *testing.T) {
 		refused(t, guard.ReasonForbiddenVolume, inline("secrets-store.csi.k8s.io"))
