@@ -61,7 +61,7 @@ func (s *scanner) container(c *corev1.Container, target *string, ephemeral bool)
 }
 
 func (s *scanner) envNames(p *[]corev1.EnvVar) error {
-	return keptEnv.list(s, p, s.slabs.envSlab(), 0, func(_ int, e *corev1.EnvVar) error {
+	return keptEnv.list(s, p, &s.slabs.env, 0, func(_ int, e *corev1.EnvVar) error {
 		var keys seen
 		_, err := s.object(func(key []byte) error {
 			if string(key) != "name" {
@@ -86,7 +86,7 @@ func (s *scanner) reservedName(p *string) error {
 }
 
 func (s *scanner) volumeMounts(p *[]corev1.VolumeMount) error {
-	return keptMounts.list(s, p, s.slabs.mountSlab(), s.room(1), func(_ int, m *corev1.VolumeMount) error { // Warden's data mount
+	return keptMounts.list(s, p, &s.slabs.mounts, s.room(1), func(_ int, m *corev1.VolumeMount) error { // Warden's data mount
 		var keys seen
 		_, err := s.object(func(key []byte) error {
 			var err error

@@ -38,7 +38,7 @@ const maxKept = 256
 
 // list is list for kept's element type; room is capacity beyond the elements, for what the
 // mutating webhook appends to the decoded pod to judge it as the patch leaves it (see room).
-// The list is carved from slab when there is one with space for it (see slabs).
+// The list is carved from slab when it has space for it (see slabs).
 func (k *kept[T]) list(s *scanner, p *[]T, slab *[]T, room int, elem func(i int, v *T) error) error {
 	held, _ := k.pool.Get().(*[]T)
 	if held == nil {
@@ -98,6 +98,10 @@ var slabPool = sync.Pool{New: func() any {
 
 func getSlabs() *slabs { return slabPool.Get().(*slabs) }
 
+// ownLists are no slabs at all: their lists are nil, so carve allocates every list (ReadPod's
+// pods have lists of their own). carve never writes to a nil slab, so they can be shared.
+var ownLists slabs
+
 // put zeroes what the review used (nothing of it stays reachable) and returns the set.
 func (l *slabs) put() {
 	l.containers = reset(l.containers)
@@ -112,41 +116,12 @@ func reset[T any](slab []T) []T {
 	return slab[:0]
 }
 
-// The slab of each element type; nil without slabs (ReadPod).
-func (l *slabs) containerSlab() *[]corev1.Container {
-	if l == nil {
-		return nil
-	}
-	return &l.containers
-}
-
-func (l *slabs) envSlab() *[]corev1.EnvVar {
-	if l == nil {
-		return nil
-	}
-	return &l.env
-}
-
-func (l *slabs) mountSlab() *[]corev1.VolumeMount {
-	if l == nil {
-		return nil
-	}
-	return &l.mounts
-}
-
-func (l *slabs) volumeSlab() *[]corev1.Volume {
-	if l == nil {
-		return nil
-	}
-	return &l.volumes
-}
-
 // carve returns a list of n elements with room more capacity from the free end of *slab, or
-// from the heap when there is no slab or too little of it left. The capacity ends at the room
+// from the heap when the slab is nil (ownLists) or has too little left. The capacity ends at the room
 // (a full slice expression), so appending past it reallocates instead of running into the next
 // list carved.
 func carve[T any](slab *[]T, n, room int) []T {
-	if slab == nil || cap(*slab)-len(*slab) < n+room {
+	if *slab == nil || cap(*slab)-len(*slab) < n+room {
 		return make([]T, n, n+room)
 	}
 	start := len(*slab)

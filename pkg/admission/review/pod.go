@@ -33,7 +33,7 @@ type Pod struct {
 // ReadPod decodes an admitted pod case-sensitively, as the API server does (encoding/json
 // would read "serviCeACCount" as serviceAccount), keeping only what a pod's checks read.
 func ReadPod(raw []byte) (Pod, error) {
-	s := &scanner{b: raw}
+	s := &scanner{b: raw, slabs: &ownLists}
 	p, err := s.pod()
 	if err == nil {
 		err = s.end()
@@ -175,7 +175,7 @@ var (
 // containers reads a list of containers, adding the sidecars' encodings to encs. Room: the
 // sidecar the mutating webhook adds.
 func (s *scanner) containers(p *[]corev1.Container, encs *[]indexed) error {
-	return keptContainers.list(s, p, s.slabs.containerSlab(), s.room(1), func(i int, c *corev1.Container) error {
+	return keptContainers.list(s, p, &s.slabs.containers, s.room(1), func(i int, c *corev1.Container) error {
 		var target string
 		enc, err := s.container(c, &target, false)
 		if err != nil {

@@ -29,7 +29,7 @@ type scanner struct {
 	fresh bool
 	// text holds the bytes of the strings read so far (keep).
 	text []byte
-	// slabs, when set, hold the lists read (see slabs).
+	// slabs hold the lists read (see slabs); &ownLists for lists of their own.
 	slabs *slabs
 }
 

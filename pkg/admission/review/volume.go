@@ -23,7 +23,7 @@ import (
 const wardenVolumes = 4
 
 func (s *scanner) volumes(p *[]corev1.Volume) error {
-	return keptVolumes.list(s, p, s.slabs.volumeSlab(), s.room(wardenVolumes), func(i int, v *corev1.Volume) error {
+	return keptVolumes.list(s, p, &s.slabs.volumes, s.room(wardenVolumes), func(i int, v *corev1.Volume) error {
 		enc, err := s.volume(v)
 		if err != nil {
 			return fmt.Errorf("[%d]: %w", i, err)
