@@ -52,10 +52,10 @@ type view struct {
 	s    *Source
 	file *policy.Policy
 
-	datasets map[string]resolved
-	owners   map[string]ownerResult
-	groups   map[string][]string
-	roots    map[string]rootResult
+	datasets   map[string]resolved
+	owners     map[string]ownerResult
+	groups     map[string][]string
+	namespaces map[string]nsRules
 }
 
 type ownerResult struct {
@@ -68,7 +68,9 @@ type resolved struct {
 	ok bool
 }
 
-type rootResult struct {
+// nsRules are what a cluster admin decided for a namespace's Datasets (namespaceRules), or why
+// they cannot be read.
+type nsRules struct {
 	root string
 	ids  idClaims
 	err  error
@@ -173,13 +175,13 @@ func (v *view) resolve(d *wardenv1.Dataset) (policy.Dataset, error) {
 	if _, err := v.s.parsed.dataset(d); err != nil {
 		return policy.Dataset{}, err
 	}
-	r, ok := v.roots[d.Namespace]
+	r, ok := v.namespaces[d.Namespace]
 	if !ok {
 		r = v.s.namespaceRules(d.Namespace)
-		if v.roots == nil {
-			v.roots = map[string]rootResult{}
+		if v.namespaces == nil {
+			v.namespaces = map[string]nsRules{}
 		}
-		v.roots[d.Namespace] = r
+		v.namespaces[d.Namespace] = r
 	}
 	if r.err != nil {
 		return policy.Dataset{}, r.err
@@ -398,17 +400,17 @@ func (v *view) Project() string {
 
 // namespaceRules reads what a cluster admin decided for a namespace's Datasets: where they
 // live (warden.dev/snapshot-root) and which ids they may take (warden.dev/dataset-ids).
-func (s *Source) namespaceRules(namespace string) rootResult {
+func (s *Source) namespaceRules(namespace string) nsRules {
 	m := &metav1.PartialObjectMetadata{}
 	m.SetGroupVersionKind(namespaceGVK)
 	if err := s.Reader.Get(ctx(), client.ObjectKey{Name: namespace}, m); err != nil {
-		return rootResult{err: err}
+		return nsRules{err: err}
 	}
 	root, ok := m.Annotations[contract.AnnotationSnapshotRoot]
 	if !ok || root == "" {
-		return rootResult{err: errNoRoot}
+		return nsRules{err: errNoRoot}
 	}
-	r := rootResult{root: strings.TrimSuffix(root, "/")}
+	r := nsRules{root: strings.TrimSuffix(root, "/")}
 	if ids, ok := m.Annotations[contract.AnnotationDatasetIDs]; ok {
 		r.ids, r.err = parseIDClaims(ids)
 	}
